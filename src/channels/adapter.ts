@@ -1,0 +1,114 @@
+/**
+ * The channel seam (ARCHITECTURE §6). An adapter turns platform events into InboundEvents and
+ * delivers outgoing messages; it knows nothing of agent groups or sessions. Optional members
+ * are optional capabilities: the host degrades when one is missing (edit → new message,
+ * reaction → dropped with a log line, card → fallback text).
+ */
+import type { Logger } from '../shared/log.js';
+
+export interface InboundAttachment {
+  name: string;
+  data: Buffer;
+  mimeType?: string;
+}
+
+export interface InboundEvent {
+  channelType: string;
+  /** The chat on the platform (channel id, DM id, terminal name). */
+  platformId: string;
+  threadId: string | null;
+  sender: { id: string; name?: string; /** The adapter vouches this sender administers the install. */ isAdmin?: boolean };
+  text: string;
+  attachments: InboundAttachment[];
+  /** The message addresses the assistant (an @-mention, a DM, the terminal). */
+  isMention: boolean;
+  /** A one-to-one chat: unknown ones may create their messaging group. */
+  isDirect?: boolean;
+  /** The platform's id for this message (used for replies, reactions and settle notices). */
+  platformMessageId?: string;
+}
+
+export interface AcceptedMessage {
+  group: string;
+  sessionId: string;
+  messageId: string;
+  seq: number;
+  engaged: boolean;
+}
+
+export interface ChannelCallbacks {
+  /** Route one event; resolves once every resulting inbound row is durably stored. */
+  onMessage(event: InboundEvent): Promise<AcceptedMessage[]>;
+  log: Logger;
+}
+
+export interface DeliveryTarget {
+  platformId: string;
+  threadId: string | null;
+}
+
+export interface OutgoingMessage {
+  text: string;
+  /** Absolute paths of files to attach (already validated to be inside the session outbox). */
+  files: string[];
+  /** Stable per outbound row: a re-send after a crash carries the same key. */
+  idempotencyKey: string;
+  /** Session sequence number of this message (odd: agent, or 0 for host notices). */
+  seq: number;
+  /** Platform id of the inbound message this answers, when known. */
+  replyTo?: string;
+  /** 'notice' for host-generated messages such as failure reports. */
+  kind?: 'message' | 'notice';
+}
+
+export class DeliveryError extends Error {
+  constructor(
+    message: string,
+    /** Worth retrying later (rate limit, timeout, 5xx); false for permanent refusals. */
+    readonly transient: boolean,
+  ) {
+    super(message);
+    this.name = 'DeliveryError';
+  }
+}
+
+export interface ChannelAdapter {
+  readonly channelType: string;
+  /** Connect to the platform and start emitting events through callbacks.onMessage. */
+  setup(callbacks: ChannelCallbacks): Promise<void>;
+  /** Disconnect; pending deliveries already resolved stay delivered. */
+  teardown(): Promise<void>;
+  /**
+   * Send one message; resolves with the platform's message id. Throws DeliveryError. A person
+   * who is not listening is not a failure: buffering adapters keep the message for later.
+   */
+  deliver(target: DeliveryTarget, message: OutgoingMessage): Promise<string>;
+  /** Replace the text of a message sent earlier. */
+  edit?(target: DeliveryTarget, platformMessageId: string, text: string): Promise<void>;
+  /** Add an emoji reaction to a message. */
+  react?(target: DeliveryTarget, platformMessageId: string, emoji: string): Promise<void>;
+  /** Show or clear a typing indicator. */
+  setTyping?(target: DeliveryTarget, on: boolean): Promise<void>;
+  /** Open (or find) a direct chat with a platform user; resolves with its platformId. */
+  openDM?(platformUserId: string): Promise<string>;
+  /** Send a display card; resolves with the platform's message id. */
+  sendCard?(target: DeliveryTarget, card: unknown, fallbackText: string): Promise<string>;
+  /** An inbound message reached its end state and all its replies were handed over. */
+  onSettled?(target: DeliveryTarget, platformMessageId: string, status: 'completed' | 'failed'): void;
+}
+
+export interface ChannelDeps {
+  log: Logger;
+  /** Durable per-target mailbox for adapters that keep replies for disconnected clients. */
+  mailbox: Mailbox;
+}
+
+export interface Mailbox {
+  /** Store once per idempotency key; a duplicate key is ignored. */
+  put(channelType: string, platformId: string, key: string, payload: unknown): void;
+  /** Oldest first. */
+  list(channelType: string, platformId: string): Array<{ id: number; key: string; payload: unknown }>;
+  remove(id: number): void;
+}
+
+export type ChannelFactory = (deps: ChannelDeps) => ChannelAdapter;

@@ -1,0 +1,4 @@
+// Barrel: one line per built-in channel. Importing this module registers them all.
+import './terminal.js';
+
+export { channelRegistry } from './registry.js';

@@ -1,0 +1,74 @@
+/** `polyclaw groups|wirings|sessions …`: thin argument mapping onto admin ops. */
+import { parse } from '../args.js';
+import { adminCall } from '../admin-call.js';
+import { printResult, UsageError } from '../output.js';
+
+const GROUP_OPTS = {
+  provider: { type: 'string' },
+  model: { type: 'string' },
+  effort: { type: 'string' },
+  endpoint: { type: 'string' },
+  'assistant-name': { type: 'string' },
+  timezone: { type: 'string' },
+} as const;
+
+const WIRING_OPTS = {
+  group: { type: 'string' },
+  channel: { type: 'string' },
+  'platform-id': { type: 'string' },
+  engage: { type: 'string' },
+  pattern: { type: 'string' },
+  session: { type: 'string' },
+  scope: { type: 'string' },
+  ignored: { type: 'string' },
+} as const;
+
+const USAGE: Record<string, string> = {
+  groups: 'polyclaw groups create NAME --provider mock|claude|codex|opencode [--model M] [--effort E] [--endpoint SECRET] | list | show NAME | update NAME [...] | delete NAME',
+  wirings: 'polyclaw wirings list | add --group G --channel C --platform-id ID [--engage pattern|mention|mention-sticky] [--pattern RE] [--session shared|per-thread|agent-shared] [--scope all|members|admins] [--ignored drop|accumulate] | update ID [...] | remove ID',
+  sessions: 'polyclaw sessions list [--group G] | show ID | reset ID',
+};
+
+function groupFields(v: Record<string, unknown>) {
+  return { provider: v.provider, model: v.model, effort: v.effort, endpoint: v.endpoint, assistantName: v['assistant-name'], timezone: v.timezone };
+}
+
+function need(pos: string[], i: number, what: string, usage: string): string {
+  const v = pos[i];
+  if (!v) throw new UsageError(`missing ${what} — usage: ${usage}`);
+  return v;
+}
+
+export async function adminCommand(noun: 'groups' | 'wirings' | 'sessions', argv: string[]): Promise<void> {
+  const usage = USAGE[noun]!;
+  const opts = noun === 'groups' ? GROUP_OPTS : noun === 'wirings' ? WIRING_OPTS : { group: { type: 'string' } as const };
+  const { values: v, positionals: pos } = parse(argv, opts, usage);
+  const json = v.json === true;
+  const verb = pos[0];
+  if (!verb || v.help) throw new UsageError(`usage: ${usage}`);
+  let op: string;
+  let args: Record<string, unknown>;
+  const vals = v as Record<string, unknown>;
+  if (noun === 'groups') {
+    if (verb === 'list') [op, args] = ['groups.list', {}];
+    else if (verb === 'create') {
+      if (!vals.provider) throw new UsageError(`groups create needs --provider — usage: ${usage}`);
+      [op, args] = ['groups.create', { name: need(pos, 1, 'group NAME', usage), ...groupFields(vals) }];
+    } else if (verb === 'show' || verb === 'delete') [op, args] = [`groups.${verb}`, { name: need(pos, 1, 'group NAME', usage) }];
+    else if (verb === 'update') [op, args] = ['groups.update', { name: need(pos, 1, 'group NAME', usage), ...groupFields(vals) }];
+    else throw new UsageError(`unknown groups command "${verb}" — usage: ${usage}`);
+  } else if (noun === 'wirings') {
+    const w = { engage: vals.engage, pattern: vals.pattern, session: vals.session, scope: vals.scope, ignored: vals.ignored };
+    if (verb === 'list') [op, args] = ['wirings.list', {}];
+    else if (verb === 'add') [op, args] = ['wirings.add', { group: vals.group, channel: vals.channel, platformId: vals['platform-id'], ...w }];
+    else if (verb === 'update') [op, args] = ['wirings.update', { id: need(pos, 1, 'wiring ID', usage), ...w }];
+    else if (verb === 'remove') [op, args] = ['wirings.remove', { id: need(pos, 1, 'wiring ID', usage) }];
+    else throw new UsageError(`unknown wirings command "${verb}" — usage: ${usage}`);
+  } else {
+    if (verb === 'list') [op, args] = ['sessions.list', { group: vals.group }];
+    else if (verb === 'show' || verb === 'reset') [op, args] = [`sessions.${verb}`, { id: need(pos, 1, 'session ID', usage) }];
+    else throw new UsageError(`unknown sessions command "${verb}" — usage: ${usage}`);
+  }
+  const clean = Object.fromEntries(Object.entries(args).filter(([, x]) => x !== undefined));
+  printResult(await adminCall(op, clean), json);
+}

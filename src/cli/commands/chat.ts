@@ -1,0 +1,125 @@
+/**
+ * `polyclaw chat`: talk to an agent group from the terminal through the running host.
+ * With -m TEXT it sends one message, prints the replies to it once the message has settled
+ * (completed or failed), and exits (status 1 if it failed). Without -m it is interactive.
+ * Replies kept while no client was connected arrive first, marked as backlog.
+ */
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import readline from 'node:readline';
+import { loadConfig, paths } from '../../host/config.js';
+import { PolyclawError } from '../../shared/errors.js';
+import { connectAdmin, type AdminClient } from '../admin-client.js';
+import { parse } from '../args.js';
+import { UsageError } from '../output.js';
+
+const USAGE = 'polyclaw chat [--group NAME] [-m TEXT] [--json] [--timeout SECONDS]';
+
+interface Reply {
+  seq: number;
+  text: string;
+  files: string[];
+  kind: string;
+  key: string;
+  replyTo: string | null;
+  backlog?: boolean;
+}
+
+async function connect(): Promise<AdminClient> {
+  const client = await connectAdmin(paths(loadConfig().home).socket);
+  if (!client) throw new PolyclawError('unavailable', 'the Polyclaw host is not running: start it with `polyclaw up` (or `npm start`)');
+  return client;
+}
+
+export async function chatCommand(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, { group: { type: 'string', short: 'g' }, message: { type: 'string', short: 'm' }, timeout: { type: 'string' } }, USAGE);
+  if (v.help) throw new UsageError(`usage: ${USAGE}`);
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" — usage: ${USAGE}`);
+  const timeoutS = v.timeout === undefined ? 300 : Number(v.timeout);
+  const message = v.message as string | undefined;
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`--timeout must be a positive number of seconds`);
+  if (message !== undefined && message.trim() === '') throw new UsageError('-m needs a non-empty message');
+  const platformId = (v.group as string | undefined) ?? 'main';
+  const client = await connect();
+  try {
+    if (message !== undefined) return await oneShot(client, platformId, message, v.json === true, timeoutS * 1000);
+    return await interactive(client, platformId);
+  } finally {
+    client.close();
+  }
+}
+
+async function oneShot(client: AdminClient, platformId: string, text: string, json: boolean, timeoutMs: number): Promise<number> {
+  const pmid = randomUUID();
+  const seen = new Set<string>();
+  const replies: Reply[] = [];
+  const backlog: Reply[] = [];
+  let settle!: (status: string) => void;
+  const settled = new Promise<string>((r) => (settle = r));
+  client.onEvent((ev) => {
+    if (ev.event === 'message') {
+      const r = ev as unknown as Reply;
+      if (seen.has(r.key)) return;
+      seen.add(r.key);
+      (r.replyTo === pmid ? replies : backlog).push(r);
+      if (!json && r.replyTo !== pmid) process.stdout.write(`(earlier) ${r.text}\n`);
+    } else if (ev.event === 'settled' && ev.messageId === pmid) settle(ev.status as string);
+  });
+  client.onClose(() => settle('disconnected'));
+  await client.request('chat.attach', { platformId });
+  const sent = (await client.request('chat.send', { platformId, text, sender: sender(), platformMessageId: pmid })) as { accepted: Array<{ engaged: boolean }> };
+  let status: string;
+  if (!sent.accepted.some((a) => a.engaged)) status = 'stored';
+  else {
+    let timer: NodeJS.Timeout | undefined;
+    status = await Promise.race([settled, new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)))]);
+    clearTimeout(timer);
+  }
+  const view = (r: Reply) => ({ seq: r.seq, text: r.text, files: r.files, kind: r.kind });
+  if (json) process.stdout.write(JSON.stringify({ ok: status === 'completed' || status === 'stored', result: { status, replies: replies.map(view), backlog: backlog.map(view) } }) + '\n');
+  else for (const r of replies) process.stdout.write(r.text + (r.files.length ? `\n[files: ${r.files.join(', ')}]` : '') + '\n');
+  if (status === 'timeout') process.stderr.write(`polyclaw: no answer within ${timeoutMs / 1000}s (the message stays queued)\n`);
+  if (status === 'disconnected') process.stderr.write('polyclaw: the host went away before the answer (it will be kept for your next chat)\n');
+  return status === 'completed' || status === 'stored' ? 0 : 1;
+}
+
+function sender() {
+  const u = os.userInfo().username || 'local';
+  return { id: u, name: u };
+}
+
+async function interactive(client: AdminClient, platformId: string): Promise<number> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'you> ' });
+  const seen = new Set<string>();
+  client.onEvent((ev) => {
+    if (ev.event === 'message') {
+      const r = ev as unknown as Reply;
+      if (seen.has(r.key)) return;
+      seen.add(r.key);
+      process.stdout.write(`\r${platformId}> ${r.text}\n`);
+      rl.prompt(true);
+    }
+  });
+  let closed = false;
+  client.onClose(() => {
+    if (!closed) process.stderr.write('\npolyclaw: the host went away\n');
+    rl.close();
+  });
+  await client.request('chat.attach', { platformId });
+  process.stdout.write(`Chatting with "${platformId}". Type /quit to leave.\n`);
+  rl.prompt();
+  for await (const line of rl) {
+    const text = line.trim();
+    if (text === '/quit' || text === '/exit') break;
+    if (text) {
+      try {
+        await client.request('chat.send', { platformId, text, sender: sender() });
+      } catch (err) {
+        process.stderr.write(`polyclaw: ${(err as Error).message}\n`);
+      }
+    }
+    rl.prompt();
+  }
+  closed = true;
+  return 0;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * The `polyclaw` command. Subcommands load lazily so `polyclaw runner` (inside a sandbox)
+ * starts without the host's modules, and every command shares one error path: a one-line
+ * message on stderr and a non-zero exit.
+ */
+import { reportError, UsageError } from './output.js';
+import { wantsJson } from './args.js';
+
+const HELP = `polyclaw — self-hosted personal AI assistant host
+
+  polyclaw up                         start the host (terminal channel, sandboxes, admin socket)
+  polyclaw chat [--group NAME] [-m TEXT] [--json]
+  polyclaw groups create|list|show|update|delete …
+  polyclaw wirings list|add|update|remove …
+  polyclaw sessions list|show|reset …
+  polyclaw doctor                     check the install
+  polyclaw runner                     (internal) the agent runner inside a sandbox
+
+Every command takes --json. POLYCLAW_HOME selects the data directory (default ./data).`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'up':
+      return (await import('./commands/up.js')).upCommand(rest);
+    case 'chat':
+      return (await import('./commands/chat.js')).chatCommand(rest);
+    case 'groups':
+    case 'wirings':
+    case 'sessions':
+      await (await import('./commands/admin.js')).adminCommand(cmd, rest);
+      return 0;
+    case 'doctor':
+      return (await import('./commands/doctor.js')).doctorCommand(rest);
+    case 'runner':
+      return (await import('../runner/main.js')).runnerMain();
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP + '\n');
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${cmd}" (try: polyclaw help)`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.exitCode = reportError(err, wantsJson(process.argv));
+  },
+);

@@ -1,0 +1,215 @@
+/**
+ * Admin operations, one handler per op, shared by the admin socket (host running) and the
+ * CLI's direct mode (host stopped). Arguments are validated with zod at this boundary; errors
+ * are PolyclawErrors with codes that travel as {ok:false,error:{code,message}}.
+ */
+import fs from 'node:fs';
+import { z } from 'zod';
+import { hostProviderRegistry } from '../providers/index.js';
+import { badRequest, PolyclawError } from '../shared/errors.js';
+import type { Config } from './config.js';
+import type { Db } from './db/open.js';
+import { sessionDir } from './sandbox-spec.js';
+import { SessionQueue } from './session-queue.js';
+import { createGroup, deleteGroup, EFFORTS, getGroup, listGroups, requireGroup, updateGroup, type AgentGroup } from './store/groups.js';
+import { createWiring, deleteWiring, ensureMessagingGroup, getMessagingGroup, EngageMode, IgnoredPolicy, listWirings, SenderScope, SessionMode, updateWiring } from './store/messaging.js';
+import { findSession, listSessions, type Session } from './store/sessions.js';
+
+/** What the running host offers to admin ops (absent in direct mode). */
+export interface HostServices {
+  sessionQueue(session: Session): SessionQueue;
+  wake(sessionId: string): void;
+  sandboxes(): Array<{ sessionId: string; pid: number; startedAt: number; lastActive: number }>;
+  stopSandbox(sessionId: string): Promise<void>;
+  runtimeName: string;
+}
+
+export interface OpContext {
+  db: Db;
+  config: Config;
+  host: HostServices | null;
+}
+
+type Op = (ctx: OpContext, args: unknown) => unknown;
+
+function parse<T>(schema: z.ZodType<T>, args: unknown): T {
+  const r = schema.safeParse(args ?? {});
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw badRequest(`${i.path.join('.') || 'arguments'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+function checkProvider(provider: string): void {
+  if (!hostProviderRegistry.has(provider)) {
+    throw badRequest(`unknown provider "${provider}" (available: ${hostProviderRegistry.names().join(', ')})`);
+  }
+}
+
+const GroupFields = z.object({
+  provider: z.string().min(1).optional(),
+  model: z.string().min(1).nullable().optional(),
+  effort: z.enum(EFFORTS).nullable().optional(),
+  endpoint: z.string().min(1).nullable().optional(),
+  assistantName: z.string().min(1).optional(),
+  timezone: z.string().min(1).nullable().optional(),
+});
+
+function checkTimezone(tz: string | null | undefined): void {
+  if (!tz) return;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+  } catch {
+    throw badRequest(`unknown timezone "${tz}" (use an IANA name such as Europe/Paris)`);
+  }
+}
+
+function groupView(ctx: OpContext, g: AgentGroup) {
+  const { createdAt: _c, updatedAt: _u, ...rest } = g;
+  const wirings = listWirings(ctx.db).filter((w) => w.agentGroupId === g.id);
+  return { ...rest, wirings: wirings.map((w) => ({ id: w.id, channel: w.channelType, platformId: w.platformId, engage: w.engageMode, pattern: w.pattern, session: w.sessionMode })) };
+}
+
+function sessionView(ctx: OpContext, s: Session) {
+  const sb = ctx.host?.sandboxes().find((x) => x.sessionId === s.id);
+  return {
+    id: s.id,
+    group: getGroup(ctx.db, s.agentGroupId).name,
+    mode: s.sessionMode,
+    threadId: s.threadId,
+    status: s.status,
+    lastActiveAt: new Date(s.lastActiveAt).toISOString(),
+    sandbox: sb ? { pid: sb.pid, startedAt: new Date(sb.startedAt).toISOString() } : null,
+  };
+}
+
+export const ops: Record<string, Op> = {
+  ping: (ctx) => ({ pid: process.pid, home: ctx.config.home, runtime: ctx.host?.runtimeName ?? null }),
+
+  'groups.create': (ctx, args) => {
+    const a = parse(GroupFields.extend({ name: z.string(), provider: z.string().min(1) }), args);
+    checkProvider(a.provider);
+    checkTimezone(a.timezone);
+    return ctx.db.transaction(() => {
+      const g = createGroup(ctx.db, a.name, a);
+      // Every group can be reached from the terminal: `polyclaw chat --group NAME`.
+      const mg = ensureMessagingGroup(ctx.db, 'terminal', g.name, { isDirect: true });
+      createWiring(ctx.db, mg.id, g.id, { engageMode: 'pattern', pattern: '.*', sessionMode: 'shared' });
+      return groupView(ctx, g);
+    })();
+  },
+
+  'groups.list': (ctx) => listGroups(ctx.db).map((g) => ({ name: g.name, provider: g.provider, model: g.model, effort: g.effort, endpoint: g.endpoint })),
+
+  'groups.show': (ctx, args) => {
+    const a = parse(z.object({ name: z.string() }), args);
+    const g = requireGroup(ctx.db, a.name);
+    return { ...groupView(ctx, g), sessions: listSessions(ctx.db, g.id).map((s) => sessionView(ctx, s)) };
+  },
+
+  'groups.update': (ctx, args) => {
+    const a = parse(GroupFields.extend({ name: z.string() }), args);
+    if (a.provider) checkProvider(a.provider);
+    checkTimezone(a.timezone);
+    const { name, ...patch } = a;
+    const clean = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    if (Object.keys(clean).length === 0) throw badRequest('nothing to update: pass at least one of --provider, --model, --effort, --endpoint, --assistant-name, --timezone');
+    return groupView(ctx, updateGroup(ctx.db, name, clean));
+  },
+
+  'groups.delete': async (ctx, args) => {
+    const a = parse(z.object({ name: z.string() }), args);
+    const g = requireGroup(ctx.db, a.name);
+    const sessions = listSessions(ctx.db, g.id);
+    for (const s of sessions) await ctx.host?.stopSandbox(s.id);
+    deleteGroup(ctx.db, a.name);
+    for (const s of sessions) fs.rmSync(sessionDir(ctx.config.home, g.name, s.id), { recursive: true, force: true });
+    return { deleted: g.name, sessions: sessions.length, note: `the group folder groups/${g.name} was kept` };
+  },
+
+  'wirings.list': (ctx) => listWirings(ctx.db).map((w) => ({ id: w.id, group: w.group, channel: w.channelType, platformId: w.platformId, engage: w.engageMode, pattern: w.pattern, session: w.sessionMode, scope: w.senderScope, ignored: w.ignoredPolicy })),
+
+  'wirings.add': (ctx, args) => {
+    const a = parse(
+      z.object({
+        group: z.string(),
+        channel: z.string().min(1),
+        platformId: z.string().min(1),
+        engage: EngageMode.default('pattern'),
+        pattern: z.string().nullable().default(null),
+        session: SessionMode.default('shared'),
+        scope: SenderScope.default('all'),
+        ignored: IgnoredPolicy.default('drop'),
+      }),
+      args,
+    );
+    const g = requireGroup(ctx.db, a.group);
+    return ctx.db.transaction(() => {
+      const mg = ensureMessagingGroup(ctx.db, a.channel, a.platformId);
+      return createWiring(ctx.db, mg.id, g.id, { engageMode: a.engage, pattern: a.pattern, sessionMode: a.session, senderScope: a.scope, ignoredPolicy: a.ignored });
+    })();
+  },
+
+  'wirings.update': (ctx, args) => {
+    const a = parse(z.object({ id: z.string(), engage: EngageMode.optional(), pattern: z.string().nullable().optional(), session: SessionMode.optional(), scope: SenderScope.optional(), ignored: IgnoredPolicy.optional() }), args);
+    const patch = Object.fromEntries(
+      Object.entries({ engageMode: a.engage, pattern: a.pattern, sessionMode: a.session, senderScope: a.scope, ignoredPolicy: a.ignored }).filter(([, v]) => v !== undefined),
+    );
+    return updateWiring(ctx.db, a.id, patch);
+  },
+
+  'wirings.remove': (ctx, args) => {
+    const a = parse(z.object({ id: z.string() }), args);
+    deleteWiring(ctx.db, a.id);
+    return { removed: a.id };
+  },
+
+  'sessions.list': (ctx, args) => {
+    const a = parse(z.object({ group: z.string().optional() }), args);
+    const g = a.group ? requireGroup(ctx.db, a.group) : null;
+    return listSessions(ctx.db, g?.id).map((s) => sessionView(ctx, s));
+  },
+
+  'sessions.show': (ctx, args) => {
+    const a = parse(z.object({ id: z.string() }), args);
+    const s = findSession(ctx.db, a.id);
+    const view = sessionView(ctx, s);
+    const dir = sessionDir(ctx.config.home, view.group, s.id);
+    if (!fs.existsSync(dir)) return { ...view, pending: 0 };
+    const q = ctx.host?.sessionQueue(s) ?? new SessionQueue(dir);
+    try {
+      const pending = q.pending();
+      return { ...view, pending: pending.length, pendingSeqs: pending.map((m) => m.seq), dir };
+    } finally {
+      if (!ctx.host) q.close();
+    }
+  },
+
+  'sessions.reset': (ctx, args) => {
+    const a = parse(z.object({ id: z.string() }), args);
+    const s = findSession(ctx.db, a.id);
+    const group = getGroup(ctx.db, s.agentGroupId);
+    const dir = sessionDir(ctx.config.home, group.name, s.id);
+    if (!fs.existsSync(dir)) throw new PolyclawError('not_found', `session ${s.id} has no state yet`);
+    const q = ctx.host?.sessionQueue(s) ?? new SessionQueue(dir);
+    try {
+      const mg = s.messagingGroupId ? getMessagingGroup(ctx.db, s.messagingGroupId) : null;
+      const routing = { channelType: mg?.channelType ?? 'terminal', platformId: mg?.platformId ?? group.name, threadId: s.threadId };
+      const { id, seq } = q.enqueue({ kind: 'command', trigger: true, routing, content: { text: '/clear', attachments: [] } });
+      ctx.host?.wake(s.id);
+      return { session: s.id, queued: { id, seq }, note: 'the agent starts a fresh conversation on the next message' };
+    } finally {
+      if (!ctx.host) q.close();
+    }
+  },
+};
+
+/** Ops that only make sense while the host runs. */
+export const HOST_ONLY = new Set(['chat.attach', 'chat.send']);
+
+export async function runOp(ctx: OpContext, op: string, args: unknown): Promise<unknown> {
+  const fn = ops[op];
+  if (!fn) throw badRequest(`unknown operation "${op}"`);
+  return fn(ctx, args);
+}

@@ -1,0 +1,106 @@
+/**
+ * Admin socket: a unix socket (mode 0600) in $POLYCLAW_HOME speaking newline-delimited JSON.
+ * Request {id, op, args} → response {id, ok:true, result} | {id, ok:false, error:{code,message}};
+ * the host may also push {event, ...} lines (terminal chat). A bad line gets an error reply
+ * and never closes or crashes anything else.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import { toWireError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+
+export interface Connection {
+  send(msg: Record<string, unknown>): void;
+  onClose(fn: () => void): void;
+}
+
+export type Handler = (op: string, args: unknown, conn: Connection) => Promise<unknown>;
+
+const MAX_LINE = 1024 * 1024;
+
+export class AdminServer {
+  private server: net.Server | null = null;
+  private sockets = new Set<net.Socket>();
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly handler: Handler,
+    private readonly log: Logger,
+  ) {}
+
+  async listen(): Promise<void> {
+    fs.rmSync(this.socketPath, { force: true });
+    const server = net.createServer((sock) => this.accept(sock));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      const old = process.umask(0o177);
+      server.listen(this.socketPath, () => {
+        process.umask(old);
+        resolve();
+      });
+    });
+    fs.chmodSync(this.socketPath, 0o600);
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    fs.rmSync(this.socketPath, { force: true });
+  }
+
+  private accept(sock: net.Socket): void {
+    this.sockets.add(sock);
+    const closers: Array<() => void> = [];
+    const conn: Connection = {
+      send: (msg) => {
+        if (!sock.destroyed) sock.write(JSON.stringify(msg) + '\n');
+      },
+      onClose: (fn) => closers.push(fn),
+    };
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      if (buf.length > MAX_LINE && !buf.includes('\n')) {
+        conn.send({ id: null, ok: false, error: { code: 'bad_request', message: 'request line too long' } });
+        sock.destroy();
+        return;
+      }
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line) void this.request(line, conn);
+      }
+    });
+    sock.on('error', (err) => this.log.debug('admin client error', { err }));
+    sock.on('close', () => {
+      this.sockets.delete(sock);
+      for (const f of closers) f();
+    });
+  }
+
+  private async request(line: string, conn: Connection): Promise<void> {
+    let msg: { id?: unknown; op?: unknown; args?: unknown };
+    try {
+      msg = JSON.parse(line) as typeof msg;
+    } catch {
+      conn.send({ id: null, ok: false, error: { code: 'bad_request', message: 'request is not valid JSON' } });
+      return;
+    }
+    const id = msg.id ?? null;
+    if (typeof msg.op !== 'string') {
+      conn.send({ id, ok: false, error: { code: 'bad_request', message: 'request needs an "op" string' } });
+      return;
+    }
+    try {
+      const result = await this.handler(msg.op, msg.args, conn);
+      conn.send({ id, ok: true, result: result ?? null });
+    } catch (err) {
+      const wire = toWireError(err);
+      if (wire.code === 'internal') this.log.error('admin op failed', { op: msg.op, err });
+      conn.send({ id, ok: false, error: wire });
+    }
+  }
+}

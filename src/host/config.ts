@@ -1,0 +1,90 @@
+/**
+ * The one place configuration is read: POLYCLAW_* environment variables over
+ * $POLYCLAW_HOME/config.json over embedded defaults, validated with zod. Nothing else in the
+ * host reads process.env for settings, and no secret from here is copied into a child's env.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { PolyclawError } from '../shared/errors.js';
+
+const SandboxConfig = z.object({
+  runtime: z.enum(['auto', 'bwrap', 'process']).default('auto'),
+  maxConcurrent: z.number().int().min(1).max(256).default(8),
+  idleTimeoutMs: z.number().int().min(1000).default(30 * 60_000),
+  memoryMb: z.number().int().min(64).default(4096),
+  cpus: z.number().min(0.1).max(256).default(2),
+  pids: z.number().int().min(16).default(1024),
+});
+
+const ConfigSchema = z.object({
+  timezone: z.string().default(Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'),
+  sandbox: SandboxConfig.default(SandboxConfig.parse({})),
+  /** Inbound processing attempts before a message is failed and the user told. */
+  maxTries: z.number().int().min(1).max(20).default(3),
+  retryBaseMs: z.number().int().min(10).default(2000),
+  /** A turn whose runner heartbeat is older than this is treated as stuck: sandbox killed, retried. */
+  stuckTimeoutMs: z.number().int().min(1000).default(15 * 60_000),
+  deliveryMaxAttempts: z.number().int().min(1).max(20).default(5),
+  deliveryBaseMs: z.number().int().min(10).default(500),
+  /** Safety-net sweep; the hot path is event-driven. */
+  safetyPollMs: z.number().int().min(500).default(30_000),
+});
+export type Config = z.infer<typeof ConfigSchema> & { home: string; installDir: string };
+
+const ENV_MAP: Array<[string, string[], 'int' | 'str']> = [
+  ['POLYCLAW_SANDBOX', ['sandbox', 'runtime'], 'str'],
+  ['POLYCLAW_MAX_SANDBOXES', ['sandbox', 'maxConcurrent'], 'int'],
+  ['POLYCLAW_IDLE_TIMEOUT_MS', ['sandbox', 'idleTimeoutMs'], 'int'],
+  ['POLYCLAW_MAX_TRIES', ['maxTries'], 'int'],
+  ['POLYCLAW_RETRY_BASE_MS', ['retryBaseMs'], 'int'],
+  ['POLYCLAW_STUCK_TIMEOUT_MS', ['stuckTimeoutMs'], 'int'],
+  ['POLYCLAW_TZ', ['timezone'], 'str'],
+];
+
+export function resolveHome(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.POLYCLAW_HOME || 'data');
+}
+
+/** Directory holding dist/ and node_modules/ of this install. */
+export function installDir(): string {
+  return path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const home = resolveHome(env);
+  let raw: Record<string, unknown> = {};
+  const file = path.join(home, 'config.json');
+  if (fs.existsSync(file)) {
+    try {
+      raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new PolyclawError('config', `${file}: not valid JSON (${(err as Error).message})`);
+    }
+  }
+  for (const [name, keys, kind] of ENV_MAP) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    const value = kind === 'int' ? Number(v) : v;
+    if (kind === 'int' && !Number.isInteger(value)) throw new PolyclawError('config', `${name} must be an integer, got "${v}"`);
+    let obj = raw;
+    for (const k of keys.slice(0, -1)) obj = (obj[k] ??= {}) as Record<string, unknown>;
+    obj[keys[keys.length - 1]!] = value;
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new PolyclawError('config', `config ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return { ...parsed.data, home, installDir: installDir() };
+}
+
+export const paths = (home: string) => ({
+  db: path.join(home, 'polyclaw.db'),
+  socket: path.join(home, 'admin.sock'),
+  lock: path.join(home, 'host.lock'),
+  groups: path.join(home, 'groups'),
+  sessions: path.join(home, 'sessions'),
+  run: path.join(home, 'run'),
+  installId: path.join(home, 'install-id'),
+});

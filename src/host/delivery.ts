@@ -1,0 +1,154 @@
+/**
+ * Delivery: outbound rows → channel adapters, in seq order per session, each at most once.
+ * The ledger row is written 'sending' before the platform call and 'sent' after it; a row
+ * found 'sending' after a crash is re-sent with the same idempotency key (adapters and
+ * clients de-duplicate on it). Transient errors back off and retry, blocking later rows of the
+ * same session so order holds; a final failure is reported into the session so the agent
+ * knows. The host checks that the agent group may post to the target, whatever the sandbox says.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ChannelAdapter, DeliveryTarget, OutgoingMessage } from '../channels/adapter.js';
+import { DeliveryError } from '../channels/adapter.js';
+import { errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { Routing } from '../shared/messages.js';
+import type { Db } from './db/open.js';
+import type { OutboundRow, SessionQueue } from './session-queue.js';
+import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
+import { mayPostTo } from './store/messaging.js';
+import { setOutCursor, type Session } from './store/sessions.js';
+
+export interface DeliveryDeps {
+  db: Db;
+  log: Logger;
+  channels: Map<string, ChannelAdapter>;
+  maxAttempts: number;
+  baseDelayMs: number;
+  now?: () => number;
+  /** Ask to run this session's delivery again at a later time (retry backoff). */
+  later(sessionId: string, delayMs: number): void;
+}
+
+export class Delivery {
+  private readonly now: () => number;
+  constructor(private readonly d: DeliveryDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  /** Deliver every new outbound row of the session. Callers serialize per session. */
+  async process(session: Session, queue: SessionQueue): Promise<void> {
+    const cursor = (this.d.db.prepare('SELECT out_cursor FROM sessions WHERE id = ?').get(session.id) as { out_cursor: number } | undefined)?.out_cursor ?? 0;
+    for (const row of queue.outboundSince(cursor)) {
+      const done = await this.one(session, queue, row);
+      if (!done) return;
+      setOutCursor(this.d.db, session.id, row.seq);
+    }
+  }
+
+  /** Returns false when the row is waiting for a retry (later rows must wait too). */
+  private async one(session: Session, queue: SessionQueue, row: OutboundRow): Promise<boolean> {
+    const { db, log } = this.d;
+    const prev = getDelivery(db, session.id, row.id);
+    if (prev && (prev.status === 'sent' || prev.status === 'failed' || prev.status === 'skipped')) return true;
+    if (prev?.status === 'retry' && prev.nextAttemptAt && prev.nextAttemptAt > this.now()) {
+      this.d.later(session.id, prev.nextAttemptAt - this.now());
+      return false;
+    }
+    const base = { sessionId: session.id, outId: row.id, seq: row.seq };
+    if (row.invalid) {
+      log.warn('skipping malformed outbound row', { session: session.id, seq: row.seq, reason: row.invalid });
+      recordDelivery(db, { ...base, status: 'skipped', error: row.invalid });
+      return true;
+    }
+    const fail = (reason: string) => {
+      recordDelivery(db, { ...base, status: 'failed', attempts: prev?.attempts ?? 0, error: reason });
+      log.warn('delivery failed', { session: session.id, seq: row.seq, reason });
+      queue.enqueue({
+        kind: 'system',
+        trigger: false,
+        routing: row.routing,
+        content: { text: `Delivery of your message seq ${row.seq} to ${row.routing.channelType}:${row.routing.platformId} failed: ${reason}`, attachments: [] },
+      });
+      return true;
+    };
+    if (!mayPostTo(db, session.agentGroupId, row.routing.channelType, row.routing.platformId)) {
+      return fail('this agent group is not allowed to post to that chat');
+    }
+    const adapter = this.d.channels.get(row.routing.channelType);
+    if (!adapter) return fail(`channel "${row.routing.channelType}" is not running`);
+    const target: DeliveryTarget = { platformId: row.routing.platformId, threadId: row.routing.threadId };
+    const attempts = (prev?.attempts ?? 0) + 1;
+    recordDelivery(db, { ...base, status: 'sending', attempts });
+    try {
+      const platformMessageId = await this.send(adapter, target, session, queue, row);
+      recordDelivery(db, { ...base, status: 'sent', attempts, platformMessageId });
+      return true;
+    } catch (err) {
+      const transient = err instanceof DeliveryError ? err.transient : true;
+      if (transient && attempts < this.d.maxAttempts) {
+        const delay = this.d.baseDelayMs * 2 ** (attempts - 1);
+        recordDelivery(db, { ...base, status: 'retry', attempts, nextAttemptAt: this.now() + delay, error: errorMessage(err) });
+        log.warn('delivery will be retried', { session: session.id, seq: row.seq, attempts, delay, err });
+        this.d.later(session.id, delay);
+        return false;
+      }
+      return fail(errorMessage(err));
+    }
+  }
+
+  private async send(adapter: ChannelAdapter, target: DeliveryTarget, session: Session, queue: SessionQueue, row: OutboundRow): Promise<string> {
+    const key = `${session.id}:${row.id}`;
+    const replyTo = row.inReplyTo ? (queue.get(row.inReplyTo)?.content.platformMessageId ?? undefined) : undefined;
+    const msg: OutgoingMessage = { text: row.content.text, files: this.files(queue, row), idempotencyKey: key, seq: row.seq, replyTo };
+    if (row.kind === 'edit' && row.content.targetSeq !== undefined) {
+      const pid = platformIdForSeq(this.d.db, session.id, row.content.targetSeq);
+      if (pid && adapter.edit) {
+        await adapter.edit(target, pid, row.content.text);
+        return pid;
+      }
+      return adapter.deliver(target, msg);
+    }
+    if (row.kind === 'reaction') {
+      const pid = row.content.targetSeq !== undefined ? platformIdForSeq(this.d.db, session.id, row.content.targetSeq) : null;
+      if (!adapter.react || !pid || !row.content.emoji) {
+        this.d.log.info('reaction dropped: channel has no reactions or target unknown', { channel: adapter.channelType, seq: row.seq });
+        return '';
+      }
+      await adapter.react(target, pid, row.content.emoji);
+      return pid;
+    }
+    return adapter.deliver(target, msg);
+  }
+
+  /** Files must be regular files inside outbox/ (no symlinks); anything else is refused. */
+  private files(queue: SessionQueue, row: OutboundRow): string[] {
+    const outbox = path.join(queue.dir, 'outbox');
+    return row.content.files.map((f) => {
+      const abs = path.resolve(queue.dir, f);
+      if (!abs.startsWith(outbox + path.sep)) throw new DeliveryError(`file ${f} is outside outbox/`, false);
+      const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+      if (!st || !st.isFile()) throw new DeliveryError(`file ${f} is missing or not a regular file`, false);
+      return abs;
+    });
+  }
+
+  /** Host-generated notice (e.g. "your message failed"), sent once per key. */
+  async notice(session: Session, key: string, routing: Routing, text: string, replyTo?: string): Promise<void> {
+    const prev = getDelivery(this.d.db, session.id, key);
+    if (prev?.status === 'sent') return;
+    const adapter = this.d.channels.get(routing.channelType);
+    if (!adapter) {
+      this.d.log.error('cannot tell the user: channel not running', { channel: routing.channelType, text });
+      return;
+    }
+    recordDelivery(this.d.db, { sessionId: session.id, outId: key, seq: null, status: 'sending', attempts: (prev?.attempts ?? 0) + 1 });
+    try {
+      const pid = await adapter.deliver({ platformId: routing.platformId, threadId: routing.threadId }, { text, files: [], idempotencyKey: `${session.id}:${key}`, seq: 0, replyTo, kind: 'notice' });
+      recordDelivery(this.d.db, { sessionId: session.id, outId: key, seq: null, status: 'sent', attempts: 1, platformMessageId: pid });
+    } catch (err) {
+      recordDelivery(this.d.db, { sessionId: session.id, outId: key, seq: null, status: 'failed', attempts: 1, error: errorMessage(err) });
+      this.d.log.error('could not deliver failure notice', { session: session.id, err });
+    }
+  }
+}

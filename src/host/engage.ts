@@ -1,0 +1,34 @@
+/**
+ * Does a wiring engage its agent on this event? Patterns were validated when the wiring was
+ * saved; compiled ones are cached by source so the hot path never recompiles.
+ */
+import type { InboundEvent } from '../channels/adapter.js';
+import type { Wiring } from './store/messaging.js';
+
+const compiled = new Map<string, RegExp>();
+
+function regex(pattern: string): RegExp {
+  let re = compiled.get(pattern);
+  if (!re) {
+    re = new RegExp(pattern, 'iu');
+    if (compiled.size > 1000) compiled.clear();
+    compiled.set(pattern, re);
+  }
+  return re;
+}
+
+export function threadKey(event: Pick<InboundEvent, 'threadId'>): string {
+  return event.threadId ?? '';
+}
+
+/** `sticky` answers whether an earlier mention in this thread made the wiring sticky. */
+export function engages(wiring: Wiring, event: InboundEvent, sticky: () => boolean): boolean {
+  switch (wiring.engageMode) {
+    case 'pattern':
+      return wiring.pattern != null && regex(wiring.pattern).test(event.text);
+    case 'mention':
+      return event.isMention;
+    case 'mention-sticky':
+      return event.isMention || sticky();
+  }
+}

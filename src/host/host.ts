@@ -1,0 +1,134 @@
+/**
+ * Host boot and shutdown: lock the data dir, open and migrate the central DB, pick the
+ * sandbox runtime, clean up this install's orphaned sandboxes, start channels, recover
+ * whatever a previous host left in flight, then open the admin socket. Everything is injected
+ * into the pieces here; nothing below reads globals.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { channelRegistry } from '../channels/index.js';
+import type { ChannelAdapter } from '../channels/adapter.js';
+import { TerminalChannel } from '../channels/terminal.js';
+import { chooseRuntime } from '../sandbox/index.js';
+import type { SandboxRuntime } from '../sandbox/runtime.js';
+import { badRequest, PolyclawError } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/log.js';
+import { z } from 'zod';
+import { AdminServer, type Connection } from './admin-server.js';
+import { HOST_ONLY, runOp, type HostServices, type OpContext } from './admin-ops.js';
+import { loadConfig, paths, type Config } from './config.js';
+import { openCentralDb, type Db } from './db/open.js';
+import { firstRun } from './first-run.js';
+import { installId as readInstallId } from './install-id.js';
+import { acquireLock } from './lock.js';
+import { Router } from './router.js';
+import { SessionManager } from './session-manager.js';
+import { sqliteMailbox } from './store/mailbox.js';
+
+export interface Host {
+  config: Config;
+  db: Db;
+  runtime: SandboxRuntime;
+  sessions: SessionManager;
+  router: Router;
+  channels: Map<string, ChannelAdapter>;
+  createdMain: boolean;
+  close(): Promise<void>;
+}
+
+export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } = {}): Promise<Host> {
+  const config = loadConfig(opts.env);
+  const log = opts.log ?? createLogger().child('host');
+  const p = paths(config.home);
+  fs.mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  for (const d of [p.groups, p.sessions, p.run]) fs.mkdirSync(d, { recursive: true });
+  const release = acquireLock(p.lock);
+  let db: Db | null = null;
+  try {
+    db = openCentralDb(p.db);
+    const installId = readInstallId(p.installId);
+    const runtime = await chooseRuntime(config.sandbox.runtime, { log, runDir: p.run });
+    const orphans = await runtime.cleanupOrphans(installId);
+    if (orphans) log.warn('killed sandboxes left over from a previous host', { count: orphans });
+
+    const channels = new Map<string, ChannelAdapter>();
+    for (const name of channelRegistry.names()) {
+      channels.set(name, channelRegistry.get(name)({ log: log.child(`channel:${name}`), mailbox: sqliteMailbox(db) }));
+    }
+    const sessions = new SessionManager({ db, config, runtime, installId, channels, log });
+    const centralDb = db;
+    const router = new Router({
+      db,
+      log: log.child('router'),
+      queueFor: (s) => sessions.queueFor(s),
+      wake: (sid) => sessions.wake(sid),
+    });
+    for (const [name, ch] of channels) {
+      await ch.setup({ onMessage: (ev) => router.route(ev), log: log.child(`channel:${name}`) });
+    }
+    const createdMain = firstRun(db, config);
+
+    const services: HostServices = {
+      sessionQueue: (s) => sessions.queueFor(s),
+      wake: (sid) => sessions.wake(sid),
+      sandboxes: () => sessions.sandboxes(),
+      stopSandbox: (sid) => sessions.stopSandbox(sid),
+      runtimeName: runtime.name,
+    };
+    const ctx: OpContext = { db, config, host: services };
+    const terminal = channels.get('terminal') as TerminalChannel;
+    const admin = new AdminServer(p.socket, (op, args, conn) => (HOST_ONLY.has(op) ? chatOp(terminal, op, args, conn) : runOp(ctx, op, args)), log.child('admin'));
+
+    await sessions.recover();
+    await admin.listen();
+    const sweep = setInterval(() => sessions.sweep(), config.safetyPollMs);
+    sweep.unref();
+    log.info('host started', { home: config.home, runtime: runtime.name, pid: process.pid });
+
+    let closing: Promise<void> | null = null;
+    return {
+      config,
+      db,
+      runtime,
+      sessions,
+      router,
+      channels,
+      createdMain,
+      close() {
+        closing ??= (async () => {
+          clearInterval(sweep);
+          await admin.close();
+          for (const ch of channels.values()) await ch.teardown();
+          await sessions.close();
+          centralDb.close();
+          release();
+          log.info('host stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    db?.close();
+    release();
+    throw err;
+  }
+}
+
+const AttachArgs = z.object({ platformId: z.string().min(1) });
+const SendArgs = z.object({ platformId: z.string().min(1), text: z.string().min(1, 'message text is empty').max(100_000), sender: z.object({ id: z.string().min(1), name: z.string().optional() }), platformMessageId: z.string().optional() });
+
+async function chatOp(terminal: TerminalChannel, op: string, args: unknown, conn: Connection): Promise<unknown> {
+  if (op === 'chat.attach') {
+    const a = AttachArgs.safeParse(args);
+    if (!a.success) throw badRequest('chat.attach needs a platformId');
+    const detach = terminal.attach(a.data.platformId, conn);
+    conn.onClose(detach);
+    return { attached: a.data.platformId };
+  }
+  const a = SendArgs.safeParse(args);
+  if (!a.success) throw badRequest(a.error.issues[0]?.message ?? 'bad chat.send arguments');
+  const r = await terminal.receive(a.data.platformId, a.data.sender, a.data.text, a.data.platformMessageId ?? randomUUID());
+  if (r.accepted.length === 0) throw new PolyclawError('not_found', `no agent group answers the terminal chat "${a.data.platformId}" (create one with: polyclaw groups create ${a.data.platformId} --provider mock)`);
+  return r;
+}
+

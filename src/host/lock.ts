@@ -1,0 +1,45 @@
+/**
+ * One host per data directory. The lock file holds the owner's pid; it is taken with O_EXCL,
+ * and a lock whose pid is no longer a live polyclaw process (kill -9) is taken over.
+ */
+import fs from 'node:fs';
+import { PolyclawError } from '../shared/errors.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmd.includes('polyclaw') || cmd.includes('main.js');
+  } catch {
+    return true;
+  }
+}
+
+export function acquireLock(file: string): () => void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(file, 'wx', 0o600);
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      return () => {
+        try {
+          if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file, { force: true });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(fs.readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new PolyclawError('already_running', `another Polyclaw host (pid ${pid}) is already running on this POLYCLAW_HOME`);
+      }
+      fs.rmSync(file, { force: true });
+    }
+  }
+  throw new PolyclawError('already_running', `could not take the host lock ${file}`);
+}

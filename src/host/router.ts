@@ -1,0 +1,83 @@
+/**
+ * Router: adapter event → messaging group → each wiring → engage check → session → inbound
+ * row → wake. A chat we have never seen is created only when the event addresses us (mention
+ * or DM). Each wiring gets its own routing, so one event can fan out to several groups.
+ * Nothing is woken before its row is committed.
+ */
+import path from 'node:path';
+import type { AcceptedMessage, InboundEvent } from '../channels/adapter.js';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../shared/log.js';
+import type { Db } from './db/open.js';
+import { engages, threadKey } from './engage.js';
+import { getGroup } from './store/groups.js';
+import { ensureMessagingGroup, findMessagingGroup, isSticky, markSticky, wiringsForMessagingGroup, type Wiring } from './store/messaging.js';
+import { resolveSession, type Session } from './store/sessions.js';
+import { ensureUser, isAdmin, isMember } from './store/users.js';
+import type { SessionQueue } from './session-queue.js';
+
+export interface RouterDeps {
+  db: Db;
+  log: Logger;
+  /** The session's queue (creates the session directory on first use). */
+  queueFor(session: Session): SessionQueue;
+  /** Doorbell: new triggering work for this session. */
+  wake(sessionId: string): void;
+}
+
+export class Router {
+  constructor(private readonly deps: RouterDeps) {}
+
+  async route(event: InboundEvent): Promise<AcceptedMessage[]> {
+    const { db, log } = this.deps;
+    let mg = findMessagingGroup(db, event.channelType, event.platformId);
+    if (!mg) {
+      if (!event.isMention && !event.isDirect) {
+        log.debug('dropped event from unknown chat', { channelType: event.channelType, platformId: event.platformId });
+        return [];
+      }
+      mg = ensureMessagingGroup(db, event.channelType, event.platformId, { isDirect: event.isDirect });
+    }
+    const wirings = wiringsForMessagingGroup(db, mg.id);
+    if (wirings.length === 0) return [];
+    const user = ensureUser(db, event.channelType, event.sender.id, event.sender.name);
+    const accepted: AcceptedMessage[] = [];
+    const toWake = new Set<string>();
+    const tkey = threadKey(event);
+    for (const w of wirings) {
+      if (!this.inScope(w, event, user.id, mg.id)) continue;
+      const engaged = engages(w, event, () => isSticky(db, w.id, tkey));
+      if (!engaged && w.ignoredPolicy === 'drop') continue;
+      if (engaged && w.engageMode === 'mention-sticky' && event.isMention) markSticky(db, w.id, tkey);
+      const group = getGroup(db, w.agentGroupId);
+      const { session } = resolveSession(db, group.id, w.sessionMode, mg.id, event.threadId);
+      const queue = this.deps.queueFor(session);
+      const folder = randomUUID();
+      const attachments = event.attachments.map((a) => {
+        const abs = queue.saveAttachment(folder, a.name, a.data);
+        return { name: a.name, path: path.relative(queue.dir, abs), mimeType: a.mimeType, size: a.data.length };
+      });
+      const { id, seq } = queue.enqueue({
+        kind: 'chat',
+        trigger: engaged,
+        routing: { channelType: event.channelType, platformId: event.platformId, threadId: event.threadId },
+        content: {
+          text: event.text,
+          sender: { id: event.sender.id, name: event.sender.name, isAdmin: event.sender.isAdmin === true || isAdmin(db, user.id, group.id) },
+          attachments,
+          platformMessageId: event.platformMessageId,
+        },
+      });
+      accepted.push({ group: group.name, sessionId: session.id, messageId: id, seq, engaged });
+      if (engaged) toWake.add(session.id);
+    }
+    for (const s of toWake) this.deps.wake(s);
+    return accepted;
+  }
+
+  private inScope(w: Wiring, event: InboundEvent, userId: string, mgId: string): boolean {
+    if (w.senderScope === 'all' || event.sender.isAdmin) return true;
+    if (w.senderScope === 'admins') return isAdmin(this.deps.db, userId, w.agentGroupId);
+    return isMember(this.deps.db, userId, mgId, w.agentGroupId);
+  }
+}

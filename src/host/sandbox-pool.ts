@@ -1,0 +1,141 @@
+/**
+ * At most N sandboxes run at once; further sessions wait in FIFO order. When someone waits,
+ * the least recently active idle sandbox is stopped to make room. A sandbox with no activity
+ * for idleTimeoutMs is stopped; a busy one (a turn in flight) never is.
+ */
+import type { Logger } from '../shared/log.js';
+import type { ExitInfo, SandboxHandle } from '../sandbox/runtime.js';
+
+export interface PoolDeps {
+  maxConcurrent: number;
+  idleTimeoutMs: number;
+  log: Logger;
+  now?: () => number;
+  /** Start the sandbox of a session (throws if it cannot be built). */
+  start(sessionId: string): SandboxHandle;
+  /** Called once per sandbox exit, whatever the cause. */
+  onExit(sessionId: string, info: ExitInfo, handle: SandboxHandle): void;
+  /** The sandbox could not even be built: the session's due work must be failed or retried. */
+  onStartFailed(sessionId: string, err: unknown): void;
+  /** Does this session have a turn in flight or due work? Busy sandboxes are not stopped. */
+  isBusy(sessionId: string): boolean;
+}
+
+interface Entry {
+  handle: SandboxHandle;
+  lastActive: number;
+  idleTimer: NodeJS.Timeout | null;
+  stopping: boolean;
+  startedAt: number;
+}
+
+export class SandboxPool {
+  private running = new Map<string, Entry>();
+  private waiting: string[] = [];
+  private closed = false;
+  private readonly now: () => number;
+
+  constructor(private readonly d: PoolDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  isRunning(sessionId: string): boolean {
+    const e = this.running.get(sessionId);
+    return !!e && !e.stopping;
+  }
+
+  handle(sessionId: string): SandboxHandle | null {
+    return this.running.get(sessionId)?.handle ?? null;
+  }
+
+  list(): Array<{ sessionId: string; pid: number; startedAt: number; lastActive: number }> {
+    return [...this.running].map(([sessionId, e]) => ({ sessionId, pid: e.handle.pid, startedAt: e.startedAt, lastActive: e.lastActive }));
+  }
+
+  waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** Make sure the session has a sandbox, now or when a slot frees up. */
+  request(sessionId: string): void {
+    if (this.closed) return;
+    const e = this.running.get(sessionId);
+    if (e && !e.stopping) return this.touch(sessionId);
+    if (e?.stopping || this.running.size >= this.d.maxConcurrent) {
+      if (!this.waiting.includes(sessionId)) this.waiting.push(sessionId);
+      this.evictIdle();
+      return;
+    }
+    this.launch(sessionId);
+  }
+
+  touch(sessionId: string): void {
+    const e = this.running.get(sessionId);
+    if (!e || e.stopping) return;
+    e.lastActive = this.now();
+    if (e.idleTimer) clearTimeout(e.idleTimer);
+    e.idleTimer = setTimeout(() => this.idle(sessionId), this.d.idleTimeoutMs);
+    e.idleTimer.unref();
+  }
+
+  async stop(sessionId: string, graceMs = 3000): Promise<void> {
+    const e = this.running.get(sessionId);
+    if (!e) return;
+    e.stopping = true;
+    if (e.idleTimer) clearTimeout(e.idleTimer);
+    e.handle.stdin?.end();
+    const timer = setTimeout(() => void e.handle.stop(1000), graceMs);
+    await e.handle.exited;
+    clearTimeout(timer);
+  }
+
+  async stopAll(): Promise<void> {
+    this.closed = true;
+    this.waiting = [];
+    await Promise.all([...this.running.keys()].map((s) => this.stop(s)));
+  }
+
+  private launch(sessionId: string): void {
+    let handle: SandboxHandle;
+    try {
+      handle = this.d.start(sessionId);
+    } catch (err) {
+      this.d.log.error('sandbox start failed', { session: sessionId, err });
+      this.d.onStartFailed(sessionId, err);
+      return;
+    }
+    const entry: Entry = { handle, lastActive: this.now(), idleTimer: null, stopping: false, startedAt: this.now() };
+    this.running.set(sessionId, entry);
+    this.touch(sessionId);
+    void handle.exited.then((info) => {
+      if (entry.idleTimer) clearTimeout(entry.idleTimer);
+      if (this.running.get(sessionId) === entry) this.running.delete(sessionId);
+      this.d.onExit(sessionId, info, handle);
+      this.next();
+    });
+  }
+
+  private next(): void {
+    while (!this.closed && this.waiting.length && this.running.size < this.d.maxConcurrent) {
+      const s = this.waiting.shift()!;
+      if (!this.running.has(s)) this.launch(s);
+    }
+  }
+
+  private idle(sessionId: string): void {
+    if (this.d.isBusy(sessionId)) return this.touch(sessionId);
+    this.d.log.info('stopping idle sandbox', { session: sessionId });
+    void this.stop(sessionId);
+  }
+
+  private evictIdle(): void {
+    const candidates = [...this.running]
+      .filter(([s, e]) => !e.stopping && !this.d.isBusy(s))
+      .sort((a, b) => a[1].lastActive - b[1].lastActive);
+    const victim = candidates[0];
+    if (victim) {
+      this.d.log.info('stopping idle sandbox to make room', { session: victim[0] });
+      void this.stop(victim[0]);
+    }
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * Session manager: owns each session's queue handles, its sandbox (through the pool), the
+ * outbound doorbell, and the reconciliation of the runner's acks into final message states.
+ * Every inbound message ends completed or failed: a failed attempt (agent error or sandbox
+ * death) is retried with exponential backoff up to maxTries, then failed and the user told.
+ * Work for one session is serialized through a promise chain; sessions run independently.
+ */
+import fs from 'node:fs';
+import type { ChannelAdapter } from '../channels/adapter.js';
+import type { Logger } from '../shared/log.js';
+import { errorMessage } from '../shared/errors.js';
+import type { ExitInfo, SandboxRuntime } from '../sandbox/runtime.js';
+import type { Config } from './config.js';
+import type { Db } from './db/open.js';
+import { Delivery } from './delivery.js';
+import { SandboxPool } from './sandbox-pool.js';
+import { buildSpec, groupDir, sessionDir } from './sandbox-spec.js';
+import { SessionQueue, type InboundRow } from './session-queue.js';
+import { getGroup } from './store/groups.js';
+import { getMessagingGroup } from './store/messaging.js';
+import { getSession, listSessions, type Session } from './store/sessions.js';
+
+export interface SessionManagerDeps {
+  db: Db;
+  config: Config;
+  runtime: SandboxRuntime;
+  installId: string;
+  channels: Map<string, ChannelAdapter>;
+  log: Logger;
+  now?: () => number;
+}
+
+export class SessionManager {
+  readonly pool: SandboxPool;
+  readonly delivery: Delivery;
+  private queues = new Map<string, SessionQueue>();
+  private watchers = new Map<string, fs.FSWatcher>();
+  private chains = new Map<string, Promise<void>>();
+  private timers = new Set<NodeJS.Timeout>();
+  private dirty = new Set<string>();
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private closed = false;
+
+  constructor(private readonly d: SessionManagerDeps) {
+    this.now = d.now ?? Date.now;
+    this.log = d.log.child('sessions');
+    this.delivery = new Delivery({
+      db: d.db,
+      log: d.log.child('delivery'),
+      channels: d.channels,
+      maxAttempts: d.config.deliveryMaxAttempts,
+      baseDelayMs: d.config.deliveryBaseMs,
+      now: this.now,
+      later: (sid, ms) => this.after(ms, () => this.kick(sid)),
+    });
+    this.pool = new SandboxPool({
+      maxConcurrent: d.config.sandbox.maxConcurrent,
+      idleTimeoutMs: d.config.sandbox.idleTimeoutMs,
+      log: d.log.child('pool'),
+      now: this.now,
+      start: (sid) => this.startSandbox(sid),
+      onExit: (sid, info) => this.onExit(sid, info),
+      onStartFailed: (sid, err) => this.serial(sid, () => this.failDue(sid, `the sandbox could not start: ${errorMessage(err)}`)),
+      isBusy: (sid) => this.isBusy(sid),
+    });
+  }
+
+  /** The session's queue; creates its directory and publishes its metadata on first use. */
+  queueFor(session: Session): SessionQueue {
+    let q = this.queues.get(session.id);
+    if (q) return q;
+    const group = getGroup(this.d.db, session.agentGroupId);
+    fs.mkdirSync(groupDir(this.d.config.home, group.name), { recursive: true });
+    q = new SessionQueue(sessionDir(this.d.config.home, group.name, session.id), this.now);
+    const mg = session.messagingGroupId ? getMessagingGroup(this.d.db, session.messagingGroupId) : null;
+    q.setMeta(
+      {
+        sessionId: session.id,
+        agentGroup: group.name,
+        provider: group.provider,
+        model: group.model,
+        effort: group.effort,
+        assistantName: group.assistantName,
+        timezone: group.timezone ?? this.d.config.timezone,
+        defaultRouting: mg ? { channelType: mg.channelType, platformId: mg.platformId, threadId: session.threadId } : null,
+      },
+      [],
+    );
+    this.queues.set(session.id, q);
+    this.watch(session.id, q.dir);
+    return q;
+  }
+
+  /** New triggering work may be due: make sure a runner will see it. */
+  wake(sessionId: string): void {
+    if (this.closed) return;
+    if (this.pool.isRunning(sessionId)) {
+      this.pool.touch(sessionId);
+      return;
+    }
+    const q = this.queues.get(sessionId) ?? this.queueFor(getSession(this.d.db, sessionId));
+    const due = q.pending().filter((m) => m.trigger);
+    if (due.length === 0) return;
+    const nextAt = Math.min(...due.map((m) => m.processAfter));
+    if (nextAt <= this.now()) this.pool.request(sessionId);
+    else this.after(nextAt - this.now(), () => this.wake(sessionId));
+  }
+
+  /** Outbound changed (doorbell) or a retry is due: deliver, then settle acks. Coalesced per session. */
+  kick(sessionId: string): void {
+    if (this.dirty.has(sessionId)) return;
+    this.dirty.add(sessionId);
+    void this.serial(sessionId, async () => {
+      this.dirty.delete(sessionId);
+      await this.processOutbound(sessionId, this.pool.isRunning(sessionId));
+    });
+  }
+
+  /** At start-up: deliver what was written while we were down and settle every open message. */
+  async recover(): Promise<void> {
+    for (const s of listSessions(this.d.db)) {
+      const dir = sessionDir(this.d.config.home, getGroup(this.d.db, s.agentGroupId).name, s.id);
+      if (!fs.existsSync(dir)) continue;
+      this.queueFor(s);
+      await this.serial(s.id, () => this.processOutbound(s.id, false));
+      this.wake(s.id);
+    }
+  }
+
+  /** Kill sandboxes whose turn has shown no heartbeat for stuckTimeoutMs (safety net). */
+  sweep(): void {
+    for (const { sessionId } of this.pool.list()) {
+      const q = this.queues.get(sessionId);
+      if (!q) continue;
+      const beat = Number(q.state('heartbeat')?.value ?? 0);
+      const processing = q.acksFor(q.pending().map((m) => m.id)).some((a) => a.status === 'processing');
+      if (processing && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
+        this.log.warn('turn is stuck: killing its sandbox', { session: sessionId, silentMs: this.now() - beat });
+        this.pool.handle(sessionId)?.kill();
+      }
+      this.kick(sessionId);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    for (const w of this.watchers.values()) w.close();
+    await this.pool.stopAll();
+    await Promise.all([...this.chains.values()]);
+    for (const q of this.queues.values()) q.close();
+    this.queues.clear();
+  }
+
+  sandboxes() {
+    return this.pool.list();
+  }
+
+  async stopSandbox(sessionId: string): Promise<void> {
+    await this.pool.stop(sessionId);
+  }
+
+  private isBusy(sessionId: string): boolean {
+    const q = this.queues.get(sessionId);
+    if (!q) return false;
+    return q.pending().some((m) => m.trigger);
+  }
+
+  private startSandbox(sessionId: string) {
+    const session = getSession(this.d.db, sessionId);
+    const group = getGroup(this.d.db, session.agentGroupId);
+    this.queueFor(session);
+    const spec = buildSpec({ config: this.d.config, runtime: this.d.runtime, installId: this.d.installId, group, sessionId });
+    const handle = this.d.runtime.start(spec);
+    const log = this.log.child('sandbox', { session: sessionId, pid: handle.pid });
+    handle.stderr?.setEncoding('utf8');
+    handle.stderr?.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) if (line.trim()) process.stderr.write(line.startsWith('{') ? line + '\n' : JSON.stringify({ t: new Date().toISOString(), level: 'info', component: 'runner', session: sessionId, msg: line }) + '\n');
+    });
+    handle.stdout?.resume();
+    log.info('sandbox started', { runtime: this.d.runtime.name });
+    return handle;
+  }
+
+  private onExit(sessionId: string, info: ExitInfo): void {
+    this.log.info('sandbox exited', { session: sessionId, ...info });
+    void this.serial(sessionId, async () => {
+      await this.processOutbound(sessionId, false);
+      this.wake(sessionId);
+    });
+  }
+
+  private watch(sessionId: string, dir: string): void {
+    if (this.watchers.has(sessionId)) return;
+    const w = fs.watch(dir, { persistent: false }, (_e, name) => {
+      if (name && String(name).startsWith('outbound.db')) this.kick(sessionId);
+    });
+    w.on('error', (err) => this.log.warn('outbound watch failed; safety sweep covers it', { session: sessionId, err }));
+    this.watchers.set(sessionId, w);
+  }
+
+  private serial(sessionId: string, fn: () => Promise<void> | void): Promise<void> {
+    const prev = this.chains.get(sessionId) ?? Promise.resolve();
+    const next = prev.then(fn).catch((err) => this.log.error('session work failed', { session: sessionId, err }));
+    this.chains.set(sessionId, next);
+    void next.then(() => {
+      if (this.chains.get(sessionId) === next) this.chains.delete(sessionId);
+    });
+    return next;
+  }
+
+  private after(ms: number, fn: () => void): void {
+    if (this.closed) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, Math.max(0, ms));
+    this.timers.add(t);
+  }
+
+  private async processOutbound(sessionId: string, alive: boolean): Promise<void> {
+    const session = getSession(this.d.db, sessionId);
+    const q = this.queueFor(session);
+    await this.delivery.process(session, q);
+    await this.reconcile(session, q, alive);
+  }
+
+  private async reconcile(session: Session, q: SessionQueue, alive: boolean): Promise<void> {
+    const pending = q.pending();
+    if (pending.length === 0) return;
+    const acks = new Map(q.acksFor(pending.map((m) => m.id)).map((a) => [`${a.messageId}:${a.tryNo}`, a]));
+    for (const m of pending) {
+      const a = acks.get(`${m.id}:${m.tries}`);
+      if (!a) continue;
+      if (a.status === 'completed') {
+        q.markDone(m.id, 'completed');
+        this.settled(m, 'completed');
+      } else if (a.status === 'failed') {
+        await this.attemptFailed(session, q, m, a.error?.message ?? 'the agent failed', a.error?.retryable ?? false);
+      } else if (!alive) {
+        await this.attemptFailed(session, q, m, 'the sandbox stopped during the turn', true);
+      }
+    }
+  }
+
+  private async attemptFailed(session: Session, q: SessionQueue, m: InboundRow, reason: string, retryable: boolean): Promise<void> {
+    if (retryable && m.tries + 1 < this.d.config.maxTries) {
+      const delay = this.d.config.retryBaseMs * 2 ** m.tries;
+      this.log.warn('attempt failed; retrying', { session: session.id, seq: m.seq, tries: m.tries + 1, delay, reason });
+      q.retry(m.id, this.now() + delay);
+      this.after(delay, () => this.wake(session.id));
+      return;
+    }
+    this.log.error('message failed', { session: session.id, seq: m.seq, tries: m.tries + 1, reason });
+    if (m.trigger) {
+      await this.delivery.notice(session, `fail:${m.id}`, m.routing, `⚠️ I could not process your message: ${reason}`, m.content.platformMessageId);
+    }
+    q.markDone(m.id, 'failed');
+    this.settled(m, 'failed');
+  }
+
+  /** Fail every due message of a session whose sandbox cannot start (after the usual retries). */
+  private async failDue(sessionId: string, reason: string): Promise<void> {
+    const session = getSession(this.d.db, sessionId);
+    const q = this.queueFor(session);
+    for (const m of q.pending().filter((x) => x.trigger && x.processAfter <= this.now())) {
+      await this.attemptFailed(session, q, m, reason, true);
+    }
+  }
+
+  private settled(m: InboundRow, status: 'completed' | 'failed'): void {
+    const pid = m.content.platformMessageId;
+    if (!pid) return;
+    const adapter = this.d.channels.get(m.routing.channelType);
+    adapter?.onSettled?.({ platformId: m.routing.platformId, threadId: m.routing.threadId }, pid, status);
+  }
+}

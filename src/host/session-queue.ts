@@ -1,0 +1,230 @@
+/**
+ * The host's half of a session directory: it creates the folder, is the only writer of
+ * inbound.db, and reads (never writes) outbound.db. Handles are cached per session and closed
+ * when the session goes quiet.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  AckErrorSchema,
+  AckStatus,
+  nextEven,
+  OutboundContentSchema,
+  OutboundKind,
+  RoutingSchema,
+  type AckError,
+  type InboundContent,
+  type InboundKind,
+  type OutboundContent,
+  type Routing,
+  type SessionMeta,
+} from '../shared/messages.js';
+import { openInboundWriter, openOutboundReader, type Db } from '../shared/session-db.js';
+import { writeAttachment } from '../shared/safe-files.js';
+
+export interface InboundRow {
+  id: string;
+  seq: number;
+  kind: InboundKind | 'command';
+  timestamp: number;
+  status: 'pending' | 'completed' | 'failed';
+  processAfter: number;
+  tries: number;
+  trigger: boolean;
+  routing: Routing;
+  content: InboundContent;
+}
+
+export interface OutboundRow {
+  id: string;
+  seq: number;
+  inReplyTo: string | null;
+  kind: OutboundKind;
+  routing: Routing;
+  content: OutboundContent;
+  /** Set when the sandbox wrote a row that does not parse: it is skipped, never delivered. */
+  invalid?: string;
+}
+
+export interface AckRow {
+  messageId: string;
+  tryNo: number;
+  status: AckStatus;
+  error: AckError | null;
+}
+
+export type EnqueueInput = {
+  kind: InboundRow['kind'];
+  routing: Routing;
+  content: InboundContent;
+  trigger: boolean;
+  processAfter?: number;
+};
+
+export class SessionQueue {
+  private inbound: Db;
+  private outbound: Db | null = null;
+  constructor(
+    readonly dir: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    fs.mkdirSync(path.join(dir, 'inbox'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'outbox'), { recursive: true });
+    this.inbound = openInboundWriter(dir);
+  }
+
+  setMeta(meta: SessionMeta, destinations: Array<{ name: string; kind: string; routing: Routing }>): void {
+    const tx = this.inbound.transaction(() => {
+      this.inbound.prepare(`INSERT INTO meta(key, value) VALUES ('session', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(JSON.stringify(meta));
+      this.inbound.prepare('DELETE FROM destinations').run();
+      const ins = this.inbound.prepare('INSERT INTO destinations (name, kind, routing) VALUES (?, ?, ?)');
+      for (const d of destinations) ins.run(d.name, d.kind, JSON.stringify(d.routing));
+    });
+    tx();
+  }
+
+  enqueue(input: EnqueueInput): { id: string; seq: number } {
+    const id = randomUUID();
+    const now = this.now();
+    const tx = this.inbound.transaction(() => {
+      const max = (this.inbound.prepare('SELECT MAX(seq) AS m FROM messages_in').get() as { m: number | null }).m;
+      const seq = nextEven(max);
+      this.inbound
+        .prepare(
+          `INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, tries, trigger, routing, content)
+           VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?)`,
+        )
+        .run(id, seq, input.kind, now, input.processAfter ?? now, input.trigger ? 1 : 0, JSON.stringify(input.routing), JSON.stringify(input.content));
+      return seq;
+    });
+    return { id, seq: tx() };
+  }
+
+  /** Store an inbound attachment under inbox/<message>/ (refuses traversal, symlinks, overwrite). */
+  saveAttachment(messageFolder: string, name: string, data: Buffer): string {
+    return writeAttachment(path.join(this.dir, 'inbox'), messageFolder, name, data);
+  }
+
+  get(id: string): InboundRow | null {
+    const r = this.inbound.prepare('SELECT * FROM messages_in WHERE id = ?').get(id) as RawIn | undefined;
+    return r ? inRow(r) : null;
+  }
+
+  pending(): InboundRow[] {
+    return (this.inbound.prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as RawIn[]).map(inRow);
+  }
+
+  markDone(id: string, status: 'completed' | 'failed'): boolean {
+    return this.inbound.prepare(`UPDATE messages_in SET status = ? WHERE id = ? AND status = 'pending'`).run(status, id).changes > 0;
+  }
+
+  /** Schedule another attempt: a new try number means the runner treats it as not yet started. */
+  retry(id: string, processAfter: number): void {
+    this.inbound.prepare(`UPDATE messages_in SET tries = tries + 1, process_after = ? WHERE id = ? AND status = 'pending'`).run(processAfter, id);
+  }
+
+  private out(): Db | null {
+    if (!this.outbound) this.outbound = openOutboundReader(this.dir);
+    return this.outbound;
+  }
+
+  outboundSince(seq: number): OutboundRow[] {
+    const db = this.out();
+    if (!db) return [];
+    const rows = db.prepare('SELECT * FROM messages_out WHERE seq > ? ORDER BY seq').all(seq) as RawOut[];
+    return rows.map(outRow);
+  }
+
+  outboundById(id: string): OutboundRow | null {
+    const db = this.out();
+    const r = db?.prepare('SELECT * FROM messages_out WHERE id = ?').get(id) as RawOut | undefined;
+    return r ? outRow(r) : null;
+  }
+
+  /** Acks of the given messages (all tries). */
+  acksFor(ids: string[]): AckRow[] {
+    const db = this.out();
+    if (!db || ids.length === 0) return [];
+    const rows = db.prepare(`SELECT * FROM acks WHERE message_id IN (${ids.map(() => '?').join(',')})`).all(...ids) as RawAck[];
+    return rows.flatMap((r) => {
+      const status = AckStatus.safeParse(r.status);
+      if (!status.success) return [];
+      const err = r.error ? AckErrorSchema.safeParse(safeJson(r.error)) : null;
+      return [{ messageId: r.message_id, tryNo: r.try, status: status.data, error: err?.success ? err.data : null }];
+    });
+  }
+
+  state(key: string): { value: string; updatedAt: number } | null {
+    const db = this.out();
+    const r = db?.prepare('SELECT value, updated_at FROM state WHERE key = ?').get(key) as { value: string; updated_at: number } | undefined;
+    return r ? { value: r.value, updatedAt: r.updated_at } : null;
+  }
+
+  close(): void {
+    this.inbound.close();
+    this.outbound?.close();
+    this.outbound = null;
+  }
+}
+
+interface RawIn {
+  id: string;
+  seq: number;
+  kind: string;
+  timestamp: number;
+  status: string;
+  process_after: number;
+  tries: number;
+  trigger: number;
+  routing: string;
+  content: string;
+}
+interface RawOut {
+  id: string;
+  seq: number;
+  in_reply_to: string | null;
+  kind: string;
+  routing: string;
+  content: string;
+}
+interface RawAck {
+  message_id: string;
+  try: number;
+  status: string;
+  error: string | null;
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+function inRow(r: RawIn): InboundRow {
+  return {
+    id: r.id,
+    seq: r.seq,
+    kind: r.kind as InboundRow['kind'],
+    timestamp: r.timestamp,
+    status: r.status as InboundRow['status'],
+    processAfter: r.process_after,
+    tries: r.tries,
+    trigger: r.trigger === 1,
+    routing: RoutingSchema.parse(JSON.parse(r.routing)),
+    content: JSON.parse(r.content) as InboundContent,
+  };
+}
+
+/** Rows written by the sandbox are untrusted: anything that does not parse is marked invalid. */
+function outRow(r: RawOut): OutboundRow {
+  const kind = OutboundKind.safeParse(r.kind);
+  const routing = RoutingSchema.safeParse(safeJson(r.routing));
+  const content = OutboundContentSchema.safeParse(safeJson(r.content));
+  if (!kind.success || !routing.success || !content.success) {
+    return { id: r.id, seq: r.seq, inReplyTo: r.in_reply_to, kind: 'system', routing: { channelType: '', platformId: '', threadId: null }, content: { text: '', files: [] }, invalid: 'unparsable kind, routing or content' };
+  }
+  return { id: r.id, seq: r.seq, inReplyTo: r.in_reply_to, kind: kind.data, routing: routing.data, content: content.data };
+}

@@ -1,0 +1,61 @@
+/** The delivery ledger: what was sent where, so nothing is sent twice blindly after a restart. */
+import type { Db } from '../db/open.js';
+
+export type DeliveryStatus = 'sending' | 'retry' | 'sent' | 'failed' | 'skipped';
+
+export interface DeliveryRow {
+  sessionId: string;
+  outId: string;
+  seq: number | null;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number | null;
+  platformMessageId: string | null;
+  error: string | null;
+}
+
+export function getDelivery(db: Db, sessionId: string, outId: string): DeliveryRow | null {
+  const r = db.prepare('SELECT * FROM deliveries WHERE session_id = ? AND out_id = ?').get(sessionId, outId) as Record<string, unknown> | undefined;
+  if (!r) return null;
+  return {
+    sessionId: r.session_id as string,
+    outId: r.out_id as string,
+    seq: (r.seq as number | null) ?? null,
+    status: r.status as DeliveryStatus,
+    attempts: r.attempts as number,
+    nextAttemptAt: (r.next_attempt_at as number | null) ?? null,
+    platformMessageId: (r.platform_message_id as string | null) ?? null,
+    error: (r.error as string | null) ?? null,
+  };
+}
+
+export function recordDelivery(
+  db: Db,
+  row: Pick<DeliveryRow, 'sessionId' | 'outId' | 'seq' | 'status'> & Partial<Pick<DeliveryRow, 'attempts' | 'nextAttemptAt' | 'platformMessageId' | 'error'>>,
+  now = Date.now(),
+): void {
+  db.prepare(
+    `INSERT INTO deliveries (session_id, out_id, seq, status, attempts, next_attempt_at, platform_message_id, error, updated_at)
+     VALUES (@sessionId, @outId, @seq, @status, @attempts, @nextAttemptAt, @platformMessageId, @error, @now)
+     ON CONFLICT(session_id, out_id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+       next_attempt_at = excluded.next_attempt_at, platform_message_id = COALESCE(excluded.platform_message_id, deliveries.platform_message_id),
+       error = excluded.error, updated_at = excluded.updated_at`,
+  ).run({
+    sessionId: row.sessionId,
+    outId: row.outId,
+    seq: row.seq,
+    status: row.status,
+    attempts: row.attempts ?? 0,
+    nextAttemptAt: row.nextAttemptAt ?? null,
+    platformMessageId: row.platformMessageId ?? null,
+    error: row.error ?? null,
+    now,
+  });
+}
+
+export function platformIdForSeq(db: Db, sessionId: string, seq: number): string | null {
+  const r = db.prepare(`SELECT platform_message_id FROM deliveries WHERE session_id = ? AND seq = ? AND status = 'sent'`).get(sessionId, seq) as
+    | { platform_message_id: string | null }
+    | undefined;
+  return r?.platform_message_id ?? null;
+}

@@ -1,0 +1,101 @@
+/**
+ * Sessions: one conversation state of one agent group. The session key encodes the wiring's
+ * session mode — shared per chat, one per thread, or one for the whole agent group — so the
+ * same event always lands in the same session.
+ */
+import { randomUUID } from 'node:crypto';
+import { notFound } from '../../shared/errors.js';
+import type { Db } from '../db/open.js';
+
+export type SessionMode = 'shared' | 'per-thread' | 'agent-shared';
+
+export interface Session {
+  id: string;
+  agentGroupId: string;
+  sessionKey: string;
+  messagingGroupId: string | null;
+  threadId: string | null;
+  sessionMode: SessionMode;
+  status: string;
+  outCursor: number;
+  createdAt: number;
+  lastActiveAt: number;
+}
+
+interface Row {
+  id: string;
+  agent_group_id: string;
+  session_key: string;
+  messaging_group_id: string | null;
+  thread_id: string | null;
+  session_mode: string;
+  status: string;
+  out_cursor: number;
+  created_at: number;
+  last_active_at: number;
+}
+
+const fromRow = (r: Row): Session => ({
+  id: r.id,
+  agentGroupId: r.agent_group_id,
+  sessionKey: r.session_key,
+  messagingGroupId: r.messaging_group_id,
+  threadId: r.thread_id,
+  sessionMode: r.session_mode as SessionMode,
+  status: r.status,
+  outCursor: r.out_cursor,
+  createdAt: r.created_at,
+  lastActiveAt: r.last_active_at,
+});
+
+export function sessionKey(mode: SessionMode, messagingGroupId: string, threadId: string | null): string {
+  if (mode === 'agent-shared') return 'agent';
+  if (mode === 'per-thread') return `thread:${messagingGroupId}:${threadId ?? ''}`;
+  return `chat:${messagingGroupId}`;
+}
+
+export function resolveSession(
+  db: Db,
+  agentGroupId: string,
+  mode: SessionMode,
+  messagingGroupId: string,
+  threadId: string | null,
+  now = Date.now(),
+): { session: Session; created: boolean } {
+  const key = sessionKey(mode, messagingGroupId, threadId);
+  const existing = db.prepare('SELECT * FROM sessions WHERE agent_group_id = ? AND session_key = ?').get(agentGroupId, key) as Row | undefined;
+  if (existing) {
+    db.prepare('UPDATE sessions SET last_active_at = ? WHERE id = ?').run(now, existing.id);
+    return { session: fromRow({ ...existing, last_active_at: now }), created: false };
+  }
+  const id = randomUUID();
+  db.prepare(
+    `INSERT INTO sessions (id, agent_group_id, session_key, messaging_group_id, thread_id, session_mode, created_at, last_active_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(id, agentGroupId, key, mode === 'agent-shared' ? null : messagingGroupId, mode === 'per-thread' ? threadId : null, mode, now, now);
+  return { session: getSession(db, id), created: true };
+}
+
+export function getSession(db: Db, id: string): Session {
+  const r = db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;
+  if (!r) throw notFound(`no session ${id}`);
+  return fromRow(r);
+}
+
+export function findSession(db: Db, idOrPrefix: string): Session {
+  const rows = db.prepare(`SELECT * FROM sessions WHERE id LIKE ? || '%' LIMIT 2`).all(idOrPrefix) as Row[];
+  if (rows.length === 0) throw notFound(`no session matching "${idOrPrefix}"`);
+  if (rows.length > 1) throw notFound(`session prefix "${idOrPrefix}" is ambiguous`);
+  return fromRow(rows[0]!);
+}
+
+export function listSessions(db: Db, agentGroupId?: string): Session[] {
+  const rows = agentGroupId
+    ? (db.prepare('SELECT * FROM sessions WHERE agent_group_id = ? ORDER BY last_active_at DESC').all(agentGroupId) as Row[])
+    : (db.prepare('SELECT * FROM sessions ORDER BY last_active_at DESC').all() as Row[]);
+  return rows.map(fromRow);
+}
+
+export function setOutCursor(db: Db, id: string, cursor: number): void {
+  db.prepare('UPDATE sessions SET out_cursor = ? WHERE id = ? AND out_cursor < ?').run(cursor, id, cursor);
+}

@@ -1,0 +1,27 @@
+/**
+ * Host side of the provider seam: what a provider adds to a sandbox at every start. A
+ * provider that owns its agent surfaces (e.g. composes its own AGENTS.md and state dir)
+ * sets ownsSurfaces so core skips the default composition.
+ */
+import type { Mount } from '../sandbox/runtime.js';
+
+export interface ContributionInput {
+  groupName: string;
+  groupDir: string;
+  model: string | null;
+  effort: string | null;
+  endpoint: string | null;
+}
+
+export interface Contribution {
+  mounts: Mount[];
+  env: Record<string, string>;
+  ownsSurfaces: boolean;
+}
+
+export interface HostProvider {
+  readonly name: string;
+  /** Reject bad settings when a group is saved, with a one-line reason. */
+  validate?(settings: { model: string | null; effort: string | null }): void;
+  contribute(input: ContributionInput): Contribution;
+}

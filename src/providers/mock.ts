@@ -1,0 +1,7 @@
+/** The mock provider needs nothing from the host: no mounts, no env, no surfaces. */
+import { registerHostProvider } from './registry.js';
+
+registerHostProvider({
+  name: 'mock',
+  contribute: () => ({ mounts: [], env: {}, ownsSurfaces: false }),
+});

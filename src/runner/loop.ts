@@ -1,0 +1,164 @@
+/**
+ * The runner loop, inside the sandbox. It sleeps on a doorbell (inotify on inbound.db) with a
+ * slow safety poll, takes pending messages oldest first, runs them through one provider query,
+ * pushes follow-ups into the open query, and commits each reply together with its acks. It
+ * never decides that a message has finally failed: it acks the attempt, the host decides.
+ */
+import type { Logger } from '../shared/log.js';
+import { errorMessage } from '../shared/errors.js';
+import type { AgentProvider, AgentQuery } from '../shared/provider.js';
+import type { Doorbell } from '../shared/doorbell.js';
+import { formatMessages, stripInternal, systemContext } from './formatter.js';
+import type { PendingMessage, RunnerQueue } from './session-io.js';
+
+export interface LoopDeps {
+  queue: RunnerQueue;
+  provider: AgentProvider;
+  doorbell: Doorbell;
+  log: Logger;
+  cwd: string;
+  now?: () => number;
+  safetyPollMs?: number;
+}
+
+const isClear = (m: PendingMessage) => m.trigger && m.content.text.trim() === '/clear';
+
+export class RunnerLoop {
+  private stopped = false;
+  private current: AgentQuery | null = null;
+  private readonly now: () => number;
+
+  constructor(private readonly d: LoopDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.current?.abort();
+    this.d.doorbell.ring();
+  }
+
+  async run(): Promise<void> {
+    this.d.queue.heartbeat(true);
+    while (!this.stopped) {
+      const { due, nextDueAt } = this.d.queue.pending();
+      if (due.some((m) => m.trigger)) {
+        await this.batch(due);
+        continue;
+      }
+      const wait = nextDueAt === null ? (this.d.safetyPollMs ?? 30_000) : Math.min(nextDueAt - this.now(), this.d.safetyPollMs ?? 30_000);
+      await this.d.doorbell.wait(Math.max(wait, 5));
+    }
+  }
+
+  private async batch(due: PendingMessage[]): Promise<void> {
+    const { queue } = this.d;
+    const clearAt = due.findIndex(isClear);
+    if (clearAt === 0) {
+      const meta = queue.meta();
+      queue.setContinuation(meta.provider, null);
+      const m = due[0]!;
+      // A person typing /clear hears back; an admin reset (kind 'command') is silent.
+      const reply = m.kind === 'chat' ? [{ kind: 'message' as const, inReplyTo: m.id, routing: m.routing, content: { text: 'Session cleared: the next message starts a fresh conversation.' } }] : [];
+      queue.commit(reply, [m]);
+      return;
+    }
+    const batch = clearAt > 0 ? due.slice(0, clearAt) : due;
+    queue.ack(batch, 'processing');
+    await this.runQuery(batch, true);
+  }
+
+  private async runQuery(first: PendingMessage[], mayRetryFresh: boolean): Promise<void> {
+    const { queue, provider, log } = this.d;
+    const meta = queue.meta();
+    const continuation = queue.continuation(provider.name) ?? undefined;
+    const groups: PendingMessage[][] = [first];
+    const inflight = new Set(first.map((m) => m.id));
+    const ctx = systemContext({ assistantName: meta.assistantName, timezone: meta.timezone, destinations: queue.destinations().map((d) => d.name) });
+    const q = provider.query({ prompt: formatMessages(first, meta.timezone, this.now()), continuation, cwd: this.d.cwd, systemContext: ctx });
+    this.current = q;
+    let deltas = '';
+    let sawInit = false;
+
+    // Follow-ups that arrive while the query is open go into it instead of waiting for the next batch.
+    let pumping = true;
+    const pump = (async () => {
+      while (pumping && !this.stopped) {
+        await this.d.doorbell.wait(this.d.safetyPollMs ?? 30_000);
+        if (!pumping) break;
+        const more = queue.pending(inflight).due.filter((m) => !isClear(m));
+        if (!more.some((m) => m.trigger)) continue;
+        queue.ack(more, 'processing');
+        for (const m of more) inflight.add(m.id);
+        groups.push(more);
+        q.push(formatMessages(more, meta.timezone, this.now()));
+      }
+    })();
+
+    try {
+      for await (const ev of q.events) {
+        queue.heartbeat();
+        switch (ev.type) {
+          case 'init':
+            sawInit = true;
+            if (ev.continuation !== continuation) queue.setContinuation(provider.name, ev.continuation);
+            break;
+          case 'delta':
+            deltas += ev.text;
+            break;
+          case 'progress':
+            queue.setState('progress', ev.message);
+            break;
+          case 'result': {
+            const group = groups.shift();
+            if (!group) break;
+            const text = stripInternal(ev.text ?? deltas);
+            deltas = '';
+            const last = group[group.length - 1]!;
+            const out = text ? [{ kind: 'message' as const, inReplyTo: last.id, routing: last.routing, content: { text } }] : [];
+            queue.commit(out, group);
+            for (const m of group) inflight.delete(m.id);
+            provider.onExchangeComplete?.({ prompt: '', result: text || null, continuation: queue.continuation(provider.name) ?? undefined, status: 'completed' });
+            if (groups.length === 0) q.end();
+            break;
+          }
+          case 'error': {
+            const group = groups.shift();
+            if (!group) break;
+            deltas = '';
+            if (ev.classification === 'stale-session') queue.setContinuation(provider.name, null);
+            queue.ack(group, 'failed', { message: ev.message, retryable: ev.retryable, classification: ev.classification });
+            for (const m of group) inflight.delete(m.id);
+            if (groups.length === 0) q.end();
+            break;
+          }
+          default:
+            break;
+        }
+      }
+    } catch (err) {
+      if (!sawInit && continuation && mayRetryFresh && provider.isSessionInvalid(err)) {
+        log.warn('stored continuation is no longer valid; starting a fresh session', { provider: provider.name });
+        queue.setContinuation(provider.name, null);
+        pumping = false;
+        this.d.doorbell.ring();
+        await pump;
+        this.current = null;
+        return this.runQuery(groups.flat(), false);
+      }
+      log.error('provider query failed', { err });
+      const left = groups.flat();
+      if (left.length) queue.ack(left, 'failed', { message: errorMessage(err), retryable: true, classification: 'crash' });
+      groups.length = 0;
+    } finally {
+      pumping = false;
+      this.d.doorbell.ring();
+      await pump;
+      this.current = null;
+    }
+    const orphaned = groups.flat();
+    if (orphaned.length && !this.stopped) {
+      queue.ack(orphaned, 'failed', { message: 'the agent ended its turn without an answer', retryable: true, classification: 'crash' });
+    }
+  }
+}

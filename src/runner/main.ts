@@ -1,0 +1,34 @@
+/**
+ * `polyclaw runner`: the process inside a sandbox. It exits when its stdin closes (the host is
+ * gone) or on SIGTERM; anything it had not acked is retried by the host.
+ */
+import path from 'node:path';
+import { createLogger } from '../shared/log.js';
+import { Doorbell } from '../shared/doorbell.js';
+import { INBOUND_FILE } from '../shared/session-db.js';
+import { providerRegistry } from './providers/index.js';
+import { RunnerLoop } from './loop.js';
+import { RunnerQueue } from './session-io.js';
+
+export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const sessionDir = env.POLYCLAW_SESSION_DIR ?? '/workspace/session';
+  const agentDir = env.POLYCLAW_AGENT_DIR ?? '/workspace/agent';
+  const queue = new RunnerQueue(sessionDir);
+  const meta = queue.meta();
+  const log = createLogger().child('runner', { session: meta.sessionId });
+  const provider = providerRegistry.get(meta.provider)({ sessionDir, agentDir, model: meta.model ?? undefined, effort: meta.effort ?? undefined, env });
+  const doorbell = new Doorbell(path.join(sessionDir, INBOUND_FILE), log);
+  doorbell.start();
+  const loop = new RunnerLoop({ queue, provider, doorbell, log, cwd: agentDir, safetyPollMs: Number(env.POLYCLAW_RUNNER_POLL_MS) || 30_000 });
+  const stop = () => loop.stop();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+  log.info('runner started', { provider: provider.name });
+  await loop.run();
+  doorbell.close();
+  queue.close();
+  return 0;
+}

@@ -1,0 +1,206 @@
+/**
+ * `mock` provider: deterministic and scriptable, for tests of every layer above it. By default
+ * it echoes the messages it is given ("echo: <text>"). A fenced ```mock JSON block in a message
+ * scripts the turn: delay, stream deltas, report progress, fail with a classification (for the
+ * first N attempts only, if asked), invalidate its session, or crash the runner process.
+ * Sessions are real enough to test resume: turns are counted per session id in the agent dir.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { AgentProvider, AgentQuery, ProviderContext, ProviderEvent, QueryInput } from '../../shared/provider.js';
+import { unescapeXml } from '../formatter.js';
+import { registerProvider } from './registry.js';
+
+export const MockDirective = z
+  .object({
+    reply: z.string().optional(),
+    delayMs: z.number().int().min(0).max(600_000).optional(),
+    deltas: z.array(z.string()).optional(),
+    progress: z.array(z.string()).optional(),
+    fail: z
+      .object({
+        message: z.string().default('mock failure'),
+        retryable: z.boolean().default(false),
+        classification: z.enum(['auth', 'quota', 'sandbox', 'stale-session', 'crash', 'timeout']).optional(),
+        /** Fail only while this message has been attempted fewer than N times. */
+        attempts: z.number().int().min(1).optional(),
+      })
+      .optional(),
+    /** Throw while attempts < N (the runner sees a thrown provider error). */
+    throwAttempts: z.number().int().min(1).optional(),
+    invalidateSession: z.boolean().optional(),
+    exit: z.number().int().min(0).max(255).optional(),
+  })
+  .strict();
+export type MockDirective = z.infer<typeof MockDirective>;
+
+export class MockSessionInvalid extends Error {
+  constructor(id: string) {
+    super(`mock session ${id} is no longer valid`);
+    this.name = 'MockSessionInvalid';
+  }
+}
+
+const DIRECTIVE = /```mock\s*\n([\s\S]*?)```/g;
+
+export function parsePrompt(prompt: string): { texts: string[]; seqs: number[]; directive: MockDirective | null; error: string | null } {
+  const texts: string[] = [];
+  const seqs: number[] = [];
+  let directive: MockDirective | null = null;
+  let error: string | null = null;
+  for (const m of prompt.matchAll(/<message ([^>]*)>([\s\S]*?)<\/message>/g)) {
+    const seq = /seq="(\d+)"/.exec(m[1]!)?.[1];
+    if (seq) seqs.push(Number(seq));
+    const body = unescapeXml(m[2]!.replace(/\n<attachment [^>]*\/>/g, ''));
+    for (const d of body.matchAll(DIRECTIVE)) {
+      try {
+        const r = MockDirective.safeParse(JSON.parse(d[1]!));
+        if (r.success) directive = { ...(directive ?? {}), ...r.data };
+        else error = `invalid mock directive: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`;
+      } catch (err) {
+        error = `invalid mock directive JSON: ${(err as Error).message}`;
+      }
+    }
+    const text = body.replace(DIRECTIVE, '').trim();
+    if (text) texts.push(text);
+  }
+  return { texts, seqs, directive, error };
+}
+
+interface MockState {
+  sessions: Record<string, { turns: number; valid: boolean }>;
+  attempts: Record<string, number>;
+}
+
+class MockStore {
+  constructor(private readonly file: string) {}
+  read(): MockState {
+    try {
+      return JSON.parse(fs.readFileSync(this.file, 'utf8')) as MockState;
+    } catch {
+      return { sessions: {}, attempts: {} };
+    }
+  }
+  write(s: MockState): void {
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(s));
+    fs.renameSync(tmp, this.file);
+  }
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+
+export class MockProvider implements AgentProvider {
+  readonly name = 'mock';
+  readonly capabilities = { nativeSlashCommands: false, steering: false, memoryScaffold: false, streaming: true };
+  private store: MockStore;
+
+  constructor(ctx: Pick<ProviderContext, 'agentDir'>) {
+    this.store = new MockStore(path.join(ctx.agentDir, '.mock-state.json'));
+  }
+
+  isSessionInvalid(err: unknown): boolean {
+    return err instanceof MockSessionInvalid;
+  }
+
+  query(input: QueryInput): AgentQuery {
+    const prompts: string[] = [input.prompt];
+    let ended = false;
+    const abort = new AbortController();
+    let notify: (() => void) | null = null;
+    const poke = () => {
+      notify?.();
+      notify = null;
+    };
+    const store = this.store;
+
+    async function* run(): AsyncGenerator<ProviderEvent> {
+      const state = store.read();
+      let id = input.continuation;
+      if (id) {
+        const s = state.sessions[id];
+        if (!s || !s.valid) throw new MockSessionInvalid(id);
+      } else {
+        id = `mock-${randomUUID()}`;
+        state.sessions[id] = { turns: 0, valid: true };
+        store.write(state);
+      }
+      yield { type: 'init', continuation: id };
+      while (!abort.signal.aborted) {
+        const prompt = prompts.shift();
+        if (prompt === undefined) {
+          if (ended) return;
+          await new Promise<void>((r) => (notify = r));
+          continue;
+        }
+        yield* turn(id, prompt);
+      }
+    }
+
+    async function* turn(id: string, prompt: string): AsyncGenerator<ProviderEvent> {
+      const { texts, seqs, directive: d, error } = parsePrompt(prompt);
+      yield { type: 'activity' };
+      if (error) {
+        yield { type: 'result', text: `mock: ${error}` };
+        return;
+      }
+      const state = store.read();
+      const key = seqs.join(',');
+      const attempt = (state.attempts[key] ?? 0) + 1;
+      state.attempts[key] = attempt;
+      store.write(state);
+      if (d?.delayMs) await sleep(d.delayMs, abort.signal);
+      if (abort.signal.aborted) return;
+      if (d?.exit !== undefined) process.exit(d.exit);
+      if (d?.throwAttempts && attempt < d.throwAttempts) throw new Error(`mock: thrown on attempt ${attempt}`);
+      if (d?.fail && (d.fail.attempts === undefined || attempt < d.fail.attempts)) {
+        yield { type: 'error', message: d.fail.message, retryable: d.fail.retryable, classification: d.fail.classification };
+        return;
+      }
+      for (const p of d?.progress ?? []) yield { type: 'progress', message: p };
+      for (const delta of d?.deltas ?? []) {
+        yield { type: 'delta', text: delta };
+      }
+      const s = store.read();
+      const sess = (s.sessions[id] ??= { turns: 0, valid: true });
+      sess.turns += 1;
+      if (d?.invalidateSession) sess.valid = false;
+      store.write(s);
+      const template = d?.reply ?? (d?.deltas ? d.deltas.join('') : `echo: ${texts.join('\n')}`);
+      const text = template
+        .replaceAll('{{turn}}', String(sess.turns))
+        .replaceAll('{{session}}', id)
+        .replaceAll('{{resumed}}', String(input.continuation === id))
+        .replaceAll('{{attempt}}', String(attempt));
+      yield { type: 'result', text };
+    }
+
+    return {
+      push(text: string) {
+        prompts.push(text);
+        poke();
+      },
+      end() {
+        ended = true;
+        poke();
+      },
+      abort() {
+        abort.abort();
+        ended = true;
+        poke();
+      },
+      events: run(),
+    };
+  }
+}
+
+registerProvider('mock', (ctx) => new MockProvider(ctx));

@@ -1,0 +1,159 @@
+/**
+ * The runner's half of the session directory: inbound.db read-only, outbound.db as its only
+ * writer. Every state change (reply + acks) is one transaction, so a sandbox killed at any
+ * instant leaves either all of a step or none of it.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  InboundContentSchema,
+  nextOdd,
+  RoutingSchema,
+  SessionMetaSchema,
+  type AckError,
+  type AckStatus,
+  type InboundContent,
+  type OutboundContent,
+  type OutboundKind,
+  type Routing,
+  type SessionMeta,
+} from '../shared/messages.js';
+import { openInboundReader, openOutboundWriter, type Db } from '../shared/session-db.js';
+
+export interface PendingMessage {
+  id: string;
+  seq: number;
+  kind: string;
+  timestamp: number;
+  tries: number;
+  trigger: boolean;
+  processAfter: number;
+  routing: Routing;
+  content: InboundContent;
+}
+
+export interface OutMessage {
+  kind: OutboundKind;
+  inReplyTo: string | null;
+  routing: Routing;
+  content: Partial<OutboundContent> & { text: string };
+}
+
+export class RunnerQueue {
+  readonly inbound: Db;
+  readonly outbound: Db;
+  private lastBeat = 0;
+
+  constructor(
+    readonly sessionDir: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.inbound = openInboundReader(sessionDir);
+    this.outbound = openOutboundWriter(sessionDir);
+  }
+
+  meta(): SessionMeta {
+    const r = this.inbound.prepare(`SELECT value FROM meta WHERE key = 'session'`).get() as { value: string } | undefined;
+    if (!r) throw new Error('inbound.db has no session metadata');
+    return SessionMetaSchema.parse(JSON.parse(r.value));
+  }
+
+  destinations(): Array<{ name: string; kind: string; routing: Routing }> {
+    const rows = this.inbound.prepare('SELECT name, kind, routing FROM destinations ORDER BY name').all() as Array<{ name: string; kind: string; routing: string }>;
+    return rows.map((r) => ({ name: r.name, kind: r.kind, routing: RoutingSchema.parse(JSON.parse(r.routing)) }));
+  }
+
+  /** Pending messages whose current try has not been started, oldest first; and when the next one is due. */
+  pending(exclude: ReadonlySet<string> = new Set()): { due: PendingMessage[]; nextDueAt: number | null } {
+    const now = this.now();
+    const rows = this.inbound.prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as Array<Record<string, unknown>>;
+    const started = this.outbound.prepare('SELECT 1 FROM acks WHERE message_id = ? AND try = ?');
+    const due: PendingMessage[] = [];
+    let nextDueAt: number | null = null;
+    for (const r of rows) {
+      const id = r.id as string;
+      if (exclude.has(id) || started.get(id, r.tries)) continue;
+      const processAfter = r.process_after as number;
+      if (processAfter > now) {
+        nextDueAt = nextDueAt === null ? processAfter : Math.min(nextDueAt, processAfter);
+        continue;
+      }
+      due.push({
+        id,
+        seq: r.seq as number,
+        kind: r.kind as string,
+        timestamp: r.timestamp as number,
+        tries: r.tries as number,
+        trigger: r.trigger === 1,
+        processAfter,
+        routing: RoutingSchema.parse(JSON.parse(r.routing as string)),
+        content: InboundContentSchema.parse(JSON.parse(r.content as string)),
+      });
+    }
+    return { due, nextDueAt };
+  }
+
+  ack(messages: Array<Pick<PendingMessage, 'id' | 'tries'>>, status: AckStatus, error?: AckError): void {
+    const now = this.now();
+    const stmt = this.outbound.prepare(
+      `INSERT INTO acks (message_id, try, status, error, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(message_id, try) DO UPDATE SET status = excluded.status, error = excluded.error, updated_at = excluded.updated_at`,
+    );
+    this.outbound.transaction(() => {
+      for (const m of messages) stmt.run(m.id, m.tries, status, error ? JSON.stringify(error) : null, now);
+    })();
+  }
+
+  /** Write outbound rows and then acks for `done`, atomically. Returns the rows' seqs. */
+  commit(out: OutMessage[], done: Array<Pick<PendingMessage, 'id' | 'tries'>>, status: AckStatus = 'completed', error?: AckError): number[] {
+    const seqs: number[] = [];
+    this.outbound.transaction(() => {
+      for (const o of out) seqs.push(this.insertOut(o));
+      if (done.length) this.ack(done, status, error);
+    })();
+    return seqs;
+  }
+
+  private insertOut(o: OutMessage): number {
+    const max = (this.outbound.prepare('SELECT MAX(seq) AS m FROM messages_out').get() as { m: number | null }).m;
+    const seq = nextOdd(max);
+    const content: OutboundContent = { files: [], ...o.content };
+    this.outbound
+      .prepare('INSERT INTO messages_out (id, seq, in_reply_to, kind, timestamp, routing, content) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(randomUUID(), seq, o.inReplyTo, o.kind, this.now(), JSON.stringify(o.routing), JSON.stringify(content));
+    return seq;
+  }
+
+  getState(key: string): string | null {
+    const r = this.outbound.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
+    return r?.value ?? null;
+  }
+
+  setState(key: string, value: string | null): void {
+    if (value === null) this.outbound.prepare('DELETE FROM state WHERE key = ?').run(key);
+    else
+      this.outbound
+        .prepare('INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
+        .run(key, value, this.now());
+  }
+
+  continuation(provider: string): string | null {
+    return this.getState(`continuation:${provider}`);
+  }
+
+  setContinuation(provider: string, value: string | null): void {
+    this.setState(`continuation:${provider}`, value);
+  }
+
+  /** Liveness for the host's stuck-turn detection; written at most every 500 ms. */
+  heartbeat(force = false): void {
+    const now = this.now();
+    if (!force && now - this.lastBeat < 500) return;
+    this.lastBeat = now;
+    this.setState('heartbeat', String(now));
+  }
+
+  close(): void {
+    this.inbound.close();
+    this.outbound.close();
+  }
+}

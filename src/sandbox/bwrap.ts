@@ -1,0 +1,108 @@
+/**
+ * bubblewrap runtime (default on Linux). New user, pid, ipc, uts, net and cgroup namespaces;
+ * the agent runs as an unprivileged uid with no capabilities; the filesystem is a read-only
+ * system view plus exactly the mount table; /tmp is private; the network is loopback only.
+ * --die-with-parent ties the sandbox to the host: kill -9 of the host takes it down too.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from '../shared/log.js';
+import { registerRuntime } from './registry.js';
+import type { RuntimeDeps, SandboxRuntime, SandboxSpec } from './runtime.js';
+import { cleanupOrphanTrees, execTree, MARKER_ENV, marker, startTree } from './tree.js';
+
+const run = promisify(execFile);
+
+/** System paths shown read-only; symlinks (merged /usr) are recreated as symlinks. */
+const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+const ETC_ENTRIES = ['ssl', 'ca-certificates', 'ca-certificates.conf', 'localtime', 'timezone', 'hosts', 'nsswitch.conf', 'alternatives', 'mime.types'];
+export const SANDBOX_UID = 1000;
+
+export function findBwrap(): string | null {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const p = path.join(dir, 'bwrap');
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // not in this PATH entry
+    }
+  }
+  return null;
+}
+
+export function bwrapArgs(spec: SandboxSpec): string[] {
+  const a = [
+    '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--unshare-cgroup-try',
+    '--die-with-parent', '--new-session', '--hostname', 'polyclaw',
+    '--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID),
+  ];
+  for (const dir of SYSTEM_DIRS) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(dir);
+    } catch {
+      continue;
+    }
+    if (st.isSymbolicLink()) a.push('--symlink', fs.readlinkSync(dir), dir);
+    else a.push('--ro-bind', dir, dir);
+  }
+  // Node itself, when it lives outside the system dirs (nvm, /opt).
+  const nodePrefix = path.dirname(path.dirname(process.execPath));
+  if (!SYSTEM_DIRS.some((d) => nodePrefix === d || nodePrefix.startsWith(d + '/'))) a.push('--ro-bind', nodePrefix, nodePrefix);
+  for (const e of ETC_ENTRIES) {
+    const p = path.join('/etc', e);
+    if (fs.existsSync(p)) a.push('--ro-bind', p, p);
+  }
+  a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--dir', '/workspace');
+  for (const m of spec.mounts) {
+    if (!fs.existsSync(m.source)) continue;
+    a.push(m.mode === 'ro' ? '--ro-bind' : '--bind', m.source, m.target);
+  }
+  a.push('--clearenv');
+  for (const [k, v] of Object.entries({ ...spec.env, [MARKER_ENV]: marker(spec) })) a.push('--setenv', k, v);
+  a.push('--chdir', spec.cwd, '--', ...spec.command);
+  return a;
+}
+
+class BwrapRuntime implements SandboxRuntime {
+  readonly name = 'bwrap';
+  readonly isolating = true;
+  private log: Logger;
+  constructor(private readonly deps: RuntimeDeps) {
+    this.log = deps.log.child('bwrap');
+  }
+
+  async available() {
+    const bin = findBwrap();
+    if (!bin) return { ok: false as const, reason: 'bubblewrap is not installed (apt-get install bubblewrap)' };
+    try {
+      const { stdout } = await run(bin, ['--version']);
+      // A real probe: user namespaces can be disabled even where the binary exists.
+      await run(bin, ['--unshare-all', '--die-with-parent', '--ro-bind', '/', '/', '--', '/bin/true'], { timeout: 5000 });
+      return { ok: true as const, version: stdout.trim() };
+    } catch (err) {
+      return { ok: false as const, reason: `bubblewrap cannot create namespaces here: ${(err as Error).message.split('\n')[0]}` };
+    }
+  }
+
+  private tree(spec: SandboxSpec) {
+    return { argv: [findBwrap() ?? 'bwrap', ...bwrapArgs(spec)], env: { PATH: '/usr/bin:/bin' }, spec, runDir: this.deps.runDir, log: this.log };
+  }
+
+  start(spec: SandboxSpec) {
+    return startTree(this.tree(spec));
+  }
+
+  exec(spec: SandboxSpec, opts?: { timeoutMs?: number; input?: string }) {
+    return execTree(this.tree(spec), opts);
+  }
+
+  async cleanupOrphans(installId: string) {
+    return cleanupOrphanTrees(installId, this.deps.runDir, this.log);
+  }
+}
+
+registerRuntime('bwrap', (deps) => new BwrapRuntime(deps));

@@ -1,0 +1,161 @@
+/**
+ * Starting and stopping a sandbox's process tree, shared by every runtime: its own process
+ * group and cgroups, a pid record in $POLYCLAW_HOME/run so a later host can find an orphan,
+ * and a stop that escalates from SIGTERM to SIGKILL and waits until the tree is gone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../shared/log.js';
+import { cgroupName, createCgroups, destroyCgroups, installCgroups, joinWrapper } from './limits.js';
+import type { ExecResult, ExitInfo, SandboxHandle, SandboxSpec } from './runtime.js';
+
+export const MARKER_ENV = 'POLYCLAW_SANDBOX_ID';
+export const marker = (spec: Pick<SandboxSpec, 'installId' | 'id'>) => `${spec.installId}/${spec.id}`;
+
+interface PidRecord {
+  pid: number;
+  installId: string;
+  id: string;
+  cgroups: string[];
+  startedAt: number;
+}
+
+export interface TreeOptions {
+  argv: string[];
+  /** Environment of the spawned argv[0] (bwrap clears it for the inner command). */
+  env: Record<string, string>;
+  cwd?: string;
+  spec: SandboxSpec;
+  runDir: string;
+  log: Logger;
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals, log: Logger): void {
+  try {
+    process.kill(-pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') log.warn('signal failed', { pid, sig, err });
+  }
+}
+
+function prepare(opts: TreeOptions) {
+  const cg = createCgroups(cgroupName(opts.spec.installId, opts.spec.id), opts.spec.limits, opts.log);
+  const argv = [...joinWrapper(cg), ...opts.argv];
+  return { cg, argv };
+}
+
+export function startTree(opts: TreeOptions): SandboxHandle {
+  const { cg, argv } = prepare(opts);
+  const child = spawn(argv[0]!, argv.slice(1), {
+    env: opts.env,
+    cwd: opts.cwd,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const recordFile = path.join(opts.runDir, `${opts.spec.id}.json`);
+  if (child.pid) {
+    const rec: PidRecord = { pid: child.pid, installId: opts.spec.installId, id: opts.spec.id, cgroups: cg?.dirs ?? [], startedAt: Date.now() };
+    fs.mkdirSync(opts.runDir, { recursive: true });
+    fs.writeFileSync(recordFile, JSON.stringify(rec));
+  }
+  const exited = new Promise<ExitInfo>((resolve) => {
+    let done = false;
+    const finish = (info: ExitInfo) => {
+      if (done) return;
+      done = true;
+      signalGroup(child.pid ?? 0, 'SIGKILL', opts.log);
+      if (cg) destroyCgroups(cg.dirs, opts.log);
+      fs.rmSync(recordFile, { force: true });
+      resolve(info);
+    };
+    child.once('exit', (code, signal) => finish({ code, signal }));
+    child.once('error', (err) => {
+      opts.log.error('sandbox failed to start', { err });
+      finish({ code: 127, signal: null });
+    });
+  });
+  // A broken pipe on stdin just means the sandbox is gone; `exited` reports that.
+  child.stdin?.on('error', (err) => opts.log.debug('sandbox stdin closed', { err }));
+  return handle(opts.spec.id, child, exited, opts.log);
+}
+
+function handle(id: string, child: ChildProcess, exited: Promise<ExitInfo>, log: Logger): SandboxHandle {
+  const pid = child.pid ?? -1;
+  return {
+    id,
+    pid,
+    exited,
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    kill: () => signalGroup(pid, 'SIGKILL', log),
+    async stop(graceMs = 3000) {
+      signalGroup(pid, 'SIGTERM', log);
+      const timer = setTimeout(() => signalGroup(pid, 'SIGKILL', log), graceMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+export async function execTree(opts: TreeOptions, exec: { timeoutMs?: number; input?: string } = {}): Promise<ExecResult> {
+  const h = startTree(opts);
+  let stdout = '';
+  let stderr = '';
+  h.stdout?.setEncoding('utf8');
+  h.stderr?.setEncoding('utf8');
+  h.stdout?.on('data', (d: string) => (stdout += d));
+  h.stderr?.on('data', (d: string) => (stderr += d));
+  const timer = exec.timeoutMs ? setTimeout(() => h.kill(), exec.timeoutMs) : null;
+  h.stdin?.end(exec.input ?? '');
+  const info = await h.exited;
+  if (timer) clearTimeout(timer);
+  return { ...info, stdout, stderr };
+}
+
+function cmdlineHasMarker(pid: number, mark: string): boolean {
+  for (const f of ['cmdline', 'environ']) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/${f}`, 'latin1').includes(mark)) return true;
+    } catch {
+      // process gone or unreadable: not ours to kill
+    }
+  }
+  return false;
+}
+
+/** Kill leftovers of this install: pid records whose process still carries our marker, and our cgroups. */
+export function cleanupOrphanTrees(installId: string, runDir: string, log: Logger): number {
+  let killed = 0;
+  let files: string[] = [];
+  try {
+    files = fs.readdirSync(runDir).filter((f) => f.endsWith('.json'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  for (const f of files) {
+    const file = path.join(runDir, f);
+    let rec: PidRecord;
+    try {
+      rec = JSON.parse(fs.readFileSync(file, 'utf8')) as PidRecord;
+    } catch (err) {
+      log.warn('unreadable sandbox record removed', { file, err });
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    if (rec.installId !== installId) continue;
+    if (cmdlineHasMarker(rec.pid, `${installId}/${rec.id}`)) {
+      signalGroup(rec.pid, 'SIGKILL', log);
+      killed++;
+    }
+    if (rec.cgroups.length) destroyCgroups(rec.cgroups, log);
+    fs.rmSync(file, { force: true });
+  }
+  const left = installCgroups(installId);
+  if (left.length) destroyCgroups(left, log);
+  return killed;
+}

@@ -1,0 +1,84 @@
+/**
+ * The provider seam (ARCHITECTURE §3). A provider turns prompts into ProviderEvents by driving
+ * one real agent (or the scripted mock). The runner owns queues, acks and replies; a provider
+ * owns only its agent process and its continuation token.
+ */
+
+export interface ProviderCapabilities {
+  /** The agent understands its own slash commands (/compact, /cost); the runner passes them through. */
+  nativeSlashCommands: boolean;
+  /** push() while a turn runs reaches that turn; otherwise follow-ups wait for the next turn. */
+  steering: boolean;
+  /** The runner scaffolds memory files (memory/index.md …) in the group folder for this provider. */
+  memoryScaffold: boolean;
+  /** The provider emits `delta` events as text streams in. */
+  streaming: boolean;
+}
+
+export interface QueryInput {
+  /** Formatted prompt for the first batch of messages. */
+  prompt: string;
+  /** Continuation stored from a previous `init` event of this provider, if any. */
+  continuation?: string;
+  /** Working directory of the agent (the group folder inside the sandbox). */
+  cwd: string;
+  /** Runtime instructions: assistant name, timezone, destinations, rules. */
+  systemContext: string;
+}
+
+export interface ApprovalRequest {
+  id: string;
+  tool: string;
+  summary: string;
+}
+
+export type ErrorClassification = 'auth' | 'quota' | 'sandbox' | 'stale-session' | 'crash' | 'timeout';
+
+export type ProviderEvent =
+  | { type: 'init'; continuation: string }
+  | { type: 'activity' }
+  | { type: 'progress'; message: string }
+  | { type: 'delta'; text: string }
+  | { type: 'file'; path: string }
+  | { type: 'approval'; request: ApprovalRequest }
+  | { type: 'result'; text: string | null }
+  | { type: 'error'; message: string; retryable: boolean; classification?: ErrorClassification };
+
+export interface AgentQuery {
+  /** Add a follow-up prompt to this open query (steered into the running turn or queued for the next). */
+  push(text: string): void;
+  /** No more input: the event stream ends after the outstanding prompts are answered. */
+  end(): void;
+  /** Stop now: the event stream ends promptly without further results. */
+  abort(): void;
+  /** One `result` (or `error`) per prompt pushed, in order; ends after end() or abort(). */
+  events: AsyncIterable<ProviderEvent>;
+}
+
+export interface Exchange {
+  prompt: string;
+  result: string | null;
+  continuation?: string;
+  status: 'completed' | 'failed';
+}
+
+export interface AgentProvider {
+  readonly name: string;
+  readonly capabilities: ProviderCapabilities;
+  query(input: QueryInput): AgentQuery;
+  /** True when the stored continuation can no longer be resumed: the runner clears it and starts fresh. */
+  isSessionInvalid(err: unknown): boolean;
+  /** Called once per answered prompt, e.g. to archive a transcript the agent does not keep itself. */
+  onExchangeComplete?(exchange: Exchange): void;
+}
+
+/** What a runner knows about its environment when it builds a provider. */
+export interface ProviderContext {
+  sessionDir: string;
+  agentDir: string;
+  model?: string;
+  effort?: string;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export type ProviderFactory = (ctx: ProviderContext) => AgentProvider;

@@ -1,0 +1,67 @@
+/**
+ * Attachment folders (inbox/<msg>/, outbox/<msg>/) are shared with an untrusted sandbox, so
+ * every write refuses: names that are not a single plain path segment, any symlink on the way,
+ * and a file that already exists (O_EXCL + O_NOFOLLOW: no check-then-write race).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { PolyclawError } from './errors.js';
+
+const SAFE_SEGMENT = /^[^/\\\0]{1,200}$/;
+
+export function assertSafeSegment(name: string, what: string): void {
+  if (!SAFE_SEGMENT.test(name) || name === '.' || name === '..') {
+    throw new PolyclawError('path_refused', `${what} "${name}" is not a plain file name`);
+  }
+}
+
+/** Refuse if any component from root (exclusive) to target (inclusive) is a symlink. */
+function assertNoSymlinks(root: string, target: string): void {
+  const rel = path.relative(root, target);
+  let cur = root;
+  if (fs.lstatSync(root).isSymbolicLink()) throw new PolyclawError('path_refused', `${root} is a symlink`);
+  for (const part of rel.split(path.sep).filter(Boolean)) {
+    cur = path.join(cur, part);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(cur);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    if (st.isSymbolicLink()) throw new PolyclawError('path_refused', `refusing symlink at ${part}`);
+  }
+}
+
+/**
+ * Write `data` as root/<folder>/<name>, creating the folder. Returns the absolute path written.
+ * Throws PolyclawError('path_refused') for traversal, symlinks or an existing file.
+ */
+export function writeAttachment(root: string, folder: string, name: string, data: Buffer | string): string {
+  assertSafeSegment(folder, 'folder');
+  assertSafeSegment(name, 'file name');
+  const dir = path.join(root, folder);
+  const file = path.join(dir, name);
+  if (path.dirname(file) !== dir || path.dirname(dir) !== root) {
+    throw new PolyclawError('path_refused', `"${folder}/${name}" escapes ${path.basename(root)}/`);
+  }
+  fs.mkdirSync(root, { recursive: true });
+  assertNoSymlinks(root, dir);
+  fs.mkdirSync(dir, { recursive: true });
+  assertNoSymlinks(root, file);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new PolyclawError('path_refused', `"${folder}/${name}" already exists`);
+    if (code === 'ELOOP') throw new PolyclawError('path_refused', `refusing symlink at "${folder}/${name}"`);
+    throw err;
+  }
+  try {
+    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return file;
+}

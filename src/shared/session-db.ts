@@ -1,0 +1,100 @@
+/**
+ * The two per-session queue files and who may open them how.
+ *
+ * inbound.db  — written only by the host. It uses a PERSISTent rollback journal so the journal
+ *               file always exists and can be bind-mounted read-only next to the database:
+ *               the sandbox can neither write the database nor plant a "hot" journal the host
+ *               would roll back. The runner opens it read-only.
+ * outbound.db — written only by the sandbox (WAL). The host opens it read-only; a WAL reader
+ *               recovers from a writer killed mid-commit without writing the database.
+ *
+ * Both survive kill -9 of either side at any instant: every state change is one transaction.
+ */
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export type Db = Database.Database;
+
+export const INBOUND_FILE = 'inbound.db';
+export const INBOUND_JOURNAL = 'inbound.db-journal';
+export const OUTBOUND_FILE = 'outbound.db';
+
+const INBOUND_SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages_in (
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  process_after INTEGER NOT NULL,
+  recurrence TEXT,
+  series_id TEXT,
+  tries INTEGER NOT NULL DEFAULT 0,
+  trigger INTEGER NOT NULL DEFAULT 1,
+  routing TEXT NOT NULL,
+  content TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_in_pending ON messages_in(status, process_after);
+CREATE TABLE IF NOT EXISTS destinations (name TEXT PRIMARY KEY, kind TEXT NOT NULL, routing TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+const OUTBOUND_SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages_out (
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL UNIQUE,
+  in_reply_to TEXT,
+  kind TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  routing TEXT NOT NULL,
+  content TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS acks (
+  message_id TEXT NOT NULL,
+  try INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  error TEXT,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (message_id, try)
+);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
+`;
+
+/** Host side: create (if needed) and open inbound.db for writing. */
+export function openInboundWriter(sessionDir: string): Db {
+  const db = new Database(path.join(sessionDir, INBOUND_FILE));
+  db.pragma('busy_timeout = 5000');
+  db.pragma('journal_mode = PERSIST');
+  db.pragma('synchronous = NORMAL');
+  db.exec(INBOUND_SCHEMA);
+  // Make sure the persistent journal exists before any sandbox mounts it.
+  db.prepare(`INSERT INTO meta(key, value) VALUES ('schema', '1') ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run();
+  return db;
+}
+
+/** Runner side: inbound.db is read-only (and is mounted read-only in real sandboxes). */
+export function openInboundReader(sessionDir: string): Db {
+  const db = new Database(path.join(sessionDir, INBOUND_FILE), { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+/** Runner side: the only writer of outbound.db. */
+export function openOutboundWriter(sessionDir: string): Db {
+  const db = new Database(path.join(sessionDir, OUTBOUND_FILE));
+  db.pragma('busy_timeout = 5000');
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(OUTBOUND_SCHEMA);
+  return db;
+}
+
+/** Host side: outbound.db read-only; null while the runner has not created it yet. */
+export function openOutboundReader(sessionDir: string): Db | null {
+  const file = path.join(sessionDir, OUTBOUND_FILE);
+  if (!fs.existsSync(file)) return null;
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
