@@ -1,6 +1,7 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 // The runner runs inside the sandbox and the host outside it: they share only src/shared.
 const boundary = (forbidden) => ({
@@ -23,5 +24,5 @@ export default tseslint.config(
   { files: ['src/runner/**/*.ts'], rules: boundary('host') },
   { files: ['src/host/**/*.ts'], rules: boundary('runner') },
   { files: ['src/shared/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/host/*', '**/runner/*', '**/cli/*'], message: 'src/shared imports nothing from either side' }] }] } },
-  { files: ['bench/**/*.mjs', '*.js'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  { files: ['bench/**/*.mjs', '*.js'], languageOptions: { globals: globals.node } },
 );

@@ -36,14 +36,18 @@ export class Delivery {
     this.now = d.now ?? Date.now;
   }
 
-  /** Deliver every new outbound row of the session. Callers serialize per session. */
-  async process(session: Session, queue: SessionQueue): Promise<void> {
+  /**
+   * Deliver every new outbound row of the session. Callers serialize per session. Resolves
+   * false when a row is waiting for a retry (it and every later row are still undelivered).
+   */
+  async process(session: Session, queue: SessionQueue): Promise<boolean> {
     const cursor = (this.d.db.prepare('SELECT out_cursor FROM sessions WHERE id = ?').get(session.id) as { out_cursor: number } | undefined)?.out_cursor ?? 0;
     for (const row of queue.outboundSince(cursor)) {
       const done = await this.one(session, queue, row);
-      if (!done) return;
+      if (!done) return false;
       setOutCursor(this.d.db, session.id, row.seq);
     }
+    return true;
   }
 
   /** Returns false when the row is waiting for a retry (later rows must wait too). */

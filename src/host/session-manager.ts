@@ -15,7 +15,7 @@ import type { Db } from './db/open.js';
 import { Delivery } from './delivery.js';
 import { SandboxPool } from './sandbox-pool.js';
 import { buildSpec, groupDir, sessionDir } from './sandbox-spec.js';
-import { SessionQueue, type InboundRow } from './session-queue.js';
+import { SessionQueue, type AckRow, type InboundRow } from './session-queue.js';
 import { getGroup } from './store/groups.js';
 import { getMessagingGroup } from './store/messaging.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
@@ -222,18 +222,24 @@ export class SessionManager {
   private async processOutbound(sessionId: string, alive: boolean): Promise<void> {
     const session = getSession(this.d.db, sessionId);
     const q = this.queueFor(session);
-    await this.delivery.process(session, q);
-    await this.reconcile(session, q, alive);
+    // Acks are read BEFORE delivering: the runner commits a reply and its ack together, so
+    // every ack in this snapshot has its replies visible to the delivery pass that follows.
+    // Reading acks after delivery could settle a message whose reply landed in between.
+    const pending = q.pending();
+    const acks = q.acksFor(pending.map((m) => m.id));
+    const drained = await this.delivery.process(session, q);
+    await this.reconcile(session, q, pending, acks, alive, drained);
   }
 
-  private async reconcile(session: Session, q: SessionQueue, alive: boolean): Promise<void> {
-    const pending = q.pending();
+  private async reconcile(session: Session, q: SessionQueue, pending: InboundRow[], ackRows: AckRow[], alive: boolean, drained: boolean): Promise<void> {
     if (pending.length === 0) return;
-    const acks = new Map(q.acksFor(pending.map((m) => m.id)).map((a) => [`${a.messageId}:${a.tryNo}`, a]));
+    const acks = new Map(ackRows.map((a) => [`${a.messageId}:${a.tryNo}`, a]));
     for (const m of pending) {
       const a = acks.get(`${m.id}:${m.tries}`);
       if (!a) continue;
       if (a.status === 'completed') {
+        // A reply still waiting for a delivery retry: settle when the retry pass drains.
+        if (!drained) continue;
         q.markDone(m.id, 'completed');
         this.settled(m, 'completed');
       } else if (a.status === 'failed') {

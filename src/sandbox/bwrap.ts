@@ -61,6 +61,8 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     if (!fs.existsSync(m.source)) continue;
     a.push(m.mode === 'ro' ? '--ro-bind' : '--bind', m.source, m.target);
   }
+  // The root bwrap builds is a tmpfs: make it read-only too, leaving only the rw mounts and /tmp writable.
+  a.push('--remount-ro', '/');
   a.push('--clearenv');
   for (const [k, v] of Object.entries({ ...spec.env, [MARKER_ENV]: marker(spec) })) a.push('--setenv', k, v);
   a.push('--chdir', spec.cwd, '--', ...spec.command);

@@ -4,6 +4,8 @@
  * scripts the turn: delay, stream deltas, report progress, fail with a classification (for the
  * first N attempts only, if asked), invalidate its session, or crash the runner process.
  * Sessions are real enough to test resume: turns are counted per session id in the agent dir.
+ * Reply templates may use {{turn}} (turns in this session), {{session}}, {{resumed}},
+ * {{attempt}} (tries of this message) and {{prompt}} (prompts answered by this open query).
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -146,7 +148,9 @@ export class MockProvider implements AgentProvider {
       }
     }
 
+    let promptNo = 0;
     async function* turn(id: string, prompt: string): AsyncGenerator<ProviderEvent> {
+      promptNo += 1;
       const { texts, seqs, directive: d, error } = parsePrompt(prompt);
       yield { type: 'activity' };
       if (error) {
@@ -180,7 +184,8 @@ export class MockProvider implements AgentProvider {
         .replaceAll('{{turn}}', String(sess.turns))
         .replaceAll('{{session}}', id)
         .replaceAll('{{resumed}}', String(input.continuation === id))
-        .replaceAll('{{attempt}}', String(attempt));
+        .replaceAll('{{attempt}}', String(attempt))
+        .replaceAll('{{prompt}}', String(promptNo));
       yield { type: 'result', text };
     }
 

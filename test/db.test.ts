@@ -1,0 +1,31 @@
+/** Central DB migrations: numbered, recorded by name, one transaction each. */
+import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { migrate, openCentralDb } from '../src/host/db/open.js';
+import { migrations } from '../src/host/db/migrations/index.js';
+
+describe('central DB migrations', () => {
+  it('apply in order, are recorded by name, and re-running is a no-op', () => {
+    const db = new Database(':memory:');
+    expect(migrate(db, migrations)).toEqual(migrations.map((m) => m.name));
+    expect(migrate(db, migrations)).toEqual([]);
+    const names = (db.prepare('SELECT name FROM schema_migrations ORDER BY name').all() as Array<{ name: string }>).map((r) => r.name);
+    expect(names).toEqual(['001-initial', '002-delivery']);
+    for (const m of migrations) expect(m.name).toMatch(/^\d{3}-[a-z-]+$/);
+  });
+
+  it('a failing migration leaves nothing half-applied', () => {
+    const db = new Database(':memory:');
+    const bad = { name: '999-broken', sql: 'CREATE TABLE half (x INT); CREATE TABLE oops (' };
+    expect(() => migrate(db, [...migrations, bad])).toThrow();
+    expect(db.prepare(`SELECT name FROM sqlite_master WHERE name = 'half'`).get()).toBeUndefined();
+    expect(db.prepare(`SELECT 1 FROM schema_migrations WHERE name = '999-broken'`).get()).toBeUndefined();
+    expect(migrate(db, migrations)).toEqual([]);
+  });
+
+  it('opens in WAL mode with foreign keys enforced', () => {
+    const db = openCentralDb(':memory:');
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(() => db.prepare(`INSERT INTO wirings (id, messaging_group_id, agent_group_id, engage_mode, session_mode, created_at) VALUES ('w', 'nope', 'nope', 'mention', 'shared', 0)`).run()).toThrow(/FOREIGN KEY/);
+  });
+});

@@ -1,0 +1,100 @@
+/**
+ * End to end through the real CLI, a real host process and real bubblewrap sandboxes running
+ * the mock provider.
+ */
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, cliAsync, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
+
+const mock = (d: object, text = 'go') => `${text}\n\`\`\`mock\n${JSON.stringify(d)}\n\`\`\``;
+
+describe('terminal chat through a bwrap sandbox', () => {
+  let home: string;
+  let host: HostProc;
+  const env = { POLYCLAW_RETRY_BASE_MS: '100', POLYCLAW_LOG_LEVEL: 'warn' };
+
+  beforeAll(async () => {
+    home = tempHome();
+    host = await startHostProc(home, env);
+  });
+  afterAll(async () => {
+    await host?.stop();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it('answers `polyclaw chat -m hello --json` from a runner inside bubblewrap', async () => {
+    const r = cli(home, ['chat', '-m', 'hello', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ ok: true, result: { status: 'completed', replies: [{ text: 'echo: hello', seq: 1 }] } });
+    const sessions = cli(home, ['sessions', 'list', '--json']).json.result;
+    expect(sessions).toHaveLength(1);
+    const pid = sessions[0].sandbox.pid as number;
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    expect(cmdline.some((a) => a.endsWith('bwrap'))).toBe(true);
+    expect(cmdline).toContain('--unshare-net');
+  });
+
+  it('refuses a second host on the same POLYCLAW_HOME', () => {
+    const r = cli(home, ['up']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/already running/);
+  });
+
+  it('streams deltas into one reply and strips <internal> spans', () => {
+    const r = cli(home, ['chat', '-m', mock({ deltas: ['Hel', 'lo <internal>secret plan</internal>', 'world'] }), '--json']);
+    expect(r.json.result.replies.map((x: { text: string }) => x.text)).toEqual(['Hello world']);
+  });
+
+  it('tells the user when the agent fails, and exits non-zero', () => {
+    const r = cli(home, ['chat', '-m', mock({ fail: { message: 'the model refused' } }), '--json']);
+    expect(r.code).toBe(1);
+    expect(r.json.result.status).toBe('failed');
+    expect(r.json.result.replies[0].text).toMatch(/could not process your message: the model refused/);
+    expect(r.json.result.replies[0].kind).toBe('notice');
+  });
+
+  it('retries a retryable failure and then answers', () => {
+    const r = cli(home, ['chat', '-m', mock({ reply: 'ok on attempt {{attempt}}', fail: { message: 'flaky', retryable: true, attempts: 2 } }), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.result.replies.map((x: { text: string }) => x.text)).toEqual(['ok on attempt 2']);
+  });
+
+  it('a runner that crashes on every attempt ends failed after the retries, with a notice', () => {
+    const r = cli(home, ['chat', '-m', mock({ exit: 3 }), '--json']);
+    expect(r.code).toBe(1);
+    expect(r.json.result.status).toBe('failed');
+    expect(r.json.result.replies).toHaveLength(1);
+    expect(r.json.result.replies[0].text).toMatch(/sandbox stopped during the turn/);
+  });
+
+  it('keeps the conversation across turns and /clear starts a fresh one', () => {
+    const turn = (t: string) => cli(home, ['chat', '-m', mock({ reply: 'turn {{turn}}' }, t), '--json']).json.result.replies[0].text;
+    const a = turn('one');
+    const b = turn('two');
+    expect(Number(b.split(' ')[1])).toBe(Number(a.split(' ')[1]) + 1);
+    const c = cli(home, ['chat', '-m', '/clear', '--json']);
+    expect(c.json.result.replies[0].text).toMatch(/Session cleared/);
+    expect(turn('three')).toBe('turn 1');
+  });
+
+  it('a stored session the provider no longer knows is replaced by a fresh one, message kept', () => {
+    cli(home, ['chat', '-m', mock({ reply: 'bye', invalidateSession: true }), '--json']);
+    const r = cli(home, ['chat', '-m', mock({ reply: 'fresh turn {{turn}} resumed={{resumed}}' }), '--json']);
+    expect(r.json.result.replies[0].text).toBe('fresh turn 1 resumed=false');
+  });
+
+  it('pushes a follow-up sent during a turn into the open query', async () => {
+    const slow = cliAsync(home, ['chat', '-m', mock({ delayMs: 800, reply: 'slow done' }), '--json']);
+    await waitFor(() => (cli(home, ['sessions', 'show', cli(home, ['sessions', 'list', '--json']).json.result[0].id, '--json']).json?.result.pending ?? 0) > 0, 5000, 'first message pending');
+    const fast = cli(home, ['chat', '-m', mock({ reply: 'prompt {{prompt}} of this query' }, 'follow-up'), '--json']);
+    const first = await slow;
+    expect(first.json.result.replies[0].text).toBe('slow done');
+    expect(fast.json.result.replies[0].text).toBe('prompt 2 of this query');
+  });
+
+  it('rejects an empty message with a one-line error', () => {
+    const r = cli(home, ['chat', '-m', '  ']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,32 @@
+/**
+ * Registration guards: import the real barrels (never the modules themselves, which would
+ * self-register and hide a missing barrel line) and check every built-in is registered.
+ */
+import { describe, expect, it } from 'vitest';
+import { channelRegistry } from '../src/channels/index.js';
+import { hostProviderRegistry } from '../src/providers/index.js';
+import { providerRegistry } from '../src/runner/providers/index.js';
+import { runtimeRegistry } from '../src/sandbox/index.js';
+import { Registry } from '../src/shared/registry.js';
+
+describe('registries', () => {
+  it('register every built-in through the barrels', () => {
+    expect(providerRegistry.names()).toEqual(['mock']);
+    expect(hostProviderRegistry.names()).toEqual(['mock']);
+    expect(channelRegistry.names()).toEqual(['terminal']);
+    expect(runtimeRegistry.names()).toEqual(['bwrap', 'process']);
+  });
+
+  it('every runner provider has a host-side contribution and the reverse', () => {
+    expect(providerRegistry.names()).toEqual(hostProviderRegistry.names());
+  });
+
+  it('throw on a duplicate name and list the known names for an unknown one', () => {
+    const r = new Registry<number>('widget');
+    r.register('a', 1);
+    r.register('b', 2);
+    expect(() => r.register('a', 3)).toThrow('widget "a" is already registered');
+    expect(() => r.get('zzz')).toThrow('unknown widget "zzz" (known: a, b)');
+    expect(() => providerRegistry.get('claud')).toThrow(/known: mock/);
+  });
+});

@@ -1,0 +1,168 @@
+/** Routing with a real central DB and real session queues on disk. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { InboundEvent } from '../src/channels/adapter.js';
+import { openCentralDb, type Db } from '../src/host/db/open.js';
+import { Router } from '../src/host/router.js';
+import { SessionQueue } from '../src/host/session-queue.js';
+import { createGroup } from '../src/host/store/groups.js';
+import { createWiring, ensureMessagingGroup, findMessagingGroup, updateWiring } from '../src/host/store/messaging.js';
+import { getSession, listSessions, type Session } from '../src/host/store/sessions.js';
+import { addMembership, ensureUser, grantRole } from '../src/host/store/users.js';
+import { createLogger } from '../src/shared/log.js';
+import { tempHome } from './support/cli.js';
+
+let dir: string;
+let db: Db;
+let router: Router;
+let woken: string[];
+const queues = new Map<string, SessionQueue>();
+
+beforeEach(() => {
+  dir = tempHome('polyclaw-router-');
+  db = openCentralDb(':memory:');
+  woken = [];
+  router = new Router({
+    db,
+    log: createLogger({ level: 'error' }),
+    queueFor: (s: Session) => {
+      let q = queues.get(s.id);
+      if (!q) queues.set(s.id, (q = new SessionQueue(path.join(dir, s.id))));
+      return q;
+    },
+    wake: (id) => woken.push(id),
+  });
+});
+afterEach(() => {
+  for (const q of queues.values()) q.close();
+  queues.clear();
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const ev = (over: Partial<InboundEvent> = {}): InboundEvent => ({
+  channelType: 'chat',
+  platformId: 'room-1',
+  threadId: null,
+  sender: { id: 'u1', name: 'Ann' },
+  text: 'hello',
+  attachments: [],
+  isMention: false,
+  ...over,
+});
+
+function wire(group: string, over: Parameters<typeof createWiring>[3] = {}, platformId = 'room-1') {
+  const g = createGroup(db, group, { provider: 'mock' });
+  const mg = ensureMessagingGroup(db, 'chat', platformId);
+  return { group: g, wiring: createWiring(db, mg.id, g.id, over) };
+}
+
+const rows = (sessionId: string) => queues.get(sessionId)!.pending();
+
+describe('router', () => {
+  it('drops events from an unknown chat unless they mention us or are a DM, which creates the chat', async () => {
+    expect(await router.route(ev({ platformId: 'new' }))).toEqual([]);
+    expect(findMessagingGroup(db, 'chat', 'new')).toBeNull();
+    await router.route(ev({ platformId: 'new', isMention: true }));
+    expect(findMessagingGroup(db, 'chat', 'new')).not.toBeNull();
+    await router.route(ev({ platformId: 'dm-1', isDirect: true }));
+    expect(findMessagingGroup(db, 'chat', 'dm-1')?.isDirect).toBe(true);
+  });
+
+  it('pattern engage mode: matching text wakes, other text is dropped', async () => {
+    wire('a', { engageMode: 'pattern', pattern: '^@?bot\\b' });
+    expect(await router.route(ev({ text: 'nothing here' }))).toEqual([]);
+    const [acc] = await router.route(ev({ text: 'bot, what time is it?' }));
+    expect(acc).toMatchObject({ group: 'a', engaged: true, seq: 2 });
+    expect(woken).toEqual([acc!.sessionId]);
+  });
+
+  it('mention mode engages only on mentions; accumulate stores the rest without waking', async () => {
+    wire('a', { engageMode: 'mention', ignoredPolicy: 'accumulate' });
+    const [quiet] = await router.route(ev({ text: 'background chatter' }));
+    expect(quiet).toMatchObject({ engaged: false });
+    expect(woken).toEqual([]);
+    const [loud] = await router.route(ev({ text: '@bot summarize', isMention: true }));
+    expect(loud!.sessionId).toBe(quiet!.sessionId);
+    expect(woken).toEqual([loud!.sessionId]);
+    const stored = rows(loud!.sessionId);
+    expect(stored.map((r) => [r.content.text, r.trigger])).toEqual([
+      ['background chatter', false],
+      ['@bot summarize', true],
+    ]);
+    expect(stored.map((r) => r.seq)).toEqual([2, 4]);
+  });
+
+  it('mention-sticky keeps engaging a thread after the first mention, only in that thread', async () => {
+    wire('a', { engageMode: 'mention-sticky', sessionMode: 'per-thread' });
+    expect(await router.route(ev({ threadId: 't1', text: 'before' }))).toEqual([]);
+    await router.route(ev({ threadId: 't1', isMention: true, text: '@bot hi' }));
+    const [follow] = await router.route(ev({ threadId: 't1', text: 'and also' }));
+    expect(follow?.engaged).toBe(true);
+    expect(await router.route(ev({ threadId: 't2', text: 'other thread' }))).toEqual([]);
+  });
+
+  it('session modes: shared per chat, one per thread, one per agent group across chats', async () => {
+    const { group: shared } = wire('shared', { engageMode: 'pattern', pattern: '.*', sessionMode: 'shared' });
+    const { group: perThread } = wire('threads', { engageMode: 'pattern', pattern: '.*', sessionMode: 'per-thread' });
+    const { group: agent } = wire('agent', { engageMode: 'pattern', pattern: '.*', sessionMode: 'agent-shared' });
+    const mg2 = ensureMessagingGroup(db, 'chat', 'room-2');
+    createWiring(db, mg2.id, agent.id, { engageMode: 'pattern', pattern: '.*', sessionMode: 'agent-shared' });
+    await router.route(ev({ threadId: 't1' }));
+    await router.route(ev({ threadId: 't2' }));
+    await router.route(ev({ platformId: 'room-2', threadId: 't9' }));
+    const count = (g: string) => listSessions(db, g).length;
+    expect(count(shared.id)).toBe(1);
+    expect(count(perThread.id)).toBe(2);
+    expect(count(agent.id)).toBe(1);
+    const agentSession = listSessions(db, agent.id)[0]!;
+    expect(rows(agentSession.id).map((r) => r.routing.platformId)).toEqual(['room-1', 'room-1', 'room-2']);
+  });
+
+  it('fans one event out to every engaged wiring, each with its own session and routing', async () => {
+    wire('a', { engageMode: 'pattern', pattern: 'hello' });
+    wire('b', { engageMode: 'mention' });
+    wire('c', { engageMode: 'pattern', pattern: 'hello', sessionMode: 'per-thread' });
+    const acc = await router.route(ev({ threadId: 'th' }));
+    expect(acc.map((a) => a.group).sort()).toEqual(['a', 'c']);
+    expect(new Set(acc.map((a) => a.sessionId)).size).toBe(2);
+    for (const a of acc) {
+      const [row] = rows(a.sessionId);
+      expect(row!.routing).toEqual({ channelType: 'chat', platformId: 'room-1', threadId: 'th' });
+      expect(getSession(db, a.sessionId).agentGroupId).toBeDefined();
+    }
+    expect(woken.sort()).toEqual(acc.map((a) => a.sessionId).sort());
+  });
+
+  it('rejects a bad pattern when the wiring is saved, not at message time', () => {
+    const g = createGroup(db, 'a', { provider: 'mock' });
+    const mg = ensureMessagingGroup(db, 'chat', 'room-1');
+    expect(() => createWiring(db, mg.id, g.id, { engageMode: 'pattern', pattern: '(unclosed' })).toThrow(/invalid pattern/);
+    expect(() => createWiring(db, mg.id, g.id, { engageMode: 'pattern' })).toThrow(/needs --pattern/);
+    const w = createWiring(db, mg.id, g.id, { engageMode: 'mention' });
+    expect(() => updateWiring(db, w.id, { engageMode: 'pattern', pattern: '[' })).toThrow(/invalid pattern/);
+  });
+
+  it('sender scope: members and admins only', async () => {
+    const { group } = wire('a', { engageMode: 'pattern', pattern: '.*', senderScope: 'members' });
+    expect(await router.route(ev({ sender: { id: 'stranger' } }))).toEqual([]);
+    const u = ensureUser(db, 'chat', 'friend');
+    addMembership(db, u.id, findMessagingGroup(db, 'chat', 'room-1')!.id);
+    expect(await router.route(ev({ sender: { id: 'friend' } }))).toHaveLength(1);
+    const admin = ensureUser(db, 'chat', 'boss');
+    grantRole(db, admin.id, 'admin', group.id);
+    const [a] = await router.route(ev({ sender: { id: 'boss' } }));
+    expect(rows(a!.sessionId).at(-1)!.content.sender?.isAdmin).toBe(true);
+  });
+
+  it('stores attachments in inbox/<folder>/ and refuses traversal in their names', async () => {
+    wire('a', { engageMode: 'pattern', pattern: '.*' });
+    const [acc] = await router.route(ev({ attachments: [{ name: 'notes.txt', data: Buffer.from('hi') }] }));
+    const [row] = rows(acc!.sessionId);
+    const ref = row!.content.attachments[0]!;
+    expect(ref.path).toMatch(/^inbox\/[0-9a-f-]+\/notes\.txt$/);
+    expect(fs.readFileSync(path.join(queues.get(acc!.sessionId)!.dir, ref.path), 'utf8')).toBe('hi');
+    await expect(router.route(ev({ attachments: [{ name: '../../escape', data: Buffer.from('x') }] }))).rejects.toThrow(/not a plain file name/);
+  });
+});

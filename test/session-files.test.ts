@@ -1,0 +1,100 @@
+/** Session queue files: sequence numbering and attachment folders that refuse tricks. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SessionQueue } from '../src/host/session-queue.js';
+import { RunnerQueue } from '../src/runner/session-io.js';
+import { nextEven, nextOdd } from '../src/shared/messages.js';
+import { writeAttachment } from '../src/shared/safe-files.js';
+import { tempHome } from './support/cli.js';
+
+let dir: string;
+beforeEach(() => (dir = tempHome('polyclaw-files-')));
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const routing = { channelType: 'terminal', platformId: 'main', threadId: null };
+
+describe('session queues', () => {
+  it('number host messages even and sandbox messages odd', () => {
+    expect([nextEven(null), nextEven(2), nextEven(7)]).toEqual([2, 4, 8]);
+    expect([nextOdd(null), nextOdd(1), nextOdd(4)]).toEqual([1, 3, 5]);
+    const host = new SessionQueue(dir);
+    host.setMeta({ sessionId: 's', agentGroup: 'g', provider: 'mock', model: null, effort: null, assistantName: 'A', timezone: 'UTC', defaultRouting: null }, []);
+    const a = host.enqueue({ kind: 'chat', trigger: true, routing, content: { text: 'a', attachments: [] } });
+    const b = host.enqueue({ kind: 'chat', trigger: true, routing, content: { text: 'b', attachments: [] } });
+    expect([a.seq, b.seq]).toEqual([2, 4]);
+    const runner = new RunnerQueue(dir);
+    const seqs = runner.commit(
+      [
+        { kind: 'message', inReplyTo: a.id, routing, content: { text: 'x' } },
+        { kind: 'message', inReplyTo: b.id, routing, content: { text: 'y' } },
+      ],
+      [],
+    );
+    expect(seqs).toEqual([1, 3]);
+    expect(host.outboundSince(0).map((r) => [r.seq, r.inReplyTo])).toEqual([
+      [1, a.id],
+      [3, b.id],
+    ]);
+    runner.close();
+    host.close();
+  });
+
+  it('keep the inbound journal on disk so it can be mounted read-only beside the DB', () => {
+    const host = new SessionQueue(dir);
+    host.enqueue({ kind: 'chat', trigger: true, routing, content: { text: 'a', attachments: [] } });
+    expect(fs.existsSync(path.join(dir, 'inbound.db-journal'))).toBe(true);
+    host.close();
+  });
+
+  it('mark a sandbox row that does not parse as invalid instead of delivering it', () => {
+    const host = new SessionQueue(dir);
+    const runner = new RunnerQueue(dir);
+    runner.outbound.prepare(`INSERT INTO messages_out (id, seq, in_reply_to, kind, timestamp, routing, content) VALUES ('x', 1, NULL, 'message', 0, '{"nope":1}', 'not json')`).run();
+    expect(host.outboundSince(0)[0]?.invalid).toMatch(/unparsable/);
+    runner.close();
+    host.close();
+  });
+});
+
+describe('attachment folders', () => {
+  const inbox = () => path.join(dir, 'inbox');
+
+  it('write a plain file inside the folder', () => {
+    const p = writeAttachment(inbox(), 'm1', 'photo.jpg', Buffer.from('jpeg'));
+    expect(p).toBe(path.join(inbox(), 'm1', 'photo.jpg'));
+    expect(fs.readFileSync(p, 'utf8')).toBe('jpeg');
+  });
+
+  it('refuse path traversal in folder or file name', () => {
+    for (const [folder, name] of [
+      ['m1', '../../etc/passwd'],
+      ['..', 'x'],
+      ['m1', '..'],
+      ['a/b', 'x'],
+      ['m1', 'sub/x'],
+      ['m1', ''],
+    ]) {
+      expect(() => writeAttachment(inbox(), folder!, name!, 'x'), `${folder}/${name}`).toThrow(/plain file name|escapes/);
+    }
+    expect(fs.existsSync(path.join(dir, 'etc'))).toBe(false);
+  });
+
+  it('refuse a symlinked folder or file', () => {
+    const outside = path.join(dir, 'outside');
+    fs.mkdirSync(outside);
+    fs.mkdirSync(inbox(), { recursive: true });
+    fs.symlinkSync(outside, path.join(inbox(), 'linked'));
+    expect(() => writeAttachment(inbox(), 'linked', 'x.txt', 'x')).toThrow(/symlink/);
+    fs.mkdirSync(path.join(inbox(), 'm2'));
+    fs.symlinkSync(path.join(outside, 'target.txt'), path.join(inbox(), 'm2', 'x.txt'));
+    expect(() => writeAttachment(inbox(), 'm2', 'x.txt', 'x')).toThrow(/symlink|exists/);
+    expect(fs.readdirSync(outside)).toEqual([]);
+  });
+
+  it('refuse to overwrite an existing file', () => {
+    writeAttachment(inbox(), 'm1', 'a.txt', 'first');
+    expect(() => writeAttachment(inbox(), 'm1', 'a.txt', 'second')).toThrow(/already exists/);
+    expect(fs.readFileSync(path.join(inbox(), 'm1', 'a.txt'), 'utf8')).toBe('first');
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * Runs the built `polyclaw` command and a real host process against a temp POLYCLAW_HOME.
+ * Tests use the same entry points a person does (dist/cli/main.js), so the sandbox runs the
+ * real runner from the real install.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+export const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
+
+export function tempHome(prefix = 'polyclaw-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** The last stdout line parsed as JSON, or null when it is not JSON (human output). */
+function lastJson(stdout: string): unknown {
+  try {
+    return JSON.parse(stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    return null;
+  }
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export function cli(home: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): CliResult {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { env: { ...process.env, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env }, encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: lastJson(r.stdout) };
+}
+
+export function cliAsync(home: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr, json: lastJson(stdout) }));
+  });
+}
+
+export interface HostProc {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+  kill9(): Promise<void>;
+}
+
+export async function startHostProc(home: string, env: Record<string, string> = {}, timeoutMs = 20_000): Promise<HostProc> {
+  const child = spawn(process.execPath, [MAIN, 'up'], { env: { ...process.env, POLYCLAW_HOME: home, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const deadline = Date.now() + timeoutMs;
+  while (!out.includes('Polyclaw is up')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`host did not start: ${out}\n${err.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+    async kill9() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export async function waitFor<T>(fn: () => T | undefined | null | false, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
