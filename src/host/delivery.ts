@@ -65,8 +65,8 @@ export class Delivery {
       recordDelivery(db, { ...base, status: 'skipped', error: row.invalid });
       return true;
     }
-    const fail = (reason: string) => {
-      recordDelivery(db, { ...base, status: 'failed', attempts: prev?.attempts ?? 0, error: reason });
+    const fail = (reason: string, attempts = prev?.attempts ?? 0) => {
+      recordDelivery(db, { ...base, status: 'failed', attempts, error: reason });
       log.warn('delivery failed', { session: session.id, seq: row.seq, reason });
       queue.enqueue({
         kind: 'system',
@@ -97,7 +97,7 @@ export class Delivery {
         this.d.later(session.id, delay);
         return false;
       }
-      return fail(errorMessage(err));
+      return fail(errorMessage(err), attempts);
     }
   }
 

@@ -1,0 +1,148 @@
+/** Delivery of outbound rows with a fake channel adapter, a real ledger and real queues. */
+import fs from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DeliveryError, type ChannelAdapter, type DeliveryTarget, type OutgoingMessage } from '../src/channels/adapter.js';
+import { openCentralDb, type Db } from '../src/host/db/open.js';
+import { Delivery } from '../src/host/delivery.js';
+import { SessionQueue } from '../src/host/session-queue.js';
+import { getDelivery } from '../src/host/store/deliveries.js';
+import { createGroup } from '../src/host/store/groups.js';
+import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
+import { resolveSession, type Session } from '../src/host/store/sessions.js';
+import { RunnerQueue } from '../src/runner/session-io.js';
+import { createLogger } from '../src/shared/log.js';
+import { tempHome } from './support/cli.js';
+
+class FakeChannel implements ChannelAdapter {
+  readonly channelType = 'fake';
+  sent: Array<{ target: DeliveryTarget; msg: OutgoingMessage }> = [];
+  edits: Array<[string, string]> = [];
+  failures: Array<DeliveryError | Error> = [];
+  async setup() {}
+  async teardown() {}
+  async deliver(target: DeliveryTarget, msg: OutgoingMessage) {
+    const f = this.failures.shift();
+    if (f) throw f;
+    this.sent.push({ target, msg });
+    return `p${this.sent.length}`;
+  }
+}
+
+let dir: string;
+let db: Db;
+let session: Session;
+let host: SessionQueue;
+let runner: RunnerQueue;
+let channel: FakeChannel;
+let laters: Array<[string, number]>;
+let delivery: Delivery;
+let now: number;
+const routing = { channelType: 'fake', platformId: 'room', threadId: null };
+
+beforeEach(() => {
+  dir = tempHome('polyclaw-delivery-');
+  db = openCentralDb(':memory:');
+  const g = createGroup(db, 'g', { provider: 'mock' });
+  const mg = ensureMessagingGroup(db, 'fake', 'room');
+  createWiring(db, mg.id, g.id, { engageMode: 'mention' });
+  session = resolveSession(db, g.id, 'shared', mg.id, null).session;
+  host = new SessionQueue(dir);
+  runner = new RunnerQueue(dir);
+  channel = new FakeChannel();
+  laters = [];
+  now = 1_000_000;
+  delivery = new Delivery({ db, log: createLogger({ level: 'error' }), channels: new Map([['fake', channel]]), maxAttempts: 3, baseDelayMs: 100, now: () => now, later: (s, ms) => laters.push([s, ms]) });
+});
+afterEach(() => {
+  runner.close();
+  host.close();
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const reply = (text: string, r = routing) => runner.commit([{ kind: 'message', inReplyTo: null, routing: r, content: { text } }], []);
+
+describe('delivery', () => {
+  it('sends each row once, in order, even when processed again', async () => {
+    reply('one');
+    reply('two');
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['one', 'two']);
+    expect(channel.sent.map((s) => s.msg.seq)).toEqual([1, 3]);
+    expect(new Set(channel.sent.map((s) => s.msg.idempotencyKey)).size).toBe(2);
+  });
+
+  it('re-sends a row found "sending" after a crash with the same idempotency key', async () => {
+    reply('one');
+    await delivery.process(session, host);
+    const key = channel.sent[0]!.msg.idempotencyKey;
+    const outId = host.outboundSince(0)[0]!.id;
+    db.prepare(`UPDATE deliveries SET status = 'sending' WHERE out_id = ?`).run(outId);
+    db.prepare('UPDATE sessions SET out_cursor = 0').run();
+    await delivery.process(session, host);
+    expect(channel.sent.map((s) => s.msg.idempotencyKey)).toEqual([key, key]);
+  });
+
+  it('retries transient errors with backoff, holding later rows back to keep order', async () => {
+    reply('one');
+    reply('two');
+    channel.failures.push(new DeliveryError('rate limited', true));
+    expect(await delivery.process(session, host)).toBe(false);
+    expect(channel.sent).toEqual([]);
+    expect(laters).toEqual([[session.id, 100]]);
+    expect(await delivery.process(session, host)).toBe(false);
+    now += 100;
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['one', 'two']);
+  });
+
+  it('reports a permanent failure back into the session for the agent, and moves on', async () => {
+    reply('one');
+    reply('two');
+    channel.failures.push(new DeliveryError('chat was deleted', false));
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['two']);
+    const [notice] = host.pending();
+    expect(notice).toMatchObject({ kind: 'system', trigger: false });
+    expect(notice!.content.text).toMatch(/seq 1 .* failed: chat was deleted/);
+  });
+
+  it('gives up after maxAttempts transient failures', async () => {
+    reply('one');
+    for (let i = 0; i < 3; i++) channel.failures.push(new DeliveryError('timeout', true));
+    for (let i = 0; i < 3; i++) {
+      await delivery.process(session, host);
+      now += 10_000;
+    }
+    const row = host.outboundSince(0)[0]!;
+    expect(getDelivery(db, session.id, row.id)).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(host.pending()[0]!.content.text).toMatch(/failed: timeout/);
+  });
+
+  it('refuses to post where the agent group was not granted, whatever the sandbox wrote', async () => {
+    reply('leak', { channelType: 'fake', platformId: 'someone-elses-room', threadId: null });
+    await delivery.process(session, host);
+    expect(channel.sent).toEqual([]);
+    expect(host.pending()[0]!.content.text).toMatch(/not allowed to post/);
+  });
+
+  it('turns an edit into a new message on a channel without edits, and drops reactions there', async () => {
+    reply('first');
+    await delivery.process(session, host);
+    runner.commit([{ kind: 'edit', inReplyTo: null, routing, content: { text: 'first (edited)', targetSeq: 1 } }], []);
+    runner.commit([{ kind: 'reaction', inReplyTo: null, routing, content: { text: '', targetSeq: 1, emoji: '👍' } }], []);
+    await delivery.process(session, host);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['first', 'first (edited)']);
+  });
+
+  it('refuses outbox files that escape the outbox or are symlinks', async () => {
+    fs.mkdirSync(`${dir}/outbox/m`, { recursive: true });
+    fs.symlinkSync('/etc/hostname', `${dir}/outbox/m/link.txt`);
+    runner.commit([{ kind: 'message', inReplyTo: null, routing, content: { text: 'file', files: ['outbox/m/link.txt'] } }], []);
+    runner.commit([{ kind: 'message', inReplyTo: null, routing, content: { text: 'file2', files: ['../../etc/passwd'] } }], []);
+    await delivery.process(session, host);
+    expect(channel.sent).toEqual([]);
+    expect(host.pending().map((m) => m.content.text)).toEqual([expect.stringMatching(/not a regular file/), expect.stringMatching(/outside outbox/)]);
+  });
+});
