@@ -7,7 +7,14 @@ import globals from 'globals';
 const boundary = (forbidden) => ({
   'no-restricted-imports': [
     'error',
-    { patterns: [{ group: [`**/${forbidden}/*`, `**/${forbidden}`], message: `crosses the host/runner boundary: share types through src/shared` }] },
+    {
+      patterns: [
+        {
+          group: [`**/${forbidden}/*`, `**/${forbidden}`],
+          message: `crosses the host/runner boundary: share types through src/shared`,
+        },
+      ],
+    },
   ],
 });
 
@@ -23,6 +30,21 @@ export default tseslint.config(
   },
   { files: ['src/runner/**/*.ts'], rules: boundary('host') },
   { files: ['src/host/**/*.ts'], rules: boundary('runner') },
-  { files: ['src/shared/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/host/*', '**/runner/*', '**/cli/*'], message: 'src/shared imports nothing from either side' }] }] } },
+  {
+    files: ['src/shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/host/*', '**/runner/*', '**/cli/*'],
+              message: 'src/shared imports nothing from either side',
+            },
+          ],
+        },
+      ],
+    },
+  },
   { files: ['bench/**/*.mjs', '*.js'], languageOptions: { globals: globals.node } },
 );

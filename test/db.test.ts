@@ -9,7 +9,9 @@ describe('central DB migrations', () => {
     const db = new Database(':memory:');
     expect(migrate(db, migrations)).toEqual(migrations.map((m) => m.name));
     expect(migrate(db, migrations)).toEqual([]);
-    const names = (db.prepare('SELECT name FROM schema_migrations ORDER BY name').all() as Array<{ name: string }>).map((r) => r.name);
+    const names = (
+      db.prepare('SELECT name FROM schema_migrations ORDER BY name').all() as Array<{ name: string }>
+    ).map((r) => r.name);
     expect(names).toEqual(['001-initial', '002-delivery']);
     for (const m of migrations) expect(m.name).toMatch(/^\d{3}-[a-z-]+$/);
   });
@@ -26,6 +28,12 @@ describe('central DB migrations', () => {
   it('opens in WAL mode with foreign keys enforced', () => {
     const db = openCentralDb(':memory:');
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
-    expect(() => db.prepare(`INSERT INTO wirings (id, messaging_group_id, agent_group_id, engage_mode, session_mode, created_at) VALUES ('w', 'nope', 'nope', 'mention', 'shared', 0)`).run()).toThrow(/FOREIGN KEY/);
+    expect(() =>
+      db
+        .prepare(
+          `INSERT INTO wirings (id, messaging_group_id, agent_group_id, engage_mode, session_mode, created_at) VALUES ('w', 'nope', 'nope', 'mention', 'shared', 0)`,
+        )
+        .run(),
+    ).toThrow(/FOREIGN KEY/);
   });
 });

@@ -1,7 +1,12 @@
 /** Delivery of outbound rows with a fake channel adapter, a real ledger and real queues. */
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DeliveryError, type ChannelAdapter, type DeliveryTarget, type OutgoingMessage } from '../src/channels/adapter.js';
+import {
+  DeliveryError,
+  type ChannelAdapter,
+  type DeliveryTarget,
+  type OutgoingMessage,
+} from '../src/channels/adapter.js';
 import { openCentralDb, type Db } from '../src/host/db/open.js';
 import { Delivery } from '../src/host/delivery.js';
 import { SessionQueue } from '../src/host/session-queue.js';
@@ -51,7 +56,15 @@ beforeEach(() => {
   channel = new FakeChannel();
   laters = [];
   now = 1_000_000;
-  delivery = new Delivery({ db, log: createLogger({ level: 'error' }), channels: new Map([['fake', channel]]), maxAttempts: 3, baseDelayMs: 100, now: () => now, later: (s, ms) => laters.push([s, ms]) });
+  delivery = new Delivery({
+    db,
+    log: createLogger({ level: 'error' }),
+    channels: new Map([['fake', channel]]),
+    maxAttempts: 3,
+    baseDelayMs: 100,
+    now: () => now,
+    later: (s, ms) => laters.push([s, ms]),
+  });
 });
 afterEach(() => {
   runner.close();
@@ -60,7 +73,8 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const reply = (text: string, r = routing) => runner.commit([{ kind: 'message', inReplyTo: null, routing: r, content: { text } }], []);
+const reply = (text: string, r = routing) =>
+  runner.commit([{ kind: 'message', inReplyTo: null, routing: r, content: { text } }], []);
 
 describe('delivery', () => {
   it('sends each row once, in order, even when processed again', async () => {
@@ -130,8 +144,14 @@ describe('delivery', () => {
   it('turns an edit into a new message on a channel without edits, and drops reactions there', async () => {
     reply('first');
     await delivery.process(session, host);
-    runner.commit([{ kind: 'edit', inReplyTo: null, routing, content: { text: 'first (edited)', targetSeq: 1 } }], []);
-    runner.commit([{ kind: 'reaction', inReplyTo: null, routing, content: { text: '', targetSeq: 1, emoji: '👍' } }], []);
+    runner.commit(
+      [{ kind: 'edit', inReplyTo: null, routing, content: { text: 'first (edited)', targetSeq: 1 } }],
+      [],
+    );
+    runner.commit(
+      [{ kind: 'reaction', inReplyTo: null, routing, content: { text: '', targetSeq: 1, emoji: '👍' } }],
+      [],
+    );
     await delivery.process(session, host);
     expect(channel.sent.map((s) => s.msg.text)).toEqual(['first', 'first (edited)']);
   });
@@ -139,10 +159,33 @@ describe('delivery', () => {
   it('refuses outbox files that escape the outbox or are symlinks', async () => {
     fs.mkdirSync(`${dir}/outbox/m`, { recursive: true });
     fs.symlinkSync('/etc/hostname', `${dir}/outbox/m/link.txt`);
-    runner.commit([{ kind: 'message', inReplyTo: null, routing, content: { text: 'file', files: ['outbox/m/link.txt'] } }], []);
-    runner.commit([{ kind: 'message', inReplyTo: null, routing, content: { text: 'file2', files: ['../../etc/passwd'] } }], []);
+    runner.commit(
+      [
+        {
+          kind: 'message',
+          inReplyTo: null,
+          routing,
+          content: { text: 'file', files: ['outbox/m/link.txt'] },
+        },
+      ],
+      [],
+    );
+    runner.commit(
+      [
+        {
+          kind: 'message',
+          inReplyTo: null,
+          routing,
+          content: { text: 'file2', files: ['../../etc/passwd'] },
+        },
+      ],
+      [],
+    );
     await delivery.process(session, host);
     expect(channel.sent).toEqual([]);
-    expect(host.pending().map((m) => m.content.text)).toEqual([expect.stringMatching(/not a regular file/), expect.stringMatching(/outside outbox/)]);
+    expect(host.pending().map((m) => m.content.text)).toEqual([
+      expect.stringMatching(/not a regular file/),
+      expect.stringMatching(/outside outbox/),
+    ]);
   });
 });

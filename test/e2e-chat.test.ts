@@ -25,7 +25,10 @@ describe('terminal chat through a bwrap sandbox', () => {
   it('answers `polyclaw chat -m hello --json` from a runner inside bubblewrap', async () => {
     const r = cli(home, ['chat', '-m', 'hello', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.json).toMatchObject({ ok: true, result: { status: 'completed', replies: [{ text: 'echo: hello', seq: 1 }] } });
+    expect(r.json).toMatchObject({
+      ok: true,
+      result: { status: 'completed', replies: [{ text: 'echo: hello', seq: 1 }] },
+    });
     const sessions = cli(home, ['sessions', 'list', '--json']).json.result;
     expect(sessions).toHaveLength(1);
     const pid = sessions[0].sandbox.pid as number;
@@ -41,7 +44,12 @@ describe('terminal chat through a bwrap sandbox', () => {
   });
 
   it('streams deltas into one reply and strips <internal> spans', () => {
-    const r = cli(home, ['chat', '-m', mock({ deltas: ['Hel', 'lo <internal>secret plan</internal>', 'world'] }), '--json']);
+    const r = cli(home, [
+      'chat',
+      '-m',
+      mock({ deltas: ['Hel', 'lo <internal>secret plan</internal>', 'world'] }),
+      '--json',
+    ]);
     expect(r.json.result.replies.map((x: { text: string }) => x.text)).toEqual(['Hello world']);
   });
 
@@ -54,7 +62,12 @@ describe('terminal chat through a bwrap sandbox', () => {
   });
 
   it('retries a retryable failure and then answers', () => {
-    const r = cli(home, ['chat', '-m', mock({ reply: 'ok on attempt {{attempt}}', fail: { message: 'flaky', retryable: true, attempts: 2 } }), '--json']);
+    const r = cli(home, [
+      'chat',
+      '-m',
+      mock({ reply: 'ok on attempt {{attempt}}', fail: { message: 'flaky', retryable: true, attempts: 2 } }),
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json.result.replies.map((x: { text: string }) => x.text)).toEqual(['ok on attempt 2']);
   });
@@ -68,7 +81,8 @@ describe('terminal chat through a bwrap sandbox', () => {
   });
 
   it('keeps the conversation across turns and /clear starts a fresh one', () => {
-    const turn = (t: string) => cli(home, ['chat', '-m', mock({ reply: 'turn {{turn}}' }, t), '--json']).json.result.replies[0].text;
+    const turn = (t: string) =>
+      cli(home, ['chat', '-m', mock({ reply: 'turn {{turn}}' }, t), '--json']).json.result.replies[0].text;
     const a = turn('one');
     const b = turn('two');
     expect(Number(b.split(' ')[1])).toBe(Number(a.split(' ')[1]) + 1);
@@ -85,8 +99,23 @@ describe('terminal chat through a bwrap sandbox', () => {
 
   it('pushes a follow-up sent during a turn into the open query', async () => {
     const slow = cliAsync(home, ['chat', '-m', mock({ delayMs: 800, reply: 'slow done' }), '--json']);
-    await waitFor(() => (cli(home, ['sessions', 'show', cli(home, ['sessions', 'list', '--json']).json.result[0].id, '--json']).json?.result.pending ?? 0) > 0, 5000, 'first message pending');
-    const fast = cli(home, ['chat', '-m', mock({ reply: 'prompt {{prompt}} of this query' }, 'follow-up'), '--json']);
+    await waitFor(
+      () =>
+        (cli(home, [
+          'sessions',
+          'show',
+          cli(home, ['sessions', 'list', '--json']).json.result[0].id,
+          '--json',
+        ]).json?.result.pending ?? 0) > 0,
+      5000,
+      'first message pending',
+    );
+    const fast = cli(home, [
+      'chat',
+      '-m',
+      mock({ reply: 'prompt {{prompt}} of this query' }, 'follow-up'),
+      '--json',
+    ]);
     const first = await slow;
     expect(first.json.result.replies[0].text).toBe('slow done');
     expect(fast.json.result.replies[0].text).toBe('prompt 2 of this query');

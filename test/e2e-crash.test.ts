@@ -6,7 +6,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunnerQueue } from '../src/runner/session-io.js';
-import { cli, cliAsync, processAlive, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
+import {
+  cli,
+  cliAsync,
+  processAlive,
+  startHostProc,
+  tempHome,
+  waitFor,
+  type HostProc,
+} from './support/cli.js';
 
 const mock = (d: object, text = 'go') => `${text}\n\`\`\`mock\n${JSON.stringify(d)}\n\`\`\``;
 const env = { POLYCLAW_RETRY_BASE_MS: '100', POLYCLAW_LOG_LEVEL: 'warn' };
@@ -36,7 +44,12 @@ describe('kill -9', () => {
     const home = tempHome();
     homes.push(home);
     const h1 = await host(home);
-    const chat = cliAsync(home, ['chat', '-m', mock({ delayMs: 1500, reply: 'answer after {{attempt}} attempts' }), '--json']);
+    const chat = cliAsync(home, [
+      'chat',
+      '-m',
+      mock({ delayMs: 1500, reply: 'answer after {{attempt}} attempts' }),
+      '--json',
+    ]);
     const s = await waitFor(() => onlySession(home)?.sandbox && onlySession(home), 10_000, 'sandbox running');
     await h1.kill9();
     const lost = await chat;
@@ -46,9 +59,15 @@ describe('kill -9', () => {
 
     await host(home);
     // The reply waits in the terminal mailbox; the next chat client receives it as backlog.
-    await waitFor(() => cli(home, ['sessions', 'show', s.id, '--json']).json.result.pending === 0, 15_000, 'message settled');
+    await waitFor(
+      () => cli(home, ['sessions', 'show', s.id, '--json']).json.result.pending === 0,
+      15_000,
+      'message settled',
+    );
     const next = cli(home, ['chat', '-m', 'hello again', '--json']);
-    expect(next.json.result.backlog.map((r: { text: string }) => r.text)).toEqual(['answer after 2 attempts']);
+    expect(next.json.result.backlog.map((r: { text: string }) => r.text)).toEqual([
+      'answer after 2 attempts',
+    ]);
     expect(next.json.result.replies.map((r: { text: string }) => r.text)).toEqual(['echo: hello again']);
   });
 
@@ -64,15 +83,33 @@ describe('kill -9', () => {
     const dir = path.join(home, 'sessions', s.group, s.id);
     const q = new RunnerQueue(dir);
     // The runner had acked 'processing' for this try; it now completes it.
-    const msg = q.inbound.prepare(`SELECT id, tries, routing FROM messages_in WHERE status = 'pending'`).get() as { id: string; tries: number; routing: string };
+    const msg = q.inbound
+      .prepare(`SELECT id, tries, routing FROM messages_in WHERE status = 'pending'`)
+      .get() as { id: string; tries: number; routing: string };
     expect(msg).toBeDefined();
-    q.commit([{ kind: 'message', inReplyTo: msg.id, routing: JSON.parse(msg.routing), content: { text: 'written just before the crash' } }], [msg]);
+    q.commit(
+      [
+        {
+          kind: 'message',
+          inReplyTo: msg.id,
+          routing: JSON.parse(msg.routing),
+          content: { text: 'written just before the crash' },
+        },
+      ],
+      [msg],
+    );
     q.close();
 
     await host(home);
-    await waitFor(() => cli(home, ['sessions', 'show', s.id, '--json']).json.result.pending === 0, 15_000, 'message settled');
+    await waitFor(
+      () => cli(home, ['sessions', 'show', s.id, '--json']).json.result.pending === 0,
+      15_000,
+      'message settled',
+    );
     const first = cli(home, ['chat', '-m', 'next', '--json']);
-    expect(first.json.result.backlog.map((r: { text: string }) => r.text)).toEqual(['written just before the crash']);
+    expect(first.json.result.backlog.map((r: { text: string }) => r.text)).toEqual([
+      'written just before the crash',
+    ]);
     const second = cli(home, ['chat', '-m', 'and again', '--json']);
     expect(second.json.result.backlog).toEqual([]);
   });
@@ -81,7 +118,12 @@ describe('kill -9', () => {
     const home = tempHome();
     homes.push(home);
     await host(home);
-    const chat = cliAsync(home, ['chat', '-m', mock({ delayMs: 1200, reply: 'survived, attempt {{attempt}}' }), '--json']);
+    const chat = cliAsync(home, [
+      'chat',
+      '-m',
+      mock({ delayMs: 1200, reply: 'survived, attempt {{attempt}}' }),
+      '--json',
+    ]);
     const s = await waitFor(() => onlySession(home)?.sandbox && onlySession(home), 10_000, 'sandbox running');
     await new Promise((r) => setTimeout(r, 300));
     process.kill(s.sandbox!.pid, 'SIGKILL');

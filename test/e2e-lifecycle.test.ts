@@ -12,7 +12,11 @@ describe('sandbox lifecycle', () => {
 
   beforeAll(async () => {
     home = tempHome();
-    host = await startHostProc(home, { POLYCLAW_IDLE_TIMEOUT_MS: '1500', POLYCLAW_MAX_SANDBOXES: '1', POLYCLAW_LOG_LEVEL: 'warn' });
+    host = await startHostProc(home, {
+      POLYCLAW_IDLE_TIMEOUT_MS: '1500',
+      POLYCLAW_MAX_SANDBOXES: '1',
+      POLYCLAW_LOG_LEVEL: 'warn',
+    });
     expect(cli(home, ['groups', 'create', 'second', '--provider', 'mock']).code).toBe(0);
   });
   afterAll(async () => {
@@ -20,7 +24,10 @@ describe('sandbox lifecycle', () => {
     fs.rmSync(home, { recursive: true, force: true });
   });
 
-  const sandboxOf = (group: string) => (cli(home, ['sessions', 'list', '--group', group, '--json']).json.result[0]?.sandbox ?? null) as { pid: number } | null;
+  const sandboxOf = (group: string) =>
+    (cli(home, ['sessions', 'list', '--group', group, '--json']).json.result[0]?.sandbox ?? null) as {
+      pid: number;
+    } | null;
 
   it('applies memory and pids limits through cgroups when the host offers them', async () => {
     const layout = detectLayout();
@@ -34,9 +41,11 @@ describe('sandbox lifecycle', () => {
   });
 
   it('stops an idle sandbox and resumes the conversation in the next one', async () => {
-    const first = cli(home, ['chat', '-m', mock({ reply: 'turn {{turn}} resumed={{resumed}}' }), '--json']).json.result.replies[0].text as string;
+    const first = cli(home, ['chat', '-m', mock({ reply: 'turn {{turn}} resumed={{resumed}}' }), '--json'])
+      .json.result.replies[0].text as string;
     await waitFor(() => sandboxOf('main') === null, 10_000, 'idle stop');
-    const second = cli(home, ['chat', '-m', mock({ reply: 'turn {{turn}} resumed={{resumed}}' }), '--json']).json.result.replies[0].text as string;
+    const second = cli(home, ['chat', '-m', mock({ reply: 'turn {{turn}} resumed={{resumed}}' }), '--json'])
+      .json.result.replies[0].text as string;
     expect(second).toBe(`turn ${Number(first.split(' ')[1]) + 1} resumed=true`);
   });
 

@@ -7,7 +7,12 @@ import { openCentralDb, type Db } from '../src/host/db/open.js';
 import { Router } from '../src/host/router.js';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { createGroup } from '../src/host/store/groups.js';
-import { createWiring, ensureMessagingGroup, findMessagingGroup, updateWiring } from '../src/host/store/messaging.js';
+import {
+  createWiring,
+  ensureMessagingGroup,
+  findMessagingGroup,
+  updateWiring,
+} from '../src/host/store/messaging.js';
 import { getSession, listSessions, type Session } from '../src/host/store/sessions.js';
 import { addMembership, ensureUser, grantRole } from '../src/host/store/users.js';
 import { createLogger } from '../src/shared/log.js';
@@ -105,8 +110,16 @@ describe('router', () => {
 
   it('session modes: shared per chat, one per thread, one per agent group across chats', async () => {
     const { group: shared } = wire('shared', { engageMode: 'pattern', pattern: '.*', sessionMode: 'shared' });
-    const { group: perThread } = wire('threads', { engageMode: 'pattern', pattern: '.*', sessionMode: 'per-thread' });
-    const { group: agent } = wire('agent', { engageMode: 'pattern', pattern: '.*', sessionMode: 'agent-shared' });
+    const { group: perThread } = wire('threads', {
+      engageMode: 'pattern',
+      pattern: '.*',
+      sessionMode: 'per-thread',
+    });
+    const { group: agent } = wire('agent', {
+      engageMode: 'pattern',
+      pattern: '.*',
+      sessionMode: 'agent-shared',
+    });
     const mg2 = ensureMessagingGroup(db, 'chat', 'room-2');
     createWiring(db, mg2.id, agent.id, { engageMode: 'pattern', pattern: '.*', sessionMode: 'agent-shared' });
     await router.route(ev({ threadId: 't1' }));
@@ -138,7 +151,9 @@ describe('router', () => {
   it('rejects a bad pattern when the wiring is saved, not at message time', () => {
     const g = createGroup(db, 'a', { provider: 'mock' });
     const mg = ensureMessagingGroup(db, 'chat', 'room-1');
-    expect(() => createWiring(db, mg.id, g.id, { engageMode: 'pattern', pattern: '(unclosed' })).toThrow(/invalid pattern/);
+    expect(() => createWiring(db, mg.id, g.id, { engageMode: 'pattern', pattern: '(unclosed' })).toThrow(
+      /invalid pattern/,
+    );
     expect(() => createWiring(db, mg.id, g.id, { engageMode: 'pattern' })).toThrow(/needs --pattern/);
     const w = createWiring(db, mg.id, g.id, { engageMode: 'mention' });
     expect(() => updateWiring(db, w.id, { engageMode: 'pattern', pattern: '[' })).toThrow(/invalid pattern/);
@@ -163,6 +178,8 @@ describe('router', () => {
     const ref = row!.content.attachments[0]!;
     expect(ref.path).toMatch(/^inbox\/[0-9a-f-]+\/notes\.txt$/);
     expect(fs.readFileSync(path.join(queues.get(acc!.sessionId)!.dir, ref.path), 'utf8')).toBe('hi');
-    await expect(router.route(ev({ attachments: [{ name: '../../escape', data: Buffer.from('x') }] }))).rejects.toThrow(/not a plain file name/);
+    await expect(
+      router.route(ev({ attachments: [{ name: '../../escape', data: Buffer.from('x') }] })),
+    ).rejects.toThrow(/not a plain file name/);
   });
 });

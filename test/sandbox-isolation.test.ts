@@ -66,11 +66,19 @@ describe('bwrap sandbox isolation', () => {
     fs.writeFileSync(path.join(groupDir(home, 'two'), 'secret.md'), 'other group');
     fs.mkdirSync(groupDir(home, 'one'), { recursive: true });
     const q = new SessionQueue(sessionDir(home, 'one', 's1'));
-    q.enqueue({ kind: 'chat', trigger: true, routing: { channelType: 'terminal', platformId: 'one', threadId: null }, content: { text: 'hi', attachments: [] } });
+    q.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing: { channelType: 'terminal', platformId: 'one', threadId: null },
+      content: { text: 'hi', attachments: [] },
+    });
     const config = loadConfig({ POLYCLAW_HOME: home });
     server = net.createServer((c) => c.end('host service'));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    runtime = runtimeRegistry.get('bwrap')({ log: createLogger({ level: 'error' }), runDir: path.join(home, 'run') });
+    runtime = runtimeRegistry.get('bwrap')({
+      log: createLogger({ level: 'error' }),
+      runDir: path.join(home, 'run'),
+    });
     const spec = buildSpec({ config, runtime, installId: 'test', group: g1, sessionId: 's1' });
     const targets = {
       port: (server.address() as net.AddressInfo).port,
@@ -83,7 +91,14 @@ describe('bwrap sandbox isolation', () => {
         readAdminSocketDir: path.join(home, 'admin.sock'),
       },
     };
-    const r = await runtime.exec({ ...spec, env: { ...spec.env, PROBE_TARGETS: JSON.stringify(targets) }, command: [process.execPath, '-e', PROBE] }, { timeoutMs: 15_000 });
+    const r = await runtime.exec(
+      {
+        ...spec,
+        env: { ...spec.env, PROBE_TARGETS: JSON.stringify(targets) },
+        command: [process.execPath, '-e', PROBE],
+      },
+      { timeoutMs: 15_000 },
+    );
     expect(r.code, r.stderr).toBe(0);
     result = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
     q.close();
@@ -120,7 +135,14 @@ describe('bwrap sandbox isolation', () => {
   });
 
   it('cannot read the central DB, the vault key, another group, or the user home', () => {
-    for (const k of ['readCentralDb', 'readVaultKey', 'readOtherGroup', 'readOtherGroupViaApp', 'readUserHome', 'readAdminSocketDir']) {
+    for (const k of [
+      'readCentralDb',
+      'readVaultKey',
+      'readOtherGroup',
+      'readOtherGroupViaApp',
+      'readUserHome',
+      'readAdminSocketDir',
+    ]) {
       expect(result[k], k).toBe('ENOENT');
     }
     expect(String(result.appEntries)).toBe('dist,node_modules,package.json');

@@ -14,7 +14,17 @@ function fakeHandle(id: string): SandboxHandle & { exit: () => void } {
   let resolve!: (i: ExitInfo) => void;
   const exited = new Promise<ExitInfo>((r) => (resolve = r));
   const exit = () => resolve({ code: 0, signal: null });
-  return { id, pid: 1, exited, exit, stop: async () => (exit(), exited), kill: exit, stdin: { end: exit } as unknown as NodeJS.WritableStream, stdout: null, stderr: null };
+  return {
+    id,
+    pid: 1,
+    exited,
+    exit,
+    stop: async () => (exit(), exited),
+    kill: exit,
+    stdin: { end: exit } as unknown as NodeJS.WritableStream,
+    stdout: null,
+    stderr: null,
+  };
 }
 
 describe('sandbox pool', () => {
@@ -56,7 +66,15 @@ describe('sandbox pool', () => {
   it('stops a sandbox idle for idleTimeoutMs but never a busy one', async () => {
     let busy = true;
     const exits: string[] = [];
-    const pool = new SandboxPool({ maxConcurrent: 4, idleTimeoutMs: 50, log, start: (s) => fakeHandle(s), onExit: (s) => exits.push(s), onStartFailed: () => undefined, isBusy: () => busy });
+    const pool = new SandboxPool({
+      maxConcurrent: 4,
+      idleTimeoutMs: 50,
+      log,
+      start: (s) => fakeHandle(s),
+      onExit: (s) => exits.push(s),
+      onStartFailed: () => undefined,
+      isBusy: () => busy,
+    });
     pool.request('a');
     await new Promise((r) => setTimeout(r, 150));
     expect(pool.isRunning('a')).toBe(true);
@@ -74,7 +92,15 @@ describe('orphan cleanup', () => {
     home = tempHome();
     const runDir = path.join(home, 'run');
     const runtime = runtimeRegistry.get('process')({ log, runDir });
-    const spec = (installId: string, id: string): SandboxSpec => ({ id, installId, mounts: [], env: {}, command: ['/bin/sleep', '60'], cwd: home!, limits: { memoryMb: 256, cpus: 1, pids: 64 } });
+    const spec = (installId: string, id: string): SandboxSpec => ({
+      id,
+      installId,
+      mounts: [],
+      env: {},
+      command: ['/bin/sleep', '60'],
+      cwd: home!,
+      limits: { memoryMb: 256, cpus: 1, pids: 64 },
+    });
     const mine = runtime.start(spec('aaaa1111', 'one'));
     const theirs = runtime.start(spec('bbbb2222', 'two'));
     expect(fs.readdirSync(runDir).sort()).toEqual(['one.json', 'two.json']);

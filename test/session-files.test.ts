@@ -19,7 +19,19 @@ describe('session queues', () => {
     expect([nextEven(null), nextEven(2), nextEven(7)]).toEqual([2, 4, 8]);
     expect([nextOdd(null), nextOdd(1), nextOdd(4)]).toEqual([1, 3, 5]);
     const host = new SessionQueue(dir);
-    host.setMeta({ sessionId: 's', agentGroup: 'g', provider: 'mock', model: null, effort: null, assistantName: 'A', timezone: 'UTC', defaultRouting: null }, []);
+    host.setMeta(
+      {
+        sessionId: 's',
+        agentGroup: 'g',
+        provider: 'mock',
+        model: null,
+        effort: null,
+        assistantName: 'A',
+        timezone: 'UTC',
+        defaultRouting: null,
+      },
+      [],
+    );
     const a = host.enqueue({ kind: 'chat', trigger: true, routing, content: { text: 'a', attachments: [] } });
     const b = host.enqueue({ kind: 'chat', trigger: true, routing, content: { text: 'b', attachments: [] } });
     expect([a.seq, b.seq]).toEqual([2, 4]);
@@ -47,10 +59,50 @@ describe('session queues', () => {
     host.close();
   });
 
+  it('treat an outbound.db whose schema is not committed yet as empty, not as an error', async () => {
+    const host = new SessionQueue(dir);
+    const Database = (await import('better-sqlite3')).default;
+    const half = new Database(path.join(dir, 'outbound.db'));
+    half.pragma('journal_mode = WAL');
+    expect(host.outboundSince(0)).toEqual([]);
+    expect(host.acksFor(['x'])).toEqual([]);
+    half.close();
+    const runner = new RunnerQueue(dir);
+    runner.commit([{ kind: 'message', inReplyTo: null, routing, content: { text: 'now ready' } }], []);
+    expect(host.outboundSince(0).map((r) => r.content.text)).toEqual(['now ready']);
+    runner.close();
+    host.close();
+  });
+
+  it('ring the outbound bell only after a commit is readable by the host', async () => {
+    const host = new SessionQueue(dir);
+    const runner = new RunnerQueue(dir);
+    const seen: number[] = [];
+    const watcher = fs.watch(dir, (_e, name) => {
+      if (name === 'outbound.bell') seen.push(host.outboundSince(0).length);
+    });
+    for (let i = 0; i < 20; i++) {
+      runner.commit([{ kind: 'message', inReplyTo: null, routing, content: { text: `m${i}` } }], []);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    watcher.close();
+    expect(seen.length).toBeGreaterThan(0);
+    // A ring is never early: the first one already shows a row, and the last one shows them all.
+    expect(seen[0]).toBeGreaterThanOrEqual(1);
+    expect(seen.at(-1)).toBe(20);
+    runner.close();
+    host.close();
+  });
+
   it('mark a sandbox row that does not parse as invalid instead of delivering it', () => {
     const host = new SessionQueue(dir);
     const runner = new RunnerQueue(dir);
-    runner.outbound.prepare(`INSERT INTO messages_out (id, seq, in_reply_to, kind, timestamp, routing, content) VALUES ('x', 1, NULL, 'message', 0, '{"nope":1}', 'not json')`).run();
+    runner.outbound
+      .prepare(
+        `INSERT INTO messages_out (id, seq, in_reply_to, kind, timestamp, routing, content) VALUES ('x', 1, NULL, 'message', 0, '{"nope":1}', 'not json')`,
+      )
+      .run();
     expect(host.outboundSince(0)[0]?.invalid).toMatch(/unparsable/);
     runner.close();
     host.close();
@@ -75,7 +127,9 @@ describe('attachment folders', () => {
       ['m1', 'sub/x'],
       ['m1', ''],
     ]) {
-      expect(() => writeAttachment(inbox(), folder!, name!, 'x'), `${folder}/${name}`).toThrow(/plain file name|escapes/);
+      expect(() => writeAttachment(inbox(), folder!, name!, 'x'), `${folder}/${name}`).toThrow(
+        /plain file name|escapes/,
+      );
     }
     expect(fs.existsSync(path.join(dir, 'etc'))).toBe(false);
   });

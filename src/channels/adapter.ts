@@ -17,7 +17,11 @@ export interface InboundEvent {
   /** The chat on the platform (channel id, DM id, terminal name). */
   platformId: string;
   threadId: string | null;
-  sender: { id: string; name?: string; /** The adapter vouches this sender administers the install. */ isAdmin?: boolean };
+  sender: {
+    id: string;
+    name?: string;
+    /** The adapter vouches this sender administers the install. */ isAdmin?: boolean;
+  };
   text: string;
   attachments: InboundAttachment[];
   /** The message addresses the assistant (an @-mention, a DM, the terminal). */

@@ -3,4 +3,5 @@ import { Registry } from '../shared/registry.js';
 import type { ChannelFactory } from './adapter.js';
 
 export const channelRegistry = new Registry<ChannelFactory>('channel');
-export const registerChannel = (name: string, factory: ChannelFactory) => channelRegistry.register(name, factory);
+export const registerChannel = (name: string, factory: ChannelFactory) =>
+  channelRegistry.register(name, factory);

@@ -5,7 +5,14 @@
  * crash carries the same idempotency key, which the mailbox and the client both de-duplicate.
  */
 import { randomUUID } from 'node:crypto';
-import type { ChannelAdapter, ChannelCallbacks, ChannelDeps, DeliveryTarget, OutgoingMessage, AcceptedMessage } from './adapter.js';
+import type {
+  ChannelAdapter,
+  ChannelCallbacks,
+  ChannelDeps,
+  DeliveryTarget,
+  OutgoingMessage,
+  AcceptedMessage,
+} from './adapter.js';
 import { registerChannel } from './registry.js';
 
 export interface TerminalSink {
@@ -56,7 +63,12 @@ export class TerminalChannel implements ChannelAdapter {
   }
 
   /** A line typed by the person at the terminal. */
-  async receive(platformId: string, sender: { id: string; name?: string }, text: string, platformMessageId: string = randomUUID()): Promise<{ platformMessageId: string; accepted: AcceptedMessage[] }> {
+  async receive(
+    platformId: string,
+    sender: { id: string; name?: string },
+    text: string,
+    platformMessageId: string = randomUUID(),
+  ): Promise<{ platformMessageId: string; accepted: AcceptedMessage[] }> {
     if (!this.callbacks) throw new Error('terminal channel is not set up');
     const accepted = await this.callbacks.onMessage({
       channelType: this.channelType,
@@ -95,7 +107,8 @@ export class TerminalChannel implements ChannelAdapter {
   }
 
   async edit(target: DeliveryTarget, platformMessageId: string, text: string): Promise<void> {
-    for (const s of this.clients.get(target.platformId) ?? []) s.send({ event: 'edit', platformId: target.platformId, id: platformMessageId, text });
+    for (const s of this.clients.get(target.platformId) ?? [])
+      s.send({ event: 'edit', platformId: target.platformId, id: platformMessageId, text });
   }
 
   onSettled(target: DeliveryTarget, platformMessageId: string, status: 'completed' | 'failed'): void {

@@ -53,12 +53,14 @@ function client(sock: net.Socket): AdminClient {
     }
   });
   sock.on('close', () => {
-    for (const p of pending.values()) p.reject(new PolyclawError('unavailable', 'the host closed the connection'));
+    for (const p of pending.values())
+      p.reject(new PolyclawError('unavailable', 'the host closed the connection'));
     pending.clear();
     for (const f of closers) f();
   });
   sock.on('error', (err) => {
-    for (const p of pending.values()) p.reject(new PolyclawError('unavailable', `admin socket error: ${err.message}`));
+    for (const p of pending.values())
+      p.reject(new PolyclawError('unavailable', `admin socket error: ${err.message}`));
     pending.clear();
   });
   return {

@@ -6,9 +6,18 @@ export type Options = NonNullable<ParseArgsConfig['options']>;
 
 export type Values = Record<string, string | boolean | undefined>;
 
-export function parse(argv: string[], options: Options, usage: string): { values: Values; positionals: string[] } {
+export function parse(
+  argv: string[],
+  options: Options,
+  usage: string,
+): { values: Values; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...options }, allowPositionals: true, strict: true });
+    return parseArgs({
+      args: argv,
+      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     throw new UsageError(`${(err as Error).message.split('\n')[0]} — usage: ${usage}`);
   }

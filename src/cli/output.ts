@@ -15,11 +15,18 @@ export function printResult(result: unknown, json: boolean, human?: (r: never) =
 export function formatHuman(v: unknown, indent = ''): string {
   if (Array.isArray(v)) {
     if (v.length === 0) return `${indent}(none)`;
-    return v.map((x) => (typeof x === 'object' && x !== null ? formatRow(x as Record<string, unknown>) : String(x))).map((l) => indent + l).join('\n');
+    return v
+      .map((x) => (typeof x === 'object' && x !== null ? formatRow(x as Record<string, unknown>) : String(x)))
+      .map((l) => indent + l)
+      .join('\n');
   }
   if (typeof v === 'object' && v !== null) {
     return Object.entries(v)
-      .map(([k, x]) => (typeof x === 'object' && x !== null ? `${indent}${k}:\n${formatHuman(x, indent + '  ')}` : `${indent}${k}: ${x ?? '-'}`))
+      .map(([k, x]) =>
+        typeof x === 'object' && x !== null
+          ? `${indent}${k}:\n${formatHuman(x, indent + '  ')}`
+          : `${indent}${k}: ${x ?? '-'}`,
+      )
       .join('\n');
   }
   return indent + String(v);
@@ -38,6 +45,11 @@ export function reportError(err: unknown, json: boolean): number {
   const wire = usage ? { code: 'usage', message: err.message } : toWireError(err);
   if (json) process.stdout.write(JSON.stringify({ ok: false, error: wire }) + '\n');
   process.stderr.write(`polyclaw: ${wire.message.split('\n')[0]}\n`);
-  if (usage || (err instanceof PolyclawError && (err.code === 'bad_request' || err.code === 'not_found' || err.code === 'conflict'))) return 2;
+  if (
+    usage ||
+    (err instanceof PolyclawError &&
+      (err.code === 'bad_request' || err.code === 'not_found' || err.code === 'conflict'))
+  )
+    return 2;
   return 1;
 }

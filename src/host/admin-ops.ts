@@ -11,8 +11,28 @@ import type { Config } from './config.js';
 import type { Db } from './db/open.js';
 import { sessionDir } from './sandbox-spec.js';
 import { SessionQueue } from './session-queue.js';
-import { createGroup, deleteGroup, EFFORTS, getGroup, listGroups, requireGroup, updateGroup, type AgentGroup } from './store/groups.js';
-import { createWiring, deleteWiring, ensureMessagingGroup, getMessagingGroup, EngageMode, IgnoredPolicy, listWirings, SenderScope, SessionMode, updateWiring } from './store/messaging.js';
+import {
+  createGroup,
+  deleteGroup,
+  EFFORTS,
+  getGroup,
+  listGroups,
+  requireGroup,
+  updateGroup,
+  type AgentGroup,
+} from './store/groups.js';
+import {
+  createWiring,
+  deleteWiring,
+  ensureMessagingGroup,
+  getMessagingGroup,
+  EngageMode,
+  IgnoredPolicy,
+  listWirings,
+  SenderScope,
+  SessionMode,
+  updateWiring,
+} from './store/messaging.js';
 import { findSession, listSessions, type Session } from './store/sessions.js';
 
 /** What the running host offers to admin ops (absent in direct mode). */
@@ -43,7 +63,9 @@ function parse<T>(schema: z.ZodType<T>, args: unknown): T {
 
 function checkProvider(provider: string): void {
   if (!hostProviderRegistry.has(provider)) {
-    throw badRequest(`unknown provider "${provider}" (available: ${hostProviderRegistry.names().join(', ')})`);
+    throw badRequest(
+      `unknown provider "${provider}" (available: ${hostProviderRegistry.names().join(', ')})`,
+    );
   }
 }
 
@@ -68,7 +90,17 @@ function checkTimezone(tz: string | null | undefined): void {
 function groupView(ctx: OpContext, g: AgentGroup) {
   const { createdAt: _c, updatedAt: _u, ...rest } = g;
   const wirings = listWirings(ctx.db).filter((w) => w.agentGroupId === g.id);
-  return { ...rest, wirings: wirings.map((w) => ({ id: w.id, channel: w.channelType, platformId: w.platformId, engage: w.engageMode, pattern: w.pattern, session: w.sessionMode })) };
+  return {
+    ...rest,
+    wirings: wirings.map((w) => ({
+      id: w.id,
+      channel: w.channelType,
+      platformId: w.platformId,
+      engage: w.engageMode,
+      pattern: w.pattern,
+      session: w.sessionMode,
+    })),
+  };
 }
 
 function sessionView(ctx: OpContext, s: Session) {
@@ -100,7 +132,14 @@ export const ops: Record<string, Op> = {
     })();
   },
 
-  'groups.list': (ctx) => listGroups(ctx.db).map((g) => ({ name: g.name, provider: g.provider, model: g.model, effort: g.effort, endpoint: g.endpoint })),
+  'groups.list': (ctx) =>
+    listGroups(ctx.db).map((g) => ({
+      name: g.name,
+      provider: g.provider,
+      model: g.model,
+      effort: g.effort,
+      endpoint: g.endpoint,
+    })),
 
   'groups.show': (ctx, args) => {
     const a = parse(z.object({ name: z.string() }), args);
@@ -114,7 +153,10 @@ export const ops: Record<string, Op> = {
     checkTimezone(a.timezone);
     const { name, ...patch } = a;
     const clean = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-    if (Object.keys(clean).length === 0) throw badRequest('nothing to update: pass at least one of --provider, --model, --effort, --endpoint, --assistant-name, --timezone');
+    if (Object.keys(clean).length === 0)
+      throw badRequest(
+        'nothing to update: pass at least one of --provider, --model, --effort, --endpoint, --assistant-name, --timezone',
+      );
     return groupView(ctx, updateGroup(ctx.db, name, clean));
   },
 
@@ -124,11 +166,23 @@ export const ops: Record<string, Op> = {
     const sessions = listSessions(ctx.db, g.id);
     for (const s of sessions) await ctx.host?.stopSandbox(s.id);
     deleteGroup(ctx.db, a.name);
-    for (const s of sessions) fs.rmSync(sessionDir(ctx.config.home, g.name, s.id), { recursive: true, force: true });
+    for (const s of sessions)
+      fs.rmSync(sessionDir(ctx.config.home, g.name, s.id), { recursive: true, force: true });
     return { deleted: g.name, sessions: sessions.length, note: `the group folder groups/${g.name} was kept` };
   },
 
-  'wirings.list': (ctx) => listWirings(ctx.db).map((w) => ({ id: w.id, group: w.group, channel: w.channelType, platformId: w.platformId, engage: w.engageMode, pattern: w.pattern, session: w.sessionMode, scope: w.senderScope, ignored: w.ignoredPolicy })),
+  'wirings.list': (ctx) =>
+    listWirings(ctx.db).map((w) => ({
+      id: w.id,
+      group: w.group,
+      channel: w.channelType,
+      platformId: w.platformId,
+      engage: w.engageMode,
+      pattern: w.pattern,
+      session: w.sessionMode,
+      scope: w.senderScope,
+      ignored: w.ignoredPolicy,
+    })),
 
   'wirings.add': (ctx, args) => {
     const a = parse(
@@ -147,14 +201,36 @@ export const ops: Record<string, Op> = {
     const g = requireGroup(ctx.db, a.group);
     return ctx.db.transaction(() => {
       const mg = ensureMessagingGroup(ctx.db, a.channel, a.platformId);
-      return createWiring(ctx.db, mg.id, g.id, { engageMode: a.engage, pattern: a.pattern, sessionMode: a.session, senderScope: a.scope, ignoredPolicy: a.ignored });
+      return createWiring(ctx.db, mg.id, g.id, {
+        engageMode: a.engage,
+        pattern: a.pattern,
+        sessionMode: a.session,
+        senderScope: a.scope,
+        ignoredPolicy: a.ignored,
+      });
     })();
   },
 
   'wirings.update': (ctx, args) => {
-    const a = parse(z.object({ id: z.string(), engage: EngageMode.optional(), pattern: z.string().nullable().optional(), session: SessionMode.optional(), scope: SenderScope.optional(), ignored: IgnoredPolicy.optional() }), args);
+    const a = parse(
+      z.object({
+        id: z.string(),
+        engage: EngageMode.optional(),
+        pattern: z.string().nullable().optional(),
+        session: SessionMode.optional(),
+        scope: SenderScope.optional(),
+        ignored: IgnoredPolicy.optional(),
+      }),
+      args,
+    );
     const patch = Object.fromEntries(
-      Object.entries({ engageMode: a.engage, pattern: a.pattern, sessionMode: a.session, senderScope: a.scope, ignoredPolicy: a.ignored }).filter(([, v]) => v !== undefined),
+      Object.entries({
+        engageMode: a.engage,
+        pattern: a.pattern,
+        sessionMode: a.session,
+        senderScope: a.scope,
+        ignoredPolicy: a.ignored,
+      }).filter(([, v]) => v !== undefined),
     );
     return updateWiring(ctx.db, a.id, patch);
   },
@@ -195,10 +271,23 @@ export const ops: Record<string, Op> = {
     const q = ctx.host?.sessionQueue(s) ?? new SessionQueue(dir);
     try {
       const mg = s.messagingGroupId ? getMessagingGroup(ctx.db, s.messagingGroupId) : null;
-      const routing = { channelType: mg?.channelType ?? 'terminal', platformId: mg?.platformId ?? group.name, threadId: s.threadId };
-      const { id, seq } = q.enqueue({ kind: 'command', trigger: true, routing, content: { text: '/clear', attachments: [] } });
+      const routing = {
+        channelType: mg?.channelType ?? 'terminal',
+        platformId: mg?.platformId ?? group.name,
+        threadId: s.threadId,
+      };
+      const { id, seq } = q.enqueue({
+        kind: 'command',
+        trigger: true,
+        routing,
+        content: { text: '/clear', attachments: [] },
+      });
       ctx.host?.wake(s.id);
-      return { session: s.id, queued: { id, seq }, note: 'the agent starts a fresh conversation on the next message' };
+      return {
+        session: s.id,
+        queued: { id, seq },
+        note: 'the agent starts a fresh conversation on the next message',
+      };
     } finally {
       if (!ctx.host) q.close();
     }

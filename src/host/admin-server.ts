@@ -86,7 +86,11 @@ export class AdminServer {
     try {
       msg = JSON.parse(line) as typeof msg;
     } catch {
-      conn.send({ id: null, ok: false, error: { code: 'bad_request', message: 'request is not valid JSON' } });
+      conn.send({
+        id: null,
+        ok: false,
+        error: { code: 'bad_request', message: 'request is not valid JSON' },
+      });
       return;
     }
     const id = msg.id ?? null;

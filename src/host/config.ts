@@ -11,7 +11,11 @@ import { PolyclawError } from '../shared/errors.js';
 const SandboxConfig = z.object({
   runtime: z.enum(['auto', 'bwrap', 'process']).default('auto'),
   maxConcurrent: z.number().int().min(1).max(256).default(8),
-  idleTimeoutMs: z.number().int().min(1000).default(30 * 60_000),
+  idleTimeoutMs: z
+    .number()
+    .int()
+    .min(1000)
+    .default(30 * 60_000),
   memoryMb: z.number().int().min(64).default(4096),
   cpus: z.number().min(0.1).max(256).default(2),
   pids: z.number().int().min(16).default(1024),
@@ -24,7 +28,11 @@ const ConfigSchema = z.object({
   maxTries: z.number().int().min(1).max(20).default(3),
   retryBaseMs: z.number().int().min(10).default(2000),
   /** A turn whose runner heartbeat is older than this is treated as stuck: sandbox killed, retried. */
-  stuckTimeoutMs: z.number().int().min(1000).default(15 * 60_000),
+  stuckTimeoutMs: z
+    .number()
+    .int()
+    .min(1000)
+    .default(15 * 60_000),
   deliveryMaxAttempts: z.number().int().min(1).max(20).default(5),
   deliveryBaseMs: z.number().int().min(10).default(500),
   /** Safety-net sweep; the hot path is event-driven. */
@@ -66,7 +74,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const v = env[name];
     if (v === undefined || v === '') continue;
     const value = kind === 'int' ? Number(v) : v;
-    if (kind === 'int' && !Number.isInteger(value)) throw new PolyclawError('config', `${name} must be an integer, got "${v}"`);
+    if (kind === 'int' && !Number.isInteger(value))
+      throw new PolyclawError('config', `${name} must be an integer, got "${v}"`);
     let obj = raw;
     for (const k of keys.slice(0, -1)) obj = (obj[k] ??= {}) as Record<string, unknown>;
     obj[keys[keys.length - 1]!] = value;

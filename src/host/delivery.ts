@@ -41,7 +41,11 @@ export class Delivery {
    * false when a row is waiting for a retry (it and every later row are still undelivered).
    */
   async process(session: Session, queue: SessionQueue): Promise<boolean> {
-    const cursor = (this.d.db.prepare('SELECT out_cursor FROM sessions WHERE id = ?').get(session.id) as { out_cursor: number } | undefined)?.out_cursor ?? 0;
+    const cursor =
+      (
+        this.d.db.prepare('SELECT out_cursor FROM sessions WHERE id = ?').get(session.id) as
+          { out_cursor: number } | undefined
+      )?.out_cursor ?? 0;
     for (const row of queue.outboundSince(cursor)) {
       const done = await this.one(session, queue, row);
       if (!done) return false;
@@ -54,7 +58,8 @@ export class Delivery {
   private async one(session: Session, queue: SessionQueue, row: OutboundRow): Promise<boolean> {
     const { db, log } = this.d;
     const prev = getDelivery(db, session.id, row.id);
-    if (prev && (prev.status === 'sent' || prev.status === 'failed' || prev.status === 'skipped')) return true;
+    if (prev && (prev.status === 'sent' || prev.status === 'failed' || prev.status === 'skipped'))
+      return true;
     if (prev?.status === 'retry' && prev.nextAttemptAt && prev.nextAttemptAt > this.now()) {
       this.d.later(session.id, prev.nextAttemptAt - this.now());
       return false;
@@ -72,7 +77,10 @@ export class Delivery {
         kind: 'system',
         trigger: false,
         routing: row.routing,
-        content: { text: `Delivery of your message seq ${row.seq} to ${row.routing.channelType}:${row.routing.platformId} failed: ${reason}`, attachments: [] },
+        content: {
+          text: `Delivery of your message seq ${row.seq} to ${row.routing.channelType}:${row.routing.platformId} failed: ${reason}`,
+          attachments: [],
+        },
       });
       return true;
     };
@@ -92,7 +100,13 @@ export class Delivery {
       const transient = err instanceof DeliveryError ? err.transient : true;
       if (transient && attempts < this.d.maxAttempts) {
         const delay = this.d.baseDelayMs * 2 ** (attempts - 1);
-        recordDelivery(db, { ...base, status: 'retry', attempts, nextAttemptAt: this.now() + delay, error: errorMessage(err) });
+        recordDelivery(db, {
+          ...base,
+          status: 'retry',
+          attempts,
+          nextAttemptAt: this.now() + delay,
+          error: errorMessage(err),
+        });
         log.warn('delivery will be retried', { session: session.id, seq: row.seq, attempts, delay, err });
         this.d.later(session.id, delay);
         return false;
@@ -101,10 +115,24 @@ export class Delivery {
     }
   }
 
-  private async send(adapter: ChannelAdapter, target: DeliveryTarget, session: Session, queue: SessionQueue, row: OutboundRow): Promise<string> {
+  private async send(
+    adapter: ChannelAdapter,
+    target: DeliveryTarget,
+    session: Session,
+    queue: SessionQueue,
+    row: OutboundRow,
+  ): Promise<string> {
     const key = `${session.id}:${row.id}`;
-    const replyTo = row.inReplyTo ? (queue.get(row.inReplyTo)?.content.platformMessageId ?? undefined) : undefined;
-    const msg: OutgoingMessage = { text: row.content.text, files: this.files(queue, row), idempotencyKey: key, seq: row.seq, replyTo };
+    const replyTo = row.inReplyTo
+      ? (queue.get(row.inReplyTo)?.content.platformMessageId ?? undefined)
+      : undefined;
+    const msg: OutgoingMessage = {
+      text: row.content.text,
+      files: this.files(queue, row),
+      idempotencyKey: key,
+      seq: row.seq,
+      replyTo,
+    };
     if (row.kind === 'edit' && row.content.targetSeq !== undefined) {
       const pid = platformIdForSeq(this.d.db, session.id, row.content.targetSeq);
       if (pid && adapter.edit) {
@@ -114,9 +142,15 @@ export class Delivery {
       return adapter.deliver(target, msg);
     }
     if (row.kind === 'reaction') {
-      const pid = row.content.targetSeq !== undefined ? platformIdForSeq(this.d.db, session.id, row.content.targetSeq) : null;
+      const pid =
+        row.content.targetSeq !== undefined
+          ? platformIdForSeq(this.d.db, session.id, row.content.targetSeq)
+          : null;
       if (!adapter.react || !pid || !row.content.emoji) {
-        this.d.log.info('reaction dropped: channel has no reactions or target unknown', { channel: adapter.channelType, seq: row.seq });
+        this.d.log.info('reaction dropped: channel has no reactions or target unknown', {
+          channel: adapter.channelType,
+          seq: row.seq,
+        });
         return '';
       }
       await adapter.react(target, pid, row.content.emoji);
@@ -138,7 +172,13 @@ export class Delivery {
   }
 
   /** Host-generated notice (e.g. "your message failed"), sent once per key. */
-  async notice(session: Session, key: string, routing: Routing, text: string, replyTo?: string): Promise<void> {
+  async notice(
+    session: Session,
+    key: string,
+    routing: Routing,
+    text: string,
+    replyTo?: string,
+  ): Promise<void> {
     const prev = getDelivery(this.d.db, session.id, key);
     if (prev?.status === 'sent') return;
     const adapter = this.d.channels.get(routing.channelType);
@@ -146,12 +186,35 @@ export class Delivery {
       this.d.log.error('cannot tell the user: channel not running', { channel: routing.channelType, text });
       return;
     }
-    recordDelivery(this.d.db, { sessionId: session.id, outId: key, seq: null, status: 'sending', attempts: (prev?.attempts ?? 0) + 1 });
+    recordDelivery(this.d.db, {
+      sessionId: session.id,
+      outId: key,
+      seq: null,
+      status: 'sending',
+      attempts: (prev?.attempts ?? 0) + 1,
+    });
     try {
-      const pid = await adapter.deliver({ platformId: routing.platformId, threadId: routing.threadId }, { text, files: [], idempotencyKey: `${session.id}:${key}`, seq: 0, replyTo, kind: 'notice' });
-      recordDelivery(this.d.db, { sessionId: session.id, outId: key, seq: null, status: 'sent', attempts: 1, platformMessageId: pid });
+      const pid = await adapter.deliver(
+        { platformId: routing.platformId, threadId: routing.threadId },
+        { text, files: [], idempotencyKey: `${session.id}:${key}`, seq: 0, replyTo, kind: 'notice' },
+      );
+      recordDelivery(this.d.db, {
+        sessionId: session.id,
+        outId: key,
+        seq: null,
+        status: 'sent',
+        attempts: 1,
+        platformMessageId: pid,
+      });
     } catch (err) {
-      recordDelivery(this.d.db, { sessionId: session.id, outId: key, seq: null, status: 'failed', attempts: 1, error: errorMessage(err) });
+      recordDelivery(this.d.db, {
+        sessionId: session.id,
+        outId: key,
+        seq: null,
+        status: 'failed',
+        attempts: 1,
+        error: errorMessage(err),
+      });
       this.d.log.error('could not deliver failure notice', { session: session.id, err });
     }
   }

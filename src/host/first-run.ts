@@ -9,6 +9,9 @@ import { listGroups } from './store/groups.js';
 
 export function firstRun(db: Db, config: Config): boolean {
   if (listGroups(db).length > 0) return false;
-  ops['groups.create']!({ db, config, host: null }, { name: 'main', provider: 'mock', assistantName: 'Polyclaw' });
+  ops['groups.create']!(
+    { db, config, host: null },
+    { name: 'main', provider: 'mock', assistantName: 'Polyclaw' },
+  );
   return true;
 }

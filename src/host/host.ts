@@ -53,7 +53,10 @@ export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } 
 
     const channels = new Map<string, ChannelAdapter>();
     for (const name of channelRegistry.names()) {
-      channels.set(name, channelRegistry.get(name)({ log: log.child(`channel:${name}`), mailbox: sqliteMailbox(db) }));
+      channels.set(
+        name,
+        channelRegistry.get(name)({ log: log.child(`channel:${name}`), mailbox: sqliteMailbox(db) }),
+      );
     }
     const sessions = new SessionManager({ db, config, runtime, installId, channels, log });
     const centralDb = db;
@@ -77,7 +80,11 @@ export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } 
     };
     const ctx: OpContext = { db, config, host: services };
     const terminal = channels.get('terminal') as TerminalChannel;
-    const admin = new AdminServer(p.socket, (op, args, conn) => (HOST_ONLY.has(op) ? chatOp(terminal, op, args, conn) : runOp(ctx, op, args)), log.child('admin'));
+    const admin = new AdminServer(
+      p.socket,
+      (op, args, conn) => (HOST_ONLY.has(op) ? chatOp(terminal, op, args, conn) : runOp(ctx, op, args)),
+      log.child('admin'),
+    );
 
     await sessions.recover();
     await admin.listen();
@@ -115,9 +122,19 @@ export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } 
 }
 
 const AttachArgs = z.object({ platformId: z.string().min(1) });
-const SendArgs = z.object({ platformId: z.string().min(1), text: z.string().min(1, 'message text is empty').max(100_000), sender: z.object({ id: z.string().min(1), name: z.string().optional() }), platformMessageId: z.string().optional() });
+const SendArgs = z.object({
+  platformId: z.string().min(1),
+  text: z.string().min(1, 'message text is empty').max(100_000),
+  sender: z.object({ id: z.string().min(1), name: z.string().optional() }),
+  platformMessageId: z.string().optional(),
+});
 
-async function chatOp(terminal: TerminalChannel, op: string, args: unknown, conn: Connection): Promise<unknown> {
+async function chatOp(
+  terminal: TerminalChannel,
+  op: string,
+  args: unknown,
+  conn: Connection,
+): Promise<unknown> {
   if (op === 'chat.attach') {
     const a = AttachArgs.safeParse(args);
     if (!a.success) throw badRequest('chat.attach needs a platformId');
@@ -127,8 +144,16 @@ async function chatOp(terminal: TerminalChannel, op: string, args: unknown, conn
   }
   const a = SendArgs.safeParse(args);
   if (!a.success) throw badRequest(a.error.issues[0]?.message ?? 'bad chat.send arguments');
-  const r = await terminal.receive(a.data.platformId, a.data.sender, a.data.text, a.data.platformMessageId ?? randomUUID());
-  if (r.accepted.length === 0) throw new PolyclawError('not_found', `no agent group answers the terminal chat "${a.data.platformId}" (create one with: polyclaw groups create ${a.data.platformId} --provider mock)`);
+  const r = await terminal.receive(
+    a.data.platformId,
+    a.data.sender,
+    a.data.text,
+    a.data.platformMessageId ?? randomUUID(),
+  );
+  if (r.accepted.length === 0)
+    throw new PolyclawError(
+      'not_found',
+      `no agent group answers the terminal chat "${a.data.platformId}" (create one with: polyclaw groups create ${a.data.platformId} --provider mock)`,
+    );
   return r;
 }
-

@@ -36,7 +36,10 @@ export function acquireLock(file: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(fs.readFileSync(file, 'utf8').trim());
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new PolyclawError('already_running', `another Polyclaw host (pid ${pid}) is already running on this POLYCLAW_HOME`);
+        throw new PolyclawError(
+          'already_running',
+          `another Polyclaw host (pid ${pid}) is already running on this POLYCLAW_HOME`,
+        );
       }
       fs.rmSync(file, { force: true });
     }

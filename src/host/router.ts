@@ -11,7 +11,14 @@ import type { Logger } from '../shared/log.js';
 import type { Db } from './db/open.js';
 import { engages, threadKey } from './engage.js';
 import { getGroup } from './store/groups.js';
-import { ensureMessagingGroup, findMessagingGroup, isSticky, markSticky, wiringsForMessagingGroup, type Wiring } from './store/messaging.js';
+import {
+  ensureMessagingGroup,
+  findMessagingGroup,
+  isSticky,
+  markSticky,
+  wiringsForMessagingGroup,
+  type Wiring,
+} from './store/messaging.js';
 import { resolveSession, type Session } from './store/sessions.js';
 import { ensureUser, isAdmin, isMember } from './store/users.js';
 import type { SessionQueue } from './session-queue.js';
@@ -33,7 +40,10 @@ export class Router {
     let mg = findMessagingGroup(db, event.channelType, event.platformId);
     if (!mg) {
       if (!event.isMention && !event.isDirect) {
-        log.debug('dropped event from unknown chat', { channelType: event.channelType, platformId: event.platformId });
+        log.debug('dropped event from unknown chat', {
+          channelType: event.channelType,
+          platformId: event.platformId,
+        });
         return [];
       }
       mg = ensureMessagingGroup(db, event.channelType, event.platformId, { isDirect: event.isDirect });
@@ -55,7 +65,12 @@ export class Router {
       const folder = randomUUID();
       const attachments = event.attachments.map((a) => {
         const abs = queue.saveAttachment(folder, a.name, a.data);
-        return { name: a.name, path: path.relative(queue.dir, abs), mimeType: a.mimeType, size: a.data.length };
+        return {
+          name: a.name,
+          path: path.relative(queue.dir, abs),
+          mimeType: a.mimeType,
+          size: a.data.length,
+        };
       });
       const { id, seq } = queue.enqueue({
         kind: 'chat',
@@ -63,7 +78,11 @@ export class Router {
         routing: { channelType: event.channelType, platformId: event.platformId, threadId: event.threadId },
         content: {
           text: event.text,
-          sender: { id: event.sender.id, name: event.sender.name, isAdmin: event.sender.isAdmin === true || isAdmin(db, user.id, group.id) },
+          sender: {
+            id: event.sender.id,
+            name: event.sender.name,
+            isAdmin: event.sender.isAdmin === true || isAdmin(db, user.id, group.id),
+          },
           attachments,
           platformMessageId: event.platformMessageId,
         },

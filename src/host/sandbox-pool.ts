@@ -49,7 +49,12 @@ export class SandboxPool {
   }
 
   list(): Array<{ sessionId: string; pid: number; startedAt: number; lastActive: number }> {
-    return [...this.running].map(([sessionId, e]) => ({ sessionId, pid: e.handle.pid, startedAt: e.startedAt, lastActive: e.lastActive }));
+    return [...this.running].map(([sessionId, e]) => ({
+      sessionId,
+      pid: e.handle.pid,
+      startedAt: e.startedAt,
+      lastActive: e.lastActive,
+    }));
   }
 
   waitingCount(): number {
@@ -104,7 +109,13 @@ export class SandboxPool {
       this.d.onStartFailed(sessionId, err);
       return;
     }
-    const entry: Entry = { handle, lastActive: this.now(), idleTimer: null, stopping: false, startedAt: this.now() };
+    const entry: Entry = {
+      handle,
+      lastActive: this.now(),
+      idleTimer: null,
+      stopping: false,
+      startedAt: this.now(),
+    };
     this.running.set(sessionId, entry);
     this.touch(sessionId);
     void handle.exited.then((info) => {

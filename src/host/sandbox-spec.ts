@@ -19,7 +19,13 @@ export function sessionDir(home: string, group: string, sessionId: string): stri
   return path.join(home, 'sessions', group, sessionId);
 }
 
-export function buildSpec(opts: { config: Config; runtime: SandboxRuntime; installId: string; group: AgentGroup; sessionId: string }): SandboxSpec {
+export function buildSpec(opts: {
+  config: Config;
+  runtime: SandboxRuntime;
+  installId: string;
+  group: AgentGroup;
+  sessionId: string;
+}): SandboxSpec {
   const { config, runtime, group } = opts;
   const gdir = groupDir(config.home, group.name);
   const contribution = hostProviderRegistry.get(group.provider).contribute({

@@ -10,6 +10,7 @@ import type { ChannelAdapter } from '../channels/adapter.js';
 import type { Logger } from '../shared/log.js';
 import { errorMessage } from '../shared/errors.js';
 import type { ExitInfo, SandboxRuntime } from '../sandbox/runtime.js';
+import { OUTBOUND_BELL } from '../shared/session-db.js';
 import type { Config } from './config.js';
 import type { Db } from './db/open.js';
 import { Delivery } from './delivery.js';
@@ -61,7 +62,8 @@ export class SessionManager {
       now: this.now,
       start: (sid) => this.startSandbox(sid),
       onExit: (sid, info) => this.onExit(sid, info),
-      onStartFailed: (sid, err) => this.serial(sid, () => this.failDue(sid, `the sandbox could not start: ${errorMessage(err)}`)),
+      onStartFailed: (sid, err) =>
+        this.serial(sid, () => this.failDue(sid, `the sandbox could not start: ${errorMessage(err)}`)),
       isBusy: (sid) => this.isBusy(sid),
     });
   }
@@ -83,7 +85,9 @@ export class SessionManager {
         effort: group.effort,
         assistantName: group.assistantName,
         timezone: group.timezone ?? this.d.config.timezone,
-        defaultRouting: mg ? { channelType: mg.channelType, platformId: mg.platformId, threadId: session.threadId } : null,
+        defaultRouting: mg
+          ? { channelType: mg.channelType, platformId: mg.platformId, threadId: session.threadId }
+          : null,
       },
       [],
     );
@@ -136,7 +140,10 @@ export class SessionManager {
       const beat = Number(q.state('heartbeat')?.value ?? 0);
       const processing = q.acksFor(q.pending().map((m) => m.id)).some((a) => a.status === 'processing');
       if (processing && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
-        this.log.warn('turn is stuck: killing its sandbox', { session: sessionId, silentMs: this.now() - beat });
+        this.log.warn('turn is stuck: killing its sandbox', {
+          session: sessionId,
+          silentMs: this.now() - beat,
+        });
         this.pool.handle(sessionId)?.kill();
       }
       this.kick(sessionId);
@@ -171,12 +178,30 @@ export class SessionManager {
     const session = getSession(this.d.db, sessionId);
     const group = getGroup(this.d.db, session.agentGroupId);
     this.queueFor(session);
-    const spec = buildSpec({ config: this.d.config, runtime: this.d.runtime, installId: this.d.installId, group, sessionId });
+    const spec = buildSpec({
+      config: this.d.config,
+      runtime: this.d.runtime,
+      installId: this.d.installId,
+      group,
+      sessionId,
+    });
     const handle = this.d.runtime.start(spec);
     const log = this.log.child('sandbox', { session: sessionId, pid: handle.pid });
     handle.stderr?.setEncoding('utf8');
     handle.stderr?.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n')) if (line.trim()) process.stderr.write(line.startsWith('{') ? line + '\n' : JSON.stringify({ t: new Date().toISOString(), level: 'info', component: 'runner', session: sessionId, msg: line }) + '\n');
+      for (const line of chunk.split('\n'))
+        if (line.trim())
+          process.stderr.write(
+            line.startsWith('{')
+              ? line + '\n'
+              : JSON.stringify({
+                  t: new Date().toISOString(),
+                  level: 'info',
+                  component: 'runner',
+                  session: sessionId,
+                  msg: line,
+                }) + '\n',
+          );
     });
     handle.stdout?.resume();
     log.info('sandbox started', { runtime: this.d.runtime.name });
@@ -194,15 +219,20 @@ export class SessionManager {
   private watch(sessionId: string, dir: string): void {
     if (this.watchers.has(sessionId)) return;
     const w = fs.watch(dir, { persistent: false }, (_e, name) => {
-      if (name && String(name).startsWith('outbound.db')) this.kick(sessionId);
+      // The bell, not outbound.db-wal: a -wal event can precede the commit's visibility.
+      if (name === OUTBOUND_BELL) this.kick(sessionId);
     });
-    w.on('error', (err) => this.log.warn('outbound watch failed; safety sweep covers it', { session: sessionId, err }));
+    w.on('error', (err) =>
+      this.log.warn('outbound watch failed; safety sweep covers it', { session: sessionId, err }),
+    );
     this.watchers.set(sessionId, w);
   }
 
   private serial(sessionId: string, fn: () => Promise<void> | void): Promise<void> {
     const prev = this.chains.get(sessionId) ?? Promise.resolve();
-    const next = prev.then(fn).catch((err) => this.log.error('session work failed', { session: sessionId, err }));
+    const next = prev
+      .then(fn)
+      .catch((err) => this.log.error('session work failed', { session: sessionId, err }));
     this.chains.set(sessionId, next);
     void next.then(() => {
       if (this.chains.get(sessionId) === next) this.chains.delete(sessionId);
@@ -212,10 +242,13 @@ export class SessionManager {
 
   private after(ms: number, fn: () => void): void {
     if (this.closed) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, Math.max(0, ms));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t);
+        fn();
+      },
+      Math.max(0, ms),
+    );
     this.timers.add(t);
   }
 
@@ -231,7 +264,14 @@ export class SessionManager {
     await this.reconcile(session, q, pending, acks, alive, drained);
   }
 
-  private async reconcile(session: Session, q: SessionQueue, pending: InboundRow[], ackRows: AckRow[], alive: boolean, drained: boolean): Promise<void> {
+  private async reconcile(
+    session: Session,
+    q: SessionQueue,
+    pending: InboundRow[],
+    ackRows: AckRow[],
+    alive: boolean,
+    drained: boolean,
+  ): Promise<void> {
     if (pending.length === 0) return;
     const acks = new Map(ackRows.map((a) => [`${a.messageId}:${a.tryNo}`, a]));
     for (const m of pending) {
@@ -243,24 +283,48 @@ export class SessionManager {
         q.markDone(m.id, 'completed');
         this.settled(m, 'completed');
       } else if (a.status === 'failed') {
-        await this.attemptFailed(session, q, m, a.error?.message ?? 'the agent failed', a.error?.retryable ?? false);
+        await this.attemptFailed(
+          session,
+          q,
+          m,
+          a.error?.message ?? 'the agent failed',
+          a.error?.retryable ?? false,
+        );
       } else if (!alive) {
         await this.attemptFailed(session, q, m, 'the sandbox stopped during the turn', true);
       }
     }
   }
 
-  private async attemptFailed(session: Session, q: SessionQueue, m: InboundRow, reason: string, retryable: boolean): Promise<void> {
+  private async attemptFailed(
+    session: Session,
+    q: SessionQueue,
+    m: InboundRow,
+    reason: string,
+    retryable: boolean,
+  ): Promise<void> {
     if (retryable && m.tries + 1 < this.d.config.maxTries) {
       const delay = this.d.config.retryBaseMs * 2 ** m.tries;
-      this.log.warn('attempt failed; retrying', { session: session.id, seq: m.seq, tries: m.tries + 1, delay, reason });
+      this.log.warn('attempt failed; retrying', {
+        session: session.id,
+        seq: m.seq,
+        tries: m.tries + 1,
+        delay,
+        reason,
+      });
       q.retry(m.id, this.now() + delay);
       this.after(delay, () => this.wake(session.id));
       return;
     }
     this.log.error('message failed', { session: session.id, seq: m.seq, tries: m.tries + 1, reason });
     if (m.trigger) {
-      await this.delivery.notice(session, `fail:${m.id}`, m.routing, `⚠️ I could not process your message: ${reason}`, m.content.platformMessageId);
+      await this.delivery.notice(
+        session,
+        `fail:${m.id}`,
+        m.routing,
+        `⚠️ I could not process your message: ${reason}`,
+        m.content.platformMessageId,
+      );
     }
     q.markDone(m.id, 'failed');
     this.settled(m, 'failed');

@@ -76,7 +76,11 @@ export class SessionQueue {
 
   setMeta(meta: SessionMeta, destinations: Array<{ name: string; kind: string; routing: Routing }>): void {
     const tx = this.inbound.transaction(() => {
-      this.inbound.prepare(`INSERT INTO meta(key, value) VALUES ('session', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(JSON.stringify(meta));
+      this.inbound
+        .prepare(
+          `INSERT INTO meta(key, value) VALUES ('session', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+        )
+        .run(JSON.stringify(meta));
       this.inbound.prepare('DELETE FROM destinations').run();
       const ins = this.inbound.prepare('INSERT INTO destinations (name, kind, routing) VALUES (?, ?, ?)');
       for (const d of destinations) ins.run(d.name, d.kind, JSON.stringify(d.routing));
@@ -88,14 +92,25 @@ export class SessionQueue {
     const id = randomUUID();
     const now = this.now();
     const tx = this.inbound.transaction(() => {
-      const max = (this.inbound.prepare('SELECT MAX(seq) AS m FROM messages_in').get() as { m: number | null }).m;
+      const max = (
+        this.inbound.prepare('SELECT MAX(seq) AS m FROM messages_in').get() as { m: number | null }
+      ).m;
       const seq = nextEven(max);
       this.inbound
         .prepare(
           `INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, tries, trigger, routing, content)
            VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?)`,
         )
-        .run(id, seq, input.kind, now, input.processAfter ?? now, input.trigger ? 1 : 0, JSON.stringify(input.routing), JSON.stringify(input.content));
+        .run(
+          id,
+          seq,
+          input.kind,
+          now,
+          input.processAfter ?? now,
+          input.trigger ? 1 : 0,
+          JSON.stringify(input.routing),
+          JSON.stringify(input.content),
+        );
       return seq;
     });
     return { id, seq: tx() };
@@ -112,16 +127,26 @@ export class SessionQueue {
   }
 
   pending(): InboundRow[] {
-    return (this.inbound.prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as RawIn[]).map(inRow);
+    return (
+      this.inbound.prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as RawIn[]
+    ).map(inRow);
   }
 
   markDone(id: string, status: 'completed' | 'failed'): boolean {
-    return this.inbound.prepare(`UPDATE messages_in SET status = ? WHERE id = ? AND status = 'pending'`).run(status, id).changes > 0;
+    return (
+      this.inbound
+        .prepare(`UPDATE messages_in SET status = ? WHERE id = ? AND status = 'pending'`)
+        .run(status, id).changes > 0
+    );
   }
 
   /** Schedule another attempt: a new try number means the runner treats it as not yet started. */
   retry(id: string, processAfter: number): void {
-    this.inbound.prepare(`UPDATE messages_in SET tries = tries + 1, process_after = ? WHERE id = ? AND status = 'pending'`).run(processAfter, id);
+    this.inbound
+      .prepare(
+        `UPDATE messages_in SET tries = tries + 1, process_after = ? WHERE id = ? AND status = 'pending'`,
+      )
+      .run(processAfter, id);
   }
 
   private out(): Db | null {
@@ -146,18 +171,23 @@ export class SessionQueue {
   acksFor(ids: string[]): AckRow[] {
     const db = this.out();
     if (!db || ids.length === 0) return [];
-    const rows = db.prepare(`SELECT * FROM acks WHERE message_id IN (${ids.map(() => '?').join(',')})`).all(...ids) as RawAck[];
+    const rows = db
+      .prepare(`SELECT * FROM acks WHERE message_id IN (${ids.map(() => '?').join(',')})`)
+      .all(...ids) as RawAck[];
     return rows.flatMap((r) => {
       const status = AckStatus.safeParse(r.status);
       if (!status.success) return [];
       const err = r.error ? AckErrorSchema.safeParse(safeJson(r.error)) : null;
-      return [{ messageId: r.message_id, tryNo: r.try, status: status.data, error: err?.success ? err.data : null }];
+      return [
+        { messageId: r.message_id, tryNo: r.try, status: status.data, error: err?.success ? err.data : null },
+      ];
     });
   }
 
   state(key: string): { value: string; updatedAt: number } | null {
     const db = this.out();
-    const r = db?.prepare('SELECT value, updated_at FROM state WHERE key = ?').get(key) as { value: string; updated_at: number } | undefined;
+    const r = db?.prepare('SELECT value, updated_at FROM state WHERE key = ?').get(key) as
+      { value: string; updated_at: number } | undefined;
     return r ? { value: r.value, updatedAt: r.updated_at } : null;
   }
 
@@ -224,7 +254,22 @@ function outRow(r: RawOut): OutboundRow {
   const routing = RoutingSchema.safeParse(safeJson(r.routing));
   const content = OutboundContentSchema.safeParse(safeJson(r.content));
   if (!kind.success || !routing.success || !content.success) {
-    return { id: r.id, seq: r.seq, inReplyTo: r.in_reply_to, kind: 'system', routing: { channelType: '', platformId: '', threadId: null }, content: { text: '', files: [] }, invalid: 'unparsable kind, routing or content' };
+    return {
+      id: r.id,
+      seq: r.seq,
+      inReplyTo: r.in_reply_to,
+      kind: 'system',
+      routing: { channelType: '', platformId: '', threadId: null },
+      content: { text: '', files: [] },
+      invalid: 'unparsable kind, routing or content',
+    };
   }
-  return { id: r.id, seq: r.seq, inReplyTo: r.in_reply_to, kind: kind.data, routing: routing.data, content: content.data };
+  return {
+    id: r.id,
+    seq: r.seq,
+    inReplyTo: r.in_reply_to,
+    kind: kind.data,
+    routing: routing.data,
+    content: content.data,
+  };
 }

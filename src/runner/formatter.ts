@@ -10,7 +10,11 @@ export function escapeXml(s: string): string {
 }
 
 export function unescapeXml(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&amp;/g, '&');
 }
 
 export function localTime(ms: number, timezone: string): string {
@@ -38,7 +42,8 @@ export function formatMessages(messages: PendingMessage[], timezone: string, now
     if (m.content.replyTo?.seq !== undefined) attrs.push(`reply-to="${m.content.replyTo.seq}"`);
     let body = escapeXml(m.content.text);
     if (m.content.replyTo?.text) body = `<quote>${escapeXml(m.content.replyTo.text)}</quote>\n${body}`;
-    for (const a of m.content.attachments) body += `\n<attachment name="${escapeXml(a.name)}" path="/workspace/session/${escapeXml(a.path)}" />`;
+    for (const a of m.content.attachments)
+      body += `\n<attachment name="${escapeXml(a.name)}" path="/workspace/session/${escapeXml(a.path)}" />`;
     lines.push(`<message ${attrs.join(' ')}>${body}</message>`);
   }
   return lines.join('\n');
@@ -49,7 +54,11 @@ export function stripInternal(text: string): string {
   return text.replace(/<internal>[\s\S]*?(<\/internal>|$)/g, '').trim();
 }
 
-export function systemContext(opts: { assistantName: string; timezone: string; destinations: string[] }): string {
+export function systemContext(opts: {
+  assistantName: string;
+  timezone: string;
+  destinations: string[];
+}): string {
   return [
     `You are ${opts.assistantName}, a personal assistant reached through chat.`,
     `Times are in ${opts.timezone}. Messages arrive as <message seq=… from=… time=…> elements; seq ids name messages for edits and reactions.`,

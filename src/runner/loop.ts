@@ -46,7 +46,10 @@ export class RunnerLoop {
         await this.batch(due);
         continue;
       }
-      const wait = nextDueAt === null ? (this.d.safetyPollMs ?? 30_000) : Math.min(nextDueAt - this.now(), this.d.safetyPollMs ?? 30_000);
+      const wait =
+        nextDueAt === null
+          ? (this.d.safetyPollMs ?? 30_000)
+          : Math.min(nextDueAt - this.now(), this.d.safetyPollMs ?? 30_000);
       await this.d.doorbell.wait(Math.max(wait, 5));
     }
   }
@@ -59,7 +62,17 @@ export class RunnerLoop {
       queue.setContinuation(meta.provider, null);
       const m = due[0]!;
       // A person typing /clear hears back; an admin reset (kind 'command') is silent.
-      const reply = m.kind === 'chat' ? [{ kind: 'message' as const, inReplyTo: m.id, routing: m.routing, content: { text: 'Session cleared: the next message starts a fresh conversation.' } }] : [];
+      const reply =
+        m.kind === 'chat'
+          ? [
+              {
+                kind: 'message' as const,
+                inReplyTo: m.id,
+                routing: m.routing,
+                content: { text: 'Session cleared: the next message starts a fresh conversation.' },
+              },
+            ]
+          : [];
       queue.commit(reply, [m]);
       return;
     }
@@ -74,8 +87,17 @@ export class RunnerLoop {
     const continuation = queue.continuation(provider.name) ?? undefined;
     const groups: PendingMessage[][] = [first];
     const inflight = new Set(first.map((m) => m.id));
-    const ctx = systemContext({ assistantName: meta.assistantName, timezone: meta.timezone, destinations: queue.destinations().map((d) => d.name) });
-    const q = provider.query({ prompt: formatMessages(first, meta.timezone, this.now()), continuation, cwd: this.d.cwd, systemContext: ctx });
+    const ctx = systemContext({
+      assistantName: meta.assistantName,
+      timezone: meta.timezone,
+      destinations: queue.destinations().map((d) => d.name),
+    });
+    const q = provider.query({
+      prompt: formatMessages(first, meta.timezone, this.now()),
+      continuation,
+      cwd: this.d.cwd,
+      systemContext: ctx,
+    });
     this.current = q;
     let deltas = '';
     let sawInit = false;
@@ -115,10 +137,17 @@ export class RunnerLoop {
             const text = stripInternal(ev.text ?? deltas);
             deltas = '';
             const last = group[group.length - 1]!;
-            const out = text ? [{ kind: 'message' as const, inReplyTo: last.id, routing: last.routing, content: { text } }] : [];
+            const out = text
+              ? [{ kind: 'message' as const, inReplyTo: last.id, routing: last.routing, content: { text } }]
+              : [];
             queue.commit(out, group);
             for (const m of group) inflight.delete(m.id);
-            provider.onExchangeComplete?.({ prompt: '', result: text || null, continuation: queue.continuation(provider.name) ?? undefined, status: 'completed' });
+            provider.onExchangeComplete?.({
+              prompt: '',
+              result: text || null,
+              continuation: queue.continuation(provider.name) ?? undefined,
+              status: 'completed',
+            });
             if (groups.length === 0) q.end();
             break;
           }
@@ -127,7 +156,11 @@ export class RunnerLoop {
             if (!group) break;
             deltas = '';
             if (ev.classification === 'stale-session') queue.setContinuation(provider.name, null);
-            queue.ack(group, 'failed', { message: ev.message, retryable: ev.retryable, classification: ev.classification });
+            queue.ack(group, 'failed', {
+              message: ev.message,
+              retryable: ev.retryable,
+              classification: ev.classification,
+            });
             for (const m of group) inflight.delete(m.id);
             if (groups.length === 0) q.end();
             break;
@@ -138,7 +171,9 @@ export class RunnerLoop {
       }
     } catch (err) {
       if (!sawInit && continuation && mayRetryFresh && provider.isSessionInvalid(err)) {
-        log.warn('stored continuation is no longer valid; starting a fresh session', { provider: provider.name });
+        log.warn('stored continuation is no longer valid; starting a fresh session', {
+          provider: provider.name,
+        });
         queue.setContinuation(provider.name, null);
         pumping = false;
         this.d.doorbell.ring();
@@ -148,7 +183,8 @@ export class RunnerLoop {
       }
       log.error('provider query failed', { err });
       const left = groups.flat();
-      if (left.length) queue.ack(left, 'failed', { message: errorMessage(err), retryable: true, classification: 'crash' });
+      if (left.length)
+        queue.ack(left, 'failed', { message: errorMessage(err), retryable: true, classification: 'crash' });
       groups.length = 0;
     } finally {
       pumping = false;
@@ -158,7 +194,11 @@ export class RunnerLoop {
     }
     const orphaned = groups.flat();
     if (orphaned.length && !this.stopped) {
-      queue.ack(orphaned, 'failed', { message: 'the agent ended its turn without an answer', retryable: true, classification: 'crash' });
+      queue.ack(orphaned, 'failed', {
+        message: 'the agent ended its turn without an answer',
+        retryable: true,
+        classification: 'crash',
+      });
     }
   }
 }

@@ -16,10 +16,23 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
   const queue = new RunnerQueue(sessionDir);
   const meta = queue.meta();
   const log = createLogger().child('runner', { session: meta.sessionId });
-  const provider = providerRegistry.get(meta.provider)({ sessionDir, agentDir, model: meta.model ?? undefined, effort: meta.effort ?? undefined, env });
+  const provider = providerRegistry.get(meta.provider)({
+    sessionDir,
+    agentDir,
+    model: meta.model ?? undefined,
+    effort: meta.effort ?? undefined,
+    env,
+  });
   const doorbell = new Doorbell(path.join(sessionDir, INBOUND_FILE), log);
   doorbell.start();
-  const loop = new RunnerLoop({ queue, provider, doorbell, log, cwd: agentDir, safetyPollMs: Number(env.POLYCLAW_RUNNER_POLL_MS) || 30_000 });
+  const loop = new RunnerLoop({
+    queue,
+    provider,
+    doorbell,
+    log,
+    cwd: agentDir,
+    safetyPollMs: Number(env.POLYCLAW_RUNNER_POLL_MS) || 30_000,
+  });
   const stop = () => loop.stop();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

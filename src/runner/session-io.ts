@@ -4,6 +4,8 @@
  * instant leaves either all of a step or none of it.
  */
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   InboundContentSchema,
   nextOdd,
@@ -17,7 +19,7 @@ import {
   type Routing,
   type SessionMeta,
 } from '../shared/messages.js';
-import { openInboundReader, openOutboundWriter, type Db } from '../shared/session-db.js';
+import { openInboundReader, openOutboundWriter, OUTBOUND_BELL, type Db } from '../shared/session-db.js';
 
 export interface PendingMessage {
   id: string;
@@ -42,6 +44,7 @@ export class RunnerQueue {
   readonly inbound: Db;
   readonly outbound: Db;
   private lastBeat = 0;
+  private readonly bell: string;
 
   constructor(
     readonly sessionDir: string,
@@ -49,23 +52,40 @@ export class RunnerQueue {
   ) {
     this.inbound = openInboundReader(sessionDir);
     this.outbound = openOutboundWriter(sessionDir);
+    this.bell = path.join(sessionDir, OUTBOUND_BELL);
+    fs.writeFileSync(this.bell, '');
+  }
+
+  /** Tell the host a commit is readable (see OUTBOUND_BELL). Called after each commit returns. */
+  private ring(): void {
+    const t = new Date();
+    fs.utimesSync(this.bell, t, t);
   }
 
   meta(): SessionMeta {
-    const r = this.inbound.prepare(`SELECT value FROM meta WHERE key = 'session'`).get() as { value: string } | undefined;
+    const r = this.inbound.prepare(`SELECT value FROM meta WHERE key = 'session'`).get() as
+      { value: string } | undefined;
     if (!r) throw new Error('inbound.db has no session metadata');
     return SessionMetaSchema.parse(JSON.parse(r.value));
   }
 
   destinations(): Array<{ name: string; kind: string; routing: Routing }> {
-    const rows = this.inbound.prepare('SELECT name, kind, routing FROM destinations ORDER BY name').all() as Array<{ name: string; kind: string; routing: string }>;
-    return rows.map((r) => ({ name: r.name, kind: r.kind, routing: RoutingSchema.parse(JSON.parse(r.routing)) }));
+    const rows = this.inbound
+      .prepare('SELECT name, kind, routing FROM destinations ORDER BY name')
+      .all() as Array<{ name: string; kind: string; routing: string }>;
+    return rows.map((r) => ({
+      name: r.name,
+      kind: r.kind,
+      routing: RoutingSchema.parse(JSON.parse(r.routing)),
+    }));
   }
 
   /** Pending messages whose current try has not been started, oldest first; and when the next one is due. */
   pending(exclude: ReadonlySet<string> = new Set()): { due: PendingMessage[]; nextDueAt: number | null } {
     const now = this.now();
-    const rows = this.inbound.prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as Array<Record<string, unknown>>;
+    const rows = this.inbound
+      .prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`)
+      .all() as Array<Record<string, unknown>>;
     const started = this.outbound.prepare('SELECT 1 FROM acks WHERE message_id = ? AND try = ?');
     const due: PendingMessage[] = [];
     let nextDueAt: number | null = null;
@@ -101,30 +121,50 @@ export class RunnerQueue {
     this.outbound.transaction(() => {
       for (const m of messages) stmt.run(m.id, m.tries, status, error ? JSON.stringify(error) : null, now);
     })();
+    if (!this.outbound.inTransaction) this.ring();
   }
 
   /** Write outbound rows and then acks for `done`, atomically. Returns the rows' seqs. */
-  commit(out: OutMessage[], done: Array<Pick<PendingMessage, 'id' | 'tries'>>, status: AckStatus = 'completed', error?: AckError): number[] {
+  commit(
+    out: OutMessage[],
+    done: Array<Pick<PendingMessage, 'id' | 'tries'>>,
+    status: AckStatus = 'completed',
+    error?: AckError,
+  ): number[] {
     const seqs: number[] = [];
     this.outbound.transaction(() => {
       for (const o of out) seqs.push(this.insertOut(o));
       if (done.length) this.ack(done, status, error);
     })();
+    this.ring();
     return seqs;
   }
 
   private insertOut(o: OutMessage): number {
-    const max = (this.outbound.prepare('SELECT MAX(seq) AS m FROM messages_out').get() as { m: number | null }).m;
+    const max = (
+      this.outbound.prepare('SELECT MAX(seq) AS m FROM messages_out').get() as { m: number | null }
+    ).m;
     const seq = nextOdd(max);
     const content: OutboundContent = { files: [], ...o.content };
     this.outbound
-      .prepare('INSERT INTO messages_out (id, seq, in_reply_to, kind, timestamp, routing, content) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(randomUUID(), seq, o.inReplyTo, o.kind, this.now(), JSON.stringify(o.routing), JSON.stringify(content));
+      .prepare(
+        'INSERT INTO messages_out (id, seq, in_reply_to, kind, timestamp, routing, content) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        randomUUID(),
+        seq,
+        o.inReplyTo,
+        o.kind,
+        this.now(),
+        JSON.stringify(o.routing),
+        JSON.stringify(content),
+      );
     return seq;
   }
 
   getState(key: string): string | null {
-    const r = this.outbound.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
+    const r = this.outbound.prepare('SELECT value FROM state WHERE key = ?').get(key) as
+      { value: string } | undefined;
     return r?.value ?? null;
   }
 
@@ -132,7 +172,9 @@ export class RunnerQueue {
     if (value === null) this.outbound.prepare('DELETE FROM state WHERE key = ?').run(key);
     else
       this.outbound
-        .prepare('INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
+        .prepare(
+          'INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+        )
         .run(key, value, this.now());
   }
 

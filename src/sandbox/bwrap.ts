@@ -17,7 +17,17 @@ const run = promisify(execFile);
 
 /** System paths shown read-only; symlinks (merged /usr) are recreated as symlinks. */
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
-const ETC_ENTRIES = ['ssl', 'ca-certificates', 'ca-certificates.conf', 'localtime', 'timezone', 'hosts', 'nsswitch.conf', 'alternatives', 'mime.types'];
+const ETC_ENTRIES = [
+  'ssl',
+  'ca-certificates',
+  'ca-certificates.conf',
+  'localtime',
+  'timezone',
+  'hosts',
+  'nsswitch.conf',
+  'alternatives',
+  'mime.types',
+];
 export const SANDBOX_UID = 1000;
 
 export function findBwrap(): string | null {
@@ -35,9 +45,20 @@ export function findBwrap(): string | null {
 
 export function bwrapArgs(spec: SandboxSpec): string[] {
   const a = [
-    '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--unshare-cgroup-try',
-    '--die-with-parent', '--new-session', '--hostname', 'polyclaw',
-    '--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID),
+    '--unshare-user',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-net',
+    '--unshare-cgroup-try',
+    '--die-with-parent',
+    '--new-session',
+    '--hostname',
+    'polyclaw',
+    '--uid',
+    String(SANDBOX_UID),
+    '--gid',
+    String(SANDBOX_UID),
   ];
   for (const dir of SYSTEM_DIRS) {
     let st: fs.Stats;
@@ -51,7 +72,8 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   }
   // Node itself, when it lives outside the system dirs (nvm, /opt).
   const nodePrefix = path.dirname(path.dirname(process.execPath));
-  if (!SYSTEM_DIRS.some((d) => nodePrefix === d || nodePrefix.startsWith(d + '/'))) a.push('--ro-bind', nodePrefix, nodePrefix);
+  if (!SYSTEM_DIRS.some((d) => nodePrefix === d || nodePrefix.startsWith(d + '/')))
+    a.push('--ro-bind', nodePrefix, nodePrefix);
   for (const e of ETC_ENTRIES) {
     const p = path.join('/etc', e);
     if (fs.existsSync(p)) a.push('--ro-bind', p, p);
@@ -79,19 +101,31 @@ class BwrapRuntime implements SandboxRuntime {
 
   async available() {
     const bin = findBwrap();
-    if (!bin) return { ok: false as const, reason: 'bubblewrap is not installed (apt-get install bubblewrap)' };
+    if (!bin)
+      return { ok: false as const, reason: 'bubblewrap is not installed (apt-get install bubblewrap)' };
     try {
       const { stdout } = await run(bin, ['--version']);
       // A real probe: user namespaces can be disabled even where the binary exists.
-      await run(bin, ['--unshare-all', '--die-with-parent', '--ro-bind', '/', '/', '--', '/bin/true'], { timeout: 5000 });
+      await run(bin, ['--unshare-all', '--die-with-parent', '--ro-bind', '/', '/', '--', '/bin/true'], {
+        timeout: 5000,
+      });
       return { ok: true as const, version: stdout.trim() };
     } catch (err) {
-      return { ok: false as const, reason: `bubblewrap cannot create namespaces here: ${(err as Error).message.split('\n')[0]}` };
+      return {
+        ok: false as const,
+        reason: `bubblewrap cannot create namespaces here: ${(err as Error).message.split('\n')[0]}`,
+      };
     }
   }
 
   private tree(spec: SandboxSpec) {
-    return { argv: [findBwrap() ?? 'bwrap', ...bwrapArgs(spec)], env: { PATH: '/usr/bin:/bin' }, spec, runDir: this.deps.runDir, log: this.log };
+    return {
+      argv: [findBwrap() ?? 'bwrap', ...bwrapArgs(spec)],
+      env: { PATH: '/usr/bin:/bin' },
+      spec,
+      runDir: this.deps.runDir,
+      log: this.log,
+    };
   }
 
   start(spec: SandboxSpec) {

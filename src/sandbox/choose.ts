@@ -11,7 +11,10 @@ export async function chooseRuntime(choice: string, deps: RuntimeDeps): Promise<
   const runtime = runtimeRegistry.get(name)(deps);
   const ok = await runtime.available();
   if (!ok.ok) {
-    const hint = choice === 'auto' ? ' — or run without isolation, for development only, with POLYCLAW_SANDBOX=process' : '';
+    const hint =
+      choice === 'auto'
+        ? ' — or run without isolation, for development only, with POLYCLAW_SANDBOX=process'
+        : '';
     throw new PolyclawError('sandbox', `sandbox runtime "${name}" is not usable: ${ok.reason}${hint}`);
   }
   return runtime;

@@ -37,9 +37,15 @@ export function detectLayout(root = ROOT): Layout {
   const controllers = path.join(root, 'cgroup.controllers');
   if (fs.existsSync(controllers)) {
     const have = fs.readFileSync(controllers, 'utf8').split(/\s+/);
-    if (['memory', 'pids', 'cpu'].every((c) => have.includes(c)) && writable(root)) layout = { kind: 'v2', base: root };
+    if (['memory', 'pids', 'cpu'].every((c) => have.includes(c)) && writable(root))
+      layout = { kind: 'v2', base: root };
   } else if (['memory', 'pids', 'cpu'].every((c) => writable(path.join(root, c)))) {
-    layout = { kind: 'v1', memory: path.join(root, 'memory'), pids: path.join(root, 'pids'), cpu: path.join(root, 'cpu') };
+    layout = {
+      kind: 'v1',
+      memory: path.join(root, 'memory'),
+      pids: path.join(root, 'pids'),
+      cpu: path.join(root, 'cpu'),
+    };
   }
   if (root === ROOT) cachedLayout = layout;
   return layout;
@@ -82,11 +88,7 @@ export function createCgroups(name: string, limits: Limits, log: Logger): Cgroup
 
 export function cgroupPids(dir: string): number[] {
   try {
-    return fs
-      .readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
+    return fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }
@@ -129,7 +131,10 @@ export function installCgroups(installId: string): string[] {
   const prefix = `polyclaw-${installId}-`;
   return bases.flatMap((b) => {
     try {
-      return fs.readdirSync(b).filter((n) => n.startsWith(prefix)).map((n) => path.join(b, n));
+      return fs
+        .readdirSync(b)
+        .filter((n) => n.startsWith(prefix))
+        .map((n) => path.join(b, n));
     } catch {
       return [];
     }

@@ -32,7 +32,10 @@ class ProcessRuntime implements SandboxRuntime {
   }
 
   start(spec: SandboxSpec) {
-    this.log.warn('running a session WITHOUT a sandbox (runtime "process"): the agent can read and write everything this user can', { sandbox: spec.id });
+    this.log.warn(
+      'running a session WITHOUT a sandbox (runtime "process"): the agent can read and write everything this user can',
+      { sandbox: spec.id },
+    );
     return startTree(this.tree(spec));
   }
 

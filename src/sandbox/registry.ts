@@ -3,4 +3,5 @@ import { Registry } from '../shared/registry.js';
 import type { RuntimeFactory } from './runtime.js';
 
 export const runtimeRegistry = new Registry<RuntimeFactory>('sandbox runtime');
-export const registerRuntime = (name: string, factory: RuntimeFactory) => runtimeRegistry.register(name, factory);
+export const registerRuntime = (name: string, factory: RuntimeFactory) =>
+  runtimeRegistry.register(name, factory);

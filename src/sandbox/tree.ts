@@ -55,7 +55,13 @@ export function startTree(opts: TreeOptions): SandboxHandle {
   });
   const recordFile = path.join(opts.runDir, `${opts.spec.id}.json`);
   if (child.pid) {
-    const rec: PidRecord = { pid: child.pid, installId: opts.spec.installId, id: opts.spec.id, cgroups: cg?.dirs ?? [], startedAt: Date.now() };
+    const rec: PidRecord = {
+      pid: child.pid,
+      installId: opts.spec.installId,
+      id: opts.spec.id,
+      cgroups: cg?.dirs ?? [],
+      startedAt: Date.now(),
+    };
     fs.mkdirSync(opts.runDir, { recursive: true });
     fs.writeFileSync(recordFile, JSON.stringify(rec));
   }
@@ -102,7 +108,10 @@ function handle(id: string, child: ChildProcess, exited: Promise<ExitInfo>, log:
   };
 }
 
-export async function execTree(opts: TreeOptions, exec: { timeoutMs?: number; input?: string } = {}): Promise<ExecResult> {
+export async function execTree(
+  opts: TreeOptions,
+  exec: { timeoutMs?: number; input?: string } = {},
+): Promise<ExecResult> {
   const h = startTree(opts);
   let stdout = '';
   let stderr = '';

@@ -22,7 +22,9 @@ export class Doorbell {
     this.watcher = fs.watch(this.target, { persistent: false }, (_event, filename) => {
       if (this.filter(filename ? String(filename) : null)) this.ring();
     });
-    this.watcher.on('error', (err) => this.log.warn('doorbell watch failed; relying on the safety poll', { target: this.target, err }));
+    this.watcher.on('error', (err) =>
+      this.log.warn('doorbell watch failed; relying on the safety poll', { target: this.target, err }),
+    );
   }
 
   ring(): void {
@@ -39,10 +41,13 @@ export class Doorbell {
       return Promise.resolve('rung');
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== done);
-        resolve('timeout');
-      }, Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          this.waiters = this.waiters.filter((w) => w !== done);
+          resolve('timeout');
+        },
+        Math.max(0, timeoutMs),
+      );
       const done = () => {
         clearTimeout(timer);
         this.rung = false;

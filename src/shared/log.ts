@@ -50,6 +50,9 @@ export function createLogger(
 /** A logger that records lines in memory; for tests that assert on what was logged. */
 export function memoryLogger(): Logger & { lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
-  const l = createLogger({ level: 'debug', sink: (s) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const l = createLogger({
+    level: 'debug',
+    sink: (s) => lines.push(JSON.parse(s) as Record<string, unknown>),
+  });
   return Object.assign(l, { lines });
 }

@@ -10,14 +10,18 @@ export class Registry<T> {
   constructor(private readonly kind: string) {}
 
   register(name: string, item: T): void {
-    if (this.items.has(name)) throw new PolyclawError('conflict', `${this.kind} "${name}" is already registered`);
+    if (this.items.has(name))
+      throw new PolyclawError('conflict', `${this.kind} "${name}" is already registered`);
     this.items.set(name, item);
   }
 
   get(name: string): T {
     const item = this.items.get(name);
     if (item === undefined) {
-      throw new PolyclawError('not_found', `unknown ${this.kind} "${name}" (known: ${this.names().join(', ') || 'none'})`);
+      throw new PolyclawError(
+        'not_found',
+        `unknown ${this.kind} "${name}" (known: ${this.names().join(', ') || 'none'})`,
+      );
     }
     return item;
   }

@@ -9,6 +9,11 @@
  *               recovers from a writer killed mid-commit without writing the database.
  *
  * Both survive kill -9 of either side at any instant: every state change is one transaction.
+ *
+ * outbound.bell — touched by the runner after each commit. A WAL commit becomes visible only
+ *               when the memory-mapped -shm index is updated, which raises no inotify event;
+ *               an event on the -wal file can therefore arrive before the commit is readable.
+ *               The bell is touched after the commit returns, so a reader woken by it sees it.
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
@@ -19,6 +24,7 @@ export type Db = Database.Database;
 export const INBOUND_FILE = 'inbound.db';
 export const INBOUND_JOURNAL = 'inbound.db-journal';
 export const OUTBOUND_FILE = 'outbound.db';
+export const OUTBOUND_BELL = 'outbound.bell';
 
 const INBOUND_SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages_in (
@@ -41,6 +47,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 const OUTBOUND_SCHEMA = `
+BEGIN;
 CREATE TABLE IF NOT EXISTS messages_out (
   id TEXT PRIMARY KEY,
   seq INTEGER NOT NULL UNIQUE,
@@ -59,6 +66,7 @@ CREATE TABLE IF NOT EXISTS acks (
   PRIMARY KEY (message_id, try)
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
+COMMIT;
 `;
 
 /** Host side: create (if needed) and open inbound.db for writing. */
@@ -69,7 +77,9 @@ export function openInboundWriter(sessionDir: string): Db {
   db.pragma('synchronous = NORMAL');
   db.exec(INBOUND_SCHEMA);
   // Make sure the persistent journal exists before any sandbox mounts it.
-  db.prepare(`INSERT INTO meta(key, value) VALUES ('schema', '1') ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run();
+  db.prepare(
+    `INSERT INTO meta(key, value) VALUES ('schema', '1') ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+  ).run();
   return db;
 }
 
@@ -90,11 +100,23 @@ export function openOutboundWriter(sessionDir: string): Db {
   return db;
 }
 
-/** Host side: outbound.db read-only; null while the runner has not created it yet. */
+/**
+ * Host side: outbound.db read-only; null while the runner has not created it yet, or has
+ * created the file but not yet committed its schema (the schema is one transaction).
+ */
 export function openOutboundReader(sessionDir: string): Db | null {
   const file = path.join(sessionDir, OUTBOUND_FILE);
   if (!fs.existsSync(file)) return null;
   const db = new Database(file, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 5000');
+  const ready = db
+    .prepare(
+      `SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('messages_out', 'acks', 'state')`,
+    )
+    .get() as { n: number };
+  if (ready.n < 3) {
+    db.close();
+    return null;
+  }
   return db;
 }

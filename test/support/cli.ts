@@ -31,14 +31,25 @@ export interface CliResult {
   json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-export function cli(home: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): CliResult {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { env: { ...process.env, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env }, encoding: 'utf8', timeout: timeoutMs });
+export function cli(
+  home: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): CliResult {
+  const r = spawnSync(process.execPath, [MAIN, ...args], {
+    env: { ...process.env, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: lastJson(r.stdout) };
 }
 
 export function cliAsync(home: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env } });
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      env: { ...process.env, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -56,8 +67,15 @@ export interface HostProc {
   kill9(): Promise<void>;
 }
 
-export async function startHostProc(home: string, env: Record<string, string> = {}, timeoutMs = 20_000): Promise<HostProc> {
-  const child = spawn(process.execPath, [MAIN, 'up'], { env: { ...process.env, POLYCLAW_HOME: home, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startHostProc(
+  home: string,
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+): Promise<HostProc> {
+  const child = spawn(process.execPath, [MAIN, 'up'], {
+    env: { ...process.env, POLYCLAW_HOME: home, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -65,7 +83,8 @@ export async function startHostProc(home: string, env: Record<string, string> = 
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const deadline = Date.now() + timeoutMs;
   while (!out.includes('Polyclaw is up')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`host did not start: ${out}\n${err.slice(-2000)}`);
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`host did not start: ${out}\n${err.slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 25));
   }
   return {
@@ -84,7 +103,11 @@ export async function startHostProc(home: string, env: Record<string, string> = 
   };
 }
 
-export async function waitFor<T>(fn: () => T | undefined | null | false, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  fn: () => T | undefined | null | false,
+  timeoutMs = 15_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();

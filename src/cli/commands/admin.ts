@@ -24,13 +24,22 @@ const WIRING_OPTS = {
 } as const;
 
 const USAGE: Record<string, string> = {
-  groups: 'polyclaw groups create NAME --provider mock|claude|codex|opencode [--model M] [--effort E] [--endpoint SECRET] | list | show NAME | update NAME [...] | delete NAME',
-  wirings: 'polyclaw wirings list | add --group G --channel C --platform-id ID [--engage pattern|mention|mention-sticky] [--pattern RE] [--session shared|per-thread|agent-shared] [--scope all|members|admins] [--ignored drop|accumulate] | update ID [...] | remove ID',
+  groups:
+    'polyclaw groups create NAME --provider mock|claude|codex|opencode [--model M] [--effort E] [--endpoint SECRET] | list | show NAME | update NAME [...] | delete NAME',
+  wirings:
+    'polyclaw wirings list | add --group G --channel C --platform-id ID [--engage pattern|mention|mention-sticky] [--pattern RE] [--session shared|per-thread|agent-shared] [--scope all|members|admins] [--ignored drop|accumulate] | update ID [...] | remove ID',
   sessions: 'polyclaw sessions list [--group G] | show ID | reset ID',
 };
 
 function groupFields(v: Record<string, unknown>) {
-  return { provider: v.provider, model: v.model, effort: v.effort, endpoint: v.endpoint, assistantName: v['assistant-name'], timezone: v.timezone };
+  return {
+    provider: v.provider,
+    model: v.model,
+    effort: v.effort,
+    endpoint: v.endpoint,
+    assistantName: v['assistant-name'],
+    timezone: v.timezone,
+  };
 }
 
 function need(pos: string[], i: number, what: string, usage: string): string {
@@ -41,7 +50,12 @@ function need(pos: string[], i: number, what: string, usage: string): string {
 
 export async function adminCommand(noun: 'groups' | 'wirings' | 'sessions', argv: string[]): Promise<void> {
   const usage = USAGE[noun]!;
-  const opts = noun === 'groups' ? GROUP_OPTS : noun === 'wirings' ? WIRING_OPTS : { group: { type: 'string' } as const };
+  const opts =
+    noun === 'groups'
+      ? GROUP_OPTS
+      : noun === 'wirings'
+        ? WIRING_OPTS
+        : { group: { type: 'string' } as const };
   const { values: v, positionals: pos } = parse(argv, opts, usage);
   const json = v.json === true;
   const verb = pos[0];
@@ -54,19 +68,33 @@ export async function adminCommand(noun: 'groups' | 'wirings' | 'sessions', argv
     else if (verb === 'create') {
       if (!vals.provider) throw new UsageError(`groups create needs --provider — usage: ${usage}`);
       [op, args] = ['groups.create', { name: need(pos, 1, 'group NAME', usage), ...groupFields(vals) }];
-    } else if (verb === 'show' || verb === 'delete') [op, args] = [`groups.${verb}`, { name: need(pos, 1, 'group NAME', usage) }];
-    else if (verb === 'update') [op, args] = ['groups.update', { name: need(pos, 1, 'group NAME', usage), ...groupFields(vals) }];
+    } else if (verb === 'show' || verb === 'delete')
+      [op, args] = [`groups.${verb}`, { name: need(pos, 1, 'group NAME', usage) }];
+    else if (verb === 'update')
+      [op, args] = ['groups.update', { name: need(pos, 1, 'group NAME', usage), ...groupFields(vals) }];
     else throw new UsageError(`unknown groups command "${verb}" — usage: ${usage}`);
   } else if (noun === 'wirings') {
-    const w = { engage: vals.engage, pattern: vals.pattern, session: vals.session, scope: vals.scope, ignored: vals.ignored };
+    const w = {
+      engage: vals.engage,
+      pattern: vals.pattern,
+      session: vals.session,
+      scope: vals.scope,
+      ignored: vals.ignored,
+    };
     if (verb === 'list') [op, args] = ['wirings.list', {}];
-    else if (verb === 'add') [op, args] = ['wirings.add', { group: vals.group, channel: vals.channel, platformId: vals['platform-id'], ...w }];
-    else if (verb === 'update') [op, args] = ['wirings.update', { id: need(pos, 1, 'wiring ID', usage), ...w }];
+    else if (verb === 'add')
+      [op, args] = [
+        'wirings.add',
+        { group: vals.group, channel: vals.channel, platformId: vals['platform-id'], ...w },
+      ];
+    else if (verb === 'update')
+      [op, args] = ['wirings.update', { id: need(pos, 1, 'wiring ID', usage), ...w }];
     else if (verb === 'remove') [op, args] = ['wirings.remove', { id: need(pos, 1, 'wiring ID', usage) }];
     else throw new UsageError(`unknown wirings command "${verb}" — usage: ${usage}`);
   } else {
     if (verb === 'list') [op, args] = ['sessions.list', { group: vals.group }];
-    else if (verb === 'show' || verb === 'reset') [op, args] = [`sessions.${verb}`, { id: need(pos, 1, 'session ID', usage) }];
+    else if (verb === 'show' || verb === 'reset')
+      [op, args] = [`sessions.${verb}`, { id: need(pos, 1, 'session ID', usage) }];
     else throw new UsageError(`unknown sessions command "${verb}" — usage: ${usage}`);
   }
   const clean = Object.fromEntries(Object.entries(args).filter(([, x]) => x !== undefined));

@@ -27,29 +27,49 @@ interface Reply {
 
 async function connect(): Promise<AdminClient> {
   const client = await connectAdmin(paths(loadConfig().home).socket);
-  if (!client) throw new PolyclawError('unavailable', 'the Polyclaw host is not running: start it with `polyclaw up` (or `npm start`)');
+  if (!client)
+    throw new PolyclawError(
+      'unavailable',
+      'the Polyclaw host is not running: start it with `polyclaw up` (or `npm start`)',
+    );
   return client;
 }
 
 export async function chatCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parse(argv, { group: { type: 'string', short: 'g' }, message: { type: 'string', short: 'm' }, timeout: { type: 'string' } }, USAGE);
+  const { values: v, positionals } = parse(
+    argv,
+    {
+      group: { type: 'string', short: 'g' },
+      message: { type: 'string', short: 'm' },
+      timeout: { type: 'string' },
+    },
+    USAGE,
+  );
   if (v.help) throw new UsageError(`usage: ${USAGE}`);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" — usage: ${USAGE}`);
   const timeoutS = v.timeout === undefined ? 300 : Number(v.timeout);
   const message = v.message as string | undefined;
-  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`--timeout must be a positive number of seconds`);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0)
+    throw new UsageError(`--timeout must be a positive number of seconds`);
   if (message !== undefined && message.trim() === '') throw new UsageError('-m needs a non-empty message');
   const platformId = (v.group as string | undefined) ?? 'main';
   const client = await connect();
   try {
-    if (message !== undefined) return await oneShot(client, platformId, message, v.json === true, timeoutS * 1000);
+    if (message !== undefined)
+      return await oneShot(client, platformId, message, v.json === true, timeoutS * 1000);
     return await interactive(client, platformId);
   } finally {
     client.close();
   }
 }
 
-async function oneShot(client: AdminClient, platformId: string, text: string, json: boolean, timeoutMs: number): Promise<number> {
+async function oneShot(
+  client: AdminClient,
+  platformId: string,
+  text: string,
+  json: boolean,
+  timeoutMs: number,
+): Promise<number> {
   const pmid = randomUUID();
   const seen = new Set<string>();
   const replies: Reply[] = [];
@@ -67,19 +87,39 @@ async function oneShot(client: AdminClient, platformId: string, text: string, js
   });
   client.onClose(() => settle('disconnected'));
   await client.request('chat.attach', { platformId });
-  const sent = (await client.request('chat.send', { platformId, text, sender: sender(), platformMessageId: pmid })) as { accepted: Array<{ engaged: boolean }> };
+  const sent = (await client.request('chat.send', {
+    platformId,
+    text,
+    sender: sender(),
+    platformMessageId: pmid,
+  })) as { accepted: Array<{ engaged: boolean }> };
   let status: string;
   if (!sent.accepted.some((a) => a.engaged)) status = 'stored';
   else {
     let timer: NodeJS.Timeout | undefined;
-    status = await Promise.race([settled, new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)))]);
+    status = await Promise.race([
+      settled,
+      new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs))),
+    ]);
     clearTimeout(timer);
   }
   const view = (r: Reply) => ({ seq: r.seq, text: r.text, files: r.files, kind: r.kind });
-  if (json) process.stdout.write(JSON.stringify({ ok: status === 'completed' || status === 'stored', result: { status, replies: replies.map(view), backlog: backlog.map(view) } }) + '\n');
-  else for (const r of replies) process.stdout.write(r.text + (r.files.length ? `\n[files: ${r.files.join(', ')}]` : '') + '\n');
-  if (status === 'timeout') process.stderr.write(`polyclaw: no answer within ${timeoutMs / 1000}s (the message stays queued)\n`);
-  if (status === 'disconnected') process.stderr.write('polyclaw: the host went away before the answer (it will be kept for your next chat)\n');
+  if (json)
+    process.stdout.write(
+      JSON.stringify({
+        ok: status === 'completed' || status === 'stored',
+        result: { status, replies: replies.map(view), backlog: backlog.map(view) },
+      }) + '\n',
+    );
+  else
+    for (const r of replies)
+      process.stdout.write(r.text + (r.files.length ? `\n[files: ${r.files.join(', ')}]` : '') + '\n');
+  if (status === 'timeout')
+    process.stderr.write(`polyclaw: no answer within ${timeoutMs / 1000}s (the message stays queued)\n`);
+  if (status === 'disconnected')
+    process.stderr.write(
+      'polyclaw: the host went away before the answer (it will be kept for your next chat)\n',
+    );
   return status === 'completed' || status === 'stored' ? 0 : 1;
 }
 

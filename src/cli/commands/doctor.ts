@@ -22,7 +22,11 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   try {
     const config = loadConfig();
     home = config.home;
-    checks.push({ name: 'config', ok: true, detail: `POLYCLAW_HOME=${config.home}, sandbox=${config.sandbox.runtime}` });
+    checks.push({
+      name: 'config',
+      ok: true,
+      detail: `POLYCLAW_HOME=${config.home}, sandbox=${config.sandbox.runtime}`,
+    });
     const p = paths(config.home);
     let writable = false;
     try {
@@ -32,12 +36,26 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     } catch {
       writable = false;
     }
-    checks.push({ name: 'data dir', ok: writable, detail: config.home, fix: `make ${config.home} writable or set POLYCLAW_HOME` });
+    checks.push({
+      name: 'data dir',
+      ok: writable,
+      detail: config.home,
+      fix: `make ${config.home} writable or set POLYCLAW_HOME`,
+    });
     const log = createLogger({ level: 'error' });
     for (const name of runtimeRegistry.names()) {
       const r = await runtimeRegistry.get(name)({ log, runDir: p.run }).available();
-      const chosen = config.sandbox.runtime === name || (config.sandbox.runtime === 'auto' && name === 'bwrap');
-      checks.push({ name: `sandbox ${name}`, ok: r.ok || !chosen, detail: r.ok ? `available ${r.version ?? ''}`.trim() + (chosen ? ' (in use)' : '') : r.reason, fix: name === 'bwrap' ? 'apt-get install bubblewrap, or set POLYCLAW_SANDBOX=process for development' : undefined });
+      const chosen =
+        config.sandbox.runtime === name || (config.sandbox.runtime === 'auto' && name === 'bwrap');
+      checks.push({
+        name: `sandbox ${name}`,
+        ok: r.ok || !chosen,
+        detail: r.ok ? `available ${r.version ?? ''}`.trim() + (chosen ? ' (in use)' : '') : r.reason,
+        fix:
+          name === 'bwrap'
+            ? 'apt-get install bubblewrap, or set POLYCLAW_SANDBOX=process for development'
+            : undefined,
+      });
     }
     try {
       const Database = (await import('better-sqlite3')).default;
@@ -46,16 +64,34 @@ export async function doctorCommand(argv: string[]): Promise<number> {
       db.close();
       checks.push({ name: 'sqlite', ok: true, detail: `better-sqlite3 with SQLite ${ver}` });
     } catch (err) {
-      checks.push({ name: 'sqlite', ok: false, detail: (err as Error).message.split('\n')[0]!, fix: 'run npm ci (better-sqlite3 must build for this Node version)' });
+      checks.push({
+        name: 'sqlite',
+        ok: false,
+        detail: (err as Error).message.split('\n')[0]!,
+        fix: 'run npm ci (better-sqlite3 must build for this Node version)',
+      });
     }
     const client = await connectAdmin(p.socket);
-    checks.push({ name: 'host', ok: true, detail: client ? 'running' : 'not running (start with polyclaw up)' });
+    checks.push({
+      name: 'host',
+      ok: true,
+      detail: client ? 'running' : 'not running (start with polyclaw up)',
+    });
     client?.close();
   } catch (err) {
-    checks.push({ name: 'config', ok: false, detail: (err as Error).message, fix: 'fix the configuration named above' });
+    checks.push({
+      name: 'config',
+      ok: false,
+      detail: (err as Error).message,
+      fix: 'fix the configuration named above',
+    });
   }
   const ok = checks.every((c) => c.ok);
   if (v.json) process.stdout.write(JSON.stringify({ ok, result: { home, checks } }) + '\n');
-  else for (const c of checks) process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}${!c.ok && c.fix ? ` — ${c.fix}` : ''}\n`);
+  else
+    for (const c of checks)
+      process.stdout.write(
+        `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}${!c.ok && c.fix ? ` — ${c.fix}` : ''}\n`,
+      );
   return ok ? 0 : 1;
 }

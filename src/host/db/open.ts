@@ -18,7 +18,9 @@ export function openCentralDb(file: string, migrations: Migration[] = allMigrati
 }
 
 export function migrate(db: Db, migrations: Migration[]): string[] {
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`);
+  db.exec(
+    `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+  );
   const done = new Set(
     (db.prepare('SELECT name FROM schema_migrations').all() as Array<{ name: string }>).map((r) => r.name),
   );

@@ -15,7 +15,9 @@ export interface DeliveryRow {
 }
 
 export function getDelivery(db: Db, sessionId: string, outId: string): DeliveryRow | null {
-  const r = db.prepare('SELECT * FROM deliveries WHERE session_id = ? AND out_id = ?').get(sessionId, outId) as Record<string, unknown> | undefined;
+  const r = db
+    .prepare('SELECT * FROM deliveries WHERE session_id = ? AND out_id = ?')
+    .get(sessionId, outId) as Record<string, unknown> | undefined;
   if (!r) return null;
   return {
     sessionId: r.session_id as string,
@@ -31,7 +33,8 @@ export function getDelivery(db: Db, sessionId: string, outId: string): DeliveryR
 
 export function recordDelivery(
   db: Db,
-  row: Pick<DeliveryRow, 'sessionId' | 'outId' | 'seq' | 'status'> & Partial<Pick<DeliveryRow, 'attempts' | 'nextAttemptAt' | 'platformMessageId' | 'error'>>,
+  row: Pick<DeliveryRow, 'sessionId' | 'outId' | 'seq' | 'status'> &
+    Partial<Pick<DeliveryRow, 'attempts' | 'nextAttemptAt' | 'platformMessageId' | 'error'>>,
   now = Date.now(),
 ): void {
   db.prepare(
@@ -54,8 +57,10 @@ export function recordDelivery(
 }
 
 export function platformIdForSeq(db: Db, sessionId: string, seq: number): string | null {
-  const r = db.prepare(`SELECT platform_message_id FROM deliveries WHERE session_id = ? AND seq = ? AND status = 'sent'`).get(sessionId, seq) as
-    | { platform_message_id: string | null }
-    | undefined;
+  const r = db
+    .prepare(
+      `SELECT platform_message_id FROM deliveries WHERE session_id = ? AND seq = ? AND status = 'sent'`,
+    )
+    .get(sessionId, seq) as { platform_message_id: string | null } | undefined;
   return r?.platform_message_id ?? null;
 }

@@ -15,7 +15,11 @@ const McpServer = z.object({
   url: z.string().optional(),
   instructions: z.string().optional(),
 });
-const ExtraMount = z.object({ hostPath: z.string().min(1), containerPath: z.string().min(1), readonly: z.boolean().default(true) });
+const ExtraMount = z.object({
+  hostPath: z.string().min(1),
+  containerPath: z.string().min(1),
+  readonly: z.boolean().default(true),
+});
 
 export const GroupSettings = z.object({
   provider: z.string().min(1),
@@ -82,11 +86,18 @@ function fromRow(r: Row): AgentGroup {
 
 export function validateGroupName(name: string): void {
   if (!GROUP_NAME.test(name)) {
-    throw badRequest(`group name "${name}" must be 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit`);
+    throw badRequest(
+      `group name "${name}" must be 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit`,
+    );
   }
 }
 
-export function createGroup(db: Db, name: string, input: z.input<typeof GroupSettings>, now = Date.now()): AgentGroup {
+export function createGroup(
+  db: Db,
+  name: string,
+  input: z.input<typeof GroupSettings>,
+  now = Date.now(),
+): AgentGroup {
   validateGroupName(name);
   const s = GroupSettings.parse(input);
   if (getGroupByName(db, name)) throw conflict(`group "${name}" already exists`);
@@ -94,7 +105,22 @@ export function createGroup(db: Db, name: string, input: z.input<typeof GroupSet
   db.prepare(
     `INSERT INTO agent_groups (id, name, provider, model, effort, endpoint, assistant_name, timezone, skills, mcp_servers, packages, extra_mounts, created_at, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(id, name, s.provider, s.model, s.effort, s.endpoint, s.assistantName, s.timezone, JSON.stringify(s.skills), JSON.stringify(s.mcpServers), JSON.stringify(s.packages), JSON.stringify(s.extraMounts), now, now);
+  ).run(
+    id,
+    name,
+    s.provider,
+    s.model,
+    s.effort,
+    s.endpoint,
+    s.assistantName,
+    s.timezone,
+    JSON.stringify(s.skills),
+    JSON.stringify(s.mcpServers),
+    JSON.stringify(s.packages),
+    JSON.stringify(s.extraMounts),
+    now,
+    now,
+  );
   return getGroup(db, id);
 }
 
@@ -122,12 +148,30 @@ export function listGroups(db: Db): AgentGroup[] {
   return (db.prepare('SELECT * FROM agent_groups ORDER BY name').all() as Row[]).map(fromRow);
 }
 
-export function updateGroup(db: Db, name: string, patch: Partial<z.input<typeof GroupSettings>>, now = Date.now()): AgentGroup {
+export function updateGroup(
+  db: Db,
+  name: string,
+  patch: Partial<z.input<typeof GroupSettings>>,
+  now = Date.now(),
+): AgentGroup {
   const g = requireGroup(db, name);
   const merged = GroupSettings.parse({ ...g, ...patch });
   db.prepare(
     `UPDATE agent_groups SET provider=?, model=?, effort=?, endpoint=?, assistant_name=?, timezone=?, skills=?, mcp_servers=?, packages=?, extra_mounts=?, updated_at=? WHERE id=?`,
-  ).run(merged.provider, merged.model, merged.effort, merged.endpoint, merged.assistantName, merged.timezone, JSON.stringify(merged.skills), JSON.stringify(merged.mcpServers), JSON.stringify(merged.packages), JSON.stringify(merged.extraMounts), now, g.id);
+  ).run(
+    merged.provider,
+    merged.model,
+    merged.effort,
+    merged.endpoint,
+    merged.assistantName,
+    merged.timezone,
+    JSON.stringify(merged.skills),
+    JSON.stringify(merged.mcpServers),
+    JSON.stringify(merged.packages),
+    JSON.stringify(merged.extraMounts),
+    now,
+    g.id,
+  );
   return getGroup(db, g.id);
 }
 

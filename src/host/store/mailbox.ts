@@ -11,9 +11,15 @@ export function sqliteMailbox(db: Db, now: () => number = Date.now): Mailbox {
     },
     list(channelType, platformId) {
       const rows = db
-        .prepare('SELECT id, idempotency_key, payload FROM mailbox WHERE channel_type = ? AND platform_id = ? ORDER BY id')
+        .prepare(
+          'SELECT id, idempotency_key, payload FROM mailbox WHERE channel_type = ? AND platform_id = ? ORDER BY id',
+        )
         .all(channelType, platformId) as Array<{ id: number; idempotency_key: string; payload: string }>;
-      return rows.map((r) => ({ id: r.id, key: r.idempotency_key, payload: JSON.parse(r.payload) as unknown }));
+      return rows.map((r) => ({
+        id: r.id,
+        key: r.idempotency_key,
+        payload: JSON.parse(r.payload) as unknown,
+      }));
     },
     remove(id) {
       db.prepare('DELETE FROM mailbox WHERE id = ?').run(id);

@@ -99,31 +99,54 @@ export function ensureMessagingGroup(
 }
 
 export function listMessagingGroups(db: Db): MessagingGroup[] {
-  return (db.prepare('SELECT * FROM messaging_groups ORDER BY channel_type, platform_id').all() as MgRow[]).map(mg);
+  return (
+    db.prepare('SELECT * FROM messaging_groups ORDER BY channel_type, platform_id').all() as MgRow[]
+  ).map(mg);
 }
 
 /** Compile-check a wiring's pattern; throws a one-line error the admin can act on. */
 export function validateWiring(input: WiringInput): void {
   if (input.engageMode === 'pattern') {
-    if (input.pattern == null || input.pattern === '') throw badRequest('engage mode "pattern" needs --pattern REGEX');
+    if (input.pattern == null || input.pattern === '')
+      throw badRequest('engage mode "pattern" needs --pattern REGEX');
     try {
       new RegExp(input.pattern, 'iu');
     } catch (err) {
-      throw badRequest(`invalid pattern /${input.pattern}/: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
+      throw badRequest(
+        `invalid pattern /${input.pattern}/: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`,
+      );
     }
   }
 }
 
-export function createWiring(db: Db, messagingGroupId: string, agentGroupId: string, input: z.input<typeof WiringInput>, now = Date.now()): Wiring {
+export function createWiring(
+  db: Db,
+  messagingGroupId: string,
+  agentGroupId: string,
+  input: z.input<typeof WiringInput>,
+  now = Date.now(),
+): Wiring {
   const w = WiringInput.parse(input);
   validateWiring(w);
-  const exists = db.prepare('SELECT 1 FROM wirings WHERE messaging_group_id = ? AND agent_group_id = ?').get(messagingGroupId, agentGroupId);
+  const exists = db
+    .prepare('SELECT 1 FROM wirings WHERE messaging_group_id = ? AND agent_group_id = ?')
+    .get(messagingGroupId, agentGroupId);
   if (exists) throw conflict('this chat is already wired to that group');
   const id = randomUUID();
   db.prepare(
     `INSERT INTO wirings (id, messaging_group_id, agent_group_id, engage_mode, pattern, session_mode, sender_scope, ignored_policy, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(id, messagingGroupId, agentGroupId, w.engageMode, w.pattern, w.sessionMode, w.senderScope, w.ignoredPolicy, now);
+  ).run(
+    id,
+    messagingGroupId,
+    agentGroupId,
+    w.engageMode,
+    w.pattern,
+    w.sessionMode,
+    w.senderScope,
+    w.ignoredPolicy,
+    now,
+  );
   return getWiring(db, id);
 }
 
@@ -137,9 +160,9 @@ export function updateWiring(db: Db, id: string, patch: Partial<z.input<typeof W
   const cur = getWiring(db, id);
   const w = WiringInput.parse({ ...cur, ...patch });
   validateWiring(w);
-  db.prepare('UPDATE wirings SET engage_mode=?, pattern=?, session_mode=?, sender_scope=?, ignored_policy=? WHERE id=?').run(
-    w.engageMode, w.pattern, w.sessionMode, w.senderScope, w.ignoredPolicy, id,
-  );
+  db.prepare(
+    'UPDATE wirings SET engage_mode=?, pattern=?, session_mode=?, sender_scope=?, ignored_policy=? WHERE id=?',
+  ).run(w.engageMode, w.pattern, w.sessionMode, w.senderScope, w.ignoredPolicy, id);
   return getWiring(db, id);
 }
 
@@ -149,10 +172,16 @@ export function deleteWiring(db: Db, id: string): void {
 }
 
 export function wiringsForMessagingGroup(db: Db, messagingGroupId: string): Wiring[] {
-  return (db.prepare('SELECT * FROM wirings WHERE messaging_group_id = ? ORDER BY created_at, id').all(messagingGroupId) as WRow[]).map(wiring);
+  return (
+    db
+      .prepare('SELECT * FROM wirings WHERE messaging_group_id = ? ORDER BY created_at, id')
+      .all(messagingGroupId) as WRow[]
+  ).map(wiring);
 }
 
-export function listWirings(db: Db): Array<Wiring & { channelType: string; platformId: string; group: string }> {
+export function listWirings(
+  db: Db,
+): Array<Wiring & { channelType: string; platformId: string; group: string }> {
   const rows = db
     .prepare(
       `SELECT w.*, m.channel_type, m.platform_id, g.name AS group_name FROM wirings w
@@ -160,15 +189,26 @@ export function listWirings(db: Db): Array<Wiring & { channelType: string; platf
        ORDER BY g.name, m.channel_type, m.platform_id`,
     )
     .all() as Array<WRow & { channel_type: string; platform_id: string; group_name: string }>;
-  return rows.map((r) => ({ ...wiring(r), channelType: r.channel_type, platformId: r.platform_id, group: r.group_name }));
+  return rows.map((r) => ({
+    ...wiring(r),
+    channelType: r.channel_type,
+    platformId: r.platform_id,
+    group: r.group_name,
+  }));
 }
 
 export function isSticky(db: Db, wiringId: string, threadKey: string): boolean {
-  return !!db.prepare('SELECT 1 FROM sticky_threads WHERE wiring_id = ? AND thread_key = ?').get(wiringId, threadKey);
+  return !!db
+    .prepare('SELECT 1 FROM sticky_threads WHERE wiring_id = ? AND thread_key = ?')
+    .get(wiringId, threadKey);
 }
 
 export function markSticky(db: Db, wiringId: string, threadKey: string, now = Date.now()): void {
-  db.prepare('INSERT OR IGNORE INTO sticky_threads (wiring_id, thread_key, created_at) VALUES (?, ?, ?)').run(wiringId, threadKey, now);
+  db.prepare('INSERT OR IGNORE INTO sticky_threads (wiring_id, thread_key, created_at) VALUES (?, ?, ?)').run(
+    wiringId,
+    threadKey,
+    now,
+  );
 }
 
 /** Is (channelType, platformId) a chat this agent group may post to? Its own wirings plus destinations. */

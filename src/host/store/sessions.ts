@@ -63,7 +63,9 @@ export function resolveSession(
   now = Date.now(),
 ): { session: Session; created: boolean } {
   const key = sessionKey(mode, messagingGroupId, threadId);
-  const existing = db.prepare('SELECT * FROM sessions WHERE agent_group_id = ? AND session_key = ?').get(agentGroupId, key) as Row | undefined;
+  const existing = db
+    .prepare('SELECT * FROM sessions WHERE agent_group_id = ? AND session_key = ?')
+    .get(agentGroupId, key) as Row | undefined;
   if (existing) {
     db.prepare('UPDATE sessions SET last_active_at = ? WHERE id = ?').run(now, existing.id);
     return { session: fromRow({ ...existing, last_active_at: now }), created: false };
@@ -72,7 +74,16 @@ export function resolveSession(
   db.prepare(
     `INSERT INTO sessions (id, agent_group_id, session_key, messaging_group_id, thread_id, session_mode, created_at, last_active_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(id, agentGroupId, key, mode === 'agent-shared' ? null : messagingGroupId, mode === 'per-thread' ? threadId : null, mode, now, now);
+  ).run(
+    id,
+    agentGroupId,
+    key,
+    mode === 'agent-shared' ? null : messagingGroupId,
+    mode === 'per-thread' ? threadId : null,
+    mode,
+    now,
+    now,
+  );
   return { session: getSession(db, id), created: true };
 }
 
@@ -91,7 +102,9 @@ export function findSession(db: Db, idOrPrefix: string): Session {
 
 export function listSessions(db: Db, agentGroupId?: string): Session[] {
   const rows = agentGroupId
-    ? (db.prepare('SELECT * FROM sessions WHERE agent_group_id = ? ORDER BY last_active_at DESC').all(agentGroupId) as Row[])
+    ? (db
+        .prepare('SELECT * FROM sessions WHERE agent_group_id = ? ORDER BY last_active_at DESC')
+        .all(agentGroupId) as Row[])
     : (db.prepare('SELECT * FROM sessions ORDER BY last_active_at DESC').all() as Row[]);
   return rows.map(fromRow);
 }

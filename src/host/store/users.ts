@@ -9,26 +9,51 @@ export interface User {
   displayName: string | null;
 }
 
-export function ensureUser(db: Db, channelType: string, platformUserId: string, displayName?: string, now = Date.now()): User {
+export function ensureUser(
+  db: Db,
+  channelType: string,
+  platformUserId: string,
+  displayName?: string,
+  now = Date.now(),
+): User {
   db.prepare(
     `INSERT INTO users (id, channel_type, platform_user_id, display_name, created_at) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT(channel_type, platform_user_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, users.display_name)`,
   ).run(randomUUID(), channelType, platformUserId, displayName ?? null, now);
-  const r = db.prepare('SELECT * FROM users WHERE channel_type = ? AND platform_user_id = ?').get(channelType, platformUserId) as {
+  const r = db
+    .prepare('SELECT * FROM users WHERE channel_type = ? AND platform_user_id = ?')
+    .get(channelType, platformUserId) as {
     id: string;
     channel_type: string;
     platform_user_id: string;
     display_name: string | null;
   };
-  return { id: r.id, channelType: r.channel_type, platformUserId: r.platform_user_id, displayName: r.display_name };
+  return {
+    id: r.id,
+    channelType: r.channel_type,
+    platformUserId: r.platform_user_id,
+    displayName: r.display_name,
+  };
 }
 
-export function grantRole(db: Db, userId: string, role: 'owner' | 'admin', agentGroupId: string | null = null): void {
-  db.prepare('INSERT OR IGNORE INTO roles (user_id, role, agent_group_id) VALUES (?, ?, ?)').run(userId, role, agentGroupId);
+export function grantRole(
+  db: Db,
+  userId: string,
+  role: 'owner' | 'admin',
+  agentGroupId: string | null = null,
+): void {
+  db.prepare('INSERT OR IGNORE INTO roles (user_id, role, agent_group_id) VALUES (?, ?, ?)').run(
+    userId,
+    role,
+    agentGroupId,
+  );
 }
 
 export function addMembership(db: Db, userId: string, messagingGroupId: string): void {
-  db.prepare('INSERT OR IGNORE INTO memberships (user_id, messaging_group_id) VALUES (?, ?)').run(userId, messagingGroupId);
+  db.prepare('INSERT OR IGNORE INTO memberships (user_id, messaging_group_id) VALUES (?, ?)').run(
+    userId,
+    messagingGroupId,
+  );
 }
 
 export function isAdmin(db: Db, userId: string, agentGroupId: string): boolean {
@@ -39,5 +64,7 @@ export function isAdmin(db: Db, userId: string, agentGroupId: string): boolean {
 
 export function isMember(db: Db, userId: string, messagingGroupId: string, agentGroupId: string): boolean {
   if (isAdmin(db, userId, agentGroupId)) return true;
-  return !!db.prepare('SELECT 1 FROM memberships WHERE user_id = ? AND messaging_group_id = ?').get(userId, messagingGroupId);
+  return !!db
+    .prepare('SELECT 1 FROM memberships WHERE user_id = ? AND messaging_group_id = ?')
+    .get(userId, messagingGroupId);
 }

@@ -11,7 +11,13 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { AgentProvider, AgentQuery, ProviderContext, ProviderEvent, QueryInput } from '../../shared/provider.js';
+import type {
+  AgentProvider,
+  AgentQuery,
+  ProviderContext,
+  ProviderEvent,
+  QueryInput,
+} from '../../shared/provider.js';
 import { unescapeXml } from '../formatter.js';
 import { registerProvider } from './registry.js';
 
@@ -47,7 +53,12 @@ export class MockSessionInvalid extends Error {
 
 const DIRECTIVE = /```mock\s*\n([\s\S]*?)```/g;
 
-export function parsePrompt(prompt: string): { texts: string[]; seqs: number[]; directive: MockDirective | null; error: string | null } {
+export function parsePrompt(prompt: string): {
+  texts: string[];
+  seqs: number[];
+  directive: MockDirective | null;
+  error: string | null;
+} {
   const texts: string[] = [];
   const seqs: number[] = [];
   let directive: MockDirective | null = null;
@@ -60,7 +71,8 @@ export function parsePrompt(prompt: string): { texts: string[]; seqs: number[]; 
       try {
         const r = MockDirective.safeParse(JSON.parse(d[1]!));
         if (r.success) directive = { ...(directive ?? {}), ...r.data };
-        else error = `invalid mock directive: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`;
+        else
+          error = `invalid mock directive: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}`;
       } catch (err) {
         error = `invalid mock directive JSON: ${(err as Error).message}`;
       }
@@ -103,7 +115,12 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 export class MockProvider implements AgentProvider {
   readonly name = 'mock';
-  readonly capabilities = { nativeSlashCommands: false, steering: false, memoryScaffold: false, streaming: true };
+  readonly capabilities = {
+    nativeSlashCommands: false,
+    steering: false,
+    memoryScaffold: false,
+    streaming: true,
+  };
   private store: MockStore;
 
   constructor(ctx: Pick<ProviderContext, 'agentDir'>) {
@@ -165,9 +182,15 @@ export class MockProvider implements AgentProvider {
       if (d?.delayMs) await sleep(d.delayMs, abort.signal);
       if (abort.signal.aborted) return;
       if (d?.exit !== undefined) process.exit(d.exit);
-      if (d?.throwAttempts && attempt < d.throwAttempts) throw new Error(`mock: thrown on attempt ${attempt}`);
+      if (d?.throwAttempts && attempt < d.throwAttempts)
+        throw new Error(`mock: thrown on attempt ${attempt}`);
       if (d?.fail && (d.fail.attempts === undefined || attempt < d.fail.attempts)) {
-        yield { type: 'error', message: d.fail.message, retryable: d.fail.retryable, classification: d.fail.classification };
+        yield {
+          type: 'error',
+          message: d.fail.message,
+          retryable: d.fail.retryable,
+          classification: d.fail.classification,
+        };
         return;
       }
       for (const p of d?.progress ?? []) yield { type: 'progress', message: p };

@@ -3,4 +3,5 @@ import type { ProviderFactory } from '../../shared/provider.js';
 import { Registry } from '../../shared/registry.js';
 
 export const providerRegistry = new Registry<ProviderFactory>('provider');
-export const registerProvider = (name: string, factory: ProviderFactory) => providerRegistry.register(name, factory);
+export const registerProvider = (name: string, factory: ProviderFactory) =>
+  providerRegistry.register(name, factory);
