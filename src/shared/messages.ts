@@ -38,12 +38,55 @@ export type InboundContent = z.infer<typeof InboundContentSchema>;
 export const InboundKind = z.enum(['chat', 'system', 'task']);
 export type InboundKind = z.infer<typeof InboundKind>;
 
+/**
+ * A scheduled task as the sandbox asks for it. The tool creates the id (so it can answer at
+ * once) and resolves `at` to an absolute instant; the host validates again before storing.
+ */
+export const TaskSpecSchema = z.object({
+  id: z.string().min(1),
+  prompt: z.string().min(1),
+  /** One-shot: absolute time, ISO-8601 with offset (the tool resolves local wall-clock times). */
+  at: z.string().nullable().default(null),
+  /** Recurring: 5-field cron, evaluated in the group's timezone. */
+  cron: z.string().nullable().default(null),
+  /** Optional pre-script run in the sandbox before the agent (see WAKE_AGENT_FALSE). */
+  script: z.string().nullable().default(null),
+});
+export type TaskSpec = z.infer<typeof TaskSpecSchema>;
+
+/** Operations for the host rather than a chat: outbound rows of kind 'system' carry one. */
+export const SystemActionSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('schedule_task'), task: TaskSpecSchema }),
+  z.object({ type: z.literal('cancel_task'), taskId: z.string() }),
+  z.object({ type: z.literal('pause_task'), taskId: z.string() }),
+  z.object({ type: z.literal('resume_task'), taskId: z.string() }),
+  z.object({ type: z.literal('update_task'), taskId: z.string(), patch: TaskSpecSchema.omit({ id: true }).partial() }),
+]);
+export type SystemAction = z.infer<typeof SystemActionSchema>;
+
+export const QuestionSchema = z.object({
+  /** Unique id the answer refers to. */
+  questionId: z.string().min(1),
+  title: z.string().optional(),
+  question: z.string().min(1),
+  options: z.array(z.string().min(1)).min(1).max(10),
+  /** Absolute deadline (ms since epoch); after it the tool returns a timeout. */
+  expiresAt: z.number().int(),
+});
+export type Question = z.infer<typeof QuestionSchema>;
+
 export const OutboundContentSchema = z.object({
   text: z.string().default(''),
   files: z.array(z.string()).default([]),
   /** For kind=edit|reaction: the seq of the message acted on. */
   targetSeq: z.number().int().optional(),
   emoji: z.string().optional(),
+  /** For kind=card: the card to display (channels without cards get `text`). */
+  card: z.unknown().optional(),
+  /** For kind=question. */
+  question: QuestionSchema.optional(),
+  /** For kind=system: an operation for the host. */
+  action: SystemActionSchema.optional(),
 });
 export type OutboundContent = z.infer<typeof OutboundContentSchema>;
 
