@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, cliAsync, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
+import { spawn } from 'node:child_process';
+import { cli, cliAsync, MAIN, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
 
 const mock = (d: object, text = 'go') => `${text}\n\`\`\`mock\n${JSON.stringify(d)}\n\`\`\``;
 
@@ -98,7 +99,7 @@ describe('terminal chat through a bwrap sandbox', () => {
   });
 
   it('pushes a follow-up sent during a turn into the open query', async () => {
-    const slow = cliAsync(home, ['chat', '-m', mock({ delayMs: 800, reply: 'slow done' }), '--json']);
+    const slow = cliAsync(home, ['chat', '-m', mock({ delayMs: 2500, reply: 'slow done' }), '--json']);
     await waitFor(
       () =>
         (cli(home, [
@@ -119,6 +120,19 @@ describe('terminal chat through a bwrap sandbox', () => {
     const first = await slow;
     expect(first.json.result.replies[0].text).toBe('slow done');
     expect(fast.json.result.replies[0].text).toBe('prompt 2 of this query');
+  });
+
+  it('interactive chat: lines in, replies out, /quit leaves', async () => {
+    const child = spawn(process.execPath, [MAIN, 'chat'], { env: { ...process.env, POLYCLAW_HOME: home } });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stdin.write('first line\n');
+    await waitFor(() => out.includes('main> echo: first line'), 10_000, 'first reply');
+    child.stdin.write('second line\n');
+    await waitFor(() => out.includes('main> echo: second line'), 10_000, 'second reply');
+    child.stdin.write('/quit\n');
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(0);
   });
 
   it('rejects an empty message with a one-line error', () => {

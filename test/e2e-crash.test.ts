@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import {
@@ -34,6 +35,21 @@ async function host(home: string) {
   return h;
 }
 
+function ackStatus(home: string, s: { id: string; group: string }): string | null {
+  const file = path.join(home, 'sessions', s.group, s.id, 'outbound.db');
+  if (!fs.existsSync(file)) return null;
+  const db = new Database(file, { readonly: true });
+  try {
+    const has = db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'acks'`).get();
+    if (!has) return null;
+    const row = db.prepare('SELECT status FROM acks ORDER BY updated_at DESC LIMIT 1').get() as
+      { status: string } | undefined;
+    return row?.status ?? null;
+  } finally {
+    db.close();
+  }
+}
+
 function onlySession(home: string) {
   const list = cli(home, ['sessions', 'list', '--json']).json.result;
   return list[0] as { id: string; group: string; sandbox: { pid: number } | null };
@@ -51,6 +67,8 @@ describe('kill -9', () => {
       '--json',
     ]);
     const s = await waitFor(() => onlySession(home)?.sandbox && onlySession(home), 10_000, 'sandbox running');
+    // Kill once the runner has taken the message (its 'processing' ack is on disk): mid-turn.
+    await waitFor(() => ackStatus(home, s) === 'processing', 10_000, 'turn started');
     await h1.kill9();
     const lost = await chat;
     expect(lost.code).toBe(1);
@@ -125,7 +143,7 @@ describe('kill -9', () => {
       '--json',
     ]);
     const s = await waitFor(() => onlySession(home)?.sandbox && onlySession(home), 10_000, 'sandbox running');
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => ackStatus(home, s) === 'processing', 10_000, 'turn started');
     process.kill(s.sandbox!.pid, 'SIGKILL');
     const r = await chat;
     expect(r.code, r.stdout + r.stderr).toBe(0);

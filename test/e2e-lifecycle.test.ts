@@ -31,13 +31,13 @@ describe('sandbox lifecycle', () => {
 
   it('applies memory and pids limits through cgroups when the host offers them', async () => {
     const layout = detectLayout();
-    const r = cli(home, ['chat', '-m', mock({ delayMs: 400 }), '--json']);
-    expect(r.code).toBe(0);
-    if (!layout) return; // no cgroups here: nothing to assert beyond the turn working
-    const sb = sandboxOf('main');
-    expect(sb).not.toBeNull();
-    const cg = fs.readFileSync(`/proc/${sb!.pid}/cgroup`, 'utf8');
-    expect(cg).toMatch(/polyclaw-[0-9a-f]+-/);
+    const turn = cliAsync(home, ['chat', '-m', mock({ delayMs: 1500 }), '--json']);
+    const sb = await waitFor(() => sandboxOf('main'), 10_000, 'sandbox running');
+    if (layout) {
+      const cg = fs.readFileSync(`/proc/${sb.pid}/cgroup`, 'utf8');
+      expect(cg).toMatch(/polyclaw-[0-9a-f]+-/);
+    }
+    expect((await turn).code).toBe(0);
   });
 
   it('stops an idle sandbox and resumes the conversation in the next one', async () => {
@@ -58,5 +58,20 @@ describe('sandbox lifecycle', () => {
     expect((await slow).json.result.replies[0].text).toBe('main done');
     expect(Date.now() - t0).toBeGreaterThan(300);
     expect(sandboxOf('main')).toBeNull();
+  });
+});
+
+describe('process runtime (explicit opt-in, development only)', () => {
+  it('answers without isolation and warns on every sandbox start', async () => {
+    const home = tempHome();
+    const host = await startHostProc(home, { POLYCLAW_SANDBOX: 'process', POLYCLAW_LOG_LEVEL: 'warn' });
+    try {
+      const r = cli(home, ['chat', '-m', 'plain process', '--json']);
+      expect(r.json.result.replies[0].text).toBe('echo: plain process');
+      await waitFor(() => host.stderr().includes('WITHOUT a sandbox'), 5000, 'warning');
+    } finally {
+      await host.stop();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });

@@ -7,14 +7,30 @@ import { channelRegistry } from '../src/channels/index.js';
 import { hostProviderRegistry } from '../src/providers/index.js';
 import { providerRegistry } from '../src/runner/providers/index.js';
 import { runtimeRegistry } from '../src/sandbox/index.js';
+import { toolRegistry } from '../src/runner/tools/index.js';
 import { Registry } from '../src/shared/registry.js';
 
 describe('registries', () => {
   it('register every built-in through the barrels', () => {
     expect(providerRegistry.names()).toEqual(['mock']);
     expect(hostProviderRegistry.names()).toEqual(['mock']);
-    expect(channelRegistry.names()).toEqual(['terminal']);
+    expect(channelRegistry.names()).toEqual(['agent', 'terminal']);
     expect(runtimeRegistry.names()).toEqual(['bwrap', 'process']);
+    expect(toolRegistry.names()).toEqual([
+      'add_reaction',
+      'ask_user_question',
+      'cancel_task',
+      'edit_message',
+      'list_destinations',
+      'list_tasks',
+      'pause_task',
+      'resume_task',
+      'schedule_task',
+      'send_card',
+      'send_file',
+      'send_message',
+      'update_task',
+    ]);
   });
 
   it('every runner provider has a host-side contribution and the reverse', () => {

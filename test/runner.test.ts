@@ -52,7 +52,7 @@ afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function start(provider: AgentProvider = new MockProvider({ agentDir: dir })) {
+function start(provider: AgentProvider = new MockProvider({ agentDir: dir, sessionDir: host.dir })) {
   loop = new RunnerLoop({ queue, provider, doorbell, log, cwd: dir, safetyPollMs: 60_000 });
   running = loop.run();
 }

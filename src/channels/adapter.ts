@@ -30,6 +30,8 @@ export interface InboundEvent {
   isDirect?: boolean;
   /** The platform's id for this message (used for replies, reactions and settle notices). */
   platformMessageId?: string;
+  /** Agent-to-agent relays so far in this exchange (agent channel only). */
+  hops?: number;
 }
 
 export interface AcceptedMessage {
@@ -38,11 +40,15 @@ export interface AcceptedMessage {
   messageId: string;
   seq: number;
   engaged: boolean;
+  /** The message answered an open question instead of starting a turn. */
+  answered?: boolean;
 }
 
 export interface ChannelCallbacks {
   /** Route one event; resolves once every resulting inbound row is durably stored. */
   onMessage(event: InboundEvent): Promise<AcceptedMessage[]>;
+  /** A person pressed an option button of a question sent with sendQuestion; false if it was no longer open. */
+  onAnswer(questionId: string, option: string, sender: InboundEvent['sender']): Promise<boolean>;
   log: Logger;
 }
 
@@ -63,6 +69,18 @@ export interface OutgoingMessage {
   replyTo?: string;
   /** 'notice' for host-generated messages such as failure reports. */
   kind?: 'message' | 'notice';
+  /** Agent group that wrote the message (used by the agent channel). */
+  fromGroup?: string;
+  /** Agent-to-agent relays behind the message this one answers (agent channel loop guard). */
+  hops?: number;
+}
+
+export interface OutgoingQuestion {
+  questionId: string;
+  title?: string;
+  question: string;
+  options: string[];
+  expiresAt: number;
 }
 
 export class DeliveryError extends Error {
@@ -97,6 +115,11 @@ export interface ChannelAdapter {
   openDM?(platformUserId: string): Promise<string>;
   /** Send a display card; resolves with the platform's message id. */
   sendCard?(target: DeliveryTarget, card: unknown, fallbackText: string): Promise<string>;
+  /**
+   * Send a question with one button per option; a press calls callbacks.onAnswer. Without it,
+   * the question goes out as text with numbered options and a reply naming one answers it.
+   */
+  sendQuestion?(target: DeliveryTarget, question: OutgoingQuestion, fallbackText: string): Promise<string>;
   /** An inbound message reached its end state and all its replies were handed over. */
   onSettled?(target: DeliveryTarget, platformMessageId: string, status: 'completed' | 'failed'): void;
 }

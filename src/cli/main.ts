@@ -14,8 +14,11 @@ const HELP = `polyclaw — self-hosted personal AI assistant host
   polyclaw groups create|list|show|update|delete …
   polyclaw wirings list|add|update|remove …
   polyclaw sessions list|show|reset …
+  polyclaw destinations list|add|remove …   names a group may address (chats, other groups)
+  polyclaw secrets set|list|delete|test|grant|revoke|login codex …
   polyclaw doctor                     check the install
   polyclaw runner                     (internal) the agent runner inside a sandbox
+  polyclaw tools                      (internal) the MCP tool server (stdio) agents connect to
 
 Every command takes --json. POLYCLAW_HOME selects the data directory (default ./data).`;
 
@@ -29,12 +32,17 @@ async function main(argv: string[]): Promise<number> {
     case 'groups':
     case 'wirings':
     case 'sessions':
+    case 'destinations':
       await (await import('./commands/admin.js')).adminCommand(cmd, rest);
       return 0;
+    case 'secrets':
+      return (await import('./commands/secrets.js')).secretsCommand(rest);
     case 'doctor':
       return (await import('./commands/doctor.js')).doctorCommand(rest);
     case 'runner':
       return (await import('../runner/main.js')).runnerMain();
+    case 'tools':
+      return (await import('../runner/tools/server.js')).toolsMain();
     case undefined:
     case 'help':
     case '--help':

@@ -33,6 +33,12 @@ import {
   SessionMode,
   updateWiring,
 } from './store/messaging.js';
+import {
+  addAgentDestination,
+  addChatDestination,
+  listDestinations,
+  removeDestination,
+} from './store/destinations.js';
 import { findSession, listSessions, type Session } from './store/sessions.js';
 
 /** What the running host offers to admin ops (absent in direct mode). */
@@ -41,6 +47,8 @@ export interface HostServices {
   wake(sessionId: string): void;
   sandboxes(): Array<{ sessionId: string; pid: number; startedAt: number; lastActive: number }>;
   stopSandbox(sessionId: string): Promise<void>;
+  /** Settings, wirings or destinations of a group changed: republish them to its sessions. */
+  groupChanged(agentGroupId: string): void;
   runtimeName: string;
 }
 
@@ -241,6 +249,39 @@ export const ops: Record<string, Op> = {
     return { removed: a.id };
   },
 
+  'destinations.list': (ctx) => listDestinations(ctx.db),
+
+  'destinations.add': (ctx, args) => {
+    const a = parse(
+      z.object({
+        group: z.string(),
+        name: z.string(),
+        agent: z.string().optional(),
+        channel: z.string().min(1).optional(),
+        platformId: z.string().min(1).optional(),
+        threadId: z.string().optional(),
+      }),
+      args,
+    );
+    const g = requireGroup(ctx.db, a.group);
+    if (a.agent !== undefined) {
+      if (a.channel || a.platformId)
+        throw badRequest('give either --agent GROUP or --channel C --platform-id ID, not both');
+      addAgentDestination(ctx.db, g, a.name, requireGroup(ctx.db, a.agent));
+    } else {
+      if (!a.channel || !a.platformId)
+        throw badRequest('a destination needs --agent GROUP, or --channel C and --platform-id ID');
+      addChatDestination(ctx.db, g, a.name, a.channel, a.platformId, a.threadId ?? null);
+    }
+    return listDestinations(ctx.db).find((d) => d.group === g.name && d.name === a.name);
+  },
+
+  'destinations.remove': (ctx, args) => {
+    const a = parse(z.object({ group: z.string(), name: z.string() }), args);
+    removeDestination(ctx.db, requireGroup(ctx.db, a.group), a.name);
+    return { removed: a.name, group: a.group };
+  },
+
   'sessions.list': (ctx, args) => {
     const a = parse(z.object({ group: z.string().optional() }), args);
     const g = a.group ? requireGroup(ctx.db, a.group) : null;
@@ -251,54 +292,64 @@ export const ops: Record<string, Op> = {
     const a = parse(z.object({ id: z.string() }), args);
     const s = findSession(ctx.db, a.id);
     const view = sessionView(ctx, s);
-    const dir = sessionDir(ctx.config.home, view.group, s.id);
-    if (!fs.existsSync(dir)) return { ...view, pending: 0 };
-    const q = ctx.host?.sessionQueue(s) ?? new SessionQueue(dir);
-    try {
-      const pending = q.pending();
-      return { ...view, pending: pending.length, pendingSeqs: pending.map((m) => m.seq), dir };
-    } finally {
-      if (!ctx.host) q.close();
-    }
+    return (
+      withQueue(ctx, s, (q, dir) => {
+        const pending = q.pending();
+        return { ...view, pending: pending.length, pendingSeqs: pending.map((m) => m.seq), dir };
+      }) ?? { ...view, pending: 0 }
+    );
   },
 
   'sessions.reset': (ctx, args) => {
     const a = parse(z.object({ id: z.string() }), args);
     const s = findSession(ctx.db, a.id);
-    const group = getGroup(ctx.db, s.agentGroupId);
-    const dir = sessionDir(ctx.config.home, group.name, s.id);
-    if (!fs.existsSync(dir)) throw new PolyclawError('not_found', `session ${s.id} has no state yet`);
-    const q = ctx.host?.sessionQueue(s) ?? new SessionQueue(dir);
-    try {
+    const r = withQueue(ctx, s, (q) => {
       const mg = s.messagingGroupId ? getMessagingGroup(ctx.db, s.messagingGroupId) : null;
       const routing = {
         channelType: mg?.channelType ?? 'terminal',
-        platformId: mg?.platformId ?? group.name,
+        platformId: mg?.platformId ?? getGroup(ctx.db, s.agentGroupId).name,
         threadId: s.threadId,
       };
-      const { id, seq } = q.enqueue({
+      const queued = q.enqueue({
         kind: 'command',
         trigger: true,
         routing,
         content: { text: '/clear', attachments: [] },
       });
       ctx.host?.wake(s.id);
-      return {
-        session: s.id,
-        queued: { id, seq },
-        note: 'the agent starts a fresh conversation on the next message',
-      };
-    } finally {
-      if (!ctx.host) q.close();
-    }
+      return { session: s.id, queued, note: 'the agent starts a fresh conversation on the next message' };
+    });
+    if (!r) throw new PolyclawError('not_found', `session ${s.id} has no state yet`);
+    return r;
   },
 };
+
+/**
+ * Run fn on the session's queue: the host's open one when it runs, else one opened (and
+ * closed) here — safe because without a host this process is the only writer. null when the
+ * session has no directory yet.
+ */
+function withQueue<T>(ctx: OpContext, s: Session, fn: (q: SessionQueue, dir: string) => T): T | null {
+  const dir = sessionDir(ctx.config.home, getGroup(ctx.db, s.agentGroupId).name, s.id);
+  if (!fs.existsSync(dir)) return null;
+  const q = ctx.host?.sessionQueue(s) ?? new SessionQueue(dir);
+  try {
+    return fn(q, dir);
+  } finally {
+    if (!ctx.host) q.close();
+  }
+}
 
 /** Ops that only make sense while the host runs. */
 export const HOST_ONLY = new Set(['chat.attach', 'chat.send']);
 
+/** Ops after which running sessions must see new settings, wirings or destinations. */
+const REPUBLISH = /^(groups\.update|wirings\.(add|update|remove)|destinations\.(add|remove))$/;
+
 export async function runOp(ctx: OpContext, op: string, args: unknown): Promise<unknown> {
   const fn = ops[op];
   if (!fn) throw badRequest(`unknown operation "${op}"`);
-  return fn(ctx, args);
+  const result = await fn(ctx, args);
+  if (ctx.host && REPUBLISH.test(op)) for (const g of listGroups(ctx.db)) ctx.host.groupChanged(g.id);
+  return result;
 }

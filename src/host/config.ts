@@ -21,6 +21,27 @@ const SandboxConfig = z.object({
   pids: z.number().int().min(16).default(1024),
 });
 
+/** Per agent group: CONNECT allowlist (host names, `*.domain`) and an optional request budget. */
+const GatewayGroup = z.object({
+  allowHosts: z.array(z.string().min(1)).default([]),
+  requestsPerHour: z.number().int().min(1).nullable().default(null),
+});
+const GatewayConfig = z.object({
+  /** Loopback TCP listener for runtimes without the socket; 0 = any free port, null = off. */
+  tcpPort: z.number().int().min(0).max(65535).nullable().default(0),
+  /** Upstream base URLs per secret kind (a secret's own --base-url wins). */
+  upstreams: z
+    .object({
+      anthropic: z.string().url(),
+      openai: z.string().url(),
+      'codex-chatgpt': z.string().url(),
+    })
+    .partial()
+    .default({}),
+  chatgptTokenUrl: z.string().url().optional(),
+  groups: z.record(z.string(), GatewayGroup).default({}),
+});
+
 const ConfigSchema = z.object({
   timezone: z.string().default(Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'),
   sandbox: SandboxConfig.default(SandboxConfig.parse({})),
@@ -37,6 +58,7 @@ const ConfigSchema = z.object({
   deliveryBaseMs: z.number().int().min(10).default(500),
   /** Safety-net sweep; the hot path is event-driven. */
   safetyPollMs: z.number().int().min(500).default(30_000),
+  gateway: GatewayConfig.default(GatewayConfig.parse({})),
 });
 export type Config = z.infer<typeof ConfigSchema> & { home: string; installDir: string };
 
@@ -48,6 +70,7 @@ const ENV_MAP: Array<[string, string[], 'int' | 'str']> = [
   ['POLYCLAW_RETRY_BASE_MS', ['retryBaseMs'], 'int'],
   ['POLYCLAW_STUCK_TIMEOUT_MS', ['stuckTimeoutMs'], 'int'],
   ['POLYCLAW_TZ', ['timezone'], 'str'],
+  ['POLYCLAW_GATEWAY_PORT', ['gateway', 'tcpPort'], 'int'],
 ];
 
 export function resolveHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -88,6 +111,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return { ...parsed.data, home, installDir: installDir() };
 }
 
+/**
+ * Where the vault key comes from: POLYCLAW_VAULT_KEY (never stored in Config, so it cannot be
+ * logged or passed on), else the 0600 file $POLYCLAW_HOME/vault.key.
+ */
+export function vaultKeySource(
+  env: NodeJS.ProcessEnv = process.env,
+): { kind: 'env'; name: string; value: string } | { kind: 'file'; path: string } {
+  const v = env.POLYCLAW_VAULT_KEY;
+  if (v) return { kind: 'env', name: 'POLYCLAW_VAULT_KEY', value: v };
+  return { kind: 'file', path: paths(resolveHome(env)).vaultKey };
+}
+
 export const paths = (home: string) => ({
   db: path.join(home, 'polyclaw.db'),
   socket: path.join(home, 'admin.sock'),
@@ -96,4 +131,6 @@ export const paths = (home: string) => ({
   sessions: path.join(home, 'sessions'),
   run: path.join(home, 'run'),
   installId: path.join(home, 'install-id'),
+  vaultKey: path.join(home, 'vault.key'),
+  gatewayDir: path.join(home, 'gateway'),
 });

@@ -16,7 +16,9 @@ import type { Routing } from '../shared/messages.js';
 import type { Db } from './db/open.js';
 import type { OutboundRow, SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
+import { getGroup } from './store/groups.js';
 import { mayPostTo } from './store/messaging.js';
+import { recordQuestion } from './store/questions.js';
 import { setOutCursor, type Session } from './store/sessions.js';
 
 export interface DeliveryDeps {
@@ -28,6 +30,11 @@ export interface DeliveryDeps {
   now?: () => number;
   /** Ask to run this session's delivery again at a later time (retry backoff). */
   later(sessionId: string, delayMs: number): void;
+  /**
+   * Handles kind 'system' rows that carry an action (e.g. the scheduler); they go here instead
+   * of a channel, recorded in the ledger like any row so each is handled once.
+   */
+  onAction?(session: Session, queue: SessionQueue, row: OutboundRow): void;
 }
 
 export class Delivery {
@@ -68,6 +75,12 @@ export class Delivery {
     if (row.invalid) {
       log.warn('skipping malformed outbound row', { session: session.id, seq: row.seq, reason: row.invalid });
       recordDelivery(db, { ...base, status: 'skipped', error: row.invalid });
+      return true;
+    }
+    if (row.kind === 'system' && row.content.action) {
+      if (this.d.onAction) this.d.onAction(session, queue, row);
+      else log.warn('no handler for system action; skipped', { session: session.id, seq: row.seq });
+      recordDelivery(db, { ...base, status: this.d.onAction ? 'sent' : 'skipped', attempts: 1 });
       return true;
     }
     const fail = (reason: string, attempts = prev?.attempts ?? 0) => {
@@ -123,40 +136,68 @@ export class Delivery {
     row: OutboundRow,
   ): Promise<string> {
     const key = `${session.id}:${row.id}`;
-    const replyTo = row.inReplyTo
-      ? (queue.get(row.inReplyTo)?.content.platformMessageId ?? undefined)
-      : undefined;
+    const origin = row.inReplyTo ? queue.get(row.inReplyTo) : null;
     const msg: OutgoingMessage = {
       text: row.content.text,
       files: this.files(queue, row),
       idempotencyKey: key,
       seq: row.seq,
-      replyTo,
+      replyTo: origin?.content.platformMessageId ?? undefined,
+      fromGroup: getGroup(this.d.db, session.agentGroupId).name,
+      hops: origin?.content.hops ?? 0,
     };
-    if (row.kind === 'edit' && row.content.targetSeq !== undefined) {
-      const pid = platformIdForSeq(this.d.db, session.id, row.content.targetSeq);
-      if (pid && adapter.edit) {
-        await adapter.edit(target, pid, row.content.text);
+    const c = row.content;
+    switch (row.kind) {
+      case 'edit': {
+        const pid = c.targetSeq !== undefined ? this.platformMessageFor(session, queue, c.targetSeq) : null;
+        if (pid && adapter.edit) {
+          await adapter.edit(target, pid, c.text);
+          return pid;
+        }
+        return adapter.deliver(target, msg);
+      }
+      case 'reaction': {
+        const pid = c.targetSeq !== undefined ? this.platformMessageFor(session, queue, c.targetSeq) : null;
+        if (!adapter.react || !pid || !c.emoji) {
+          this.d.log.info('reaction dropped: channel has no reactions or target unknown', {
+            channel: adapter.channelType,
+            seq: row.seq,
+          });
+          return '';
+        }
+        await adapter.react(target, pid, c.emoji);
         return pid;
       }
-      return adapter.deliver(target, msg);
-    }
-    if (row.kind === 'reaction') {
-      const pid =
-        row.content.targetSeq !== undefined
-          ? platformIdForSeq(this.d.db, session.id, row.content.targetSeq)
-          : null;
-      if (!adapter.react || !pid || !row.content.emoji) {
-        this.d.log.info('reaction dropped: channel has no reactions or target unknown', {
-          channel: adapter.channelType,
-          seq: row.seq,
-        });
-        return '';
+      case 'card':
+        return adapter.sendCard && c.card !== undefined
+          ? adapter.sendCard(target, c.card, c.text)
+          : adapter.deliver(target, msg);
+      case 'question': {
+        if (!c.question) throw new DeliveryError('question row without a question', false);
+        recordQuestion(
+          this.d.db,
+          {
+            questionId: c.question.questionId,
+            sessionId: session.id,
+            routing: row.routing,
+            options: c.question.options,
+            expiresAt: c.question.expiresAt,
+          },
+          this.now(),
+        );
+        return adapter.sendQuestion
+          ? adapter.sendQuestion(target, c.question, c.text)
+          : adapter.deliver(target, msg);
       }
-      await adapter.react(target, pid, row.content.emoji);
-      return pid;
+      default:
+        return adapter.deliver(target, msg);
     }
-    return adapter.deliver(target, msg);
+  }
+
+  /** Platform id of a message by seq: odd seqs are ours (ledger), even ones came in (inbound content). */
+  private platformMessageFor(session: Session, queue: SessionQueue, seq: number): string | null {
+    if (seq % 2 === 1) return platformIdForSeq(this.d.db, session.id, seq);
+    return queue.bySeq(seq)?.content.platformMessageId ?? null;
   }
 
   /** Files must be regular files inside outbox/ (no symlinks); anything else is refused. */

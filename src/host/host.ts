@@ -19,9 +19,12 @@ import { HOST_ONLY, runOp, type HostServices, type OpContext } from './admin-ops
 import { loadConfig, paths, type Config } from './config.js';
 import { openCentralDb, type Db } from './db/open.js';
 import { firstRun } from './first-run.js';
+import type { Gateway } from '../gateway/gateway.js';
+import { startGateway } from './gateway-host.js';
 import { installId as readInstallId } from './install-id.js';
 import { acquireLock } from './lock.js';
 import { Router } from './router.js';
+import { Scheduler } from './scheduler.js';
 import { SessionManager } from './session-manager.js';
 import { sqliteMailbox } from './store/mailbox.js';
 
@@ -36,7 +39,13 @@ export interface Host {
   close(): Promise<void>;
 }
 
-export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } = {}): Promise<Host> {
+export async function startHost(
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    log?: Logger;
+    /** Adapters beyond the registered ones (tests, embedders). */ extraChannels?: ChannelAdapter[];
+  } = {},
+): Promise<Host> {
   const config = loadConfig(opts.env);
   const log = opts.log ?? createLogger().child('host');
   const p = paths(config.home);
@@ -44,8 +53,11 @@ export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } 
   for (const d of [p.groups, p.sessions, p.run]) fs.mkdirSync(d, { recursive: true });
   const release = acquireLock(p.lock);
   let db: Db | null = null;
+  let gateway: Gateway | null = null;
   try {
     db = openCentralDb(p.db);
+    // Before anything else runs: a wrong vault key refuses the start with nothing changed.
+    gateway = (await startGateway({ db, config, log: log.child('gateway'), env: opts.env })).gateway;
     const installId = readInstallId(p.installId);
     const runtime = await chooseRuntime(config.sandbox.runtime, { log, runDir: p.run });
     const orphans = await runtime.cleanupOrphans(installId);
@@ -58,8 +70,27 @@ export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } 
         channelRegistry.get(name)({ log: log.child(`channel:${name}`), mailbox: sqliteMailbox(db) }),
       );
     }
-    const sessions = new SessionManager({ db, config, runtime, installId, channels, log });
+    // The scheduler needs the session manager and handles its system actions: bound late.
+    let scheduler: Scheduler | null = null;
+    for (const ch of opts.extraChannels ?? []) channels.set(ch.channelType, ch);
+    const sessions = new SessionManager({
+      db,
+      config,
+      runtime,
+      installId,
+      channels,
+      log,
+      onAction: (s, q, row) => scheduler?.handleAction(s, q, row),
+      gateway,
+    });
+    scheduler = new Scheduler({
+      db,
+      log: log.child('scheduler'),
+      sessions,
+      defaultTimezone: config.timezone,
+    });
     const centralDb = db;
+    const gw = gateway;
     const router = new Router({
       db,
       log: log.child('router'),
@@ -67,7 +98,11 @@ export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } 
       wake: (sid) => sessions.wake(sid),
     });
     for (const [name, ch] of channels) {
-      await ch.setup({ onMessage: (ev) => router.route(ev), log: log.child(`channel:${name}`) });
+      await ch.setup({
+        onMessage: (ev) => router.route(ev),
+        onAnswer: (qid, option, sender) => router.answer(qid, option, sender),
+        log: log.child(`channel:${name}`),
+      });
     }
     const createdMain = firstRun(db, config);
 
@@ -76,6 +111,7 @@ export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } 
       wake: (sid) => sessions.wake(sid),
       sandboxes: () => sessions.sandboxes(),
       stopSandbox: (sid) => sessions.stopSandbox(sid),
+      groupChanged: (gid) => sessions.groupChanged(gid),
       runtimeName: runtime.name,
     };
     const ctx: OpContext = { db, config, host: services };
@@ -87,6 +123,7 @@ export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } 
     );
 
     await sessions.recover();
+    scheduler.start();
     await admin.listen();
     const sweep = setInterval(() => sessions.sweep(), config.safetyPollMs);
     sweep.unref();
@@ -104,9 +141,11 @@ export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } 
       close() {
         closing ??= (async () => {
           clearInterval(sweep);
+          scheduler?.stop();
           await admin.close();
           for (const ch of channels.values()) await ch.teardown();
           await sessions.close();
+          await gw.close();
           centralDb.close();
           release();
           log.info('host stopped');
@@ -115,6 +154,7 @@ export async function startHost(opts: { env?: NodeJS.ProcessEnv; log?: Logger } 
       },
     };
   } catch (err) {
+    await gateway?.close();
     db?.close();
     release();
     throw err;

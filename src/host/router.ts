@@ -12,6 +12,7 @@ import type { Db } from './db/open.js';
 import { engages, threadKey } from './engage.js';
 import { getGroup } from './store/groups.js';
 import {
+  getMessagingGroup,
   ensureMessagingGroup,
   findMessagingGroup,
   isSticky,
@@ -19,7 +20,8 @@ import {
   wiringsForMessagingGroup,
   type Wiring,
 } from './store/messaging.js';
-import { resolveSession, type Session } from './store/sessions.js';
+import { getQuestion, markAnswered, matchOption, openQuestionFor } from './store/questions.js';
+import { getSession, resolveSession, type Session } from './store/sessions.js';
 import { ensureUser, isAdmin, isMember } from './store/users.js';
 import type { SessionQueue } from './session-queue.js';
 
@@ -35,8 +37,67 @@ export interface RouterDeps {
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
 
+  /** A button press (or a matching reply) answering an open question: stored for the waiting tool. */
+  async answer(questionId: string, option: string, sender: InboundEvent['sender']): Promise<boolean> {
+    const q = getQuestion(this.deps.db, questionId);
+    if (!q || !q.options.includes(option)) return false;
+    return this.storeAnswer(q.questionId, q.sessionId, option, sender);
+  }
+
+  private storeAnswer(
+    questionId: string,
+    sessionId: string,
+    option: string,
+    sender: InboundEvent['sender'],
+  ): boolean {
+    const { db } = this.deps;
+    const session = getSession(db, sessionId);
+    return db.transaction(() => {
+      if (!markAnswered(db, questionId, option)) return false;
+      const queue = this.deps.queueFor(session);
+      const mg = session.messagingGroupId ? getMessagingGroup(db, session.messagingGroupId) : null;
+      queue.enqueue({
+        kind: 'answer',
+        trigger: false,
+        routing: {
+          channelType: mg?.channelType ?? 'internal',
+          platformId: mg?.platformId ?? 'answer',
+          threadId: session.threadId,
+        },
+        content: {
+          text: option,
+          sender: { id: sender.id, name: sender.name },
+          attachments: [],
+          answer: { questionId, text: option },
+        },
+      });
+      return true;
+    })();
+  }
+
   async route(event: InboundEvent): Promise<AcceptedMessage[]> {
     const { db, log } = this.deps;
+    // A reply naming an option of an open question in this chat answers it and goes no further.
+    const open = openQuestionFor(db, {
+      channelType: event.channelType,
+      platformId: event.platformId,
+      threadId: event.threadId,
+    });
+    if (open) {
+      const option = matchOption(open.options, event.text);
+      if (option !== null && this.storeAnswer(open.questionId, open.sessionId, option, event.sender)) {
+        return [
+          {
+            group: '',
+            sessionId: open.sessionId,
+            messageId: open.questionId,
+            seq: 0,
+            engaged: false,
+            answered: true,
+          },
+        ];
+      }
+    }
     let mg = findMessagingGroup(db, event.channelType, event.platformId);
     if (!mg) {
       if (!event.isMention && !event.isDirect) {
@@ -85,6 +146,7 @@ export class Router {
           },
           attachments,
           platformMessageId: event.platformMessageId,
+          hops: event.hops,
         },
       });
       accepted.push({ group: group.name, sessionId: session.id, messageId: id, seq, engaged });

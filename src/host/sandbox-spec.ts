@@ -9,6 +9,8 @@ import { hostProviderRegistry } from '../providers/index.js';
 import { buildMounts, hostPathFor, SANDBOX_AGENT, SANDBOX_APP, SANDBOX_SESSION } from '../sandbox/mounts.js';
 import type { SandboxRuntime, SandboxSpec } from '../sandbox/runtime.js';
 import type { Config } from './config.js';
+import type { GatewayTicket } from '../gateway/contract.js';
+import { sandboxGatewayView } from './gateway-host.js';
 import type { AgentGroup } from './store/groups.js';
 
 export function groupDir(home: string, group: string): string {
@@ -25,6 +27,8 @@ export function buildSpec(opts: {
   installId: string;
   group: AgentGroup;
   sessionId: string;
+  /** The sandbox's gateway token; its mounts and env are the sandbox's only way out. */
+  gateway?: GatewayTicket;
 }): SandboxSpec {
   const { config, runtime, group } = opts;
   const gdir = groupDir(config.home, group.name);
@@ -52,6 +56,11 @@ export function buildSpec(opts: {
     POLYCLAW_AGENT_DIR: p(SANDBOX_AGENT),
     ...contribution.env,
   };
+  if (opts.gateway) {
+    const g = sandboxGatewayView(opts.gateway, runtime.isolating);
+    mounts.push(...g.mounts);
+    Object.assign(env, g.env);
+  }
   return {
     id: randomUUID().slice(0, 12),
     installId: opts.installId,

@@ -12,14 +12,16 @@ import { errorMessage } from '../shared/errors.js';
 import type { ExitInfo, SandboxRuntime } from '../sandbox/runtime.js';
 import { OUTBOUND_BELL } from '../shared/session-db.js';
 import type { Config } from './config.js';
+import type { SandboxGatewayAccess } from '../gateway/contract.js';
 import type { Db } from './db/open.js';
-import { Delivery } from './delivery.js';
+import { Delivery, type DeliveryDeps } from './delivery.js';
 import { SandboxPool } from './sandbox-pool.js';
 import { buildSpec, groupDir, sessionDir } from './sandbox-spec.js';
 import { SessionQueue, type AckRow, type InboundRow } from './session-queue.js';
 import { getGroup } from './store/groups.js';
-import { getMessagingGroup } from './store/messaging.js';
+import { destinationsFor, getMessagingGroup } from './store/messaging.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
+import { listGroupTasks, toMirror } from './store/tasks.js';
 
 export interface SessionManagerDeps {
   db: Db;
@@ -29,6 +31,10 @@ export interface SessionManagerDeps {
   channels: Map<string, ChannelAdapter>;
   log: Logger;
   now?: () => number;
+  /** Kind 'system' outbound rows with an action (task tools) go here instead of a channel. */
+  onAction?: DeliveryDeps['onAction'];
+  /** Issues each sandbox its gateway token (revoked when the sandbox exits). */
+  gateway?: SandboxGatewayAccess;
 }
 
 export class SessionManager {
@@ -54,6 +60,7 @@ export class SessionManager {
       baseDelayMs: d.config.deliveryBaseMs,
       now: this.now,
       later: (sid, ms) => this.after(ms, () => this.kick(sid)),
+      onAction: d.onAction,
     });
     this.pool = new SandboxPool({
       maxConcurrent: d.config.sandbox.maxConcurrent,
@@ -75,6 +82,24 @@ export class SessionManager {
     const group = getGroup(this.d.db, session.agentGroupId);
     fs.mkdirSync(groupDir(this.d.config.home, group.name), { recursive: true });
     q = new SessionQueue(sessionDir(this.d.config.home, group.name, session.id), this.now);
+    this.publishMeta(session, q);
+    q.setTasks(listGroupTasks(this.d.db, group.id).map(toMirror));
+    this.queues.set(session.id, q);
+    this.watch(session.id, q.dir);
+    return q;
+  }
+
+  /** A group's settings, wirings or destinations changed: republish them to its open sessions. */
+  groupChanged(agentGroupId: string): void {
+    for (const [sid, q] of this.queues) {
+      const s = getSession(this.d.db, sid);
+      if (s.agentGroupId === agentGroupId) this.publishMeta(s, q);
+    }
+  }
+
+  /** Session metadata and destinations the runner and tools read from inbound.db. */
+  private publishMeta(session: Session, q: SessionQueue): void {
+    const group = getGroup(this.d.db, session.agentGroupId);
     const mg = session.messagingGroupId ? getMessagingGroup(this.d.db, session.messagingGroupId) : null;
     q.setMeta(
       {
@@ -89,11 +114,13 @@ export class SessionManager {
           ? { channelType: mg.channelType, platformId: mg.platformId, threadId: session.threadId }
           : null,
       },
-      [],
+      destinationsFor(this.d.db, group.id),
     );
-    this.queues.set(session.id, q);
-    this.watch(session.id, q.dir);
-    return q;
+  }
+
+  /** The session's queue if it is open (no directory is created). */
+  openQueue(sessionId: string): SessionQueue | undefined {
+    return this.queues.get(sessionId);
   }
 
   /** New triggering work may be due: make sure a runner will see it. */
@@ -178,14 +205,23 @@ export class SessionManager {
     const session = getSession(this.d.db, sessionId);
     const group = getGroup(this.d.db, session.agentGroupId);
     this.queueFor(session);
-    const spec = buildSpec({
-      config: this.d.config,
-      runtime: this.d.runtime,
-      installId: this.d.installId,
-      group,
-      sessionId,
-    });
-    const handle = this.d.runtime.start(spec);
+    const ticket = this.d.gateway?.issue({ groupId: group.id, groupName: group.name }, sessionId);
+    let handle;
+    try {
+      const spec = buildSpec({
+        config: this.d.config,
+        runtime: this.d.runtime,
+        installId: this.d.installId,
+        group,
+        sessionId,
+        gateway: ticket,
+      });
+      handle = this.d.runtime.start(spec);
+    } catch (err) {
+      ticket?.revoke();
+      throw err;
+    }
+    void handle.exited.then(() => ticket?.revoke());
     const log = this.log.child('sandbox', { session: sessionId, pid: handle.pid });
     handle.stderr?.setEncoding('utf8');
     handle.stderr?.on('data', (chunk: string) => {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   AckErrorSchema,
+  InboundContentSchema,
   AckStatus,
   nextEven,
   OutboundContentSchema,
@@ -16,6 +17,7 @@ import {
   type AckError,
   type InboundContent,
   type InboundKind,
+  type MirroredTask,
   type OutboundContent,
   type Routing,
   type SessionMeta,
@@ -26,7 +28,7 @@ import { writeAttachment } from '../shared/safe-files.js';
 export interface InboundRow {
   id: string;
   seq: number;
-  kind: InboundKind | 'command';
+  kind: InboundKind;
   timestamp: number;
   status: 'pending' | 'completed' | 'failed';
   processAfter: number;
@@ -60,6 +62,8 @@ export type EnqueueInput = {
   content: InboundContent;
   trigger: boolean;
   processAfter?: number;
+  /** The scheduled task series this row is a run of. */
+  seriesId?: string;
 };
 
 export class SessionQueue {
@@ -98,8 +102,8 @@ export class SessionQueue {
       const seq = nextEven(max);
       this.inbound
         .prepare(
-          `INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, tries, trigger, routing, content)
-           VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?)`,
+          `INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, tries, trigger, routing, content, series_id)
+           VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?)`,
         )
         .run(
           id,
@@ -110,10 +114,30 @@ export class SessionQueue {
           input.trigger ? 1 : 0,
           JSON.stringify(input.routing),
           JSON.stringify(input.content),
+          input.seriesId ?? null,
         );
       return seq;
     });
     return { id, seq: tx() };
+  }
+
+  /** Whether the run of task series `seriesId` scheduled for `runAt` was already enqueued (idempotent firing). */
+  hasTaskRun(seriesId: string, runAt: number): boolean {
+    return !!this.inbound
+      .prepare(`SELECT 1 FROM messages_in WHERE series_id = ? AND json_extract(content, '$.task.runAt') = ?`)
+      .get(seriesId, runAt);
+  }
+
+  /** Replace the mirror of the agent group's tasks (read in the sandbox by list_tasks and the task tools). */
+  setTasks(tasks: MirroredTask[]): void {
+    const ins = this.inbound.prepare(
+      'INSERT INTO tasks (id, prompt, cron, at, script, status, next_run_at, timezone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.inbound.transaction(() => {
+      this.inbound.prepare('DELETE FROM tasks').run();
+      for (const t of tasks)
+        ins.run(t.id, t.prompt, t.cron, t.at, t.script, t.status, t.nextRunAt, t.timezone);
+    })();
   }
 
   /** Store an inbound attachment under inbox/<message>/ (refuses traversal, symlinks, overwrite). */
@@ -123,6 +147,11 @@ export class SessionQueue {
 
   get(id: string): InboundRow | null {
     const r = this.inbound.prepare('SELECT * FROM messages_in WHERE id = ?').get(id) as RawIn | undefined;
+    return r ? inRow(r) : null;
+  }
+
+  bySeq(seq: number): InboundRow | null {
+    const r = this.inbound.prepare('SELECT * FROM messages_in WHERE seq = ?').get(seq) as RawIn | undefined;
     return r ? inRow(r) : null;
   }
 
@@ -244,7 +273,7 @@ function inRow(r: RawIn): InboundRow {
     tries: r.tries,
     trigger: r.trigger === 1,
     routing: RoutingSchema.parse(JSON.parse(r.routing)),
-    content: JSON.parse(r.content) as InboundContent,
+    content: InboundContentSchema.parse(JSON.parse(r.content)),
   };
 }
 

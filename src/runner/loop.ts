@@ -10,6 +10,8 @@ import type { AgentProvider, AgentQuery } from '../shared/provider.js';
 import type { Doorbell } from '../shared/doorbell.js';
 import { formatMessages, stripInternal, systemContext } from './formatter.js';
 import type { PendingMessage, RunnerQueue } from './session-io.js';
+import { gateTaskScripts, type ScriptRunner } from './task-script.js';
+import { sameChat } from '../shared/messages.js';
 
 export interface LoopDeps {
   queue: RunnerQueue;
@@ -19,9 +21,13 @@ export interface LoopDeps {
   cwd: string;
   now?: () => number;
   safetyPollMs?: number;
+  /** Runs task pre-scripts (default: /bin/sh in the agent dir); see task-script.ts. */
+  runScript?: ScriptRunner;
 }
 
 const isClear = (m: PendingMessage) => m.trigger && m.content.text.trim() === '/clear';
+/** Answers are read by the waiting tool, never prompted: they are acked as soon as they are seen. */
+const isAnswer = (m: PendingMessage) => m.kind === 'answer';
 
 export class RunnerLoop {
   private stopped = false;
@@ -41,7 +47,8 @@ export class RunnerLoop {
   async run(): Promise<void> {
     this.d.queue.heartbeat(true);
     while (!this.stopped) {
-      const { due, nextDueAt } = this.d.queue.pending();
+      const { due: all, nextDueAt } = this.d.queue.pending();
+      const due = this.settleAnswers(all);
       if (due.some((m) => m.trigger)) {
         await this.batch(due);
         continue;
@@ -52,6 +59,18 @@ export class RunnerLoop {
           : Math.min(nextDueAt - this.now(), this.d.safetyPollMs ?? 30_000);
       await this.d.doorbell.wait(Math.max(wait, 5));
     }
+  }
+
+  private settleAnswers(due: PendingMessage[]): PendingMessage[] {
+    const answers = due.filter(isAnswer);
+    if (answers.length) this.d.queue.ack(answers, 'completed');
+    return answers.length ? due.filter((m) => !isAnswer(m)) : due;
+  }
+
+  /** Task pre-scripts run before the agent sees a task; gated-off tasks are already acked. */
+  private gate(batch: PendingMessage[]): Promise<PendingMessage[]> {
+    const { queue, cwd, log, runScript } = this.d;
+    return gateTaskScripts(batch, { queue, cwd, log, run: runScript });
   }
 
   private async batch(due: PendingMessage[]): Promise<void> {
@@ -76,7 +95,8 @@ export class RunnerLoop {
       queue.commit(reply, [m]);
       return;
     }
-    const batch = clearAt > 0 ? due.slice(0, clearAt) : due;
+    const batch = await this.gate(clearAt > 0 ? due.slice(0, clearAt) : due);
+    if (!batch.some((m) => m.trigger)) return;
     queue.ack(batch, 'processing');
     await this.runQuery(batch, true);
   }
@@ -92,6 +112,13 @@ export class RunnerLoop {
       timezone: meta.timezone,
       destinations: queue.destinations().map((d) => d.name),
     });
+    // The tool server reads the running turn from state: its rows reply to the front group's last message.
+    const setTurn = () => {
+      const front = groups[0];
+      const last = front?.[front.length - 1];
+      queue.setTurn(last ? { messageId: last.id, routing: last.routing } : null);
+    };
+    setTurn();
     const q = provider.query({
       prompt: formatMessages(first, meta.timezone, this.now()),
       continuation,
@@ -108,11 +135,14 @@ export class RunnerLoop {
       while (pumping && !this.stopped) {
         await this.d.doorbell.wait(this.d.safetyPollMs ?? 30_000);
         if (!pumping) break;
-        const more = queue.pending(inflight).due.filter((m) => !isClear(m));
+        const more = await this.gate(
+          this.settleAnswers(queue.pending(inflight).due).filter((m) => !isClear(m)),
+        );
         if (!more.some((m) => m.trigger)) continue;
         queue.ack(more, 'processing');
         for (const m of more) inflight.add(m.id);
         groups.push(more);
+        if (groups.length === 1) setTurn();
         q.push(formatMessages(more, meta.timezone, this.now()));
       }
     })();
@@ -137,11 +167,17 @@ export class RunnerLoop {
             const text = stripInternal(ev.text ?? deltas);
             deltas = '';
             const last = group[group.length - 1]!;
-            const out = text
-              ? [{ kind: 'message' as const, inReplyTo: last.id, routing: last.routing, content: { text } }]
-              : [];
+            // Never both: when a tool already answered this chat during the turn, the final text is not sent.
+            const answered = queue
+              .repliesTo(last.id)
+              .some((r) => r.kind === 'message' && sameChat(r.routing, last.routing));
+            const out =
+              text && !answered
+                ? [{ kind: 'message' as const, inReplyTo: last.id, routing: last.routing, content: { text } }]
+                : [];
             queue.commit(out, group);
             for (const m of group) inflight.delete(m.id);
+            setTurn();
             provider.onExchangeComplete?.({
               prompt: '',
               result: text || null,
@@ -162,6 +198,7 @@ export class RunnerLoop {
               classification: ev.classification,
             });
             for (const m of group) inflight.delete(m.id);
+            setTurn();
             if (groups.length === 0) q.end();
             break;
           }

@@ -9,6 +9,7 @@ import { INBOUND_FILE } from '../shared/session-db.js';
 import { providerRegistry } from './providers/index.js';
 import { RunnerLoop } from './loop.js';
 import { RunnerQueue } from './session-io.js';
+import { startForwarder } from './gateway-forwarder.js';
 
 export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const sessionDir = env.POLYCLAW_SESSION_DIR ?? '/workspace/session';
@@ -16,6 +17,14 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
   const queue = new RunnerQueue(sessionDir);
   const meta = queue.meta();
   const log = createLogger().child('runner', { session: meta.sessionId });
+  // The sandbox's only way out: a loopback port onto the gateway socket, up before the agent starts.
+  const forwarder = env.POLYCLAW_GATEWAY_SOCKET
+    ? await startForwarder({
+        socketPath: env.POLYCLAW_GATEWAY_SOCKET,
+        port: Number(env.POLYCLAW_GATEWAY_PORT) || 0,
+        log: log.child('gateway-forwarder'),
+      })
+    : null;
   const provider = providerRegistry.get(meta.provider)({
     sessionDir,
     agentDir,
@@ -42,6 +51,7 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
   log.info('runner started', { provider: provider.name });
   await loop.run();
   doorbell.close();
+  await forwarder?.close();
   queue.close();
   return 0;
 }

@@ -11,6 +11,8 @@ import {
   nextOdd,
   RoutingSchema,
   SessionMetaSchema,
+  TaskSpecSchema,
+  type TaskSpec,
   type AckError,
   type AckStatus,
   type InboundContent,
@@ -19,6 +21,7 @@ import {
   type Routing,
   type SessionMeta,
 } from '../shared/messages.js';
+import { z } from 'zod';
 import { openInboundReader, openOutboundWriter, OUTBOUND_BELL, type Db } from '../shared/session-db.js';
 
 export interface PendingMessage {
@@ -32,6 +35,8 @@ export interface PendingMessage {
   routing: Routing;
   content: InboundContent;
 }
+
+const TurnSchema = z.object({ messageId: z.string(), routing: RoutingSchema });
 
 export interface OutMessage {
   kind: OutboundKind;
@@ -118,9 +123,12 @@ export class RunnerQueue {
       `INSERT INTO acks (message_id, try, status, error, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(message_id, try) DO UPDATE SET status = excluded.status, error = excluded.error, updated_at = excluded.updated_at`,
     );
-    this.outbound.transaction(() => {
-      for (const m of messages) stmt.run(m.id, m.tries, status, error ? JSON.stringify(error) : null, now);
-    })();
+    // IMMEDIATE: the tool server writes this file from another process; take the write lock up front.
+    this.outbound
+      .transaction(() => {
+        for (const m of messages) stmt.run(m.id, m.tries, status, error ? JSON.stringify(error) : null, now);
+      })
+      .immediate();
     if (!this.outbound.inTransaction) this.ring();
   }
 
@@ -132,10 +140,12 @@ export class RunnerQueue {
     error?: AckError,
   ): number[] {
     const seqs: number[] = [];
-    this.outbound.transaction(() => {
-      for (const o of out) seqs.push(this.insertOut(o));
-      if (done.length) this.ack(done, status, error);
-    })();
+    this.outbound
+      .transaction(() => {
+        for (const o of out) seqs.push(this.insertOut(o));
+        if (done.length) this.ack(done, status, error);
+      })
+      .immediate();
     this.ring();
     return seqs;
   }
@@ -160,6 +170,94 @@ export class RunnerQueue {
         JSON.stringify(content),
       );
     return seq;
+  }
+
+  /** The message whose turn is running (read by the tool server for in_reply_to and the default chat). */
+  turn(): { messageId: string; routing: Routing } | null {
+    const v = this.getState('turn');
+    if (!v) return null;
+    const r = TurnSchema.safeParse(JSON.parse(v));
+    return r.success ? r.data : null;
+  }
+
+  setTurn(ref: { messageId: string; routing: Routing } | null): void {
+    this.setState('turn', ref ? JSON.stringify(ref) : null);
+  }
+
+  outboundBySeq(seq: number): { kind: string; inReplyTo: string | null; routing: Routing } | null {
+    const r = this.outbound
+      .prepare('SELECT kind, in_reply_to, routing FROM messages_out WHERE seq = ?')
+      .get(seq) as { kind: string; in_reply_to: string | null; routing: string } | undefined;
+    return r
+      ? { kind: r.kind, inReplyTo: r.in_reply_to, routing: RoutingSchema.parse(JSON.parse(r.routing)) }
+      : null;
+  }
+
+  inboundBySeq(seq: number): { kind: string; routing: Routing } | null {
+    const r = this.inbound.prepare('SELECT kind, routing FROM messages_in WHERE seq = ?').get(seq) as
+      { kind: string; routing: string } | undefined;
+    return r ? { kind: r.kind, routing: RoutingSchema.parse(JSON.parse(r.routing)) } : null;
+  }
+
+  /** Rows the agent sent in reply to a message (to apply "never both" at the end of a turn). */
+  repliesTo(messageId: string): Array<{ kind: string; routing: Routing }> {
+    const rows = this.outbound
+      .prepare('SELECT kind, routing FROM messages_out WHERE in_reply_to = ?')
+      .all(messageId) as Array<{ kind: string; routing: string }>;
+    return rows.map((r) => ({ kind: r.kind, routing: RoutingSchema.parse(JSON.parse(r.routing)) }));
+  }
+
+  /** Tasks the host mirrored into inbound.db. */
+  tasks(): Array<{
+    id: string;
+    prompt: string;
+    cron: string | null;
+    at: string | null;
+    status: string;
+    nextRunAt: number | null;
+  }> {
+    const rows = this.inbound
+      .prepare('SELECT id, prompt, cron, at, status, next_run_at FROM tasks ORDER BY id')
+      .all() as Array<{
+      id: string;
+      prompt: string;
+      cron: string | null;
+      at: string | null;
+      status: string;
+      next_run_at: number | null;
+    }>;
+    return rows.map((r) => ({
+      id: r.id,
+      prompt: r.prompt,
+      cron: r.cron,
+      at: r.at,
+      status: r.status,
+      nextRunAt: r.next_run_at,
+    }));
+  }
+
+  /** Tasks this session asked the host to schedule (they may not be mirrored back yet). */
+  requestedTasks(): TaskSpec[] {
+    const rows = this.outbound
+      .prepare(
+        `SELECT json_extract(content, '$.action.task') AS task FROM messages_out WHERE kind = 'system' AND json_extract(content, '$.action.type') = 'schedule_task'`,
+      )
+      .all() as Array<{ task: string | null }>;
+    return rows.flatMap((r) => {
+      const t = r.task ? TaskSpecSchema.safeParse(JSON.parse(r.task)) : null;
+      return t?.success ? [t.data] : [];
+    });
+  }
+
+  /** The answer to a question, once the host has written it. */
+  answer(questionId: string): string | null {
+    const r = this.inbound
+      .prepare(
+        `SELECT content FROM messages_in WHERE kind = 'answer' AND json_extract(content, '$.answer.questionId') = ?`,
+      )
+      .get(questionId) as { content: string } | undefined;
+    if (!r) return null;
+    return InboundContentSchema.parse(JSON.parse(r.content)).answer?.text ?? null;
   }
 
   getState(key: string): string | null {

@@ -8,10 +8,9 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Logger } from '../shared/log.js';
 import { registerRuntime } from './registry.js';
-import type { RuntimeDeps, SandboxRuntime, SandboxSpec } from './runtime.js';
-import { cleanupOrphanTrees, execTree, MARKER_ENV, marker, startTree } from './tree.js';
+import type { RuntimeDeps, SandboxSpec } from './runtime.js';
+import { MARKER_ENV, marker, ProcessTreeRuntime } from './tree.js';
 
 const run = promisify(execFile);
 
@@ -91,12 +90,12 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   return a;
 }
 
-class BwrapRuntime implements SandboxRuntime {
+class BwrapRuntime extends ProcessTreeRuntime {
   readonly name = 'bwrap';
   readonly isolating = true;
-  private log: Logger;
-  constructor(private readonly deps: RuntimeDeps) {
-    this.log = deps.log.child('bwrap');
+
+  constructor(deps: RuntimeDeps) {
+    super(deps, 'bwrap');
   }
 
   async available() {
@@ -118,26 +117,8 @@ class BwrapRuntime implements SandboxRuntime {
     }
   }
 
-  private tree(spec: SandboxSpec) {
-    return {
-      argv: [findBwrap() ?? 'bwrap', ...bwrapArgs(spec)],
-      env: { PATH: '/usr/bin:/bin' },
-      spec,
-      runDir: this.deps.runDir,
-      log: this.log,
-    };
-  }
-
-  start(spec: SandboxSpec) {
-    return startTree(this.tree(spec));
-  }
-
-  exec(spec: SandboxSpec, opts?: { timeoutMs?: number; input?: string }) {
-    return execTree(this.tree(spec), opts);
-  }
-
-  async cleanupOrphans(installId: string) {
-    return cleanupOrphanTrees(installId, this.deps.runDir, this.log);
+  protected launch(spec: SandboxSpec) {
+    return { argv: [findBwrap() ?? 'bwrap', ...bwrapArgs(spec)], env: { PATH: '/usr/bin:/bin' } };
   }
 }
 

@@ -8,7 +8,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../shared/log.js';
 import { cgroupName, createCgroups, destroyCgroups, installCgroups, joinWrapper } from './limits.js';
-import type { ExecResult, ExitInfo, SandboxHandle, SandboxSpec } from './runtime.js';
+import type {
+  ExecResult,
+  ExitInfo,
+  RuntimeDeps,
+  SandboxHandle,
+  SandboxRuntime,
+  SandboxSpec,
+} from './runtime.js';
 
 export const MARKER_ENV = 'POLYCLAW_SANDBOX_ID';
 export const marker = (spec: Pick<SandboxSpec, 'installId' | 'id'>) => `${spec.installId}/${spec.id}`;
@@ -167,4 +174,42 @@ export function cleanupOrphanTrees(installId: string, runDir: string, log: Logge
   const left = installCgroups(installId);
   if (left.length) destroyCgroups(left, log);
   return killed;
+}
+
+/**
+ * Base of runtimes that run the sandbox as a local process tree (bwrap, process): they differ
+ * only in how they wrap spec.command; start, exec and orphan cleanup are shared.
+ */
+export abstract class ProcessTreeRuntime implements SandboxRuntime {
+  abstract readonly name: string;
+  abstract readonly isolating: boolean;
+  protected readonly log: Logger;
+
+  constructor(
+    protected readonly deps: RuntimeDeps,
+    component: string,
+  ) {
+    this.log = deps.log.child(component);
+  }
+
+  abstract available(): ReturnType<SandboxRuntime['available']>;
+
+  /** argv, environment and cwd that run spec.command under this runtime. */
+  protected abstract launch(spec: SandboxSpec): { argv: string[]; env: Record<string, string>; cwd?: string };
+
+  private tree(spec: SandboxSpec): TreeOptions {
+    return { ...this.launch(spec), spec, runDir: this.deps.runDir, log: this.log };
+  }
+
+  start(spec: SandboxSpec): SandboxHandle {
+    return startTree(this.tree(spec));
+  }
+
+  exec(spec: SandboxSpec, opts?: { timeoutMs?: number; input?: string }): Promise<ExecResult> {
+    return execTree(this.tree(spec), opts);
+  }
+
+  async cleanupOrphans(installId: string): Promise<number> {
+    return cleanupOrphanTrees(installId, this.deps.runDir, this.log);
+  }
 }

@@ -11,6 +11,14 @@ export const RoutingSchema = z.object({
 });
 export type Routing = z.infer<typeof RoutingSchema>;
 
+export function sameChat(a: Routing, b: Routing): boolean {
+  return (
+    a.channelType === b.channelType &&
+    a.platformId === b.platformId &&
+    (a.threadId ?? null) === (b.threadId ?? null)
+  );
+}
+
 export const SenderSchema = z.object({
   id: z.string(),
   name: z.string().optional(),
@@ -31,11 +39,26 @@ export const InboundContentSchema = z.object({
   attachments: z.array(AttachmentRefSchema).default([]),
   replyTo: z.object({ seq: z.number().int().optional(), text: z.string().optional() }).optional(),
   platformMessageId: z.string().optional(),
+  /** Agent-to-agent relays behind this message (agent channel loop guard). */
+  hops: z.number().int().nonnegative().optional(),
+  /** kind=answer: a person's answer to ask_user_question. */
+  answer: z.object({ questionId: z.string(), text: z.string() }).optional(),
+  /** kind=task: the series that fired, its scheduled instant (ms) and its pre-script, if any. */
+  task: z
+    .object({
+      id: z.string(),
+      runAt: z.number().int().optional(),
+      script: z.string().nullable().default(null),
+    })
+    .optional(),
 });
 export type InboundContent = z.infer<typeof InboundContentSchema>;
 
-/** kind of an inbound row: a chat message, a host notice the agent should see, or a task run. */
-export const InboundKind = z.enum(['chat', 'system', 'task']);
+/**
+ * kind of an inbound row: a chat message, a host notice the agent should see, a task run, an
+ * admin command (/clear from `sessions reset`), or the answer to a question a tool is waiting on.
+ */
+export const InboundKind = z.enum(['chat', 'system', 'task', 'command', 'answer']);
 export type InboundKind = z.infer<typeof InboundKind>;
 
 /**
@@ -54,13 +77,38 @@ export const TaskSpecSchema = z.object({
 });
 export type TaskSpec = z.infer<typeof TaskSpecSchema>;
 
+/**
+ * Fields of a task to change; absent = unchanged, null = cleared. Not TaskSpecSchema.partial():
+ * zod applies the spec's `.default(null)`s inside partial(), which would turn "unchanged" into "clear".
+ */
+export const TaskPatchSchema = z.object({
+  prompt: z.string().min(1).optional(),
+  at: z.string().nullable().optional(),
+  cron: z.string().nullable().optional(),
+  script: z.string().nullable().optional(),
+});
+export type TaskPatch = z.infer<typeof TaskPatchSchema>;
+
+/** A task as the host mirrors it into each session's inbound.db `tasks` table. */
+export const MirroredTaskSchema = z.object({
+  id: z.string(),
+  prompt: z.string(),
+  cron: z.string().nullable(),
+  at: z.string().nullable(),
+  script: z.string().nullable(),
+  status: z.enum(['active', 'paused', 'cancelled', 'done']),
+  nextRunAt: z.number().int().nullable(),
+  timezone: z.string(),
+});
+export type MirroredTask = z.infer<typeof MirroredTaskSchema>;
+
 /** Operations for the host rather than a chat: outbound rows of kind 'system' carry one. */
 export const SystemActionSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('schedule_task'), task: TaskSpecSchema }),
   z.object({ type: z.literal('cancel_task'), taskId: z.string() }),
   z.object({ type: z.literal('pause_task'), taskId: z.string() }),
   z.object({ type: z.literal('resume_task'), taskId: z.string() }),
-  z.object({ type: z.literal('update_task'), taskId: z.string(), patch: TaskSpecSchema.omit({ id: true }).partial() }),
+  z.object({ type: z.literal('update_task'), taskId: z.string(), patch: TaskPatchSchema }),
 ]);
 export type SystemAction = z.infer<typeof SystemActionSchema>;
 

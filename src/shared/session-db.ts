@@ -44,6 +44,16 @@ CREATE TABLE IF NOT EXISTS messages_in (
 CREATE INDEX IF NOT EXISTS messages_in_pending ON messages_in(status, process_after);
 CREATE TABLE IF NOT EXISTS destinations (name TEXT PRIMARY KEY, kind TEXT NOT NULL, routing TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY,
+  prompt TEXT NOT NULL,
+  cron TEXT,
+  at TEXT,
+  script TEXT,
+  status TEXT NOT NULL,
+  next_run_at INTEGER,
+  timezone TEXT NOT NULL
+);
 `;
 
 const OUTBOUND_SCHEMA = `

@@ -29,6 +29,8 @@ const USAGE: Record<string, string> = {
   wirings:
     'polyclaw wirings list | add --group G --channel C --platform-id ID [--engage pattern|mention|mention-sticky] [--pattern RE] [--session shared|per-thread|agent-shared] [--scope all|members|admins] [--ignored drop|accumulate] | update ID [...] | remove ID',
   sessions: 'polyclaw sessions list [--group G] | show ID | reset ID',
+  destinations:
+    'polyclaw destinations list | add --group G --name N (--agent GROUP | --channel C --platform-id ID [--thread T]) | remove --group G --name N',
 };
 
 function groupFields(v: Record<string, unknown>) {
@@ -48,14 +50,25 @@ function need(pos: string[], i: number, what: string, usage: string): string {
   return v;
 }
 
-export async function adminCommand(noun: 'groups' | 'wirings' | 'sessions', argv: string[]): Promise<void> {
+const DEST_OPTS = {
+  group: { type: 'string' },
+  name: { type: 'string' },
+  agent: { type: 'string' },
+  channel: { type: 'string' },
+  'platform-id': { type: 'string' },
+  thread: { type: 'string' },
+} as const;
+
+const OPTS = {
+  groups: GROUP_OPTS,
+  wirings: WIRING_OPTS,
+  destinations: DEST_OPTS,
+  sessions: { group: { type: 'string' } as const },
+};
+
+export async function adminCommand(noun: keyof typeof OPTS, argv: string[]): Promise<void> {
   const usage = USAGE[noun]!;
-  const opts =
-    noun === 'groups'
-      ? GROUP_OPTS
-      : noun === 'wirings'
-        ? WIRING_OPTS
-        : { group: { type: 'string' } as const };
+  const opts = OPTS[noun];
   const { values: v, positionals: pos } = parse(argv, opts, usage);
   const json = v.json === true;
   const verb = pos[0];
@@ -91,6 +104,19 @@ export async function adminCommand(noun: 'groups' | 'wirings' | 'sessions', argv
       [op, args] = ['wirings.update', { id: need(pos, 1, 'wiring ID', usage), ...w }];
     else if (verb === 'remove') [op, args] = ['wirings.remove', { id: need(pos, 1, 'wiring ID', usage) }];
     else throw new UsageError(`unknown wirings command "${verb}" — usage: ${usage}`);
+  } else if (noun === 'destinations') {
+    const d = {
+      group: vals.group,
+      name: vals.name,
+      agent: vals.agent,
+      channel: vals.channel,
+      platformId: vals['platform-id'],
+      threadId: vals.thread,
+    };
+    if (verb === 'list') [op, args] = ['destinations.list', {}];
+    else if (verb === 'add') [op, args] = ['destinations.add', d];
+    else if (verb === 'remove') [op, args] = ['destinations.remove', { group: vals.group, name: vals.name }];
+    else throw new UsageError(`unknown destinations command "${verb}" — usage: ${usage}`);
   } else {
     if (verb === 'list') [op, args] = ['sessions.list', { group: vals.group }];
     else if (verb === 'show' || verb === 'reset')

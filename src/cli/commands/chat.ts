@@ -92,9 +92,10 @@ async function oneShot(
     text,
     sender: sender(),
     platformMessageId: pmid,
-  })) as { accepted: Array<{ engaged: boolean }> };
+  })) as { accepted: Array<{ engaged: boolean; answered?: boolean }> };
   let status: string;
-  if (!sent.accepted.some((a) => a.engaged)) status = 'stored';
+  if (sent.accepted.some((a) => a.answered)) status = 'answered';
+  else if (!sent.accepted.some((a) => a.engaged)) status = 'stored';
   else {
     let timer: NodeJS.Timeout | undefined;
     status = await Promise.race([
@@ -107,7 +108,7 @@ async function oneShot(
   if (json)
     process.stdout.write(
       JSON.stringify({
-        ok: status === 'completed' || status === 'stored',
+        ok: ['completed', 'stored', 'answered'].includes(status),
         result: { status, replies: replies.map(view), backlog: backlog.map(view) },
       }) + '\n',
     );
@@ -120,7 +121,7 @@ async function oneShot(
     process.stderr.write(
       'polyclaw: the host went away before the answer (it will be kept for your next chat)\n',
     );
-  return status === 'completed' || status === 'stored' ? 0 : 1;
+  return ['completed', 'stored', 'answered'].includes(status) ? 0 : 1;
 }
 
 function sender() {
@@ -129,37 +130,68 @@ function sender() {
 }
 
 async function interactive(client: AdminClient, platformId: string): Promise<number> {
-  const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'you> ' });
   const seen = new Set<string>();
+  const open = new Set<string>();
+  let drained: (() => void) | null = null;
+  let rl: readline.Interface | null = null;
   client.onEvent((ev) => {
     if (ev.event === 'message') {
       const r = ev as unknown as Reply;
       if (seen.has(r.key)) return;
       seen.add(r.key);
       process.stdout.write(`\r${platformId}> ${r.text}\n`);
-      rl.prompt(true);
-    }
+      rl?.prompt(true);
+    } else if (ev.event === 'settled' && open.delete(ev.messageId as string) && open.size === 0) drained?.();
   });
-  let closed = false;
+  let hostGone = false;
+  let leaving = false;
   client.onClose(() => {
-    if (!closed) process.stderr.write('\npolyclaw: the host went away\n');
-    rl.close();
+    if (leaving) return;
+    hostGone = true;
+    process.stderr.write('\npolyclaw: the host went away\n');
+    rl?.close();
+    drained?.();
   });
   await client.request('chat.attach', { platformId });
   process.stdout.write(`Chatting with "${platformId}". Type /quit to leave.\n`);
-  rl.prompt();
-  for await (const line of rl) {
-    const text = line.trim();
-    if (text === '/quit' || text === '/exit') break;
-    if (text) {
-      try {
-        await client.request('chat.send', { platformId, text, sender: sender() });
-      } catch (err) {
-        process.stderr.write(`polyclaw: ${(err as Error).message}\n`);
+  // Created after attach so no typed (or piped) line can arrive before we listen for it.
+  rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'you> ' });
+  let quit = false;
+  await new Promise<void>((resolve) => {
+    rl!.on('line', (line) => {
+      const text = line.trim();
+      if (text === '/quit' || text === '/exit') {
+        quit = true;
+        rl!.close();
+        return;
       }
-    }
-    rl.prompt();
+      if (text) {
+        const pmid = randomUUID();
+        open.add(pmid);
+        client.request('chat.send', { platformId, text, sender: sender(), platformMessageId: pmid }).then(
+          (r) => {
+            const accepted = (r as { accepted: Array<{ engaged: boolean }> }).accepted;
+            if (!accepted.some((a) => a.engaged) && open.delete(pmid) && open.size === 0) drained?.();
+          },
+          (err: Error) => {
+            open.delete(pmid);
+            process.stderr.write(`polyclaw: ${err.message}\n`);
+          },
+        );
+      }
+      rl!.prompt();
+    });
+    rl!.on('close', () => resolve());
+    rl!.prompt();
+  });
+  // Input ended without /quit (a pipe): wait for the answers to what was sent, within reason.
+  if (!quit && !hostGone && open.size > 0) {
+    await Promise.race([
+      new Promise<void>((r) => (drained = r)),
+      new Promise((r) => setTimeout(r, 300_000).unref()),
+    ]);
   }
-  closed = true;
-  return 0;
+  leaving = true;
+  process.stdin.destroy(); // /quit with stdin still open must not keep the process alive
+  return hostGone ? 1 : 0;
 }

@@ -223,7 +223,67 @@ export function mayPostTo(db: Db, agentGroupId: string, channelType: string, pla
   return !!db
     .prepare(
       `SELECT 1 FROM destinations d JOIN messaging_groups m ON m.id = d.messaging_group_id
-       WHERE d.agent_group_id = ? AND d.kind = 'chat' AND m.channel_type = ? AND m.platform_id = ?`,
+       WHERE d.agent_group_id = ? AND m.channel_type = ? AND m.platform_id = ?`,
     )
     .get(agentGroupId, channelType, platformId);
+}
+
+/**
+ * Names the agent may address: every chat its group is wired to ("<channel>:<platformId>",
+ * or the chat's name) and every destination granted to the group. The current chat is always
+ * reachable as "origin" and is not listed here.
+ */
+export function destinationsFor(
+  db: Db,
+  agentGroupId: string,
+): Array<{
+  name: string;
+  kind: string;
+  routing: { channelType: string; platformId: string; threadId: string | null };
+}> {
+  const out = new Map<
+    string,
+    {
+      name: string;
+      kind: string;
+      routing: { channelType: string; platformId: string; threadId: string | null };
+    }
+  >();
+  const wired = db
+    .prepare(
+      `SELECT m.channel_type, m.platform_id, m.name FROM wirings w JOIN messaging_groups m ON m.id = w.messaging_group_id
+       WHERE w.agent_group_id = ? ORDER BY m.channel_type, m.platform_id`,
+    )
+    .all(agentGroupId) as Array<{ channel_type: string; platform_id: string; name: string | null }>;
+  for (const r of wired) {
+    // An agent chat "X->Y" wired to this group is where X talks to it: it is addressed as agent:X.
+    const peer = r.channel_type === 'agent' ? /^(.+)->/.exec(r.platform_id)?.[1] : undefined;
+    const name = r.name ?? (peer ? `agent:${peer}` : `${r.channel_type}:${r.platform_id}`);
+    out.set(name, {
+      name,
+      kind: 'chat',
+      routing: { channelType: r.channel_type, platformId: r.platform_id, threadId: null },
+    });
+  }
+  const granted = db
+    .prepare(
+      `SELECT d.name, d.kind, d.thread_id, m.channel_type, m.platform_id FROM destinations d
+       LEFT JOIN messaging_groups m ON m.id = d.messaging_group_id WHERE d.agent_group_id = ?`,
+    )
+    .all(agentGroupId) as Array<{
+    name: string;
+    kind: string;
+    thread_id: string | null;
+    channel_type: string | null;
+    platform_id: string | null;
+  }>;
+  for (const r of granted) {
+    if (!r.channel_type || !r.platform_id) continue;
+    out.set(r.name, {
+      name: r.name,
+      kind: r.kind,
+      routing: { channelType: r.channel_type, platformId: r.platform_id, threadId: r.thread_id },
+    });
+  }
+  return [...out.values()];
 }

@@ -5,7 +5,8 @@
  * first N attempts only, if asked), invalidate its session, or crash the runner process.
  * Sessions are real enough to test resume: turns are counted per session id in the agent dir.
  * Reply templates may use {{turn}} (turns in this session), {{session}}, {{resumed}},
- * {{attempt}} (tries of this message) and {{prompt}} (prompts answered by this open query).
+ * {{attempt}} (tries of this message), {{prompt}} (prompts answered by this open query) and
+ * {{tool}} (the text of the last tool result when the directive calls tools).
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -19,6 +20,8 @@ import type {
   QueryInput,
 } from '../../shared/provider.js';
 import { unescapeXml } from '../formatter.js';
+import { toolServer } from '../tools/config.js';
+import type { McpToolsClient } from './mcp-tools-client.js';
 import { registerProvider } from './registry.js';
 
 export const MockDirective = z
@@ -39,6 +42,10 @@ export const MockDirective = z
     /** Throw while attempts < N (the runner sees a thrown provider error). */
     throwAttempts: z.number().int().min(1).optional(),
     invalidateSession: z.boolean().optional(),
+    /** Call tools of the Polyclaw MCP tool server, in order; {{tool}} in `reply` is the last result. */
+    tools: z
+      .array(z.object({ name: z.string(), args: z.record(z.string(), z.unknown()).default({}) }))
+      .optional(),
     exit: z.number().int().min(0).max(255).optional(),
   })
   .strict();
@@ -123,7 +130,7 @@ export class MockProvider implements AgentProvider {
   };
   private store: MockStore;
 
-  constructor(ctx: Pick<ProviderContext, 'agentDir'>) {
+  constructor(private readonly ctx: Pick<ProviderContext, 'agentDir' | 'sessionDir'>) {
     this.store = new MockStore(path.join(ctx.agentDir, '.mock-state.json'));
   }
 
@@ -141,6 +148,11 @@ export class MockProvider implements AgentProvider {
       notify = null;
     };
     const store = this.store;
+    let tools: McpToolsClient | null = null;
+    const server = toolServer({ sessionDir: this.ctx.sessionDir, agentDir: this.ctx.agentDir });
+    // Loaded on first use: the MCP SDK costs ~0.3 s to import, which no plain turn should pay.
+    const toolClient = async () =>
+      (tools ??= new (await import('./mcp-tools-client.js')).McpToolsClient(server));
 
     async function* run(): AsyncGenerator<ProviderEvent> {
       const state = store.read();
@@ -154,14 +166,18 @@ export class MockProvider implements AgentProvider {
         store.write(state);
       }
       yield { type: 'init', continuation: id };
-      while (!abort.signal.aborted) {
-        const prompt = prompts.shift();
-        if (prompt === undefined) {
-          if (ended) return;
-          await new Promise<void>((r) => (notify = r));
-          continue;
+      try {
+        while (!abort.signal.aborted) {
+          const prompt = prompts.shift();
+          if (prompt === undefined) {
+            if (ended) return;
+            await new Promise<void>((r) => (notify = r));
+            continue;
+          }
+          yield* turn(id, prompt);
         }
-        yield* turn(id, prompt);
+      } finally {
+        await tools?.close();
       }
     }
 
@@ -194,6 +210,13 @@ export class MockProvider implements AgentProvider {
         return;
       }
       for (const p of d?.progress ?? []) yield { type: 'progress', message: p };
+      let toolText = '';
+      for (const call of d?.tools ?? []) {
+        yield { type: 'progress', message: `tool: ${call.name}` };
+        const r = await (await toolClient()).call(call.name, call.args);
+        toolText = r.isError ? `tool error: ${r.text}` : r.text;
+        yield { type: 'activity' };
+      }
       for (const delta of d?.deltas ?? []) {
         yield { type: 'delta', text: delta };
       }
@@ -208,7 +231,8 @@ export class MockProvider implements AgentProvider {
         .replaceAll('{{session}}', id)
         .replaceAll('{{resumed}}', String(input.continuation === id))
         .replaceAll('{{attempt}}', String(attempt))
-        .replaceAll('{{prompt}}', String(promptNo));
+        .replaceAll('{{prompt}}', String(promptNo))
+        .replaceAll('{{tool}}', toolText);
       yield { type: 'result', text };
     }
 

@@ -1,10 +1,13 @@
 /** Ordered list of migrations. Append only: a shipped migration is never edited. */
 import * as m001 from './001-initial.js';
 import * as m002 from './002-delivery.js';
+import * as m003 from './003-tasks.js';
+import * as m004 from './004-questions.js';
+import * as m005 from './005-vault.js';
 
 export interface Migration {
   name: string;
   sql: string;
 }
 
-export const migrations: Migration[] = [m001, m002];
+export const migrations: Migration[] = [m001, m002, m003, m004, m005];

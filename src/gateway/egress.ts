@@ -1,0 +1,137 @@
+/**
+ * The egress half of the gateway: HTTP CONNECT tunnels for general outbound traffic (an
+ * agent fetching a page, npm install). Invariants:
+ *  - the caller is identified by its token (Proxy-Authorization) and only hosts on its group's
+ *    allowlist are reached; the default allowlist is empty;
+ *  - the check is on the requested name, then the resolved address must not be loopback,
+ *    private or link-local unless the gateway was told to allow that (tests), so an allowlisted
+ *    name cannot be pointed at the host's own services;
+ *  - a refusal is a complete HTTP answer with a sentence the agent can read and act on.
+ */
+import dns from 'node:dns/promises';
+import net from 'node:net';
+import { errorMessage } from '../shared/errors.js';
+import type { Caller, Connector, GroupPolicy, Resolver } from './contract.js';
+
+export const defaultResolver: Resolver = async (host) => (await dns.lookup(host)).address;
+export const defaultConnector: Connector = (ip, port) => net.connect({ host: ip, port });
+
+export function parseTarget(authority: string | undefined): { host: string; port: number } | null {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/.exec(authority ?? '');
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return null;
+  return { host: m[1]!.replace(/^\[|\]$/g, '').toLowerCase(), port };
+}
+
+export function hostAllowed(host: string, allow: string[]): boolean {
+  return allow.some((a) => {
+    const p = a.toLowerCase();
+    if (p.startsWith('*.')) return host.endsWith(p.slice(1)) && host.length > p.length - 1;
+    return host === p;
+  });
+}
+
+export function isPrivateAddress(ip: string): boolean {
+  if (net.isIPv4(ip)) {
+    const [a = 0, b = 0] = ip.split('.').map(Number);
+    return (
+      a === 0 ||
+      a === 10 ||
+      a === 127 ||
+      (a === 100 && b >= 64 && b < 128) ||
+      (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b < 32) ||
+      (a === 192 && b === 168) ||
+      a >= 224
+    );
+  }
+  const v = ip.toLowerCase();
+  if (v.startsWith('::ffff:')) return isPrivateAddress(v.slice(7));
+  return v === '::' || v === '::1' || v.startsWith('fc') || v.startsWith('fd') || v.startsWith('fe80');
+}
+
+export function refuse(sock: net.Socket, status: number, reason: string, message: string): void {
+  const body = `polyclaw gateway: ${message}\n`;
+  if (!sock.destroyed)
+    sock.end(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+}
+
+export interface TunnelOptions {
+  caller: Caller;
+  policy: GroupPolicy;
+  resolve: Resolver;
+  connect: Connector;
+  allowPrivate: boolean;
+  connectTimeoutMs: number;
+}
+
+/** Open the tunnel or refuse; resolves with the status and bytes for the audit line. */
+export async function tunnel(
+  authority: string | undefined,
+  client: net.Socket,
+  head: Buffer,
+  o: TunnelOptions,
+): Promise<{ route: string; status: number; bytesIn: number; bytesOut: number; error?: string }> {
+  const t = parseTarget(authority);
+  if (!t) {
+    refuse(client, 400, 'Bad Request', 'CONNECT needs host:port');
+    return { route: 'connect', status: 400, bytesIn: 0, bytesOut: 0 };
+  }
+  const route = `connect ${t.host}:${t.port}`;
+  if (!hostAllowed(t.host, o.policy.allowHosts)) {
+    refuse(
+      client,
+      403,
+      'Forbidden',
+      `egress to ${t.host} is not allowed for agent group "${o.caller.groupName}". The owner can allow it in config.json under gateway.groups.${o.caller.groupName}.allowHosts.`,
+    );
+    return { route, status: 403, bytesIn: 0, bytesOut: 0 };
+  }
+  let ip: string;
+  try {
+    ip = await o.resolve(t.host);
+  } catch (err) {
+    refuse(client, 502, 'Bad Gateway', `cannot resolve ${t.host}: ${errorMessage(err)}`);
+    return { route, status: 502, bytesIn: 0, bytesOut: 0, error: 'resolve' };
+  }
+  if (!o.allowPrivate && isPrivateAddress(ip)) {
+    refuse(client, 403, 'Forbidden', `${t.host} resolves to a private address; egress there is refused`);
+    return { route, status: 403, bytesIn: 0, bytesOut: 0 };
+  }
+  return new Promise((resolve) => {
+    const up = o.connect(ip, t.port);
+    const stats = { bytesIn: head.length, bytesOut: 0 };
+    let open = false;
+    const timer = setTimeout(() => up.destroy(new Error('connect timed out')), o.connectTimeoutMs);
+    const finish = (status: number, error?: string) => {
+      clearTimeout(timer);
+      client.destroy();
+      up.destroy();
+      resolve({ route, status, ...stats, ...(error ? { error } : {}) });
+    };
+    up.once('connect', () => {
+      clearTimeout(timer);
+      open = true;
+      up.setNoDelay(true);
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length) up.write(head);
+      client.on('data', (c: Buffer) => (stats.bytesIn += c.length));
+      up.on('data', (c: Buffer) => (stats.bytesOut += c.length));
+      client.pipe(up);
+      up.pipe(client);
+    });
+    up.on('error', (err) => {
+      if (!open) {
+        clearTimeout(timer);
+        refuse(client, 502, 'Bad Gateway', `cannot reach ${t.host}:${t.port}: ${errorMessage(err)}`);
+        resolve({ route, status: 502, ...stats, error: errorMessage(err) });
+      } else finish(200, errorMessage(err));
+    });
+    up.on('close', () => open && finish(200));
+    client.on('error', () => finish(200, 'client error'));
+    client.on('close', () => open && finish(200));
+  });
+}

@@ -1,0 +1,228 @@
+/**
+ * The gateway server: one HTTP server listening on a unix socket (bind-mounted into bwrap
+ * sandboxes) and optionally on a loopback TCP port (runtimes without the socket). It owns the
+ * token registry, the per-group request budget, and the audit log. Invariants:
+ *  - a bad request (malformed, oversized headers, a stalled client) is answered or dropped on
+ *    its own connection only; no request can crash the process or see another's data;
+ *  - the audit line names group, route, method, status, bytes and duration — never a header value;
+ *  - tokens are revoked when their sandbox exits; a stopped gateway leaves no socket file behind.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import path from 'node:path';
+import { errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import { CHATGPT_TOKEN_URL } from './chatgpt-auth.js';
+import { ChatgptRefresher } from './chatgpt-refresher.js';
+import type { AuditEntry, Caller, GatewayDeps, GatewayTicket, SandboxGatewayAccess } from './contract.js';
+import { defaultConnector, defaultResolver, refuse, tunnel } from './egress.js';
+import { proxyRequest, sendError, type ProxyContext } from './proxy.js';
+import { credentialOf, TokenRegistry } from './tokens.js';
+
+export const GATEWAY_SOCKET = 'gateway.sock';
+const HOUR = 3_600_000;
+
+export class Gateway implements SandboxGatewayAccess {
+  readonly tokens = new TokenRegistry();
+  private servers: http.Server[] = [];
+  private sockets = new Set<net.Socket>();
+  private budget = new Map<string, { windowStart: number; count: number }>();
+  private ctx: ProxyContext;
+  private now: () => number;
+  private log: Logger;
+  private socketDir: string | null = null;
+  private tcpPort: number | null = null;
+
+  constructor(private readonly d: GatewayDeps) {
+    this.now = d.now ?? Date.now;
+    this.log = d.log;
+    this.ctx = {
+      secrets: d.secrets,
+      upstreams: d.upstreams ?? {},
+      refresher: new ChatgptRefresher({
+        secrets: d.secrets,
+        tokenUrl: d.chatgptTokenUrl ?? CHATGPT_TOKEN_URL,
+        fetch: d.fetch ?? fetch,
+        now: this.now,
+        log: d.log,
+      }),
+      agents: { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) },
+    };
+  }
+
+  /** Listen on `<socketDir>/gateway.sock` (dir made 0700) and, if tcpPort is a number, 127.0.0.1:tcpPort. */
+  async listen(opts: {
+    socketDir: string;
+    tcpPort?: number | null;
+  }): Promise<{ socket: string; tcpPort: number | null }> {
+    fs.mkdirSync(opts.socketDir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(opts.socketDir, 0o700);
+    const socket = path.join(opts.socketDir, GATEWAY_SOCKET);
+    fs.rmSync(socket, { force: true });
+    await this.listenOne(socket);
+    fs.chmodSync(socket, 0o600);
+    this.socketDir = opts.socketDir;
+    if (typeof opts.tcpPort === 'number') {
+      const s = await this.listenOne({ port: opts.tcpPort, host: '127.0.0.1' });
+      this.tcpPort = (s.address() as net.AddressInfo).port;
+    }
+    return { socket, tcpPort: this.tcpPort };
+  }
+
+  issue(caller: Omit<Caller, 'sandboxId'>, sandboxId: string): GatewayTicket {
+    if (!this.socketDir) throw new Error('the gateway is not listening');
+    const token = this.tokens.issue({ ...caller, sandboxId });
+    return {
+      token,
+      socketDir: this.socketDir,
+      socketName: GATEWAY_SOCKET,
+      tcpPort: this.tcpPort,
+      revoke: () => this.tokens.revoke(token),
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.ctx.agents.http.destroy();
+    this.ctx.agents.https.destroy();
+    if (this.socketDir) fs.rmSync(path.join(this.socketDir, GATEWAY_SOCKET), { force: true });
+  }
+
+  private listenOne(where: string | { port: number; host: string }): Promise<http.Server> {
+    const server = http.createServer({
+      maxHeaderSize: this.d.maxHeaderBytes ?? 32 * 1024,
+      headersTimeout: Math.min(this.d.idleTimeoutMs ?? 60_000, 60_000),
+      requestTimeout: 0,
+      keepAliveTimeout: 5_000,
+    });
+    server.timeout = this.d.idleTimeoutMs ?? 10 * 60_000;
+    server.on('connection', (s: net.Socket) => {
+      s.setNoDelay(true);
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    server.on('request', (req, res) => void this.onRequest(req, res));
+    server.on(
+      'connect',
+      (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => void this.onConnect(req, sock, head),
+    );
+    server.on('clientError', (err: NodeJS.ErrnoException, sock: net.Socket) => {
+      this.log.debug('gateway client error', { code: err.code });
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      if (sock.writable && !sock.destroyed)
+        sock.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      else sock.destroy();
+    });
+    server.on('timeout', (s: net.Socket) => s.destroy());
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      const onListening = () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log.error('gateway server error', { err }));
+        this.servers.push(server);
+        resolve(server);
+      };
+      if (typeof where === 'string') {
+        const old = process.umask(0o177);
+        server.listen(where, () => {
+          process.umask(old);
+          onListening();
+        });
+      } else server.listen(where.port, where.host, onListening);
+    });
+  }
+
+  /** Counts one request against the group's hourly budget; false when it is spent. */
+  private spend(caller: Caller, perHour: number | null): boolean {
+    if (perHour === null) return true;
+    const t = this.now();
+    let b = this.budget.get(caller.groupId);
+    if (!b || t - b.windowStart >= HOUR) this.budget.set(caller.groupId, (b = { windowStart: t, count: 0 }));
+    if (b.count >= perHour) return false;
+    b.count++;
+    return true;
+  }
+
+  private audit(e: AuditEntry): void {
+    if (this.d.audit) this.d.audit(e);
+    else this.log.info('gateway request', { ...e });
+  }
+
+  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const t0 = this.now();
+    const caller = this.tokens.lookup(credentialOf(req.headers));
+    const base = { group: caller?.groupName ?? '-', method: req.method ?? '-' };
+    const finish = (o: {
+      route: string;
+      status: number;
+      bytesOut: number;
+      bytesIn?: number;
+      error?: string;
+    }) => this.audit({ ...base, bytesIn: 0, ...o, durationMs: this.now() - t0 });
+    try {
+      if (/^[a-z]+:\/\//i.test(req.url ?? '')) {
+        req.resume();
+        sendError(res, 403, 'plain-HTTP proxying is not offered; use HTTPS (CONNECT) to allowlisted hosts');
+        return finish({ route: 'proxy', status: 403, bytesOut: 0 });
+      }
+      if (!caller) {
+        req.resume();
+        sendError(res, 401, 'unknown or expired gateway token');
+        return finish({ route: routeName(req.url), status: 401, bytesOut: 0 });
+      }
+      if (!this.spend(caller, this.d.policy(caller.groupName).requestsPerHour)) {
+        req.resume();
+        sendError(res, 429, `agent group "${caller.groupName}" has used its hourly request budget`);
+        return finish({ route: routeName(req.url), status: 429, bytesOut: 0 });
+      }
+      finish(await proxyRequest(this.ctx, caller, req, res));
+    } catch (err) {
+      this.log.error('gateway request failed', { err: errorMessage(err) });
+      sendError(res, 500, 'gateway error');
+      finish({ route: routeName(req.url), status: 500, bytesOut: 0, error: 'internal' });
+    }
+  }
+
+  private async onConnect(req: http.IncomingMessage, sock: net.Socket, head: Buffer): Promise<void> {
+    const t0 = this.now();
+    sock.on('error', (err) => this.log.debug('connect client error', { err: errorMessage(err) }));
+    const caller = this.tokens.lookup(credentialOf(req.headers, true));
+    const base = { group: caller?.groupName ?? '-', method: 'CONNECT' };
+    if (!caller) {
+      refuse(sock, 407, 'Proxy Authentication Required', 'unknown or expired gateway token');
+      return this.audit({ ...base, route: 'connect', status: 407, bytesIn: 0, bytesOut: 0, durationMs: 0 });
+    }
+    const policy = this.d.policy(caller.groupName);
+    if (!this.spend(caller, policy.requestsPerHour)) {
+      refuse(
+        sock,
+        429,
+        'Too Many Requests',
+        `agent group "${caller.groupName}" has used its hourly request budget`,
+      );
+      return this.audit({ ...base, route: 'connect', status: 429, bytesIn: 0, bytesOut: 0, durationMs: 0 });
+    }
+    try {
+      const r = await tunnel(req.url, sock, head, {
+        caller,
+        policy,
+        resolve: this.d.resolve ?? defaultResolver,
+        connect: this.d.connect ?? defaultConnector,
+        allowPrivate: this.d.allowPrivateEgress ?? false,
+        connectTimeoutMs: 10_000,
+      });
+      this.audit({ ...base, ...r, durationMs: this.now() - t0 });
+    } catch (err) {
+      this.log.error('gateway tunnel failed', { err: errorMessage(err) });
+      sock.destroy();
+    }
+  }
+}
+
+function routeName(url: string | undefined): string {
+  return /^\/([a-z-]+)/.exec(url ?? '')?.[1] ?? '-';
+}

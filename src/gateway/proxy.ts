@@ -1,0 +1,256 @@
+/**
+ * The reverse-proxy half of the gateway: one model request from a sandbox to its upstream.
+ * Invariants:
+ *  - the caller is identified by its per-sandbox token before anything else; unknown → 401;
+ *  - the group must hold a grant for the secret; otherwise 403, and the upstream is not contacted;
+ *  - every credential the client sent (x-api-key, Authorization, Proxy-Authorization, cookies)
+ *    is stripped, and only the real one the upstream expects is added;
+ *  - the response streams through as it arrives (no buffering: SSE stays live), with
+ *    backpressure both ways; an upstream that dies mid-stream ends only this response;
+ *  - error bodies the sandbox sees name routes and groups, never a secret value.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { errorMessage } from '../shared/errors.js';
+import type { ChatgptRefresher } from './chatgpt-refresher.js';
+import { placeholderRefreshReply } from './chatgpt-auth.js';
+import {
+  DEFAULT_UPSTREAMS,
+  ROUTE_KIND,
+  type Caller,
+  type OpenedSecret,
+  type SecretKind,
+  type SecretLookup,
+  type SecretSource,
+} from './contract.js';
+import { credentialOf } from './tokens.js';
+
+const HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+]);
+const STRIP_REQUEST = new Set([
+  'authorization',
+  'x-api-key',
+  'proxy-authorization',
+  'cookie',
+  'chatgpt-account-id',
+]);
+
+export interface ProxyContext {
+  secrets: SecretSource;
+  upstreams: Partial<Record<SecretKind, string>>;
+  refresher: ChatgptRefresher;
+  agents: { http: http.Agent; https: https.Agent };
+}
+
+/** What the request handler learned, for the audit line. */
+export interface Outcome {
+  route: string;
+  status: number;
+  bytesOut: number;
+  bytesIn?: number;
+  error?: string;
+}
+
+export function sendError(res: http.ServerResponse, status: number, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ type: 'error', error: { type: 'polyclaw_gateway', message } });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function lookupError(
+  lookup: Extract<SecretLookup, { ok: false }>,
+  caller: Caller,
+  what: string,
+): [number, string] {
+  if (lookup.reason === 'not_granted')
+    return [403, `agent group "${caller.groupName}" has no grant for ${what} (polyclaw secrets grant)`];
+  return [503, `no ${what} in the vault (polyclaw secrets set)`];
+}
+
+/** Split `/route/rest?query` into the route, the secret lookup and the upstream path. */
+function resolveRoute(
+  ctx: ProxyContext,
+  caller: Caller,
+  url: string,
+): { route: string; lookup: SecretLookup; rest: string; what: string } | null {
+  const m = /^\/([a-z-]+)(\/[^?]*)?(\?.*)?$/.exec(url);
+  if (!m) return null;
+  const [, first = '', restPath = '/', query = ''] = m;
+  if (first in ROUTE_KIND) {
+    const kind = ROUTE_KIND[first as keyof typeof ROUTE_KIND];
+    return {
+      route: first,
+      lookup: ctx.secrets.forKind(caller, kind),
+      rest: restPath + query,
+      what: `an ${kind} secret`,
+    };
+  }
+  if (first === 'endpoints') {
+    const e = /^\/([a-z0-9][a-z0-9_.-]{0,62})(\/.*)?$/.exec(restPath);
+    if (!e) return null;
+    const name = e[1]!;
+    return {
+      route: `endpoints/${name}`,
+      lookup: ctx.secrets.byName(caller, name),
+      rest: (e[2] ?? '/') + query,
+      what: `the secret "${name}"`,
+    };
+  }
+  return null;
+}
+
+async function credentialHeaders(ctx: ProxyContext, s: OpenedSecret): Promise<Record<string, string>> {
+  switch (s.kind) {
+    case 'anthropic':
+      // Subscription tokens from `claude setup-token` are OAuth bearer tokens; API keys use x-api-key.
+      return s.value.startsWith('sk-ant-oat')
+        ? { authorization: `Bearer ${s.value}`, 'anthropic-beta': 'oauth-2025-04-20' }
+        : { 'x-api-key': s.value };
+    case 'openai':
+    case 'openai-compatible':
+      return { authorization: `Bearer ${s.value}` };
+    case 'codex-chatgpt': {
+      const c = await ctx.refresher.credential(s);
+      return {
+        authorization: `Bearer ${c.accessToken}`,
+        ...(c.accountId ? { 'chatgpt-account-id': c.accountId } : {}),
+      };
+    }
+  }
+}
+
+/** Answer a sandbox's own ChatGPT token refresh with placeholders (it must never hold real ones). */
+function answerRefresh(
+  ctx: ProxyContext,
+  caller: Caller,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Outcome {
+  req.resume();
+  const lookup = ctx.secrets.forKind(caller, 'codex-chatgpt');
+  const account = lookup.ok ? ctx.refresher.accountOf(lookup.secret) : null;
+  const token = credentialOf(req.headers) ?? '';
+  const body = JSON.stringify(placeholderRefreshReply(account, token.split('.').pop() ?? ''));
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+  return { route: 'chatgpt-auth', status: 200, bytesOut: body.length };
+}
+
+export async function proxyRequest(
+  ctx: ProxyContext,
+  caller: Caller,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<Outcome> {
+  const url = req.url ?? '/';
+  if (url.startsWith('/chatgpt-auth/')) return answerRefresh(ctx, caller, req, res);
+  const r = resolveRoute(ctx, caller, url);
+  if (!r) {
+    sendError(
+      res,
+      404,
+      `no gateway route for ${url.split('?')[0]} (routes: /anthropic, /openai, /chatgpt, /endpoints/NAME)`,
+    );
+    return { route: '-', status: 404, bytesOut: 0 };
+  }
+  if (!r.lookup.ok) {
+    const [status, msg] = lookupError(r.lookup, caller, r.what);
+    sendError(res, status, msg);
+    return { route: r.route, status, bytesOut: 0 };
+  }
+  const secret = r.lookup.secret;
+  const base = secret.baseUrl ?? ctx.upstreams[secret.kind] ?? DEFAULT_UPSTREAMS[secret.kind];
+  if (!base) {
+    sendError(res, 503, `the secret "${secret.name}" has no base URL`);
+    return { route: r.route, status: 503, bytesOut: 0 };
+  }
+  let cred: Record<string, string>;
+  try {
+    cred = await credentialHeaders(ctx, secret);
+  } catch (err) {
+    sendError(res, 502, `could not obtain a credential for ${r.route}: ${errorMessage(err)}`);
+    return { route: r.route, status: 502, bytesOut: 0, error: 'credential' };
+  }
+  const target = new URL(base.replace(/\/$/, '') + r.rest);
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined || HOP.has(k) || STRIP_REQUEST.has(k) || k.startsWith('x-polyclaw-')) continue;
+    headers[k] = v;
+  }
+  Object.assign(headers, cred);
+  return forward(ctx, secret, r.route, target, headers, req, res);
+}
+
+function forward(
+  ctx: ProxyContext,
+  secret: OpenedSecret,
+  route: string,
+  target: URL,
+  headers: Record<string, string | string[]>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const out: Outcome = { route, status: 0, bytesOut: 0, bytesIn: 0 };
+    let settled = false;
+    const done = (error?: string) => {
+      if (settled) return;
+      settled = true;
+      if (error) out.error = error;
+      ctx.secrets.markUsed(secret.id, out.status);
+      resolve(out);
+    };
+    const lib = target.protocol === 'https:' ? https : http;
+    const up = lib.request(target, {
+      method: req.method,
+      headers,
+      agent: target.protocol === 'https:' ? ctx.agents.https : ctx.agents.http,
+    });
+    up.setNoDelay(true);
+    up.on('response', (ur) => {
+      out.status = ur.statusCode ?? 502;
+      if (out.status === 401 && secret.kind === 'codex-chatgpt') ctx.refresher.markRejected(secret.id);
+      const h: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP.has(k)) h[k] = v;
+      res.writeHead(out.status, h);
+      res.flushHeaders();
+      ur.on('data', (c: Buffer) => (out.bytesOut += c.length));
+      ur.on('aborted', () => res.destroy());
+      ur.on('error', (err) => {
+        res.destroy();
+        done(`upstream: ${errorMessage(err)}`);
+      });
+      ur.on('end', () => done());
+      ur.pipe(res);
+    });
+    up.on('error', (err) => {
+      if (!res.headersSent) {
+        out.status = 502;
+        sendError(res, 502, `upstream for ${route} failed: ${errorMessage(err).split('\n')[0]}`);
+      } else res.destroy();
+      done(`upstream: ${errorMessage(err)}`);
+    });
+    // The client went away: stop the upstream request and stream.
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        up.destroy();
+        done(out.error ?? 'client closed');
+      }
+    });
+    req.on('error', () => up.destroy());
+    req.on('data', (c: Buffer) => (out.bytesIn! += c.length));
+    req.pipe(up);
+  });
+}

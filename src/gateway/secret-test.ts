@@ -1,0 +1,70 @@
+/**
+ * `polyclaw secrets test NAME`: one cheap authenticated request (a model listing) through a
+ * real gateway instance on a private socket, exactly as a sandbox's request would go. The
+ * result carries the status only; the upstream's body is discarded (it could echo anything).
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { notFound } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { GatewayDeps, SecretKind, SecretSource } from './contract.js';
+import { Gateway, GATEWAY_SOCKET } from './gateway.js';
+import type { Vault } from './vault.js';
+
+const PROBE_PATH: Record<SecretKind, string> = {
+  anthropic: '/v1/models',
+  openai: '/v1/models',
+  'openai-compatible': '/models',
+  'codex-chatgpt': '/models?client_version=0.0.0',
+};
+
+export async function testSecret(
+  vault: Vault,
+  name: string,
+  deps: Omit<GatewayDeps, 'secrets' | 'policy'> & { log: Logger },
+): Promise<{ name: string; ok: boolean; status: number; durationMs: number }> {
+  const info = vault.list().find((s) => s.name === name);
+  if (!info) throw notFound(`no secret named "${name}"`);
+  // The test may use the secret whatever its grants: it acts for the owner, not a group.
+  const source: SecretSource = {
+    forKind: () => ({ ok: false, reason: 'none' }),
+    byName: (_c, n) => (n === name ? vault.openForOwner(n) : { ok: false, reason: 'none' }),
+    markUsed: (id, status) => vault.markUsed(id, status),
+    replaceValue: (id, v) => vault.replaceValue(id, v),
+  };
+  const gw = new Gateway({
+    ...deps,
+    secrets: source,
+    policy: () => ({ allowHosts: [], requestsPerHour: null }),
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polyclaw-secret-test-'));
+  const t0 = Date.now();
+  try {
+    await gw.listen({ socketDir: dir, tcpPort: null });
+    const ticket = gw.issue({ groupId: '-', groupName: '(owner test)' }, 'secrets-test');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: path.join(dir, GATEWAY_SOCKET),
+          path: `/endpoints/${name}${PROBE_PATH[info.kind]}`,
+          headers: { authorization: `Bearer ${ticket.token}`, 'anthropic-version': '2023-06-01' },
+          timeout: 30_000,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
+      req.on('error', reject);
+      req.end();
+    });
+    return { name, ok: status >= 200 && status < 300, status, durationMs: Date.now() - t0 };
+  } finally {
+    await gw.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

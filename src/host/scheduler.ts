@@ -1,0 +1,224 @@
+/**
+ * The scheduler: event-driven, ONE timer armed on the earliest next_run_at of any active task
+ * series and re-armed after every change; a timer is never longer than `maxTimerMs`, which is
+ * only a safety net (clock jumps, setTimeout's 24.8-day limit).
+ *
+ * Invariants:
+ * - Recurrence comes from the scheduled instant, never the fire time: the next occurrence is
+ *   the first cron slot after the one that fired, in the task's timezone (no drift). When the
+ *   host was down (or the timer ran late) past several slots, the series fires ONCE and then
+ *   continues with the first slot after now — missed slots are not replayed one by one.
+ * - Firing is idempotent: the inbound row carries the series id and its scheduled instant, and
+ *   is enqueued only if no row for that (series, instant) exists; then next_run_at advances.
+ *   A crash between the two re-fires nothing on restart.
+ * - The sandbox sees its group's tasks through a mirror in each session's inbound.db, refreshed
+ *   on every change (and written by the session manager when a queue is first opened).
+ */
+import { errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { Routing } from '../shared/messages.js';
+import type { Db } from './db/open.js';
+import type { OutboundRow, SessionQueue } from './session-queue.js';
+import { getGroup } from './store/groups.js';
+import { getMessagingGroup } from './store/messaging.js';
+import { getSession, listSessions, type Session } from './store/sessions.js';
+import { dueTasks, earliestRun, listGroupTasks, toMirror, updateTask, type Task } from './store/tasks.js';
+import { applyTaskAction, TaskRefused } from './task-actions.js';
+import { nextCronRun } from '../shared/schedule.js';
+
+/** What the scheduler needs from the session manager. */
+export interface SchedulerSessions {
+  queueFor(session: Session): SessionQueue;
+  /** The session's queue if it is open (closed queues get the mirror when they open). */
+  openQueue(sessionId: string): SessionQueue | undefined;
+  wake(sessionId: string): void;
+}
+
+export interface TimerFns {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const realTimers: TimerFns = {
+  set: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clear: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface SchedulerDeps {
+  db: Db;
+  log: Logger;
+  sessions: SchedulerSessions;
+  /** Timezone of groups that set none. */
+  defaultTimezone: string;
+  now?: () => number;
+  timers?: TimerFns;
+  maxTimerMs?: number;
+}
+
+export class Scheduler {
+  private readonly now: () => number;
+  private readonly timers: TimerFns;
+  private readonly log: Logger;
+  private timer: unknown = null;
+  private stopped = true;
+
+  constructor(private readonly d: SchedulerDeps) {
+    this.now = d.now ?? Date.now;
+    this.timers = d.timers ?? realTimers;
+    this.log = d.log;
+  }
+
+  /** Fire what came due while the host was down (once per series), then arm the timer. */
+  start(): void {
+    this.stopped = false;
+    this.safeTick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) this.timers.clear(this.timer);
+    this.timer = null;
+  }
+
+  /**
+   * A 'system' outbound row carrying a task action, from `session`'s sandbox. Refusals are told
+   * to the agent as a system message in its session; the caller records the row as handled.
+   */
+  handleAction(session: Session, queue: SessionQueue, row: OutboundRow): void {
+    const action = row.content.action;
+    if (!action) return;
+    const group = getGroup(this.d.db, session.agentGroupId);
+    try {
+      const task = applyTaskAction(
+        {
+          db: this.d.db,
+          now: this.now(),
+          agentGroupId: group.id,
+          sessionId: session.id,
+          timezone: group.timezone ?? this.d.defaultTimezone,
+          routing: row.routing,
+        },
+        action,
+      );
+      this.log.info('task action applied', { session: session.id, action: action.type, task: task.id });
+    } catch (err) {
+      if (!(err instanceof TaskRefused)) throw err;
+      this.log.warn('task action refused', { session: session.id, action: action.type, reason: err.message });
+      queue.enqueue({
+        kind: 'system',
+        trigger: false,
+        routing: row.routing,
+        content: {
+          text: `Your ${action.type} request (seq ${row.seq}) was refused: ${err.message}`,
+          attachments: [],
+        },
+      });
+      return;
+    }
+    this.changed(group.id);
+  }
+
+  /** Tasks of a group changed: refresh the mirror in its open sessions and re-arm. */
+  changed(agentGroupId: string): void {
+    this.mirror(agentGroupId);
+    this.arm();
+  }
+
+  /** Write the group's tasks into every open session queue of the group. */
+  mirror(agentGroupId: string): void {
+    const tasks = listGroupTasks(this.d.db, agentGroupId).map(toMirror);
+    for (const s of listSessions(this.d.db, agentGroupId)) this.d.sessions.openQueue(s.id)?.setTasks(tasks);
+  }
+
+  private arm(): void {
+    if (this.timer !== null) this.timers.clear(this.timer);
+    this.timer = null;
+    if (this.stopped) return;
+    const next = earliestRun(this.d.db);
+    if (next === null) return;
+    const delay = Math.min(Math.max(0, next - this.now()), this.d.maxTimerMs ?? 3_600_000);
+    this.timer = this.timers.set(() => {
+      this.timer = null;
+      this.safeTick();
+    }, delay);
+  }
+
+  /** A tick that cannot throw out of a timer callback: on failure it logs and tries again later. */
+  private safeTick(): void {
+    try {
+      this.tick();
+    } catch (err) {
+      this.log.error('scheduler tick failed; trying again in a minute', { err: errorMessage(err) });
+      if (this.stopped) return;
+      if (this.timer !== null) this.timers.clear(this.timer);
+      this.timer = this.timers.set(() => {
+        this.timer = null;
+        this.safeTick();
+      }, 60_000);
+    }
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const groups = new Set<string>();
+    for (const t of dueTasks(this.d.db, this.now())) {
+      try {
+        this.fire(t);
+      } catch (err) {
+        // One broken task must not stop the others; it is parked so it cannot spin the timer.
+        this.log.error('task could not fire; pausing it', { task: t.id, err: errorMessage(err) });
+        updateTask(this.d.db, t.id, { status: 'paused' }, this.now());
+      }
+      groups.add(t.agentGroupId);
+    }
+    for (const g of groups) this.mirror(g);
+    this.arm();
+  }
+
+  private fire(t: Task): void {
+    const now = this.now();
+    const runAt = t.nextRunAt!;
+    const session = getSession(this.d.db, t.sessionId);
+    const q = this.d.sessions.queueFor(session);
+    const routing = this.defaultRouting(session) ?? t.routing;
+    if (!routing) throw new Error(`session ${session.id} has no chat to answer in`);
+    if (!q.hasTaskRun(t.id, runAt)) {
+      q.enqueue({
+        kind: 'task',
+        trigger: true,
+        routing,
+        seriesId: t.id,
+        content: { text: t.prompt, attachments: [], task: { id: t.id, runAt, script: t.script } },
+      });
+    }
+    let next: number | null = null;
+    if (t.cron) {
+      next = nextCronRun(t.cron, t.timezone, runAt);
+      if (next !== null && next <= now) next = nextCronRun(t.cron, t.timezone, now);
+    }
+    updateTask(
+      this.d.db,
+      t.id,
+      { lastRunAt: now, nextRunAt: next, status: next === null ? 'done' : 'active' },
+      now,
+    );
+    this.log.info('task fired', {
+      task: t.id,
+      session: session.id,
+      scheduledFor: runAt,
+      lateMs: now - runAt,
+    });
+    this.d.sessions.wake(session.id);
+  }
+
+  private defaultRouting(s: Session): Routing | null {
+    if (!s.messagingGroupId) return null;
+    const mg = getMessagingGroup(this.d.db, s.messagingGroupId);
+    if (!mg) return null;
+    return { channelType: mg.channelType, platformId: mg.platformId, threadId: s.threadId };
+  }
+}

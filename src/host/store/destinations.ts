@@ -1,0 +1,95 @@
+/**
+ * Destinations: names an agent group may address besides the chats it is wired to. A chat
+ * destination points at a messaging group; an agent destination wires the two agent chats
+ * ("A->B" to B, "B->A" to A) that carry the conversation between the groups.
+ */
+import { agentChatId } from '../../channels/agent.js';
+import { badRequest, conflict, notFound } from '../../shared/errors.js';
+import type { Db } from '../db/open.js';
+import type { AgentGroup } from './groups.js';
+import { createWiring, ensureMessagingGroup, wiringsForMessagingGroup } from './messaging.js';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/;
+
+export interface DestinationRow {
+  group: string;
+  name: string;
+  kind: 'chat' | 'agent';
+  channel: string;
+  platformId: string;
+  threadId: string | null;
+}
+
+function check(db: Db, group: AgentGroup, name: string): void {
+  if (!NAME.test(name) || name === 'origin')
+    throw badRequest(
+      `destination name "${name}" must be 1-63 letters, digits, "_", ".", ":" or "-" (and not "origin")`,
+    );
+  if (db.prepare('SELECT 1 FROM destinations WHERE agent_group_id = ? AND name = ?').get(group.id, name)) {
+    throw conflict(`group ${group.name} already has a destination "${name}"`);
+  }
+}
+
+export function addChatDestination(
+  db: Db,
+  group: AgentGroup,
+  name: string,
+  channel: string,
+  platformId: string,
+  threadId: string | null = null,
+): void {
+  check(db, group, name);
+  const mg = ensureMessagingGroup(db, channel, platformId);
+  db.prepare(
+    `INSERT INTO destinations (agent_group_id, name, kind, messaging_group_id, thread_id) VALUES (?, ?, 'chat', ?, ?)`,
+  ).run(group.id, name, mg.id, threadId);
+}
+
+export function addAgentDestination(db: Db, group: AgentGroup, name: string, target: AgentGroup): void {
+  check(db, group, name);
+  if (target.id === group.id) throw badRequest('a group cannot be its own agent destination');
+  db.transaction(() => {
+    const wire = (from: AgentGroup, to: AgentGroup) => {
+      const mg = ensureMessagingGroup(db, 'agent', agentChatId(from.name, to.name), { isDirect: true });
+      if (!wiringsForMessagingGroup(db, mg.id).some((w) => w.agentGroupId === to.id)) {
+        createWiring(db, mg.id, to.id, { engageMode: 'pattern', pattern: '.*', sessionMode: 'shared' });
+      }
+      return mg;
+    };
+    const forward = wire(group, target);
+    wire(target, group);
+    db.prepare(
+      `INSERT INTO destinations (agent_group_id, name, kind, messaging_group_id, target_agent_group_id) VALUES (?, ?, 'agent', ?, ?)`,
+    ).run(group.id, name, forward.id, target.id);
+  })();
+}
+
+export function removeDestination(db: Db, group: AgentGroup, name: string): void {
+  const r = db.prepare('DELETE FROM destinations WHERE agent_group_id = ? AND name = ?').run(group.id, name);
+  if (r.changes === 0) throw notFound(`group ${group.name} has no destination "${name}"`);
+}
+
+export function listDestinations(db: Db): DestinationRow[] {
+  return (
+    db
+      .prepare(
+        `SELECT g.name AS grp, d.name, d.kind, d.thread_id, m.channel_type, m.platform_id FROM destinations d
+         JOIN agent_groups g ON g.id = d.agent_group_id JOIN messaging_groups m ON m.id = d.messaging_group_id ORDER BY g.name, d.name`,
+      )
+      .all() as Array<{
+      grp: string;
+      name: string;
+      kind: 'chat' | 'agent';
+      thread_id: string | null;
+      channel_type: string;
+      platform_id: string;
+    }>
+  ).map((r) => ({
+    group: r.grp,
+    name: r.name,
+    kind: r.kind,
+    channel: r.channel_type,
+    platformId: r.platform_id,
+    threadId: r.thread_id,
+  }));
+}

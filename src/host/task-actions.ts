@@ -1,0 +1,163 @@
+/**
+ * Host-side validation and application of the task actions a sandbox writes (outbound rows of
+ * kind 'system'). The sandbox is untrusted: every rule the tools check is checked again here,
+ * and a session can only ever see or touch tasks of its own agent group — an id of another
+ * group's task is answered exactly like an unknown id, so ids do not leak across groups.
+ *
+ * Every action is idempotent, so a row handled again after a host crash (before the ledger
+ * recorded it) changes nothing: re-scheduling the same id with the same spec, pausing a paused
+ * task, resuming an active one, cancelling a cancelled one and re-applying a patch are no-ops.
+ */
+import { PolyclawError } from '../shared/errors.js';
+import type { Routing, SystemAction, TaskPatch, TaskSpec } from '../shared/messages.js';
+import { nextCronRun, resolveAt, validateCron } from '../shared/schedule.js';
+import type { Db } from './db/open.js';
+import { getTask, insertTask, updateTask, type Task, type TaskChange } from './store/tasks.js';
+
+/** A refused action: `message` is one line the agent can act on. */
+export class TaskRefused extends PolyclawError {
+  constructor(message: string) {
+    super('bad_request', message);
+    this.name = 'TaskRefused';
+  }
+}
+
+/** A one-shot `at` may have been valid when the tool checked it and be a moment old by now. */
+export const AT_GRACE_MS = 60_000;
+const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
+const MAX_PROMPT = 100_000;
+const MAX_SCRIPT = 20_000;
+
+export interface ActionContext {
+  db: Db;
+  now: number;
+  agentGroupId: string;
+  sessionId: string;
+  timezone: string;
+  /** The chat the action came from: tasks of sessions without a default chat answer there. */
+  routing: Routing;
+}
+
+/** Apply `action` for the session in `ctx`; throws TaskRefused when it must not happen. */
+export function applyTaskAction(ctx: ActionContext, action: SystemAction): Task {
+  switch (action.type) {
+    case 'schedule_task':
+      return schedule(ctx, action.task);
+    case 'cancel_task': {
+      const t = owned(ctx, action.taskId);
+      if (t.status === 'cancelled') return t;
+      if (t.status === 'done') throw new TaskRefused(`task "${t.id}" already ran and is done`);
+      return updateTask(ctx.db, t.id, { status: 'cancelled', nextRunAt: null }, ctx.now);
+    }
+    case 'pause_task': {
+      const t = live(owned(ctx, action.taskId));
+      return t.status === 'paused' ? t : updateTask(ctx.db, t.id, { status: 'paused' }, ctx.now);
+    }
+    case 'resume_task': {
+      const t = live(owned(ctx, action.taskId));
+      if (t.status === 'active') return t;
+      // A cron series continues with its next slot after now; a one-shot whose time passed
+      // while paused fires at once (it was missed, like a run missed while the host was down).
+      const nextRunAt = t.cron ? nextRun(t.cron, t.timezone, ctx.now) : t.nextRunAt;
+      return updateTask(ctx.db, t.id, { status: 'active', nextRunAt }, ctx.now);
+    }
+    case 'update_task':
+      return update(ctx, live(owned(ctx, action.taskId)), action.patch);
+  }
+}
+
+function schedule(ctx: ActionContext, spec: TaskSpec): Task {
+  if (!TASK_ID.test(spec.id))
+    throw new TaskRefused(`task id "${spec.id}" must be 1-100 letters, digits, "_", ".", ":" or "-"`);
+  checkText(spec.prompt, spec.script);
+  const when = schedulingOf(ctx, spec.at, spec.cron);
+  const existing = getTask(ctx.db, spec.id);
+  if (existing) {
+    const same =
+      existing.agentGroupId === ctx.agentGroupId &&
+      existing.prompt === spec.prompt &&
+      existing.at === spec.at &&
+      existing.cron === spec.cron &&
+      existing.script === spec.script;
+    if (same) return existing; // the same row handled again after a crash
+    throw new TaskRefused(`task id "${spec.id}" is already in use; schedule it under a new id`);
+  }
+  return insertTask(
+    ctx.db,
+    {
+      id: spec.id,
+      agentGroupId: ctx.agentGroupId,
+      sessionId: ctx.sessionId,
+      prompt: spec.prompt,
+      cron: spec.cron,
+      at: spec.at,
+      script: spec.script,
+      timezone: ctx.timezone,
+      routing: ctx.routing,
+      status: 'active',
+      nextRunAt: when,
+    },
+    ctx.now,
+  );
+}
+
+function update(ctx: ActionContext, t: Task, patch: TaskPatch): Task {
+  // Setting one kind of schedule replaces the other unless the patch names both.
+  let at = patch.at !== undefined ? patch.at : t.at;
+  let cron = patch.cron !== undefined ? patch.cron : t.cron;
+  if (patch.at && patch.cron === undefined) cron = null;
+  if (patch.cron && patch.at === undefined) at = null;
+  const prompt = patch.prompt ?? t.prompt;
+  const script = patch.script !== undefined ? patch.script : t.script;
+  checkText(prompt, script);
+  const change: TaskChange = { prompt, script, at, cron };
+  if (at !== t.at || cron !== t.cron) {
+    change.nextRunAt = schedulingOf({ ...ctx, timezone: t.timezone }, at, cron);
+  }
+  // updateTask skips undefined, so cleared values must be written as null explicitly.
+  return updateTask(ctx.db, t.id, change, ctx.now);
+}
+
+/** The first run of a schedule given as exactly one of `at` and `cron`. */
+function schedulingOf(ctx: ActionContext, at: string | null, cron: string | null): number {
+  if (at && cron) throw new TaskRefused('give either at (one-shot) or cron (recurring), not both');
+  if (cron) {
+    const bad = validateCron(cron);
+    if (bad) throw new TaskRefused(bad);
+    return nextRun(cron, ctx.timezone, ctx.now);
+  }
+  if (at) {
+    const r = resolveAt(at, ctx.timezone, ctx.now - AT_GRACE_MS);
+    if (!r.ok) throw new TaskRefused(r.error);
+    return r.ms;
+  }
+  throw new TaskRefused('give at (a one-shot time) or cron (a recurring schedule)');
+}
+
+function nextRun(cron: string, tz: string, after: number): number {
+  const n = nextCronRun(cron, tz, after);
+  if (n === null) throw new TaskRefused(`cron "${cron}" has no future run`);
+  return n;
+}
+
+function checkText(prompt: string, script: string | null): void {
+  if (!prompt.trim()) throw new TaskRefused('prompt is empty');
+  if (prompt.length > MAX_PROMPT) throw new TaskRefused(`prompt is longer than ${MAX_PROMPT} characters`);
+  if (script !== null && !script.trim()) throw new TaskRefused('script is empty; pass null for no script');
+  if (script && script.length > MAX_SCRIPT)
+    throw new TaskRefused(`script is longer than ${MAX_SCRIPT} characters; put it in a file and run that`);
+}
+
+/** The task, if it exists AND belongs to the caller's group; otherwise the same refusal either way. */
+function owned(ctx: ActionContext, id: string): Task {
+  const t = getTask(ctx.db, id);
+  if (!t || t.agentGroupId !== ctx.agentGroupId)
+    throw new TaskRefused(`no task "${id}" in this agent group (list_tasks shows its tasks)`);
+  return t;
+}
+
+function live(t: Task): Task {
+  if (t.status === 'cancelled' || t.status === 'done')
+    throw new TaskRefused(`task "${t.id}" is ${t.status}; schedule a new task instead`);
+  return t;
+}

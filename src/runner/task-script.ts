@@ -1,0 +1,142 @@
+/**
+ * Pre-script gating of scheduled task runs, inside the sandbox. A 'task' message whose content
+ * carries a script has it run first (`/bin/sh -c script`, cwd = the agent dir, 60 s timeout,
+ * output capped). If the LAST stdout line that parses as JSON is `{"wakeAgent": false}`, the
+ * message is acked completed and the agent never wakes (cheap polling tasks). Otherwise the
+ * agent runs with the script's output appended to the task prompt — a failing or timed-out
+ * script is reported to the agent the same way, with its exit status, rather than dropped.
+ *
+ * The script runs in its own process group, which is killed when the shell exits or the
+ * timeout passes, so a backgrounded child cannot outlive it or hold the turn open.
+ */
+import { spawn } from 'node:child_process';
+import type { Logger } from '../shared/log.js';
+import type { PendingMessage, RunnerQueue } from './session-io.js';
+
+export const SCRIPT_TIMEOUT_MS = 60_000;
+export const SCRIPT_MAX_BYTES = 64 * 1024;
+
+export interface ScriptResult {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  truncated: boolean;
+}
+
+export type ScriptRunner = (
+  script: string,
+  opts: { cwd: string; timeoutMs: number; maxBytes: number; log: Logger },
+) => Promise<ScriptResult>;
+
+/** Runs `script` with /bin/sh in its own process group; never rejects. */
+export const runShellScript: ScriptRunner = (script, { cwd, timeoutMs, maxBytes, log }) =>
+  new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', script], {
+      cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out = { stdout: '', stderr: '', truncated: false, timedOut: false };
+    const collect = (which: 'stdout' | 'stderr') => (chunk: Buffer) => {
+      const room = maxBytes - Buffer.byteLength(out[which]);
+      if (chunk.length > room) out.truncated = true;
+      if (room > 0) out[which] += chunk.subarray(0, room).toString('utf8');
+    };
+    child.stdout.on('data', collect('stdout'));
+    child.stderr.on('data', collect('stderr'));
+    const killGroup = () => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch (err) {
+        // ESRCH: the group is already gone, which is the normal case after a clean exit.
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') log.warn('could not kill task script', { err });
+      }
+    };
+    const timer = setTimeout(() => {
+      out.timedOut = true;
+      killGroup();
+    }, timeoutMs);
+    let exit: { code: number | null; signal: string | null } = { code: null, signal: null };
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      killGroup(); // background children of the script go with it
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ ...out, code: null, signal: null, stderr: `could not start /bin/sh: ${err.message}` });
+    });
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve({ ...out, ...exit });
+    });
+  });
+
+/** True when the last stdout line that parses as JSON is an object with wakeAgent === false. */
+export function wakeAgentFalse(stdout: string): boolean {
+  const lines = stdout.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!.trim();
+    if (!line) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      continue; // not JSON: look further up
+    }
+    return typeof v === 'object' && v !== null && (v as { wakeAgent?: unknown }).wakeAgent === false;
+  }
+  return false;
+}
+
+function describe(r: ScriptResult): string {
+  const status = r.timedOut
+    ? `timed out after ${SCRIPT_TIMEOUT_MS / 1000} s`
+    : r.signal
+      ? `killed by ${r.signal}`
+      : `exit code ${r.code ?? 'unknown'}`;
+  const parts = [`Output of this task's pre-script (${status}${r.truncated ? ', output truncated' : ''}):`];
+  parts.push(r.stdout.trimEnd() || '(no output)');
+  if (r.stderr.trim()) parts.push(`stderr:\n${r.stderr.trimEnd()}`);
+  return parts.join('\n');
+}
+
+export interface GateDeps {
+  queue: Pick<RunnerQueue, 'ack' | 'commit' | 'heartbeat'>;
+  cwd: string;
+  log: Logger;
+  run?: ScriptRunner;
+}
+
+/**
+ * Run the pre-scripts of task messages in `batch`. Returns the batch without the tasks that
+ * were gated off (already acked completed), and with script output appended to the others.
+ */
+export async function gateTaskScripts(batch: PendingMessage[], d: GateDeps): Promise<PendingMessage[]> {
+  const kept: PendingMessage[] = [];
+  for (const m of batch) {
+    const script = m.kind === 'task' ? m.content.task?.script : null;
+    if (!script) {
+      kept.push(m);
+      continue;
+    }
+    d.queue.ack([m], 'processing');
+    d.queue.heartbeat(true);
+    const r = await (d.run ?? runShellScript)(script, {
+      cwd: d.cwd,
+      timeoutMs: SCRIPT_TIMEOUT_MS,
+      maxBytes: SCRIPT_MAX_BYTES,
+      log: d.log,
+    });
+    d.queue.heartbeat(true);
+    if (!r.timedOut && wakeAgentFalse(r.stdout)) {
+      d.log.info('task pre-script said not to wake the agent', { task: m.content.task?.id, seq: m.seq });
+      d.queue.commit([], [m]);
+      continue;
+    }
+    kept.push({ ...m, content: { ...m.content, text: `${m.content.text}\n\n${describe(r)}` } });
+  }
+  return kept;
+}

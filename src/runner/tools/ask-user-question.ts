@@ -1,0 +1,64 @@
+/**
+ * ask_user_question: ask the current chat a multiple-choice question and wait for the answer.
+ * Channels with buttons show buttons; text channels show numbered options, and a reply with
+ * the number or the option's text answers. The answer comes back through inbound.db.
+ */
+import { z } from 'zod';
+import { registerTool } from './registry.js';
+import { defineTool, resolveTarget, ToolError } from './tool.js';
+
+export const MAX_QUESTION_TIMEOUT_S = 24 * 3600;
+
+export function questionText(title: string | undefined, question: string, options: string[]): string {
+  return [
+    title ? `**${title}**` : null,
+    question,
+    ...options.map((o, i) => `${i + 1}. ${o}`),
+    'Reply with the number or the option.',
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
+
+registerTool(
+  defineTool({
+    name: 'ask_user_question',
+    description:
+      'Ask the person a question with 1–10 options and wait for their choice. Returns the chosen option, or says that nobody answered before the timeout.',
+    input: {
+      question: z.string().describe('The question.'),
+      options: z.array(z.string()).describe('The choices, 1 to 10 short strings.'),
+      title: z.string().optional().describe('Optional heading.'),
+      timeout: z.number().int().optional().describe('Seconds to wait (default 300, max 86400).'),
+    },
+    async run({ question, options, title, timeout }, ctx) {
+      if (!question.trim()) throw new ToolError('`question` is empty.');
+      const opts = options.map((o) => o.trim()).filter(Boolean);
+      if (opts.length < 1 || opts.length > 10)
+        throw new ToolError('`options` needs 1 to 10 non-empty choices.');
+      if (new Set(opts.map((o) => o.toLowerCase())).size !== opts.length)
+        throw new ToolError('`options` must be distinct.');
+      const seconds = timeout ?? 300;
+      if (seconds < 1 || seconds > MAX_QUESTION_TIMEOUT_S)
+        throw new ToolError(`\`timeout\` must be between 1 and ${MAX_QUESTION_TIMEOUT_S} seconds.`);
+      const { routing } = resolveTarget(ctx, undefined);
+      const questionId = ctx.newId();
+      const expiresAt = ctx.now() + seconds * 1000;
+      ctx.write([
+        {
+          kind: 'question',
+          inReplyTo: ctx.turn()?.messageId ?? null,
+          routing,
+          content: {
+            text: questionText(title, question, opts),
+            question: { questionId, title, question, options: opts, expiresAt },
+          },
+        },
+      ]);
+      const answer = await ctx.waitForAnswer(questionId, expiresAt);
+      if (answer === null)
+        return `No answer within ${seconds} seconds. Decide without it or ask again later.`;
+      return `The person chose: ${answer}`;
+    },
+  }),
+);

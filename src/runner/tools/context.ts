@@ -1,0 +1,73 @@
+/**
+ * ToolContext over the session queues, for the tool server process. It opens the same files
+ * as the runner (inbound.db read-only, outbound.db as a second writer in the sandbox; writes
+ * take the lock up front) and waits for answers on an inotify doorbell with a slow poll.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { Doorbell } from '../../shared/doorbell.js';
+import type { Logger } from '../../shared/log.js';
+import { INBOUND_FILE } from '../../shared/session-db.js';
+import { RunnerQueue } from '../session-io.js';
+import type { ToolContext } from './tool.js';
+
+export function queueContext(opts: {
+  sessionDir: string;
+  agentDir: string;
+  log: Logger;
+  now?: () => number;
+}): ToolContext & { close(): void } {
+  const now = opts.now ?? Date.now;
+  const queue = new RunnerQueue(opts.sessionDir, now);
+  let bell: Doorbell | null = null;
+  const doorbell = () => {
+    if (!bell) {
+      bell = new Doorbell(path.join(opts.sessionDir, INBOUND_FILE), opts.log);
+      bell.start();
+    }
+    return bell;
+  };
+  return {
+    agentDir: opts.agentDir,
+    sessionDir: opts.sessionDir,
+    now,
+    newId: () => randomUUID(),
+    meta: () => queue.meta(),
+    turn: () => queue.turn(),
+    destinations: () => queue.destinations(),
+    write: (rows) => queue.commit(rows, []),
+    sentBySeq: (seq) => queue.outboundBySeq(seq),
+    receivedBySeq: (seq) => queue.inboundBySeq(seq),
+    tasks: () => {
+      const mirrored = queue.tasks();
+      const seen = new Set(mirrored.map((t) => t.id));
+      const requested = queue
+        .requestedTasks()
+        .filter((t) => !seen.has(t.id))
+        .map((t) => ({
+          id: t.id,
+          prompt: t.prompt,
+          cron: t.cron,
+          at: t.at,
+          status: 'requested',
+          nextRunAt: null,
+        }));
+      return [...mirrored, ...requested];
+    },
+    knownTaskIds: () =>
+      new Set([...queue.tasks().map((t) => t.id), ...queue.requestedTasks().map((t) => t.id)]),
+    async waitForAnswer(questionId, expiresAt) {
+      for (;;) {
+        const a = queue.answer(questionId);
+        if (a !== null) return a;
+        const left = expiresAt - now();
+        if (left <= 0) return null;
+        await doorbell().wait(Math.min(left, 2000));
+      }
+    },
+    close() {
+      bell?.close();
+      queue.close();
+    },
+  };
+}

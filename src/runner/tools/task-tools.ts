@@ -1,0 +1,147 @@
+/**
+ * Task tools: schedule_task, list_tasks, cancel_task, pause_task, resume_task, update_task.
+ * They validate in the sandbox (so the model hears about a bad cron or a past time at once)
+ * and write a system action the host validates again and applies; the host owns the schedule.
+ */
+import { z } from 'zod';
+import type { SystemAction, TaskSpec } from '../../shared/messages.js';
+import { resolveAt, validateCron } from '../../shared/schedule.js';
+import { registerTool } from './registry.js';
+import { defineTool, ToolError, type ToolContext } from './tool.js';
+
+function act(ctx: ToolContext, action: SystemAction): void {
+  const routing = ctx.turn()?.routing ?? ctx.meta().defaultRouting;
+  if (!routing) throw new ToolError('This session has no chat to report task runs to.');
+  ctx.write([
+    { kind: 'system', inReplyTo: ctx.turn()?.messageId ?? null, routing, content: { text: '', action } },
+  ]);
+}
+
+function when(
+  ctx: ToolContext,
+  at: string | undefined,
+  cron: string | undefined,
+): Pick<TaskSpec, 'at' | 'cron'> {
+  if (at !== undefined && cron !== undefined)
+    throw new ToolError('Pass either `at` (one run) or `cron` (recurring), not both.');
+  if (at !== undefined) {
+    const tz = ctx.meta().timezone;
+    const r = resolveAt(at, tz, ctx.now());
+    if (!r.ok)
+      throw new ToolError(
+        `\`at\`: ${r.error}. Use ISO-8601 with an offset, or a local time "YYYY-MM-DD HH:MM" in ${tz}.`,
+      );
+    return { at: new Date(r.ms).toISOString(), cron: null };
+  }
+  if (cron !== undefined) {
+    const bad = validateCron(cron);
+    if (bad) throw new ToolError(`\`cron\`: ${bad}.`);
+    return { at: null, cron: cron.trim() };
+  }
+  throw new ToolError('Pass `at` for one run or `cron` for a recurring task.');
+}
+
+function knownTask(ctx: ToolContext, taskId: string): void {
+  const ids = ctx.knownTaskIds();
+  if (!ids.has(taskId)) {
+    throw new ToolError(
+      `No task "${taskId}" in this group.${ids.size ? ` Known ids: ${[...ids].join(', ')}.` : ' There are no tasks yet.'} Use list_tasks.`,
+    );
+  }
+}
+
+const Prompt = z.string().describe('What the agent should do when the task runs.');
+const At = z
+  .string()
+  .optional()
+  .describe('One run: ISO-8601 with offset, or local "YYYY-MM-DD HH:MM" in the group timezone.');
+const Cron = z
+  .string()
+  .optional()
+  .describe('Recurring: 5-field cron in the group timezone, e.g. "0 9 * * 1-5".');
+const Script = z
+  .string()
+  .optional()
+  .describe(
+    'Optional shell script run first; if its last JSON line is {"wakeAgent": false}, the agent is not woken.',
+  );
+
+registerTool(
+  defineTool({
+    name: 'schedule_task',
+    description:
+      'Schedule work for yourself: once at a time (`at`) or recurring (`cron`). The prompt comes back to you as a message when the task runs.',
+    input: { prompt: Prompt, at: At, cron: Cron, script: Script },
+    run({ prompt, at, cron, script }, ctx) {
+      if (!prompt.trim())
+        throw new ToolError('`prompt` is empty: say what should happen when the task runs.');
+      const task: TaskSpec = {
+        id: `task-${ctx.newId().slice(0, 8)}`,
+        prompt,
+        ...when(ctx, at, cron),
+        script: script ?? null,
+      };
+      act(ctx, { type: 'schedule_task', task });
+      return `Scheduled ${task.id} (${task.cron ? `cron "${task.cron}" in ${ctx.meta().timezone}` : `at ${task.at}`}).`;
+    },
+  }),
+);
+
+registerTool(
+  defineTool({
+    name: 'list_tasks',
+    description: "List this group's scheduled tasks with their status and next run.",
+    input: {},
+    run(_args, ctx) {
+      const tasks = ctx.tasks();
+      if (tasks.length === 0) return 'No scheduled tasks.';
+      return tasks
+        .map(
+          (t) =>
+            `${t.id} [${t.status}] ${t.cron ? `cron "${t.cron}"` : `at ${t.at}`} next=${t.nextRunAt ? new Date(t.nextRunAt).toISOString() : '-'} — ${t.prompt.slice(0, 80)}`,
+        )
+        .join('\n');
+    },
+  }),
+);
+
+for (const [name, verb] of [
+  ['cancel_task', 'Cancel'],
+  ['pause_task', 'Pause'],
+  ['resume_task', 'Resume'],
+] as const) {
+  registerTool(
+    defineTool({
+      name,
+      description: `${verb} a scheduled task by id (see list_tasks).`,
+      input: { taskId: z.string().describe('The task id, e.g. "task-1a2b3c4d".') },
+      run({ taskId }, ctx) {
+        knownTask(ctx, taskId);
+        act(ctx, { type: name, taskId });
+        return `${verb} of ${taskId} requested.`;
+      },
+    }),
+  );
+}
+
+registerTool(
+  defineTool({
+    name: 'update_task',
+    description: 'Change a scheduled task: its prompt, its time (`at` or `cron`) or its script.',
+    input: { taskId: z.string(), prompt: Prompt.optional(), at: At, cron: Cron, script: Script },
+    run({ taskId, prompt, at, cron, script }, ctx) {
+      knownTask(ctx, taskId);
+      const patch: Partial<Omit<TaskSpec, 'id'>> = {};
+      if (prompt !== undefined) {
+        if (!prompt.trim()) throw new ToolError('`prompt` is empty.');
+        patch.prompt = prompt;
+      }
+      if (at !== undefined || cron !== undefined) Object.assign(patch, when(ctx, at, cron));
+      if (script !== undefined) patch.script = script || null;
+      if (Object.keys(patch).length === 0)
+        throw new ToolError('Nothing to change: pass prompt, at, cron or script.');
+      act(ctx, { type: 'update_task', taskId, patch });
+      return `Update of ${taskId} requested.`;
+    },
+  }),
+);

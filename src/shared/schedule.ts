@@ -1,0 +1,169 @@
+/**
+ * Time helpers shared by the task tools (sandbox) and the scheduler (host): cron validation
+ * and next-run computation through `croner`, and resolution of a one-shot `at` to an instant.
+ * Pure apart from the clock values passed in; no host-only imports.
+ *
+ * Invariants:
+ * - Cron is standard 5 fields (minute hour day-of-month month day-of-week), evaluated in an
+ *   IANA timezone. DST follows croner (Vixie cron): a fixed-time job (single minute and hour,
+ *   e.g. `30 2 * * *`) whose time falls in a spring-forward gap runs at the first valid time
+ *   after the gap, and runs once when its time occurs twice; interval jobs (`*\/15 * * * *`)
+ *   skip gap times and run on both occurrences of a repeated time.
+ * - A local wall-clock `at` (`2026-12-01 09:30`, `2026-12-01T09:30[:ss]`) is read in the group's
+ *   timezone. In a DST gap it is moved forward by the gap's length (02:30 on a 02:00→03:00
+ *   spring-forward day is 03:30); in an overlap the earlier instant wins (the first 02:30).
+ *   This is the "compatible" disambiguation of Temporal and of most calendars.
+ * - Times in the past are refused: a one-shot task must be in the future when scheduled.
+ */
+import { Cron } from 'croner';
+import { badRequest } from './errors.js';
+
+const CRON_HINT = 'use 5 fields "minute hour day-of-month month day-of-week", e.g. "0 9 * * 1-5"';
+
+/** A Cron evaluator (never scheduled: no callback, no timer). Throws croner's error on bad input. */
+function evaluator(expr: string, timezone?: string): Cron {
+  return new Cron(expr.trim(), { mode: '5-part', ...(timezone ? { timezone } : {}) });
+}
+
+/** null when `expr` is a valid 5-field cron that matches some future date; else a one-line error. */
+export function validateCron(expr: string): string | null {
+  const e = expr.trim();
+  if (!e) return `cron is empty: ${CRON_HINT}`;
+  let cron: Cron;
+  try {
+    cron = evaluator(e);
+  } catch (err) {
+    const why = (err instanceof Error ? err.message : String(err)).replace(/^CronPattern:\s*/, '');
+    return `invalid cron "${e}": ${why.split('\n')[0]}; ${CRON_HINT}`;
+  }
+  if (cron.nextRun() === null) return `cron "${e}" never matches any date (check day and month)`;
+  return null;
+}
+
+/** null when `tz` is an IANA timezone this runtime knows; else a one-line error. */
+export function validateTimezone(tz: string): string | null {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return null;
+  } catch {
+    return `unknown timezone "${tz}" (use an IANA name such as "Europe/Paris")`;
+  }
+}
+
+/** The first run of `expr` strictly after `afterMs`, in `timezone`; null when it never runs again. */
+export function nextCronRun(expr: string, timezone: string, afterMs: number): number | null {
+  const bad = validateCron(expr) ?? validateTimezone(timezone);
+  if (bad) throw badRequest(bad);
+  return evaluator(expr, timezone).nextRun(new Date(afterMs))?.getTime() ?? null;
+}
+
+export type ResolvedAt = { ok: true; ms: number } | { ok: false; error: string };
+
+const ABSOLUTE =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})$/i;
+const LOCAL = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?$/;
+
+/**
+ * Resolve a one-shot time: ISO-8601 with `Z` or an offset, or a local wall-clock time in
+ * `timezone`. Refuses unparsable input, impossible dates and instants not after `nowMs`.
+ */
+export function resolveAt(at: string, timezone: string, nowMs: number): ResolvedAt {
+  const s = at.trim();
+  const tzErr = validateTimezone(timezone);
+  if (tzErr) return { ok: false, error: tzErr };
+  let ms: number;
+  const abs = ABSOLUTE.exec(s);
+  const loc = abs ? null : LOCAL.exec(s);
+  if (abs) {
+    const f = fields(abs);
+    if (!f) return { ok: false, error: `"${at}" is not a real date and time` };
+    const off = abs[8]!.toUpperCase();
+    const offMin = off === 'Z' ? 0 : offsetMinutes(off);
+    if (offMin === null) return { ok: false, error: `"${at}" has an invalid UTC offset` };
+    ms = f + Number((abs[7] ?? '0').padEnd(3, '0')) - offMin * 60_000;
+  } else if (loc) {
+    const f = fields(loc);
+    if (f === null) return { ok: false, error: `"${at}" is not a real date and time` };
+    ms = wallToInstant(f, timezone);
+  } else {
+    return {
+      ok: false,
+      error: `cannot read "${at}" as a time: use ISO-8601 with an offset ("2026-12-01T09:30:00+01:00") or a local time in ${timezone} ("2026-12-01 09:30")`,
+    };
+  }
+  if (ms <= nowMs) {
+    return {
+      ok: false,
+      error: `${s} is in the past (now is ${localWallTime(nowMs, timezone)} in ${timezone}); give a future time`,
+    };
+  }
+  return { ok: true, ms };
+}
+
+/** Wall-clock fields of a regex match as a UTC "wall" number, or null when the date is impossible. */
+function fields(m: RegExpExecArray): number | null {
+  const [y, mo, d, h, mi, sec] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? '0')) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59) return null;
+  const wall = Date.UTC(y, mo - 1, d, h, mi, sec);
+  if (new Date(wall).getUTCDate() !== d) return null; // e.g. 2026-02-30
+  return wall;
+}
+
+function offsetMinutes(off: string): number | null {
+  const m = /^([+-])(\d{2}):?(\d{2})$/.exec(off);
+  if (!m) return null;
+  const h = Number(m[2]);
+  const mi = Number(m[3]);
+  if (h > 18 || mi > 59) return null;
+  return (m[1] === '-' ? -1 : 1) * (h * 60 + mi);
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(tz: string): Intl.DateTimeFormat {
+  let f = formatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formatters.set(tz, f);
+  }
+  return f;
+}
+
+/** The wall clock of `ms` in `tz`, as a UTC "wall" number (whole seconds). */
+function wallOf(ms: number, tz: string): number {
+  const p = formatter(tz).formatToParts(new Date(ms));
+  const get = (t: string) => Number(p.find((x) => x.type === t)?.value ?? '0');
+  return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+}
+
+/** UTC offset of `tz` at instant `ms`, in ms. */
+const offsetAt = (ms: number, tz: string) => wallOf(ms, tz) - Math.floor(ms / 1000) * 1000;
+
+/** Instant of a wall-clock time in `tz` ("compatible": gap → shifted forward, overlap → earlier). */
+export function wallToInstant(wall: number, tz: string): number {
+  const before = offsetAt(wall - 86_400_000, tz);
+  const after = offsetAt(wall + 86_400_000, tz);
+  const valid = [wall - before, wall - after].filter((t) => wallOf(t, tz) === wall);
+  if (valid.length) return Math.min(...valid);
+  return wall - before; // in a gap: keep the pre-transition offset, i.e. move forward by the gap
+}
+
+/** `YYYY-MM-DD HH:MM` of `ms` in `tz`. */
+export function localWallTime(ms: number, tz: string): string {
+  return new Date(wallOf(ms, tz)).toISOString().slice(0, 16).replace('T', ' ');
+}

@@ -1,0 +1,116 @@
+/** Agent groups messaging each other through granted destinations, with the loop guard. */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
+
+const FENCE = '```';
+
+describe('agent destinations', () => {
+  let home: string;
+  let host: HostProc;
+
+  beforeAll(async () => {
+    home = tempHome();
+    host = await startHostProc(home, { POLYCLAW_LOG_LEVEL: 'error' });
+    expect(cli(home, ['groups', 'create', 'helper', '--provider', 'mock']).code).toBe(0);
+  });
+  afterAll(async () => {
+    await host?.stop();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  const inbound = (group: string) => {
+    const dir = path.join(home, 'sessions', group);
+    if (!fs.existsSync(dir)) return [];
+    return fs.readdirSync(dir).flatMap((s) => {
+      const db = new Database(path.join(dir, s, 'inbound.db'), { readonly: true });
+      try {
+        return db
+          .prepare(`SELECT routing, content FROM messages_in WHERE kind = 'chat' ORDER BY seq`)
+          .all() as Array<{ routing: string; content: string }>;
+      } finally {
+        db.close();
+      }
+    });
+  };
+
+  it('refuses bad grants with one-line errors', () => {
+    expect(
+      cli(home, ['destinations', 'add', '--group', 'main', '--name', 'x', '--agent', 'nobody']).stderr,
+    ).toMatch(/no group "nobody"/);
+    expect(
+      cli(home, ['destinations', 'add', '--group', 'main', '--name', 'origin', '--agent', 'helper']).code,
+    ).toBe(2);
+    expect(
+      cli(home, [
+        'destinations',
+        'add',
+        '--group',
+        'main',
+        '--name',
+        'x',
+        '--agent',
+        'helper',
+        '--channel',
+        'c',
+        '--platform-id',
+        'p',
+      ]).stderr,
+    ).toMatch(/not both/);
+    expect(cli(home, ['destinations', 'add', '--group', 'main', '--name', 'x']).stderr).toMatch(
+      /needs --agent/,
+    );
+  });
+
+  it('a granted group receives the message, its answer comes back, and the loop guard ends the exchange', async () => {
+    const add = cli(home, [
+      'destinations',
+      'add',
+      '--group',
+      'main',
+      '--name',
+      'helper',
+      '--agent',
+      'helper',
+      '--json',
+    ]);
+    expect(add.json.result).toMatchObject({
+      group: 'main',
+      name: 'helper',
+      kind: 'agent',
+      channel: 'agent',
+      platformId: 'main->helper',
+    });
+    const call = {
+      tools: [{ name: 'send_message', args: { text: 'please summarize', to: 'helper' } }],
+      reply: '',
+    };
+    const r = cli(home, [
+      'chat',
+      '-m',
+      `delegate\n${FENCE}mock\n${JSON.stringify(call)}\n${FENCE}`,
+      '--json',
+    ]);
+    expect(r.json.result).toMatchObject({ status: 'completed', replies: [] });
+    await waitFor(
+      () => inbound('main').some((m) => JSON.parse(m.routing).channelType === 'agent'),
+      15_000,
+      'answer from helper',
+    );
+    const fromHelper = inbound('main').filter((m) => JSON.parse(m.routing).channelType === 'agent');
+    expect(JSON.parse(fromHelper[0]!.content)).toMatchObject({
+      text: 'echo: please summarize',
+      sender: { id: 'agent:helper' },
+    });
+    const helperGot = inbound('helper').map((m) => JSON.parse(m.content).text);
+    expect(helperGot[0]).toBe('please summarize');
+    // Echo agents would answer each other forever; the guard stops the relay after a few hops.
+    await new Promise((res) => setTimeout(res, 2500));
+    const total = inbound('main').length + inbound('helper').length;
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(inbound('main').length + inbound('helper').length).toBe(total);
+    expect(total).toBeLessThanOrEqual(5);
+  });
+});

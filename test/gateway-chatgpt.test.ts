@@ -1,0 +1,89 @@
+/**
+ * The ChatGPT-subscription path against fake upstreams: the real access token and account id
+ * are injected, an expired token is refreshed once (concurrent requests share one refresh) and
+ * stored back, and a sandbox's own refresh attempt gets placeholders.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { placeholderAuthJson } from '../src/gateway/chatgpt-auth.js';
+import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
+import { request, startKit, type Kit } from './support/gateway-kit.js';
+
+const jwt = (claims: object) =>
+  `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+
+describe('gateway ChatGPT subscription', () => {
+  let up: FakeUpstream;
+  let kit: Kit;
+  let tok: string;
+  const REFRESH = 'real-refresh-token-' + 'r'.repeat(30);
+
+  beforeAll(async () => {
+    up = await startFakeUpstream({ refreshDelayMs: 100 });
+    kit = await startKit({
+      upstreams: { 'codex-chatgpt': `${up.url}/backend-api/codex` },
+      chatgptTokenUrl: `${up.url}/oauth/token`,
+    });
+    const expired = jwt({ exp: Math.floor(Date.now() / 1000) - 60 });
+    kit.vault.set({
+      name: 'chatgpt',
+      kind: 'codex-chatgpt',
+      value: JSON.stringify({
+        OPENAI_API_KEY: null,
+        tokens: { access_token: expired, refresh_token: REFRESH, account_id: 'acct-123' },
+      }),
+    });
+    tok = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 's').token;
+  });
+  afterAll(async () => {
+    await kit.close();
+    await up.close();
+  });
+
+  it('refreshes an expired token once for concurrent requests and injects it', async () => {
+    up.nextAccessToken = jwt({ exp: Math.floor(Date.now() / 1000) + 3600, n: 1 });
+    const placeholder = JSON.parse(placeholderAuthJson('acct-123', tok, Date.now())) as {
+      tokens: { access_token: string };
+    };
+    const rs = await Promise.all(
+      [0, 1, 2].map(() =>
+        request(kit.socket, {
+          method: 'POST',
+          path: '/chatgpt/responses',
+          headers: { authorization: `Bearer ${placeholder.tokens.access_token}` },
+          body: '{}',
+        }),
+      ),
+    );
+    expect(rs.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(up.refreshCalls).toBe(1);
+    const refreshReq = up.requests.find((r) => r.url === '/oauth/token')!;
+    expect(JSON.parse(refreshReq.body)).toMatchObject({
+      grant_type: 'refresh_token',
+      refresh_token: REFRESH,
+    });
+    const calls = up.requests.filter((r) => r.url === '/backend-api/codex/responses');
+    expect(calls).toHaveLength(3);
+    for (const c of calls) {
+      expect(c.headers.authorization).toBe(`Bearer ${up.nextAccessToken}`);
+      expect(c.headers['chatgpt-account-id']).toBe('acct-123');
+    }
+    // Stored back: a new request needs no refresh.
+    await request(kit.socket, { path: '/chatgpt/models', headers: { authorization: `Bearer ${tok}` } });
+    expect(up.refreshCalls).toBe(1);
+  });
+
+  it("answers the sandbox's own refresh with placeholders", async () => {
+    const r = await request(kit.socket, {
+      method: 'POST',
+      path: '/chatgpt-auth/oauth/token',
+      headers: { authorization: `Bearer ${tok}` },
+      body: '{}',
+    });
+    expect(r.status).toBe(200);
+    const body = JSON.parse(r.body) as Record<string, string>;
+    expect(body.refresh_token).toBe(tok);
+    expect(r.body).not.toContain(REFRESH);
+    expect(r.body).not.toContain(up.nextAccessToken);
+    expect(up.refreshCalls).toBe(1);
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * CONNECT egress through the gateway: allowlisted names reach their (127.0.0.1) target, every
+ * other name is refused with a readable reason, and names resolving to private addresses are
+ * refused unless the gateway allows them. Hostnames are mapped by an injected resolver; the
+ * only network target ever used is 127.0.0.1.
+ */
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEchoTarget } from './support/fake-upstream.js';
+import { startKit, type Kit } from './support/gateway-kit.js';
+
+const HOSTS: Record<string, string> = {
+  'registry.example.test': '127.0.0.1',
+  'api.allowed.test': '127.0.0.1',
+  'evil.test': '127.0.0.1',
+};
+const resolve = async (h: string) => {
+  const ip = HOSTS[h];
+  if (!ip) throw new Error(`ENOTFOUND ${h}`);
+  return ip;
+};
+const connect = (ip: string, port: number) => {
+  if (ip !== '127.0.0.1') throw new Error(`test tried to reach ${ip}`);
+  return net.connect({ host: ip, port });
+};
+
+function connectVia(socket: string, authority: string, token: string | null, send = 'ping'): Promise<string> {
+  return new Promise((resolveP) => {
+    const s = net.connect(socket);
+    let out = '';
+    let sent = false;
+    const timer = setTimeout(() => s.destroy(), 3000);
+    s.on('data', (c) => {
+      out += c.toString();
+      if (out.includes('200 Connection Established') && !sent) {
+        sent = true;
+        s.write(send);
+      }
+      if (out.includes(`banner|${send}`)) s.destroy();
+    });
+    s.on('error', () => s.destroy());
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolveP(out);
+    });
+    const auth = token
+      ? `proxy-authorization: Basic ${Buffer.from(`polyclaw:${token}`).toString('base64')}\r\n`
+      : '';
+    s.write(`CONNECT ${authority} HTTP/1.1\r\nhost: ${authority}\r\n${auth}\r\n`);
+  });
+}
+
+describe('gateway CONNECT egress', () => {
+  let kit: Kit;
+  let strict: Kit;
+  let target: { port: number; close(): Promise<void> };
+  let tokA: string;
+  let tokB: string;
+
+  beforeAll(async () => {
+    target = await startEchoTarget('banner|');
+    kit = await startKit({ resolve, connect, allowPrivateEgress: true });
+    strict = await startKit({ resolve, connect });
+    kit.policies.alpha = { allowHosts: ['registry.example.test', '*.allowed.test'], requestsPerHour: null };
+    strict.policies.alpha = { allowHosts: ['registry.example.test'], requestsPerHour: null };
+    tokA = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 's1').token;
+    tokB = kit.gateway.issue({ groupId: kit.groups.b.id, groupName: 'beta' }, 's2').token;
+  });
+  afterAll(async () => {
+    await kit.close();
+    await strict.close();
+    await target.close();
+  });
+
+  it('tunnels to an allowlisted host (exact and wildcard)', async () => {
+    for (const h of ['registry.example.test', 'api.allowed.test']) {
+      const out = await connectVia(kit.socket, `${h}:${target.port}`, tokA);
+      expect(out).toContain('HTTP/1.1 200 Connection Established');
+      expect(out).toContain('banner|ping');
+    }
+  });
+
+  it('refuses other hosts, other groups and missing tokens with a readable reason', async () => {
+    const denied = await connectVia(kit.socket, `evil.test:${target.port}`, tokA);
+    expect(denied).toMatch(/^HTTP\/1\.1 403/);
+    expect(denied).toContain('egress to evil.test is not allowed for agent group "alpha"');
+    expect(denied).not.toContain('banner');
+    const otherGroup = await connectVia(kit.socket, `registry.example.test:${target.port}`, tokB);
+    expect(otherGroup).toMatch(/^HTTP\/1\.1 403/);
+    const noToken = await connectVia(kit.socket, `registry.example.test:${target.port}`, null);
+    expect(noToken).toMatch(/^HTTP\/1\.1 407/);
+    const bad = await connectVia(kit.socket, 'not a target', tokA);
+    expect(bad).toMatch(/^HTTP\/1\.1 400/);
+    const suffixTrick = await connectVia(kit.socket, `allowed.test.evil.test:${target.port}`, tokA);
+    expect(suffixTrick).toMatch(/^HTTP\/1\.1 403/);
+  });
+
+  it('refuses an allowlisted name that resolves to a private address by default', async () => {
+    const t = strict.gateway.issue({ groupId: strict.groups.a.id, groupName: 'alpha' }, 's3').token;
+    const out = await connectVia(strict.socket, `registry.example.test:${target.port}`, t);
+    expect(out).toMatch(/^HTTP\/1\.1 403/);
+    expect(out).toContain('private address');
+  });
+
+  it('refuses plain-HTTP proxying and audits tunnels', async () => {
+    const r = await fetch(`http://127.0.0.1:${kit.tcpPort}/x`).catch((e: Error) => e);
+    expect(r).not.toBeInstanceOf(Error);
+    const entries = kit.audit.filter((e) => e.method === 'CONNECT');
+    expect(entries.some((e) => e.status === 200 && e.route.startsWith('connect registry.example.test'))).toBe(
+      true,
+    );
+    expect(entries.some((e) => e.status === 403)).toBe(true);
+    expect(JSON.stringify(kit.audit)).not.toContain(tokA);
+  });
+});

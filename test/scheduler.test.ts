@@ -1,0 +1,393 @@
+/**
+ * The scheduler with a fake clock, a real central DB, real session queues and the real
+ * Delivery hook: actions are written as 'system' outbound rows exactly as a tool writes them.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openCentralDb, type Db } from '../src/host/db/open.js';
+import { Delivery } from '../src/host/delivery.js';
+import { Scheduler, type SchedulerSessions } from '../src/host/scheduler.js';
+import { SessionQueue, type InboundRow } from '../src/host/session-queue.js';
+import { getDelivery } from '../src/host/store/deliveries.js';
+import { createGroup } from '../src/host/store/groups.js';
+import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
+import { resolveSession, type Session } from '../src/host/store/sessions.js';
+import { getTask, listGroupTasks, updateTask } from '../src/host/store/tasks.js';
+import { RunnerQueue } from '../src/runner/session-io.js';
+import { createLogger } from '../src/shared/log.js';
+import type { SystemAction } from '../src/shared/messages.js';
+import { localWallTime } from '../src/shared/schedule.js';
+import { FakeClock } from './support/fake-clock.js';
+import { tempHome, waitFor } from './support/cli.js';
+
+const log = createLogger({ level: 'error' });
+const T0 = Date.parse('2026-03-27T12:00:00Z');
+const HOUR = 3_600_000;
+const routing = { channelType: 'fake', platformId: 'room', threadId: null };
+
+let dir: string;
+let db: Db;
+let clock: FakeClock;
+let mine: Session;
+let theirs: Session;
+let queues: Map<string, SessionQueue>;
+let runners: RunnerQueue[];
+let woken: string[];
+let sessions: SchedulerSessions;
+let scheduler: Scheduler;
+let delivery: Delivery;
+
+function newScheduler(opts: { real?: boolean } = {}): Scheduler {
+  scheduler?.stop();
+  scheduler = new Scheduler({
+    db,
+    log,
+    sessions,
+    defaultTimezone: 'UTC',
+    ...(opts.real ? {} : { now: () => clock.now, timers: clock.fns }),
+  });
+  return scheduler;
+}
+
+beforeEach(() => {
+  dir = tempHome('polyclaw-sched-');
+  db = openCentralDb(':memory:');
+  clock = new FakeClock(T0);
+  const g = createGroup(db, 'g', { provider: 'mock', timezone: 'Europe/Paris' });
+  const other = createGroup(db, 'other', { provider: 'mock' });
+  const mg = ensureMessagingGroup(db, 'fake', 'room');
+  const mg2 = ensureMessagingGroup(db, 'fake', 'elsewhere');
+  createWiring(db, mg.id, g.id, { engageMode: 'mention' });
+  createWiring(db, mg2.id, other.id, { engageMode: 'mention' });
+  mine = resolveSession(db, g.id, 'shared', mg.id, null).session;
+  theirs = resolveSession(db, other.id, 'shared', mg2.id, null).session;
+  queues = new Map();
+  runners = [];
+  woken = [];
+  sessions = {
+    queueFor: (s) => {
+      let q = queues.get(s.id);
+      if (!q) {
+        q = new SessionQueue(path.join(dir, s.id), () => clock.now);
+        queues.set(s.id, q);
+      }
+      return q;
+    },
+    openQueue: (id) => queues.get(id),
+    wake: (id) => woken.push(id),
+  };
+  newScheduler();
+  delivery = new Delivery({
+    db,
+    log,
+    channels: new Map(),
+    maxAttempts: 3,
+    baseDelayMs: 100,
+    now: () => clock.now,
+    later: () => {},
+    onAction: (s, q, row) => scheduler.handleAction(s, q, row),
+  });
+  scheduler.start();
+});
+afterEach(() => {
+  scheduler.stop();
+  for (const r of runners) r.close();
+  for (const q of queues.values()) q.close();
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Write the action as a tool does (a 'system' outbound row) and let the host process it. */
+async function act(action: SystemAction, s: Session = mine): Promise<void> {
+  const q = sessions.queueFor(s);
+  let r = runners.find((x) => x.sessionDir === q.dir);
+  if (!r) {
+    r = new RunnerQueue(q.dir, () => clock.now);
+    runners.push(r);
+  }
+  r.commit([{ kind: 'system', inReplyTo: null, routing, content: { text: '', action } }], []);
+  expect(await delivery.process(s, q)).toBe(true);
+}
+
+const schedule = (id: string, spec: { at?: string; cron?: string; script?: string; prompt?: string }) =>
+  act({
+    type: 'schedule_task',
+    task: {
+      id,
+      prompt: spec.prompt ?? `do ${id}`,
+      at: spec.at ?? null,
+      cron: spec.cron ?? null,
+      script: spec.script ?? null,
+    },
+  });
+const inbound = (s: Session = mine): InboundRow[] => sessions.queueFor(s).pending();
+const taskRuns = (s: Session = mine) => inbound(s).filter((m) => m.kind === 'task');
+const notices = (s: Session = mine) =>
+  inbound(s)
+    .filter((m) => m.kind === 'system')
+    .map((m) => m.content.text);
+const isoAt = (ms: number) => new Date(ms).toISOString();
+
+describe('scheduler timing', () => {
+  it('fires a one-shot within 50 ms of its due time, once, then marks it done', async () => {
+    const due = T0 + 10_000;
+    await schedule('once', { at: isoAt(due) });
+    expect(clock.pending).toBe(1); // one timer, armed on the due time
+    clock.advance(9_999);
+    expect(taskRuns()).toHaveLength(0);
+    clock.advance(1);
+    const runs = taskRuns();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.timestamp - due).toBeLessThan(50);
+    expect(runs[0]).toMatchObject({
+      trigger: true,
+      routing,
+      content: { text: 'do once', task: { id: 'once', runAt: due } },
+    });
+    expect(woken).toContain(mine.id);
+    expect(getTask(db, 'once')).toMatchObject({ status: 'done', nextRunAt: null, lastRunAt: due });
+    clock.advance(10 * HOUR);
+    expect(taskRuns()).toHaveLength(1);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('fires a one-shot on time with real timers too', async () => {
+    newScheduler({ real: true }).start();
+    clock.now = Date.now(); // the action's "now" for the delivery path
+    const due = Date.now() + 300;
+    await schedule('real', { at: isoAt(due) });
+    await waitFor(() => taskRuns().length === 1, 3000, 'the task to fire');
+    const fired = taskRuns()[0]!;
+    // The queue stamps rows with the (frozen) fake clock, so measure with the task row instead.
+    expect(getTask(db, 'real')!.lastRunAt! - due).toBeGreaterThanOrEqual(0);
+    // 50 ms is the goal (met by the fake-clock test); real timers get slack for a loaded CI machine.
+    expect(getTask(db, 'real')!.lastRunAt! - due).toBeLessThan(250);
+    expect(fired.content.task?.runAt).toBe(due);
+  });
+
+  it('keeps a 02:30 daily job and a 09:00 daily job right across the March DST change in Paris', async () => {
+    await schedule('night', { cron: '30 2 * * *' });
+    await schedule('morning', { cron: '0 9 * * *' });
+    clock.advance(4 * 24 * HOUR);
+    const at = (id: string) =>
+      taskRuns()
+        .filter((m) => m.content.task?.id === id)
+        .map((m) => isoAt(m.content.task!.runAt!));
+    expect(at('night')).toEqual([
+      '2026-03-28T01:30:00.000Z', // 02:30 CET
+      '2026-03-29T01:00:00.000Z', // 02:30 does not exist: first valid time after the gap (03:00 CEST)
+      '2026-03-30T00:30:00.000Z', // 02:30 CEST
+      '2026-03-31T00:30:00.000Z',
+    ]);
+    expect(at('morning').map((x) => localWallTime(Date.parse(x), 'Europe/Paris'))).toEqual([
+      '2026-03-28 09:00',
+      '2026-03-29 09:00',
+      '2026-03-30 09:00',
+      '2026-03-31 09:00',
+    ]);
+  });
+
+  it('keeps a 02:30 daily job to one run on the October fall-back day', async () => {
+    clock.now = Date.parse('2026-10-23T12:00:00Z');
+    newScheduler().start();
+    await schedule('night', { cron: '30 2 * * *' });
+    clock.advance(3 * 24 * HOUR);
+    expect(taskRuns().map((m) => isoAt(m.content.task!.runAt!))).toEqual([
+      '2026-10-24T00:30:00.000Z',
+      '2026-10-25T00:30:00.000Z', // the first of the two 02:30s
+      '2026-10-26T01:30:00.000Z',
+    ]);
+  });
+
+  it('computes recurrence from the scheduled time, not the fire time (no drift)', async () => {
+    clock.lateness = 700; // every timer fires 0.7 s late
+    await schedule('hourly', { cron: '0 * * * *' });
+    clock.advance(5 * HOUR + 1000);
+    const runs = taskRuns();
+    expect(runs).toHaveLength(5);
+    for (const r of runs) {
+      expect(new Date(r.content.task!.runAt!).getUTCMinutes()).toBe(0);
+      expect(r.content.task!.runAt! % HOUR).toBe(0);
+      expect(r.timestamp - r.content.task!.runAt!).toBe(700); // late by the same amount, never more
+    }
+    expect(getTask(db, 'hourly')!.nextRunAt! % HOUR).toBe(0);
+  });
+
+  it('fires runs missed while the host was down once at start-up, then continues on schedule', async () => {
+    await schedule('hourly', { cron: '0 * * * *' });
+    await schedule('oneshot', { at: isoAt(T0 + 2 * HOUR) });
+    scheduler.stop(); // the host goes down for 5.5 hours
+    clock.now += 5.5 * HOUR;
+    newScheduler().start();
+    const runs = taskRuns();
+    expect(runs.map((r) => r.content.task!.id).sort()).toEqual(['hourly', 'oneshot']);
+    expect(getTask(db, 'oneshot')!.status).toBe('done');
+    expect(getTask(db, 'hourly')!.nextRunAt).toBe(T0 + 6 * HOUR); // first slot after now: 18:00Z
+    clock.advance(0.5 * HOUR);
+    expect(taskRuns().filter((r) => r.content.task!.id === 'hourly')).toHaveLength(2);
+  });
+
+  it('does not enqueue the same run twice when a crash left next_run_at behind', async () => {
+    await schedule('hourly', { cron: '0 * * * *' });
+    clock.advance(HOUR);
+    const run = taskRuns()[0]!;
+    updateTask(db, 'hourly', { nextRunAt: run.content.task!.runAt! }, clock.now); // as if the update was lost
+    newScheduler().start();
+    expect(taskRuns()).toHaveLength(1);
+    expect(getTask(db, 'hourly')!.nextRunAt).toBe(run.content.task!.runAt! + HOUR);
+  });
+});
+
+describe('task actions on the live series', () => {
+  it('pause, resume, update and cancel act on the live occurrence', async () => {
+    await schedule('hourly', { cron: '0 * * * *' });
+    await act({ type: 'pause_task', taskId: 'hourly' });
+    clock.advance(3 * HOUR);
+    expect(taskRuns()).toHaveLength(0);
+    expect(clock.pending).toBe(0);
+    await act({ type: 'resume_task', taskId: 'hourly' });
+    expect(getTask(db, 'hourly')).toMatchObject({ status: 'active', nextRunAt: T0 + 4 * HOUR });
+    clock.advance(HOUR);
+    expect(taskRuns()).toHaveLength(1); // slots missed while paused are not replayed
+    await act({ type: 'update_task', taskId: 'hourly', patch: { cron: '30 * * * *', prompt: 'new words' } });
+    expect(getTask(db, 'hourly')).toMatchObject({ cron: '30 * * * *', at: null, nextRunAt: T0 + 4.5 * HOUR });
+    clock.advance(0.5 * HOUR);
+    expect(taskRuns().map((r) => r.content.text)).toEqual(['do hourly', 'new words']);
+    await act({ type: 'update_task', taskId: 'hourly', patch: { script: 'echo hi' } });
+    expect(getTask(db, 'hourly')).toMatchObject({
+      script: 'echo hi',
+      cron: '30 * * * *',
+      prompt: 'new words',
+    });
+    await act({ type: 'cancel_task', taskId: 'hourly' });
+    expect(getTask(db, 'hourly')).toMatchObject({ status: 'cancelled', nextRunAt: null });
+    expect(clock.pending).toBe(0);
+    clock.advance(5 * HOUR);
+    expect(taskRuns()).toHaveLength(2);
+    expect(notices()).toEqual([]);
+  });
+
+  it('mirrors the group tasks into the session inbound.db for the sandbox', async () => {
+    await schedule('a', { cron: '0 9 * * *', script: 'true' });
+    await schedule('b', { at: '2026-12-01 09:30' });
+    await act({ type: 'pause_task', taskId: 'a' });
+    const r = runners[0]!;
+    const rows = r.inbound.prepare('SELECT * FROM tasks ORDER BY id').all();
+    expect(rows).toEqual([
+      {
+        id: 'a',
+        prompt: 'do a',
+        cron: '0 9 * * *',
+        at: null,
+        script: 'true',
+        status: 'paused',
+        next_run_at: Date.parse('2026-03-28T08:00:00Z'),
+        timezone: 'Europe/Paris',
+      },
+      {
+        id: 'b',
+        prompt: 'do b',
+        cron: null,
+        at: '2026-12-01 09:30',
+        script: null,
+        status: 'active',
+        next_run_at: Date.parse('2026-12-01T08:30:00Z'),
+        timezone: 'Europe/Paris',
+      },
+    ]);
+    // The other group's session never sees them.
+    sessions.queueFor(theirs);
+    await schedule('c', { cron: '0 8 * * *' });
+    const theirRows = new RunnerQueue(sessions.queueFor(theirs).dir);
+    runners.push(theirRows);
+    expect(theirRows.inbound.prepare('SELECT COUNT(*) AS n FROM tasks').get()).toEqual({ n: 0 });
+  });
+
+  it('refuses bad actions with a clear message into the session, storing nothing', async () => {
+    await act(
+      {
+        type: 'schedule_task',
+        task: { id: 'theirs', prompt: 'x', at: null, cron: '0 8 * * *', script: null },
+      },
+      theirs,
+    );
+    const before = JSON.stringify(listGroupTasks(db, theirs.agentGroupId));
+    const cases: Array<[SystemAction, RegExp]> = [
+      [
+        {
+          type: 'schedule_task',
+          task: { id: 'c1', prompt: 'x', at: null, cron: '61 * * * *', script: null },
+        },
+        /invalid cron "61 \* \* \* \*"/,
+      ],
+      [
+        {
+          type: 'schedule_task',
+          task: { id: 'c2', prompt: 'x', at: '2026-03-01T09:00:00Z', cron: null, script: null },
+        },
+        /is in the past/,
+      ],
+      [
+        { type: 'schedule_task', task: { id: 'c3', prompt: 'x', at: null, cron: null, script: null } },
+        /give at .* or cron/,
+      ],
+      [
+        {
+          type: 'schedule_task',
+          task: { id: 'c4', prompt: 'x', at: '2026-12-01 09:00', cron: '0 9 * * *', script: null },
+        },
+        /not both/,
+      ],
+      [
+        {
+          type: 'schedule_task',
+          task: { id: 'theirs', prompt: 'mine now', at: null, cron: '0 8 * * *', script: null },
+        },
+        /already in use/,
+      ],
+      [{ type: 'cancel_task', taskId: 'nope' }, /no task "nope" in this agent group/],
+      [{ type: 'cancel_task', taskId: 'theirs' }, /no task "theirs" in this agent group/],
+      [{ type: 'pause_task', taskId: 'theirs' }, /no task "theirs" in this agent group/],
+      [
+        { type: 'update_task', taskId: 'theirs', patch: { prompt: 'hijack' } },
+        /no task "theirs" in this agent group/,
+      ],
+    ];
+    for (const [action] of cases) await act(action);
+    const said = notices();
+    expect(said).toHaveLength(cases.length);
+    cases.forEach(([action, why], i) => {
+      expect(said[i]).toMatch(new RegExp(`^Your ${action.type} request \\(seq \\d+\\) was refused: `));
+      expect(said[i]).toMatch(why);
+    });
+    expect(
+      inbound()
+        .filter((m) => m.kind === 'system')
+        .every((m) => !m.trigger),
+    ).toBe(true);
+    expect(listGroupTasks(db, mine.agentGroupId)).toEqual([]);
+    expect(JSON.stringify(listGroupTasks(db, theirs.agentGroupId))).toBe(before);
+  });
+
+  it('handles each action row once (ledger), even when delivery runs again', async () => {
+    await act({ type: 'cancel_task', taskId: 'nope' });
+    const q = sessions.queueFor(mine);
+    const row = q.outboundSince(0)[0]!;
+    expect(getDelivery(db, mine.id, row.id)?.status).toBe('sent');
+    db.prepare('UPDATE sessions SET out_cursor = 0 WHERE id = ?').run(mine.id); // replay from the start
+    await delivery.process(mine, q);
+    expect(notices()).toHaveLength(1);
+  });
+
+  it('a replayed schedule of the same task is a no-op, not a refusal', async () => {
+    await schedule('x', { cron: '0 9 * * *' });
+    const q = sessions.queueFor(mine);
+    const row = q.outboundSince(0)[0]!;
+    db.prepare('DELETE FROM deliveries WHERE out_id = ?').run(row.id); // as if the host died before recording it
+    db.prepare('UPDATE sessions SET out_cursor = 0 WHERE id = ?').run(mine.id);
+    await delivery.process(mine, q);
+    expect(notices()).toEqual([]);
+    expect(listGroupTasks(db, mine.agentGroupId)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,131 @@
+/** Task pre-script gating with the real RunnerLoop, real queue files and the mock provider. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SessionQueue } from '../src/host/session-queue.js';
+import { RunnerLoop } from '../src/runner/loop.js';
+import { MockProvider } from '../src/runner/providers/mock.js';
+import { RunnerQueue } from '../src/runner/session-io.js';
+import { runShellScript, wakeAgentFalse } from '../src/runner/task-script.js';
+import { Doorbell } from '../src/shared/doorbell.js';
+import { createLogger } from '../src/shared/log.js';
+import { tempHome, waitFor } from './support/cli.js';
+
+const log = createLogger({ level: 'error' });
+const routing = { channelType: 'terminal', platformId: 'main', threadId: null };
+let dir: string;
+let agentDir: string;
+let host: SessionQueue;
+let queue: RunnerQueue;
+let doorbell: Doorbell;
+let loop: RunnerLoop;
+let running: Promise<void>;
+
+beforeEach(() => {
+  dir = tempHome('polyclaw-taskscript-');
+  agentDir = path.join(dir, 'agent');
+  fs.mkdirSync(agentDir);
+  host = new SessionQueue(path.join(dir, 'session'));
+  host.setMeta(
+    {
+      sessionId: 's',
+      agentGroup: 'g',
+      provider: 'mock',
+      model: null,
+      effort: null,
+      assistantName: 'Pal',
+      timezone: 'UTC',
+      defaultRouting: routing,
+    },
+    [],
+  );
+  queue = new RunnerQueue(host.dir);
+  doorbell = new Doorbell(path.join(host.dir, 'inbound.db'), log);
+  doorbell.start();
+  const provider = new MockProvider({ agentDir, sessionDir: host.dir });
+  loop = new RunnerLoop({ queue, provider, doorbell, log, cwd: agentDir, safetyPollMs: 60_000 });
+  running = loop.run();
+});
+afterEach(async () => {
+  loop.stop();
+  await running;
+  doorbell.close();
+  queue.close();
+  host.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const task = (prompt: string, script: string | null) =>
+  host.enqueue({
+    kind: 'task',
+    trigger: true,
+    routing,
+    seriesId: 't1',
+    content: { text: prompt, attachments: [], task: { id: 't1', runAt: 1, script } },
+  });
+const ackOf = (id: string) => host.acksFor([id]).find((a) => a.tryNo === 0);
+const replies = () => host.outboundSince(0).map((r) => r.content.text);
+
+describe('task pre-script gating', () => {
+  it('{"wakeAgent": false} as the last JSON line completes the task without waking the agent', async () => {
+    const m = task(
+      'check mail',
+      `pwd > where.txt; echo '{"wakeAgent": true}'; echo 'noise'; echo '{"wakeAgent": false}'; echo 'trailing text'`,
+    );
+    await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');
+    expect(replies()).toEqual([]);
+    expect(queue.continuation('mock')).toBeNull(); // the provider was never queried
+    expect(fs.readFileSync(path.join(agentDir, 'where.txt'), 'utf8').trim()).toBe(fs.realpathSync(agentDir));
+  });
+
+  it('otherwise the agent runs and sees the script output after the prompt', async () => {
+    const m = task('summarise', `echo 'new mail: 3'; echo '{"wakeAgent": true}'`);
+    await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');
+    const [reply] = replies();
+    expect(reply).toMatch(
+      /^echo: summarise\n\nOutput of this task's pre-script \(exit code 0\):\nnew mail: 3\n\{"wakeAgent": true\}/,
+    );
+  });
+
+  it('a failing script still wakes the agent, with its exit status and stderr', async () => {
+    const m = task('go', `echo oops >&2; exit 3`);
+    await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');
+    expect(replies()[0]).toMatch(/pre-script \(exit code 3\):\n\(no output\)\nstderr:\noops/);
+  });
+
+  it('a task without a script goes straight to the agent', async () => {
+    const m = task('plain', null);
+    await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');
+    expect(replies()).toEqual(['echo: plain']);
+  });
+});
+
+describe('runShellScript', () => {
+  it('times out, kills the process group and caps output', async () => {
+    const t0 = Date.now();
+    const r = await runShellScript('sleep 30 & echo started; sleep 30', {
+      cwd: dir,
+      timeoutMs: 200,
+      maxBytes: 1024,
+      log,
+    });
+    expect(r.timedOut).toBe(true);
+    expect(r.stdout).toBe('started\n');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const big = await runShellScript('head -c 100000 /dev/zero | tr "\\0" x', {
+      cwd: dir,
+      timeoutMs: 5000,
+      maxBytes: 1024,
+      log,
+    });
+    expect(big.stdout).toHaveLength(1024);
+    expect(big.truncated).toBe(true);
+  });
+  it('reads the last JSON line only', () => {
+    expect(wakeAgentFalse('{"wakeAgent": false}\n')).toBe(true);
+    expect(wakeAgentFalse('{"wakeAgent": false}\n{"wakeAgent": true}')).toBe(false);
+    expect(wakeAgentFalse('{"wakeAgent": false}\nnot json')).toBe(true);
+    expect(wakeAgentFalse('{"wakeAgent": false}\n[1,2]')).toBe(false);
+    expect(wakeAgentFalse('')).toBe(false);
+  });
+});

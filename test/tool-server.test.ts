@@ -1,0 +1,93 @@
+/** The tool server as agents launch it: `polyclaw tools` over stdio, stdout carrying MCP only. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionQueue } from '../src/host/session-queue.js';
+import { McpToolsClient } from '../src/runner/providers/mcp-tools-client.js';
+import { toolServer, forClaude, forOpencode } from '../src/runner/tools/config.js';
+import { RunnerQueue } from '../src/runner/session-io.js';
+import { MAIN, tempHome } from './support/cli.js';
+
+describe('polyclaw tools (stdio MCP server)', () => {
+  let dir: string;
+  let host: SessionQueue;
+  let client: McpToolsClient;
+  const routing = { channelType: 'terminal', platformId: 'main', threadId: null };
+
+  beforeAll(() => {
+    dir = tempHome('polyclaw-tools-');
+    host = new SessionQueue(path.join(dir, 'session'));
+    host.setMeta(
+      {
+        sessionId: 's',
+        agentGroup: 'g',
+        provider: 'mock',
+        model: null,
+        effort: null,
+        assistantName: 'A',
+        timezone: 'UTC',
+        defaultRouting: routing,
+      },
+      [{ name: 'team', kind: 'chat', routing: { channelType: 'slack', platformId: 'C1', threadId: null } }],
+    );
+    fs.mkdirSync(path.join(dir, 'agent'));
+    client = new McpToolsClient({
+      ...toolServer({ sessionDir: host.dir, agentDir: path.join(dir, 'agent') }),
+      args: [MAIN, 'tools'],
+    });
+  });
+  afterAll(async () => {
+    await client.close();
+    host.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lists every tool over real MCP', async () => {
+    const names = await client.listTools();
+    expect(names).toContain('send_message');
+    expect(names).toContain('ask_user_question');
+    expect(names).toHaveLength(13);
+  });
+
+  it('writes rows that reply to the running turn, even from another process', async () => {
+    const m = host.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing,
+      content: { text: 'hi', attachments: [] },
+    });
+    const runner = new RunnerQueue(host.dir);
+    runner.setTurn({ messageId: m.id, routing });
+    const r = await client.call('send_message', { text: 'to the team', to: 'team' });
+    expect(r).toEqual({ isError: false, text: 'Sent as message seq 1 to team.' });
+    expect(host.outboundSince(0)).toMatchObject([
+      { seq: 1, inReplyTo: m.id, routing: { channelType: 'slack', platformId: 'C1' } },
+    ]);
+    runner.close();
+  });
+
+  it('returns schema violations as tool errors without writing anything', async () => {
+    const r = await client.call('send_message', { to: 'team' });
+    expect(r.isError).toBe(true);
+    expect(r.text).toMatch(/text/);
+    expect(host.outboundSince(1)).toEqual([]);
+  });
+
+  it('exposes its launch config in the shapes Claude and OpenCode expect', () => {
+    const s = toolServer({
+      sessionDir: '/workspace/session',
+      agentDir: '/workspace/agent',
+      nodePath: '/usr/bin/node',
+      cliPath: '/app/dist/cli/main.js',
+    });
+    expect(forClaude(s)).toEqual({
+      polyclaw: {
+        type: 'stdio',
+        command: '/usr/bin/node',
+        args: ['/app/dist/cli/main.js', 'tools'],
+        env: { POLYCLAW_SESSION_DIR: '/workspace/session', POLYCLAW_AGENT_DIR: '/workspace/agent' },
+      },
+    });
+    expect(forOpencode(s).polyclaw?.command).toEqual(['/usr/bin/node', '/app/dist/cli/main.js', 'tools']);
+  });
+});
