@@ -8,6 +8,7 @@
  *    and looks for the secret. The needles reach the scanner on stdin (a pipe, not a file),
  *    and two canaries (one in a file, one in the environment) prove the scan would find them.
  */
+import { sessionMeta } from './support/meta.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -151,19 +152,7 @@ describe('a bwrap sandbox reaches models only through the gateway and holds no s
     });
     tcpPort = (await gateway.listen({ socketDir: paths(home).gatewayDir, tcpPort: 0 })).tcpPort!;
     const q = new SessionQueue(sessionDir(home, 'one', 's1'));
-    q.setMeta(
-      {
-        sessionId: 's1',
-        agentGroup: 'one',
-        provider: 'mock',
-        model: null,
-        effort: null,
-        assistantName: 'A',
-        timezone: 'UTC',
-        defaultRouting: null,
-      },
-      [],
-    );
+    q.setMeta(sessionMeta({ sessionId: 's1', agentGroup: 'one' }), []);
     q.close();
     const config = loadConfig({ POLYCLAW_HOME: home });
     const runtime = runtimeRegistry.get('bwrap')({

@@ -1,6 +1,7 @@
 /** The runner loop in-process with real queue files and the real mock provider. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { sessionMeta } from './support/meta.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { formatMessages, stripInternal } from '../src/runner/formatter.js';
@@ -24,19 +25,7 @@ let running: Promise<void> | null;
 beforeEach(() => {
   dir = tempHome('polyclaw-runner-');
   host = new SessionQueue(path.join(dir, 'session'));
-  host.setMeta(
-    {
-      sessionId: 's',
-      agentGroup: 'g',
-      provider: 'mock',
-      model: null,
-      effort: null,
-      assistantName: 'Pal',
-      timezone: 'Europe/Paris',
-      defaultRouting: routing,
-    },
-    [],
-  );
+  host.setMeta(sessionMeta({ assistantName: 'Pal', timezone: 'Europe/Paris', defaultRouting: routing }), []);
   queue = new RunnerQueue(host.dir);
   doorbell = new Doorbell(path.join(host.dir, 'inbound.db'), log);
   doorbell.start();

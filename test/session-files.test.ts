@@ -1,6 +1,7 @@
 /** Session queue files: sequence numbering and attachment folders that refuse tricks. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { sessionMeta } from './support/meta.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
@@ -19,19 +20,7 @@ describe('session queues', () => {
     expect([nextEven(null), nextEven(2), nextEven(7)]).toEqual([2, 4, 8]);
     expect([nextOdd(null), nextOdd(1), nextOdd(4)]).toEqual([1, 3, 5]);
     const host = new SessionQueue(dir);
-    host.setMeta(
-      {
-        sessionId: 's',
-        agentGroup: 'g',
-        provider: 'mock',
-        model: null,
-        effort: null,
-        assistantName: 'A',
-        timezone: 'UTC',
-        defaultRouting: null,
-      },
-      [],
-    );
+    host.setMeta(sessionMeta({ assistantName: 'A' }), []);
     const a = host.enqueue({ kind: 'chat', trigger: true, routing, content: { text: 'a', attachments: [] } });
     const b = host.enqueue({ kind: 'chat', trigger: true, routing, content: { text: 'b', attachments: [] } });
     expect([a.seq, b.seq]).toEqual([2, 4]);

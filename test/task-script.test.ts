@@ -1,6 +1,7 @@
 /** Task pre-script gating with the real RunnerLoop, real queue files and the mock provider. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { sessionMeta } from './support/meta.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { RunnerLoop } from '../src/runner/loop.js';
@@ -26,19 +27,7 @@ beforeEach(() => {
   agentDir = path.join(dir, 'agent');
   fs.mkdirSync(agentDir);
   host = new SessionQueue(path.join(dir, 'session'));
-  host.setMeta(
-    {
-      sessionId: 's',
-      agentGroup: 'g',
-      provider: 'mock',
-      model: null,
-      effort: null,
-      assistantName: 'Pal',
-      timezone: 'UTC',
-      defaultRouting: routing,
-    },
-    [],
-  );
+  host.setMeta(sessionMeta({ assistantName: 'Pal', defaultRouting: routing }), []);
   queue = new RunnerQueue(host.dir);
   doorbell = new Doorbell(path.join(host.dir, 'inbound.db'), log);
   doorbell.start();

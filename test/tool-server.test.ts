@@ -1,6 +1,7 @@
 /** The tool server as agents launch it: `polyclaw tools` over stdio, stdout carrying MCP only. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { sessionMeta } from './support/meta.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { McpToolsClient } from '../src/runner/providers/mcp-tools-client.js';
@@ -17,19 +18,9 @@ describe('polyclaw tools (stdio MCP server)', () => {
   beforeAll(() => {
     dir = tempHome('polyclaw-tools-');
     host = new SessionQueue(path.join(dir, 'session'));
-    host.setMeta(
-      {
-        sessionId: 's',
-        agentGroup: 'g',
-        provider: 'mock',
-        model: null,
-        effort: null,
-        assistantName: 'A',
-        timezone: 'UTC',
-        defaultRouting: routing,
-      },
-      [{ name: 'team', kind: 'chat', routing: { channelType: 'slack', platformId: 'C1', threadId: null } }],
-    );
+    host.setMeta(sessionMeta({ assistantName: 'A', defaultRouting: routing }), [
+      { name: 'team', kind: 'chat', routing: { channelType: 'slack', platformId: 'C1', threadId: null } },
+    ]);
     fs.mkdirSync(path.join(dir, 'agent'));
     client = new McpToolsClient({
       ...toolServer({ sessionDir: host.dir, agentDir: path.join(dir, 'agent') }),

@@ -108,6 +108,7 @@ export class SessionManager {
         provider: group.provider,
         model: group.model,
         effort: group.effort,
+        endpoint: group.endpoint,
         assistantName: group.assistantName,
         timezone: group.timezone ?? this.d.config.timezone,
         defaultRouting: mg

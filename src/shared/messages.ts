@@ -158,6 +158,8 @@ export const SessionMetaSchema = z.object({
   provider: z.string(),
   model: z.string().nullable().default(null),
   effort: z.string().nullable().default(null),
+  /** Vault entry whose gateway route the model calls use (`/endpoints/<name>`); null = the provider's standard route. */
+  endpoint: z.string().nullable().default(null),
   assistantName: z.string().default('Assistant'),
   timezone: z.string().default('UTC'),
   defaultRouting: RoutingSchema.nullable().default(null),
