@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { cli, cliAsync, MAIN, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
+import { BASE_ENV, cli, cliAsync, MAIN, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
 
 const mock = (d: object, text = 'go') => `${text}\n\`\`\`mock\n${JSON.stringify(d)}\n\`\`\``;
 
@@ -123,7 +123,7 @@ describe('terminal chat through a bwrap sandbox', () => {
   });
 
   it('interactive chat: lines in, replies out, /quit leaves', async () => {
-    const child = spawn(process.execPath, [MAIN, 'chat'], { env: { ...process.env, POLYCLAW_HOME: home } });
+    const child = spawn(process.execPath, [MAIN, 'chat'], { env: { ...BASE_ENV, POLYCLAW_HOME: home } });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stdin.write('first line\n');

@@ -13,7 +13,7 @@ import { createGroup } from '../src/host/store/groups.js';
 import { codexLogin } from '../src/gateway/codex-login.js';
 import { Vault } from '../src/gateway/vault.js';
 import { spawnSync } from 'node:child_process';
-import { cli, cliAsync, MAIN, tempHome } from './support/cli.js';
+import { BASE_ENV, cli, cliAsync, MAIN, tempHome } from './support/cli.js';
 import { startFakeUpstream } from './support/fake-upstream.js';
 
 const homes: string[] = [];
@@ -28,7 +28,7 @@ afterEach(() => {
 
 function setSecret(h: string, args: string[], value: string, env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [MAIN, 'secrets', 'set', ...args, '--value-stdin', '--json'], {
-    env: { ...process.env, POLYCLAW_HOME: h, POLYCLAW_LOG_LEVEL: 'warn', ...env },
+    env: { ...BASE_ENV, POLYCLAW_HOME: h, POLYCLAW_LOG_LEVEL: 'warn', ...env },
     input: value,
     encoding: 'utf8',
     timeout: 30_000,
@@ -158,7 +158,7 @@ describe('polyclaw secrets', () => {
     ];
     for (const [args, re, input] of cases) {
       const r = spawnSync(process.execPath, [MAIN, ...args], {
-        env: { ...process.env, POLYCLAW_HOME: h, POLYCLAW_LOG_LEVEL: 'warn' },
+        env: { ...BASE_ENV, POLYCLAW_HOME: h, POLYCLAW_LOG_LEVEL: 'warn' },
         input: input ?? '',
         encoding: 'utf8',
         timeout: 30_000,
@@ -167,7 +167,7 @@ describe('polyclaw secrets', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr, args.join(' ')).toMatch(re);
       const j = spawnSync(process.execPath, [MAIN, ...args, '--json'], {
-        env: { ...process.env, POLYCLAW_HOME: h, POLYCLAW_LOG_LEVEL: 'warn' },
+        env: { ...BASE_ENV, POLYCLAW_HOME: h, POLYCLAW_LOG_LEVEL: 'warn' },
         input: input ?? '',
         encoding: 'utf8',
         timeout: 30_000,

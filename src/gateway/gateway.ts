@@ -126,13 +126,10 @@ export class Gateway implements SandboxGatewayAccess {
         this.servers.push(server);
         resolve(server);
       };
-      if (typeof where === 'string') {
-        const old = process.umask(0o177);
-        server.listen(where, () => {
-          process.umask(old);
-          onListening();
-        });
-      } else server.listen(where.port, where.host, onListening);
+      // A unix socket is created inside the 0700 socket dir, so no one else can reach it
+      // before it is chmod-ed; no process-wide umask juggling.
+      if (typeof where === 'string') server.listen(where, onListening);
+      else server.listen(where.port, where.host, onListening);
     });
   }
 

@@ -31,13 +31,11 @@ export class AdminServer {
   async listen(): Promise<void> {
     fs.rmSync(this.socketPath, { force: true });
     const server = net.createServer((sock) => this.accept(sock));
+    // The socket appears inside $POLYCLAW_HOME, which the host keeps 0700: nobody else can
+    // connect in the moment before the chmod (no process-wide umask juggling).
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      const old = process.umask(0o177);
-      server.listen(this.socketPath, () => {
-        process.umask(old);
-        resolve();
-      });
+      server.listen(this.socketPath, () => resolve());
     });
     fs.chmodSync(this.socketPath, 0o600);
     this.server = server;

@@ -50,6 +50,8 @@ export async function startHost(
   const log = opts.log ?? createLogger().child('host');
   const p = paths(config.home);
   fs.mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  // The admin and gateway sockets rely on it: only this user may enter the data dir.
+  if (fs.statSync(config.home).uid === process.getuid?.()) fs.chmodSync(config.home, 0o700);
   for (const d of [p.groups, p.sessions, p.run]) fs.mkdirSync(d, { recursive: true });
   const release = acquireLock(p.lock);
   let db: Db | null = null;

@@ -12,8 +12,10 @@ function alive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
   try {
-    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmd.includes('polyclaw') || cmd.includes('main.js');
+    // A pid reused by an unrelated process must not block the start: only a `polyclaw up` counts.
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const isPolyclaw = args.some((a) => a.endsWith('polyclaw') || a.endsWith('cli/main.js'));
+    return isPolyclaw && args.includes('up');
   } catch {
     return true;
   }

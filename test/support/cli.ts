@@ -11,6 +11,11 @@ import path from 'node:path';
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 
+/** The caller's environment without POLYCLAW_* settings (a developer's own vault key or home must not leak in). */
+export const BASE_ENV: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('POLYCLAW_')),
+);
+
 export function tempHome(prefix = 'polyclaw-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -38,7 +43,7 @@ export function cli(
   timeoutMs = 60_000,
 ): CliResult {
   const r = spawnSync(process.execPath, [MAIN, ...args], {
-    env: { ...process.env, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env },
+    env: { ...BASE_ENV, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env },
     encoding: 'utf8',
     timeout: timeoutMs,
   });
@@ -48,7 +53,7 @@ export function cli(
 export function cliAsync(home: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [MAIN, ...args], {
-      env: { ...process.env, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env },
+      env: { ...BASE_ENV, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env },
     });
     let stdout = '';
     let stderr = '';
@@ -73,7 +78,7 @@ export async function startHostProc(
   timeoutMs = 20_000,
 ): Promise<HostProc> {
   const child = spawn(process.execPath, [MAIN, 'up'], {
-    env: { ...process.env, POLYCLAW_HOME: home, ...env },
+    env: { ...BASE_ENV, POLYCLAW_HOME: home, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
