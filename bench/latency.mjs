@@ -22,12 +22,12 @@
 import { spawn, execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { connect } from './lib/admin-client.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
@@ -133,49 +133,6 @@ function tail(lines, n) {
 }
 const hostLog = (h) =>
   fs.existsSync(h.errFile) ? fs.readFileSync(h.errFile, 'utf8').split('\n').filter(Boolean) : [];
-
-/** Newline-delimited JSON client for the admin socket: request/response by id, events by handler. */
-function connect(sockPath) {
-  return new Promise((resolve, reject) => {
-    const sock = net.createConnection(sockPath);
-    const pending = new Map();
-    const client = { sock, nextId: 1, onEvent: () => {}, onClose: () => {} };
-    client.request = (op, args) =>
-      new Promise((res, rej) => {
-        const id = client.nextId++;
-        pending.set(id, { res, rej });
-        sock.write(JSON.stringify({ id, op, args }) + '\n');
-      });
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (d) => {
-      buf += d;
-      for (let i; (i = buf.indexOf('\n')) >= 0;) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (!line.trim()) continue;
-        const msg = JSON.parse(line);
-        const p = msg.id != null && pending.get(msg.id);
-        if (p) {
-          pending.delete(msg.id);
-          if (msg.ok) p.res(msg.result);
-          else p.rej(new Error(`${msg.error?.code}: ${msg.error?.message}`));
-        } else if (msg.event) client.onEvent(msg, performance.now());
-      }
-    });
-    sock.once('connect', () => {
-      sock.off('error', reject);
-      sock.on('error', (err) => console.error(`admin socket error: ${err.message}`));
-      resolve(client);
-    });
-    sock.once('error', reject);
-    sock.on('close', () => {
-      for (const p of pending.values()) p.rej(new Error('admin socket closed'));
-      pending.clear();
-      client.onClose();
-    });
-  });
-}
 
 /** Sends one message and times the reply and the settle. Never throws: returns { error } instead. */
 function roundTrip(h, waiters, platformId, text, late) {

@@ -5,7 +5,16 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { BASE_ENV, cli, cliAsync, MAIN, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
+import {
+  BASE_ENV,
+  cli,
+  cliAsync,
+  MAIN,
+  startHostProc,
+  tempHome,
+  waitFor,
+  type HostProc,
+} from './support/cli.js';
 
 const mock = (d: object, text = 'go') => `${text}\n\`\`\`mock\n${JSON.stringify(d)}\n\`\`\``;
 

@@ -86,4 +86,33 @@ describe('gateway ChatGPT subscription', () => {
     expect(r.body).not.toContain(up.nextAccessToken);
     expect(up.refreshCalls).toBe(1);
   });
+
+  it("identifies codex 0.169's own refresh by the body (it sends no Authorization)", async () => {
+    const r = await request(kit.socket, {
+      method: 'POST',
+      path: '/chatgpt-auth/oauth/token',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_id: 'app_EMoamEEZ73f0CkXaXp7hrann',
+        grant_type: 'refresh_token',
+        refresh_reason: 'proactive_expiry',
+        refresh_token: tok,
+      }),
+    });
+    expect(r.status).toBe(200);
+    expect((JSON.parse(r.body) as Record<string, string>).refresh_token).toBe(tok);
+    expect(r.body).not.toContain(REFRESH);
+    const bad = await request(kit.socket, {
+      method: 'POST',
+      path: '/chatgpt-auth/oauth/token',
+      body: JSON.stringify({ refresh_token: 'pcgw_' + 'x'.repeat(43) }),
+    });
+    expect(bad.status).toBe(401);
+    const backend = await request(kit.socket, {
+      path: '/chatgpt-auth/backend/api/codex/accounts/check',
+      headers: { authorization: `Bearer ${tok}` },
+    });
+    expect(backend.status).toBe(404);
+    expect(up.refreshCalls).toBe(1);
+  });
 });

@@ -12,8 +12,8 @@ import { Registry } from '../src/shared/registry.js';
 
 describe('registries', () => {
   it('register every built-in through the barrels', () => {
-    expect(providerRegistry.names()).toEqual(['mock']);
-    expect(hostProviderRegistry.names()).toEqual(['mock']);
+    expect(providerRegistry.names()).toEqual(['claude', 'codex', 'mock', 'opencode']);
+    expect(hostProviderRegistry.names()).toEqual(['claude', 'codex', 'mock', 'opencode']);
     expect(channelRegistry.names()).toEqual(['agent', 'terminal']);
     expect(runtimeRegistry.names()).toEqual(['bwrap', 'process']);
     expect(toolRegistry.names()).toEqual([
@@ -43,6 +43,6 @@ describe('registries', () => {
     r.register('b', 2);
     expect(() => r.register('a', 3)).toThrow('widget "a" is already registered');
     expect(() => r.get('zzz')).toThrow('unknown widget "zzz" (known: a, b)');
-    expect(() => providerRegistry.get('claud')).toThrow(/known: mock/);
+    expect(() => providerRegistry.get('claud')).toThrow('unknown provider "claud" (known: claude, codex, mock, opencode)');
   });
 });

@@ -111,13 +111,15 @@ export interface GatewayTicket {
   socketName: string;
   /** Loopback TCP port of the host listener (for non-isolating runtimes). */
   tcpPort: number | null;
+  /** Kind of the group's --endpoint secret when it is granted (e.g. codex-chatgpt), else null. */
+  endpointKind: SecretKind | null;
   /** Release the token (the sandbox exited). */
   revoke(): void;
 }
 
 /** The host-side handle the sandbox builder uses. */
 export interface SandboxGatewayAccess {
-  issue(caller: Omit<Caller, 'sandboxId'>, sandboxId: string): GatewayTicket;
+  issue(caller: Omit<Caller, 'sandboxId'>, sandboxId: string, endpoint?: string | null): GatewayTicket;
 }
 
 /** Port the in-sandbox forwarder listens on (each sandbox has its own loopback). */

@@ -16,6 +16,7 @@ import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { CHATGPT_TOKEN_URL } from './chatgpt-auth.js';
 import { ChatgptRefresher } from './chatgpt-refresher.js';
+import { answerSandboxAuth, isSandboxAuth } from './chatgpt-sandbox.js';
 import type { AuditEntry, Caller, GatewayDeps, GatewayTicket, SandboxGatewayAccess } from './contract.js';
 import { defaultConnector, defaultResolver, refuse, tunnel } from './egress.js';
 import { proxyRequest, sendError, type ProxyContext } from './proxy.js';
@@ -71,10 +72,12 @@ export class Gateway implements SandboxGatewayAccess {
     return { socket, tcpPort: this.tcpPort };
   }
 
-  issue(caller: Omit<Caller, 'sandboxId'>, sandboxId: string): GatewayTicket {
+  issue(caller: Omit<Caller, 'sandboxId'>, sandboxId: string, endpoint?: string | null): GatewayTicket {
     if (!this.socketDir) throw new Error('the gateway is not listening');
     const token = this.tokens.issue({ ...caller, sandboxId });
+    const found = endpoint ? this.d.secrets.byName({ ...caller, sandboxId }, endpoint) : null;
     return {
+      endpointKind: found?.ok ? found.secret.kind : null,
       token,
       socketDir: this.socketDir,
       socketName: GATEWAY_SOCKET,
@@ -165,6 +168,13 @@ export class Gateway implements SandboxGatewayAccess {
         req.resume();
         sendError(res, 403, 'plain-HTTP proxying is not offered; use HTTPS (CONNECT) to allowlisted hosts');
         return finish({ route: 'proxy', status: 403, bytesOut: 0 });
+      }
+      if (isSandboxAuth(req.url)) {
+        // Codex's own refresh carries its token in the body, not in a header.
+        const lookup = (c: string | null) => this.tokens.lookup(c);
+        const { caller: c, ...o } = await answerSandboxAuth({ lookup }, req, res);
+        base.group = c?.groupName ?? '-';
+        return finish(o);
       }
       if (!caller) {
         req.resume();

@@ -13,7 +13,6 @@ import http from 'node:http';
 import https from 'node:https';
 import { errorMessage } from '../shared/errors.js';
 import type { ChatgptRefresher } from './chatgpt-refresher.js';
-import { placeholderRefreshReply } from './chatgpt-auth.js';
 import {
   DEFAULT_UPSTREAMS,
   ROUTE_KIND,
@@ -23,7 +22,6 @@ import {
   type SecretLookup,
   type SecretSource,
 } from './contract.js';
-import { credentialOf } from './tokens.js';
 
 const HOP = new Set([
   'connection',
@@ -131,23 +129,6 @@ async function credentialHeaders(ctx: ProxyContext, s: OpenedSecret): Promise<Re
   }
 }
 
-/** Answer a sandbox's own ChatGPT token refresh with placeholders (it must never hold real ones). */
-function answerRefresh(
-  ctx: ProxyContext,
-  caller: Caller,
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-): Outcome {
-  req.resume();
-  const lookup = ctx.secrets.forKind(caller, 'codex-chatgpt');
-  const account = lookup.ok ? ctx.refresher.accountOf(lookup.secret) : null;
-  const token = credentialOf(req.headers) ?? '';
-  const body = JSON.stringify(placeholderRefreshReply(account, token.split('.').pop() ?? ''));
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-  return { route: 'chatgpt-auth', status: 200, bytesOut: body.length };
-}
-
 export async function proxyRequest(
   ctx: ProxyContext,
   caller: Caller,
@@ -155,7 +136,6 @@ export async function proxyRequest(
   res: http.ServerResponse,
 ): Promise<Outcome> {
   const url = req.url ?? '/';
-  if (url.startsWith('/chatgpt-auth/')) return answerRefresh(ctx, caller, req, res);
   const r = resolveRoute(ctx, caller, url);
   if (!r) {
     sendError(

@@ -69,12 +69,19 @@ function parse<T>(schema: z.ZodType<T>, args: unknown): T {
   return r.data;
 }
 
-function checkProvider(provider: string): void {
+/** The provider exists and accepts these settings (e.g. codex rejects an unknown effort). */
+function checkProvider(
+  provider: string,
+  settings: { model?: string | null; effort?: string | null } = {},
+): void {
   if (!hostProviderRegistry.has(provider)) {
     throw badRequest(
       `unknown provider "${provider}" (available: ${hostProviderRegistry.names().join(', ')})`,
     );
   }
+  hostProviderRegistry
+    .get(provider)
+    .validate?.({ model: settings.model ?? null, effort: settings.effort ?? null });
 }
 
 const GroupFields = z.object({
@@ -129,7 +136,7 @@ export const ops: Record<string, Op> = {
 
   'groups.create': (ctx, args) => {
     const a = parse(GroupFields.extend({ name: z.string(), provider: z.string().min(1) }), args);
-    checkProvider(a.provider);
+    checkProvider(a.provider, a);
     checkTimezone(a.timezone);
     return ctx.db.transaction(() => {
       const g = createGroup(ctx.db, a.name, a);
@@ -157,10 +164,11 @@ export const ops: Record<string, Op> = {
 
   'groups.update': (ctx, args) => {
     const a = parse(GroupFields.extend({ name: z.string() }), args);
-    if (a.provider) checkProvider(a.provider);
     checkTimezone(a.timezone);
     const { name, ...patch } = a;
     const clean = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    const current = requireGroup(ctx.db, name);
+    checkProvider(a.provider ?? current.provider, { ...current, ...clean });
     if (Object.keys(clean).length === 0)
       throw badRequest(
         'nothing to update: pass at least one of --provider, --model, --effort, --endpoint, --assistant-name, --timezone',

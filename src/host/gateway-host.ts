@@ -72,6 +72,7 @@ export function sandboxGatewayView(
     https_proxy: proxy,
     HTTP_PROXY: proxy,
     http_proxy: proxy,
+    ...(ticket.endpointKind ? { POLYCLAW_ENDPOINT_KIND: ticket.endpointKind } : {}),
     NO_PROXY: '127.0.0.1,localhost',
     no_proxy: '127.0.0.1,localhost',
   });

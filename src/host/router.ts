@@ -8,6 +8,8 @@ import path from 'node:path';
 import type { AcceptedMessage, InboundEvent } from '../channels/adapter.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../shared/log.js';
+import type { Routing } from '../shared/messages.js';
+import { nativeSlashCommand, slashCommandRefusal } from '../shared/slash-commands.js';
 import type { Db } from './db/open.js';
 import { engages, threadKey } from './engage.js';
 import { getGroup } from './store/groups.js';
@@ -32,6 +34,8 @@ export interface RouterDeps {
   queueFor(session: Session): SessionQueue;
   /** Doorbell: new triggering work for this session. */
   wake(sessionId: string): void;
+  /** Reply to the sender on the host (a refused command); resolves once handed to the channel. */
+  tell?(session: Session, key: string, routing: Routing, text: string, replyTo?: string): Promise<void>;
 }
 
 export class Router {
@@ -122,6 +126,20 @@ export class Router {
       if (engaged && w.engageMode === 'mention-sticky' && event.isMention) markSticky(db, w.id, tkey);
       const group = getGroup(db, w.agentGroupId);
       const { session } = resolveSession(db, group.id, w.sessionMode, mg.id, event.threadId);
+      const senderIsAdmin = event.sender.isAdmin === true || isAdmin(db, user.id, group.id);
+      // Command gate: native agent slash commands act on the session itself, so admins only.
+      const command = engaged && !senderIsAdmin ? nativeSlashCommand(event.text) : null;
+      if (command) {
+        log.info('refused a native slash command', { group: group.name, command, sender: event.sender.id });
+        const routing = {
+          channelType: event.channelType,
+          platformId: event.platformId,
+          threadId: event.threadId,
+        };
+        const key = `refused:${event.platformMessageId ?? randomUUID()}`;
+        await this.deps.tell?.(session, key, routing, slashCommandRefusal(command), event.platformMessageId);
+        continue;
+      }
       const queue = this.deps.queueFor(session);
       const folder = randomUUID();
       const attachments = event.attachments.map((a) => {
@@ -142,7 +160,7 @@ export class Router {
           sender: {
             id: event.sender.id,
             name: event.sender.name,
-            isAdmin: event.sender.isAdmin === true || isAdmin(db, user.id, group.id),
+            isAdmin: senderIsAdmin,
           },
           attachments,
           platformMessageId: event.platformMessageId,

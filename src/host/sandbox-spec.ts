@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { mcpServersEnv } from '../shared/mcp.js';
 import { hostProviderRegistry } from '../providers/index.js';
 import { buildMounts, hostPathFor, SANDBOX_AGENT, SANDBOX_APP, SANDBOX_SESSION } from '../sandbox/mounts.js';
 import type { SandboxRuntime, SandboxSpec } from '../sandbox/runtime.js';
@@ -38,6 +39,8 @@ export function buildSpec(opts: {
     model: group.model,
     effort: group.effort,
     endpoint: group.endpoint,
+    mcpServers: group.mcpServers,
+    skills: group.skills,
   });
   const mounts = buildMounts({
     installDir: config.installDir,
@@ -54,6 +57,7 @@ export function buildSpec(opts: {
     TZ: group.timezone ?? config.timezone,
     POLYCLAW_SESSION_DIR: p(SANDBOX_SESSION),
     POLYCLAW_AGENT_DIR: p(SANDBOX_AGENT),
+    ...mcpServersEnv(group.mcpServers),
     ...contribution.env,
   };
   if (opts.gateway) {

@@ -206,7 +206,11 @@ export class SessionManager {
     const session = getSession(this.d.db, sessionId);
     const group = getGroup(this.d.db, session.agentGroupId);
     this.queueFor(session);
-    const ticket = this.d.gateway?.issue({ groupId: group.id, groupName: group.name }, sessionId);
+    const ticket = this.d.gateway?.issue(
+      { groupId: group.id, groupName: group.name },
+      sessionId,
+      group.endpoint,
+    );
     let handle;
     try {
       const spec = buildSpec({

@@ -11,6 +11,10 @@ export interface ContributionInput {
   model: string | null;
   effort: string | null;
   endpoint: string | null;
+  /** The group's own MCP servers (ours is always attached by the runner). */
+  mcpServers: Array<{ name: string; command?: string; args?: string[]; url?: string; instructions?: string }>;
+  /** Shared skills the group selected. */
+  skills: string[];
 }
 
 export interface Contribution {

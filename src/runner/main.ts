@@ -50,6 +50,7 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
   process.stdin.resume();
   log.info('runner started', { provider: provider.name });
   await loop.run();
+  await provider.close?.();
   doorbell.close();
   await forwarder?.close();
   queue.close();

@@ -13,6 +13,7 @@ import {
   SessionMetaSchema,
   TaskSpecSchema,
   type TaskSpec,
+  type TaskListing,
   type AckError,
   type AckStatus,
   type InboundContent,
@@ -208,14 +209,7 @@ export class RunnerQueue {
   }
 
   /** Tasks the host mirrored into inbound.db. */
-  tasks(): Array<{
-    id: string;
-    prompt: string;
-    cron: string | null;
-    at: string | null;
-    status: string;
-    nextRunAt: number | null;
-  }> {
+  tasks(): TaskListing[] {
     const rows = this.inbound
       .prepare('SELECT id, prompt, cron, at, status, next_run_at FROM tasks ORDER BY id')
       .all() as Array<{

@@ -102,6 +102,16 @@ export const MirroredTaskSchema = z.object({
 });
 export type MirroredTask = z.infer<typeof MirroredTaskSchema>;
 
+/** A task as the tools list it inside the sandbox. */
+export interface TaskListing {
+  id: string;
+  prompt: string;
+  cron: string | null;
+  at: string | null;
+  status: string;
+  nextRunAt: number | null;
+}
+
 /** Operations for the host rather than a chat: outbound rows of kind 'system' carry one. */
 export const SystemActionSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('schedule_task'), task: TaskSpecSchema }),

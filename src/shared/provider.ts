@@ -70,6 +70,8 @@ export interface AgentProvider {
   isSessionInvalid(err: unknown): boolean;
   /** Called once per answered prompt, e.g. to archive a transcript the agent does not keep itself. */
   onExchangeComplete?(exchange: Exchange): void;
+  /** The runner is exiting: stop agent processes kept warm across queries (app-server, opencode serve). */
+  close?(): Promise<void> | void;
 }
 
 /** What a runner knows about its environment when it builds a provider. */

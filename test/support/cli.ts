@@ -50,6 +50,51 @@ export function cli(
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: lastJson(r.stdout) };
 }
 
+/**
+ * Vault an endpoint secret whose upstream is baseUrl and create a group on it (setup only:
+ * nothing is waiting on this process's event loop while these short commands run).
+ */
+export function createEndpointGroup(
+  home: string,
+  group: { name: string; provider: string; model?: string; effort?: string },
+  endpoint: { name: string; baseUrl: string; secret: string; kind?: string },
+): void {
+  const set = spawnSync(
+    process.execPath,
+    [
+      MAIN,
+      'secrets',
+      'set',
+      endpoint.name,
+      '--kind',
+      endpoint.kind ?? 'openai-compatible',
+      '--base-url',
+      endpoint.baseUrl,
+      '--value-stdin',
+    ],
+    {
+      env: { ...BASE_ENV, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn' },
+      input: endpoint.secret,
+      encoding: 'utf8',
+    },
+  );
+  if (set.status !== 0) throw new Error(`secrets set failed: ${set.stderr}`);
+  const args = [
+    'groups',
+    'create',
+    group.name,
+    '--provider',
+    group.provider,
+    '--model',
+    group.model ?? 'fake-model',
+    '--endpoint',
+    endpoint.name,
+  ];
+  if (group.effort) args.push('--effort', group.effort);
+  const g = cli(home, args);
+  if (g.code !== 0) throw new Error(`groups create failed: ${g.stderr}`);
+}
+
 export function cliAsync(home: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [MAIN, ...args], {

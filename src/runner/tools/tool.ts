@@ -6,7 +6,7 @@
  * wrong with the call and how to fix it, and nothing is written when one is thrown.
  */
 import type { z } from 'zod';
-import { sameChat, type Routing, type SessionMeta } from '../../shared/messages.js';
+import { sameChat, type Routing, type SessionMeta, type TaskListing } from '../../shared/messages.js';
 import type { OutMessage } from '../session-io.js';
 
 export class ToolError extends Error {
@@ -43,14 +43,7 @@ export interface ToolContext {
   /** Task ids this group has: those the host mirrored plus those this session just asked for. */
   knownTaskIds(): Set<string>;
   /** Tasks the host mirrored into inbound.db. */
-  tasks(): Array<{
-    id: string;
-    prompt: string;
-    cron: string | null;
-    at: string | null;
-    status: string;
-    nextRunAt: number | null;
-  }>;
+  tasks(): TaskListing[];
   agentDir: string;
   sessionDir: string;
   now(): number;

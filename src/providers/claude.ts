@@ -1,0 +1,79 @@
+/**
+ * Host side of the `claude` provider. Claude owns its agent surfaces:
+ *  - a composed CLAUDE.md (claude-md.ts) mounted read-only over the group folder's CLAUDE.md,
+ *    its fragments read-only at .polyclaw-claude/; the group's MEMORY.md stays read-write;
+ *  - a per-group Claude config dir ($POLYCLAW_HOME/provider-state/claude/<group>/config:
+ *    settings, session transcripts, skills links) mounted read-write as the agent folder's
+ *    .claude-config, so sessions resume across sandbox restarts and survive session resets;
+ *  - the gateway route of the model calls in POLYCLAW_CLAUDE_ROUTE: /endpoints/<name> for a
+ *    group with an endpoint, else /anthropic. Never a credential: the gateway adds it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { badRequest } from '../shared/errors.js';
+import type { ContributionInput } from './contribution.js';
+import { composeClaudeMd, FRAGMENTS_DIR, type McpServerInfo } from './claude-md.js';
+import { registerHostProvider } from './registry.js';
+
+const AGENT = '/workspace/agent';
+const EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'];
+/** Must match CONFIG_SUBDIR of src/runner/providers/claude-env.ts. */
+export const CONFIG_SUBDIR = '.claude-config';
+
+/** Fields core may pass beyond ContributionInput (the group's MCP servers and skills). */
+type ClaudeInput = ContributionInput & { mcpServers?: McpServerInfo[]; skills?: string[] };
+
+export function claudeStateDir(groupDir: string, groupName: string): string {
+  return path.resolve(groupDir, '..', '..', 'provider-state', 'claude', groupName);
+}
+
+/** Links the group's skills into the config dir's skills/ (targets are sandbox paths); stale links go. */
+function linkSkills(configDir: string, skills: string[]): void {
+  const dir = path.join(configDir, 'skills');
+  fs.mkdirSync(dir, { recursive: true });
+  const want = new Set(skills.map((s) => s.replace(/[^A-Za-z0-9_.-]/g, '_')));
+  for (const name of fs.readdirSync(dir))
+    if (!want.has(name) && fs.lstatSync(path.join(dir, name)).isSymbolicLink())
+      fs.rmSync(path.join(dir, name));
+  for (const name of want) {
+    const link = path.join(dir, name);
+    if (!fs.existsSync(link) && !isLink(link)) fs.symlinkSync(`/app/skills/${name}`, link);
+  }
+}
+
+function isLink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+registerHostProvider({
+  name: 'claude',
+  validate: ({ effort }) => {
+    if (effort !== null && !EFFORTS.includes(effort))
+      throw badRequest(`claude: unknown effort "${effort}" (expected one of ${EFFORTS.join(', ')})`);
+  },
+  contribute: (input: ClaudeInput) => {
+    const root = claudeStateDir(input.groupDir, input.groupName);
+    const config = path.join(root, 'config');
+    fs.mkdirSync(config, { recursive: true });
+    linkSkills(config, input.skills ?? []);
+    const { claudeMd, fragmentsDir } = composeClaudeMd({
+      mdDir: path.join(root, 'md'),
+      groupDir: input.groupDir,
+      mcpServers: input.mcpServers,
+    });
+    return {
+      mounts: [
+        { source: config, target: `${AGENT}/${CONFIG_SUBDIR}`, mode: 'rw' },
+        { source: claudeMd, target: `${AGENT}/CLAUDE.md`, mode: 'ro', file: true },
+        { source: fragmentsDir, target: `${AGENT}/${FRAGMENTS_DIR}`, mode: 'ro' },
+      ],
+      env: { POLYCLAW_CLAUDE_ROUTE: input.endpoint ? `/endpoints/${input.endpoint}` : '/anthropic' },
+      ownsSurfaces: true,
+    };
+  },
+});

@@ -1,0 +1,154 @@
+/**
+ * SDK message → ProviderEvent mapping for one live Claude query. Invariants:
+ *  - exactly one `result` or `error` per SDK result message (one per prompt: prompts are sent at
+ *    priority 'later', so each runs as its own turn and gets its own result);
+ *  - text streams as `delta` only from the main thread (subagents' text is not the reply);
+ *  - a turn that compacted the conversation reports `progress`, and its result carries no
+ *    text: a compaction summary is never delivered as a reply;
+ *  - an unknown stored session (no init, "No conversation found") is thrown as
+ *    ClaudeSessionInvalid so the runner starts a fresh session with the message kept;
+ *  - an API retry ends the turn as a retryable `error` (the host's retry policy owns retries;
+ *    a rate limit is classified `quota`); the caller then closes the query.
+ */
+import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
+import type { ErrorClassification, ProviderEvent } from '../../shared/provider.js';
+
+export class ClaudeSessionInvalid extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClaudeSessionInvalid';
+  }
+}
+
+const NO_SESSION = /No conversation found with session ID/i;
+
+export function isSessionInvalidError(err: unknown): boolean {
+  if (err instanceof ClaudeSessionInvalid) return true;
+  return err instanceof Error && NO_SESSION.test(err.message);
+}
+
+const CLASS: Record<string, { classification?: ErrorClassification; retryable: boolean }> = {
+  authentication_failed: { classification: 'auth', retryable: false },
+  oauth_org_not_allowed: { classification: 'auth', retryable: false },
+  billing_error: { classification: 'quota', retryable: false },
+  rate_limit: { classification: 'quota', retryable: true },
+  overloaded: { retryable: true },
+  server_error: { retryable: true },
+  unknown: { retryable: true },
+};
+
+export interface Mapped {
+  events: ProviderEvent[];
+  /** The turn failed in a way that ends this query (the caller closes it). */
+  fatal: boolean;
+}
+
+export class ClaudeEventMapper {
+  private sawInit = false;
+  private compacted = false;
+  private lastError: string | null = null;
+
+  get initialized(): boolean {
+    return this.sawInit;
+  }
+
+  map(m: SDKMessage): Mapped {
+    const none: Mapped = { events: [], fatal: false };
+    switch (m.type) {
+      case 'system':
+        return this.system(m);
+      case 'stream_event': {
+        if (m.parent_tool_use_id) return none;
+        const e = m.event;
+        if (e.type === 'content_block_delta' && e.delta.type === 'text_delta')
+          return { events: [{ type: 'delta', text: e.delta.text }], fatal: false };
+        if (e.type === 'message_start') return { events: [{ type: 'activity' }], fatal: false };
+        return none;
+      }
+      case 'assistant': {
+        if (m.error) this.lastError = m.error;
+        const tools = m.message.content.filter((b) => b.type === 'tool_use');
+        const events: ProviderEvent[] = [{ type: 'activity' }];
+        for (const t of tools) events.push({ type: 'progress', message: `tool: ${t.name}` });
+        return { events, fatal: false };
+      }
+      case 'user':
+        return { events: [{ type: 'activity' }], fatal: false };
+      case 'rate_limit_event':
+        if (m.rate_limit_info.status === 'rejected')
+          return {
+            events: [
+              {
+                type: 'error',
+                message: 'the model rate limit was reached',
+                retryable: true,
+                classification: 'quota',
+              },
+            ],
+            fatal: true,
+          };
+        return none;
+      case 'result':
+        return this.result(m);
+      default:
+        return none;
+    }
+  }
+
+  private system(m: Extract<SDKMessage, { type: 'system' }>): Mapped {
+    switch (m.subtype) {
+      case 'init':
+        if (this.sawInit) return { events: [], fatal: false };
+        this.sawInit = true;
+        return { events: [{ type: 'init', continuation: m.session_id }], fatal: false };
+      case 'status':
+        if (m.status === 'compacting') {
+          this.compacted = true;
+          return { events: [{ type: 'progress', message: 'compacting the conversation' }], fatal: false };
+        }
+        return { events: [], fatal: false };
+      case 'compact_boundary':
+        this.compacted = true;
+        return { events: [{ type: 'progress', message: 'conversation compacted' }], fatal: false };
+      case 'api_retry': {
+        const c = CLASS[m.error] ?? { retryable: true };
+        return {
+          events: [
+            {
+              type: 'error',
+              message: `the model API failed (${m.error_status ?? 'no response'}: ${m.error})`,
+              retryable: true,
+              classification: m.error === 'rate_limit' ? 'quota' : c.classification,
+            },
+          ],
+          fatal: true,
+        };
+      }
+      default:
+        return { events: [], fatal: false };
+    }
+  }
+
+  private result(m: Extract<SDKMessage, { type: 'result' }>): Mapped {
+    const compacted = this.compacted;
+    this.compacted = false;
+    const lastError = this.lastError;
+    this.lastError = null;
+    if (m.subtype === 'success' && !m.is_error)
+      return { events: [{ type: 'result', text: compacted ? null : m.result }], fatal: false };
+    const detail = m.subtype === 'success' ? m.result : (m.errors ?? []).join('; ') || m.subtype;
+    if (!this.sawInit && NO_SESSION.test(detail)) throw new ClaudeSessionInvalid(detail);
+    const c = (lastError && CLASS[lastError]) || { retryable: m.subtype !== 'error_max_turns' };
+    return {
+      events: [
+        {
+          type: 'error',
+          message: `Claude: ${detail}`.slice(0, 500),
+          retryable: c.retryable,
+          ...(c.classification ? { classification: c.classification } : {}),
+        },
+      ],
+      fatal: false,
+    };
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * One live Claude Agent SDK query in streaming-input mode: the first prompt and every push()
+ * go into the same CLI process as user messages at priority 'later', so each prompt runs as
+ * its own turn and gets its own result (a 'now'/'next' message would be folded into the
+ * running turn and share its result, breaking "one result per prompt").
+ * Invariants:
+ *  - end() closes the input once every prompt has its answer; the CLI then exits and the
+ *    event stream ends (after at most `exitGraceMs`, when the process is closed);
+ *  - abort() closes the CLI now; the event stream ends without further results;
+ *  - a fatal turn error (API retry, rate limit) closes the query after its `error` event: the
+ *    loop fails whatever else was waiting, and the host retries it;
+ *  - with `park` (keep warm): once every prompt is answered and end() was called from the
+ *    event handler, the CLI is not closed but handed to `park` (LiveCli) for the next batch of
+ *    the same session; this query is then released (its end/abort no longer touch the CLI).
+ */
+import type { Options, Query, SDKMessage, SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
+import type { Logger } from '../../shared/log.js';
+import type { AgentQuery, ProviderEvent } from '../../shared/provider.js';
+import { ClaudeEventMapper } from './claude-events.js';
+
+/** query() of the SDK; may be async so the SDK is imported only by a query that needs it. */
+export type QueryFn = (params: {
+  prompt: AsyncIterable<SDKUserMessage>;
+  options: Options;
+}) => Query | Promise<Query>;
+
+/** A push-fed async iterable of user messages. */
+export class InputChannel implements AsyncIterable<SDKUserMessage> {
+  private items: SDKUserMessage[] = [];
+  private closed = false;
+  private wake: (() => void) | null = null;
+
+  push(text: string): void {
+    this.items.push({
+      type: 'user',
+      message: { role: 'user', content: text },
+      parent_tool_use_id: null,
+      priority: 'later',
+    });
+    this.poke();
+  }
+  close(): void {
+    this.closed = true;
+    this.poke();
+  }
+  private poke(): void {
+    this.wake?.();
+    this.wake = null;
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<SDKUserMessage> {
+    for (;;) {
+      const next = this.items.shift();
+      if (next) yield next;
+      else if (this.closed) return;
+      else await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+}
+
+/**
+ * One running Claude Code CLI: the SDK query, its input, its event mapper and the session it
+ * is on. Started lazily by the first next(). While parked, watch() keeps one read pending so
+ * a CLI that exits is noticed (`dead`) and never reused.
+ */
+export class LiveCli {
+  readonly input = new InputChannel();
+  readonly mapper = new ClaudeEventMapper();
+  sessionId: string | null = null;
+  dead = false;
+  private q: Query | null = null;
+  private it: AsyncIterator<SDKMessage> | null = null;
+  private prefetched: Promise<IteratorResult<SDKMessage>> | null = null;
+
+  constructor(private readonly start: (input: AsyncIterable<SDKUserMessage>) => Query | Promise<Query>) {}
+
+  async next(): Promise<IteratorResult<SDKMessage>> {
+    if (!this.it) {
+      this.q = await this.start(this.input);
+      this.it = this.q[Symbol.asyncIterator]();
+      if (this.dead) this.q.close();
+    }
+    const p = this.prefetched ?? this.it.next();
+    this.prefetched = null;
+    const r = await p;
+    if (!r.done && 'session_id' in r.value && r.value.session_id) this.sessionId = r.value.session_id;
+    return r;
+  }
+
+  watch(): void {
+    if (!this.it || this.prefetched) return;
+    const p = this.it.next();
+    this.prefetched = p;
+    p.then(
+      (r) => {
+        if (r.done) this.dead = true;
+      },
+      () => {
+        this.dead = true;
+      },
+    );
+  }
+
+  close(): void {
+    this.dead = true;
+    this.input.close();
+    this.q?.close();
+  }
+}
+
+export function liveQuery(opts: {
+  cli: LiveCli;
+  prompt: string;
+  toClaude: (prompt: string) => string;
+  log: Logger;
+  exitGraceMs?: number;
+  /** Keep the CLI for the next batch instead of closing it once this one is answered. */
+  park?: (cli: LiveCli) => void;
+}): AgentQuery {
+  const { cli } = opts;
+  let outstanding = 1;
+  let ended = false;
+  let aborted = false;
+  let parking = false;
+  let released = false;
+  let atYield = false;
+  let broken = false;
+  cli.input.push(opts.toClaude(opts.prompt));
+  const grace = opts.exitGraceMs ?? 2000;
+
+  let exitTimer: NodeJS.Timeout | null = null;
+  /** All answered and no more input: park the CLI, or close its input (it exits, or is closed after the grace). */
+  const finishIfDone = () => {
+    if (!ended || outstanding > 0 || exitTimer || parking) return;
+    if (opts.park && atYield && cli.sessionId && !broken) {
+      parking = true; // run() hands the CLI over as soon as the consumer resumes it
+      return;
+    }
+    cli.input.close();
+    exitTimer = setTimeout(() => cli.close(), grace);
+  };
+
+  async function* run(): AsyncGenerator<ProviderEvent> {
+    try {
+      for (;;) {
+        const r = await cli.next();
+        if (aborted || r.done) return;
+        const { events, fatal } = cli.mapper.map(r.value);
+        broken ||= fatal; // a CLI whose turn failed fatally is never kept
+        for (const ev of events) {
+          if (ev.type === 'result' || ev.type === 'error') outstanding = Math.max(0, outstanding - 1);
+          atYield = true;
+          yield ev;
+          atYield = false;
+          if (aborted || parking) return;
+        }
+        if (fatal) {
+          opts.log.warn('claude turn failed; closing the query', { outstanding });
+          return;
+        }
+        finishIfDone();
+      }
+    } catch (err) {
+      parking = false;
+      if (aborted) return;
+      throw err;
+    } finally {
+      if (exitTimer) clearTimeout(exitTimer);
+      if (parking && !aborted && opts.park) {
+        released = true;
+        cli.watch();
+        opts.park(cli);
+      } else cli.close();
+    }
+  }
+
+  return {
+    push(text: string) {
+      if (ended || aborted || released) return;
+      outstanding += 1;
+      cli.input.push(opts.toClaude(text));
+    },
+    end() {
+      if (released) return;
+      ended = true;
+      finishIfDone();
+    },
+    abort() {
+      if (released) return;
+      aborted = true;
+      ended = true;
+      parking = false;
+      cli.close();
+    },
+    events: run(),
+  };
+}

@@ -1,0 +1,401 @@
+/**
+ * One open query against one `codex app-server` process: initialize → thread/start or
+ * thread/resume → one turn/start per batch, follow-ups steered into the running turn.
+ * Invariants:
+ *  - exactly one `result` or `error` per prompt, in push order (the runner matches them by order);
+ *    a turn that absorbed steered prompts answers the earlier ones with '' and the last with its text;
+ *  - the active-turn marker is cleared synchronously when turn/completed arrives, so a follow-up
+ *    racing completion is queued for a new turn instead of steering into a finished one;
+ *  - steering is serialized (one chain) so a refused steer is re-queued before any later prompt;
+ *  - a resume falls back to a fresh thread only when the error says the thread is stale/unknown;
+ *  - the transport closing ends the in-flight turn at once with the real cause (no timeout wait);
+ *  - abort() sends turn/interrupt and ends the events without further results;
+ *  - the app-server outlives the query (warm turns pay no process start, no initialize and no
+ *    thread/resume of the thread it already has loaded); it is killed only after an abort, a
+ *    transport failure or a timed-out turn, and the provider replaces it when its config changes.
+ */
+import type { Logger } from '../../shared/log.js';
+import type { ProviderEvent } from '../../shared/provider.js';
+import { answerServerRequest, type ApprovalMode } from './codex-approvals.js';
+import {
+  classify,
+  DeltaNotification,
+  errorEvent,
+  ErrorNotification,
+  ItemNotification,
+  progressFor,
+  TurnNotification,
+} from './codex-events.js';
+import { RpcClosedError, type RpcClient } from './codex-rpc.js';
+import { EventChannel } from './event-channel.js';
+
+export interface CodexConnection {
+  rpc: RpcClient;
+  /** Stop the process (idempotent). */
+  kill(): void;
+  /** Resolves when the process has exited. */
+  exited?: Promise<void>;
+  /** initialize/initialized done on this process. */
+  initialized?: boolean;
+  /** The thread this process has loaded (started or resumed). */
+  thread?: string;
+}
+
+export interface ConversationDeps {
+  connect: () => CodexConnection;
+  log: Logger;
+  cwd: string;
+  model: string;
+  systemContext: string;
+  approvalMode: ApprovalMode;
+  turnTimeoutMs: number;
+  /** Files codex generated during a turn (delivered as `file` events before the result). */
+  generatedFiles?: (threadId: string, sinceMs: number) => string[];
+  /** Called with each prompt as its result is emitted (for the exchange archive). */
+  onAnswered?: (prompt: string, result: string | null, threadId: string) => void;
+  now?: () => number;
+}
+
+type TurnEnd =
+  | { kind: 'completed' | 'interrupted' }
+  | { kind: 'failed'; message: string; info?: unknown }
+  | { kind: 'closed'; message: string }
+  | { kind: 'timeout' }
+  | { kind: 'aborted' };
+
+interface ActiveTurn {
+  id: string | null;
+  prompts: string[];
+  lastText: string | null;
+  files: string[];
+  error: { message: string; info?: unknown } | null;
+  finished: boolean;
+  finish(end: TurnEnd): void;
+  idKnown: Promise<string | null>;
+  setId(id: string | null): void;
+  done?: Promise<TurnEnd>;
+}
+
+const textInput = (text: string) => [{ type: 'text', text, text_elements: [] }];
+
+export class CodexConversation {
+  readonly events = new EventChannel<ProviderEvent>();
+  private readonly queue: string[];
+  private active: ActiveTurn | null = null;
+  private steerChain: Promise<void> = Promise.resolve();
+  private steering = 0;
+  private ended = false;
+  private aborted = false;
+  private wake: (() => void) | null = null;
+  private conn: CodexConnection | null = null;
+  private threadId = '';
+  private interrupting: Promise<unknown> | null = null;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly d: ConversationDeps,
+    first: string,
+    private readonly continuation?: string,
+  ) {
+    this.queue = [first];
+    this.now = d.now ?? Date.now;
+  }
+
+  start(): void {
+    this.drive()
+      .then(
+        () => this.events.close(),
+        (err: unknown) => this.events.fail(err),
+      )
+      .finally(() => this.shutdown());
+  }
+
+  push(text: string): void {
+    if (this.aborted) return;
+    this.steering++;
+    this.steerChain = this.steerChain
+      .then(() => this.steerOrQueue(text))
+      .finally(() => {
+        this.steering--;
+        this.poke();
+      });
+  }
+
+  end(): void {
+    this.ended = true;
+    this.poke();
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const t = this.active;
+    if (t?.id && this.conn && !this.conn.rpc.isClosed)
+      this.interrupting = this.conn.rpc
+        .request('turn/interrupt', { threadId: this.threadId, turnId: t.id }, 2_000)
+        .catch((err: unknown) => this.d.log.warn('turn/interrupt failed', { err }));
+    t?.finish({ kind: 'aborted' });
+    this.poke();
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.interrupting) await this.interrupting;
+    this.offClose?.();
+    if (!this.conn) return;
+    if (this.aborted || this.broken || this.conn.rpc.isClosed) {
+      this.conn.rpc.close('codex query ended');
+      this.conn.kill();
+    }
+  }
+
+  private offClose: (() => void) | null = null;
+  /** Set when the process is in a state not worth reusing (a turn timed out or failed to start). */
+  private broken = false;
+
+  private async drive(): Promise<void> {
+    const conn = (this.conn = this.d.connect());
+    const rpc = conn.rpc;
+    rpc.onNotification = (m, p) => this.onNotification(m, p);
+    rpc.onRequest = async (m, p) => answerServerRequest(m, p, this.d.approvalMode);
+    this.offClose = rpc.onClose((err) => {
+      this.closedCause = err.message;
+      this.active?.finish({ kind: 'closed', message: err.message });
+      this.poke();
+    });
+    if (!conn.initialized) {
+      this.broken = true; // until initialize succeeds
+      await rpc.request('initialize', {
+        clientInfo: { name: 'polyclaw', title: 'Polyclaw', version: '0.1.0' },
+        capabilities: { experimentalApi: true },
+      });
+      rpc.notify('initialized');
+      conn.initialized = true;
+      this.broken = false;
+    }
+    this.threadId =
+      this.continuation && conn.thread === this.continuation ? conn.thread : await this.openThread(rpc);
+    conn.thread = this.threadId;
+    this.events.push({ type: 'init', continuation: this.threadId });
+    while (!this.aborted) {
+      if (rpc.isClosed && this.queue.length) {
+        const cause = this.closedCause ?? 'codex app-server is not running';
+        for (const p of this.queue.splice(0)) {
+          this.d.log.warn('failing queued prompt: codex is gone', { cause, chars: p.length });
+          this.events.push({ type: 'error', message: cause, retryable: true, classification: 'crash' });
+        }
+        continue;
+      }
+      const prompt = this.queue.shift();
+      if (prompt === undefined) {
+        if (this.ended && this.steering === 0) return;
+        await new Promise<void>((r) => (this.wake = r));
+        continue;
+      }
+      await this.runTurn(rpc, prompt);
+    }
+  }
+
+  private closedCause: string | null = null;
+
+  private async openThread(rpc: RpcClient): Promise<string> {
+    const common = {
+      cwd: this.d.cwd,
+      model: this.d.model,
+      approvalPolicy: this.d.approvalMode === 'auto' ? 'never' : 'on-request',
+      sandbox: 'danger-full-access',
+      developerInstructions: this.d.systemContext,
+    };
+    type ThreadReply = { thread: { id: string } };
+    if (this.continuation) {
+      try {
+        const r = await rpc.request<ThreadReply>('thread/resume', { threadId: this.continuation, ...common });
+        return r.thread.id;
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        if (err instanceof RpcClosedError || classify(message) !== 'stale-session') throw err;
+        this.d.log.warn('stored codex thread is stale; starting a fresh thread', {
+          thread: this.continuation,
+          message,
+        });
+      }
+    }
+    const r = await rpc.request<ThreadReply>('thread/start', common);
+    return r.thread.id;
+  }
+
+  private newTurn(prompt: string): ActiveTurn {
+    let finish!: (e: TurnEnd) => void;
+    let setId!: (id: string | null) => void;
+    const idKnown = new Promise<string | null>((r) => (setId = r));
+    const turn: ActiveTurn = {
+      id: null,
+      prompts: [prompt],
+      lastText: null,
+      files: [],
+      error: null,
+      finished: false,
+      finish: (e) => finish(e),
+      idKnown,
+      setId: (id) => {
+        if (turn.id === null && id !== null) turn.id = id;
+        setId(turn.id);
+      },
+    };
+    turn.done = new Promise<TurnEnd>((r) => {
+      finish = (e) => {
+        if (turn.finished) return;
+        turn.finished = true;
+        if (this.active === turn) this.active = null;
+        turn.setId(null);
+        r(e);
+      };
+    });
+    return turn;
+  }
+
+  private async runTurn(rpc: RpcClient, prompt: string): Promise<void> {
+    const turn = this.newTurn(prompt);
+    this.active = turn;
+    const startedAt = this.now();
+    const timer = setTimeout(() => turn.finish({ kind: 'timeout' }), this.d.turnTimeoutMs);
+    this.events.push({ type: 'activity' });
+    rpc
+      .request<{ turn: { id: string } }>('turn/start', { threadId: this.threadId, input: textInput(prompt) })
+      .then(
+        (r) => turn.setId(r.turn.id),
+        (err: unknown) => {
+          const message = err instanceof Error ? err.message : String(err);
+          turn.finish(
+            err instanceof RpcClosedError ? { kind: 'closed', message } : { kind: 'failed', message },
+          );
+        },
+      );
+    const end = await turn.done!;
+    clearTimeout(timer);
+    this.emitEnd(rpc, turn, end, startedAt);
+  }
+
+  private emitEnd(rpc: RpcClient, turn: ActiveTurn, end: TurnEnd, startedAt: number): void {
+    const n = turn.prompts.length;
+    const fail = (ev: Extract<ProviderEvent, { type: 'error' }>) => {
+      for (let i = 0; i < n; i++) this.events.push(ev);
+    };
+    switch (end.kind) {
+      case 'aborted':
+        return;
+      case 'completed': {
+        const files = new Set(turn.files);
+        for (const f of this.d.generatedFiles?.(this.threadId, startedAt) ?? []) files.add(f);
+        for (const path of files) this.events.push({ type: 'file', path });
+        turn.prompts.forEach((p, i) => {
+          const text = i === n - 1 ? turn.lastText : '';
+          this.d.onAnswered?.(p, text, this.threadId);
+          this.events.push({ type: 'result', text });
+        });
+        return;
+      }
+      case 'failed': {
+        const e = turn.error ?? { message: end.message, info: end.info };
+        return fail(errorEvent(e.message, e.info));
+      }
+      case 'interrupted':
+        return fail({ type: 'error', message: 'the codex turn was interrupted', retryable: false });
+      case 'closed':
+        return fail({ type: 'error', message: end.message, retryable: true, classification: 'crash' });
+      case 'timeout':
+        this.broken = true;
+        if (turn.id && !rpc.isClosed)
+          this.interrupting = rpc
+            .request('turn/interrupt', { threadId: this.threadId, turnId: turn.id }, 2_000)
+            .catch((err: unknown) => this.d.log.warn('turn/interrupt after timeout failed', { err }));
+        return fail({
+          type: 'error',
+          message: `the codex turn did not finish within ${Math.round(this.d.turnTimeoutMs / 1000)} s`,
+          retryable: true,
+          classification: 'timeout',
+        });
+    }
+  }
+
+  private async steerOrQueue(text: string): Promise<void> {
+    const t = this.active;
+    if (!t || this.aborted) return void this.queue.push(text);
+    const id = await t.idKnown;
+    if (!id || t.finished || !this.conn) return void this.queue.push(text);
+    try {
+      await this.conn.rpc.request('turn/steer', {
+        threadId: this.threadId,
+        input: textInput(text),
+        expectedTurnId: id,
+      });
+      if (t.finished) this.queue.push(text);
+      else t.prompts.push(text);
+    } catch (err) {
+      this.d.log.info('codex refused to steer; the follow-up waits for the next turn', { err });
+      this.queue.push(text);
+    }
+  }
+
+  private onNotification(method: string, params: unknown): void {
+    const t = this.active;
+    switch (method) {
+      case 'item/agentMessage/delta': {
+        const p = DeltaNotification.safeParse(params);
+        if (p.success && t && (t.id === null || t.id === p.data.turnId))
+          this.events.push({ type: 'delta', text: p.data.delta });
+        return;
+      }
+      case 'turn/started': {
+        const p = TurnNotification.safeParse(params);
+        if (p.success && t && t.id === null) t.setId(p.data.turn.id);
+        break;
+      }
+      case 'item/started': {
+        const p = ItemNotification.safeParse(params);
+        const msg = p.success ? progressFor(p.data.item) : null;
+        if (msg) this.events.push({ type: 'progress', message: msg });
+        break;
+      }
+      case 'item/completed': {
+        const p = ItemNotification.safeParse(params);
+        if (!p.success || !t || (t.id !== null && t.id !== p.data.turnId)) break;
+        const item = p.data.item;
+        if (item.type === 'agentMessage' && item.text) t.lastText = item.text;
+        if (item.type === 'imageGeneration' && item.savedPath) t.files.push(item.savedPath);
+        break;
+      }
+      case 'error': {
+        const p = ErrorNotification.safeParse(params);
+        if (p.success && !p.data.willRetry && t)
+          t.error = { message: p.data.error.message, info: p.data.error.codexErrorInfo };
+        break;
+      }
+      case 'thread/status/changed': {
+        const type = (params as { status?: { type?: unknown } } | null)?.status?.type;
+        if (typeof type === 'string') this.events.push({ type: 'progress', message: `codex: ${type}` });
+        return;
+      }
+      case 'turn/completed': {
+        const p = TurnNotification.safeParse(params);
+        if (!p.success || !t || (t.id !== null && t.id !== p.data.turn.id)) break;
+        const status = p.data.turn.status;
+        const err = p.data.turn.error;
+        if (err) t.error = { message: err.message, info: err.codexErrorInfo };
+        // finish() clears the active marker synchronously: a racing follow-up starts a new turn.
+        if (status === 'completed') t.finish({ kind: 'completed' });
+        else if (status === 'interrupted') t.finish({ kind: 'interrupted' });
+        else t.finish({ kind: 'failed', message: t.error?.message ?? `codex turn ended: ${status}` });
+        break;
+      }
+      default:
+        break;
+    }
+    this.events.push({ type: 'activity' });
+  }
+}

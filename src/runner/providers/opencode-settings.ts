@@ -1,0 +1,126 @@
+/**
+ * OpenCode provider settings, read once from the runner's environment (the host contribution
+ * sets them) and validated with zod: a bad value fails the provider at construction with one
+ * line, never halfway through a turn. Per-group values come from the group's contribution, a
+ * few can be overridden by `.polyclaw-opencode.json` in the group folder (slow local models).
+ *
+ * Invariant: nothing here is a credential. The gateway token stays in the runner; OpenCode is
+ * given a placeholder key and reaches the model only through the runner's tap (opencode-tap.ts).
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { z } from 'zod';
+
+const Ms = z.coerce
+  .number()
+  .int()
+  .min(100)
+  .max(24 * 3_600_000);
+
+export const GroupFile = z
+  .object({
+    idleTimeoutMs: Ms.optional(),
+    startTimeoutMs: Ms.optional(),
+    maxRetries: z.number().int().min(1).max(20).optional(),
+    approval: z.enum(['allow', 'deny']).optional(),
+  })
+  .strict();
+
+import { mcpServersFromEnv, type McpServerSpec } from '../../shared/mcp.js';
+export type { McpServerSpec };
+
+export interface OpencodeSettings {
+  binary: string;
+  model: string;
+  effort: string | null;
+  /** Vault entry whose gateway route the model calls use; null = the standard `/openai` route. */
+  endpoint: string | null;
+  gatewayUrl: string;
+  gatewayToken: string | null;
+  idleTimeoutMs: number;
+  startTimeoutMs: number;
+  /** Consecutive `retry` statuses after which the turn fails instead of waiting on. */
+  maxRetries: number;
+  approval: 'allow' | 'deny';
+  mcpServers: McpServerSpec[];
+  /** Root of OpenCode's isolated HOME and XDG dirs (per group: lives in the group folder). */
+  stateDir: string;
+}
+
+export class OpencodeSettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OpencodeSettingsError';
+  }
+}
+
+export const GROUP_FILE = '.polyclaw-opencode.json';
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+
+/** The platform binary, not the npm wrapper: the wrapper would leave the real server holding the port. */
+export function defaultBinary(): string {
+  const req = createRequire(import.meta.url);
+  return path.join(path.dirname(req.resolve('opencode-linux-x64/package.json')), 'bin', 'opencode');
+}
+
+function readGroupFile(agentDir: string): z.infer<typeof GroupFile> {
+  const file = path.join(agentDir, GROUP_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw err;
+  }
+  const r = GroupFile.safeParse(JSON.parse(text));
+  if (!r.success) throw new OpencodeSettingsError(`${GROUP_FILE}: ${r.error.issues[0]?.message}`);
+  return r.data;
+}
+
+function num(env: Readonly<Record<string, string | undefined>>, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const r = Ms.safeParse(v);
+  if (!r.success) throw new OpencodeSettingsError(`${name} must be a number of milliseconds (got "${v}")`);
+  return r.data;
+}
+
+export function readSettings(opts: {
+  agentDir: string;
+  model?: string;
+  effort?: string;
+  env: Readonly<Record<string, string | undefined>>;
+  binary?: string;
+}): OpencodeSettings {
+  const { env } = opts;
+  const file = readGroupFile(opts.agentDir);
+  const gatewayUrl = env.POLYCLAW_GATEWAY_URL;
+  if (!gatewayUrl)
+    throw new OpencodeSettingsError(
+      'no POLYCLAW_GATEWAY_URL: OpenCode reaches its model only through the gateway',
+    );
+  let mcpServers: McpServerSpec[];
+  try {
+    mcpServers = mcpServersFromEnv(env);
+  } catch (err) {
+    throw new OpencodeSettingsError((err as Error).message);
+  }
+  const approval = env.POLYCLAW_APPROVAL_POLICY ?? file.approval ?? 'allow';
+  if (approval !== 'allow' && approval !== 'deny')
+    throw new OpencodeSettingsError(`approval policy must be allow or deny (got "${approval}")`);
+  return {
+    binary: opts.binary ?? env.OPENCODE_BIN ?? defaultBinary(),
+    model: opts.model ?? 'gpt-5-mini',
+    effort: opts.effort ?? null,
+    endpoint: env.POLYCLAW_MODEL_ENDPOINT || null,
+    gatewayUrl: gatewayUrl.replace(/\/$/, ''),
+    gatewayToken: env.POLYCLAW_GATEWAY_TOKEN ?? null,
+    idleTimeoutMs: file.idleTimeoutMs ?? num(env, 'OPENCODE_IDLE_TIMEOUT_MS') ?? DEFAULT_IDLE_TIMEOUT_MS,
+    startTimeoutMs: file.startTimeoutMs ?? num(env, 'OPENCODE_START_TIMEOUT_MS') ?? 30_000,
+    maxRetries: file.maxRetries ?? 3,
+    approval,
+    mcpServers,
+    stateDir: path.join(opts.agentDir, '.polyclaw', 'opencode'),
+  };
+}

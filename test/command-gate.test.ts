@@ -1,0 +1,108 @@
+/**
+ * The host's command gate: native agent slash commands (/compact, /context, /cost) act on the
+ * agent's own session, so the router refuses them from non-admins (with a reply saying so)
+ * before anything is queued; admins' pass through to the session like any message.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { InboundEvent } from '../src/channels/adapter.js';
+import { openCentralDb, type Db } from '../src/host/db/open.js';
+import { Router } from '../src/host/router.js';
+import { SessionQueue } from '../src/host/session-queue.js';
+import { createGroup } from '../src/host/store/groups.js';
+import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
+import type { Session } from '../src/host/store/sessions.js';
+import { ensureUser, grantRole } from '../src/host/store/users.js';
+import { createLogger } from '../src/shared/log.js';
+import type { Routing } from '../src/shared/messages.js';
+import { slashCommandRefusal } from '../src/shared/slash-commands.js';
+import { tempHome } from './support/cli.js';
+
+let dir: string;
+let db: Db;
+let router: Router;
+let woken: string[];
+let told: Array<{ key: string; routing: Routing; text: string; replyTo?: string }>;
+const queues = new Map<string, SessionQueue>();
+
+beforeEach(() => {
+  dir = tempHome('polyclaw-gate-');
+  db = openCentralDb(':memory:');
+  woken = [];
+  told = [];
+  router = new Router({
+    db,
+    log: createLogger({ level: 'error' }),
+    queueFor: (s: Session) => {
+      let q = queues.get(s.id);
+      if (!q) queues.set(s.id, (q = new SessionQueue(path.join(dir, s.id))));
+      return q;
+    },
+    wake: (id) => woken.push(id),
+    tell: async (_s, key, routing, text, replyTo) => {
+      told.push({ key, routing, text, replyTo });
+    },
+  });
+  const g = createGroup(db, 'asst', { provider: 'claude' });
+  createWiring(db, ensureMessagingGroup(db, 'chat', 'room-1').id, g.id, {
+    engageMode: 'pattern',
+    pattern: '.*',
+  });
+  grantRole(db, ensureUser(db, 'chat', 'boss', 'Boss').id, 'admin', g.id);
+});
+afterEach(() => {
+  for (const q of queues.values()) q.close();
+  queues.clear();
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const ev = (sender: string, text: string, over: Partial<InboundEvent> = {}): InboundEvent => ({
+  channelType: 'chat',
+  platformId: 'room-1',
+  threadId: null,
+  sender: { id: sender, name: sender },
+  text,
+  attachments: [],
+  isMention: false,
+  platformMessageId: `pm-${text}`,
+  ...over,
+});
+const queued = () => [...queues.values()].flatMap((q) => q.pending().map((r) => r.content.text));
+
+describe('command gate', () => {
+  it.each(['/compact', '/context', '/cost', '  /compact keep the todo list'])(
+    'refuses %j from a non-admin with a reply, queues and wakes nothing',
+    async (text) => {
+      expect(await router.route(ev('guest', text))).toEqual([]);
+      expect(queued()).toEqual([]);
+      expect(woken).toEqual([]);
+      const cmd = text.trim().split(/\s/)[0]!.slice(1);
+      expect(told).toEqual([
+        {
+          key: `refused:pm-${text}`,
+          routing: { channelType: 'chat', platformId: 'room-1', threadId: null },
+          text: slashCommandRefusal(cmd),
+          replyTo: `pm-${text}`,
+        },
+      ]);
+      expect(told[0]!.text).toMatch(/only an admin/);
+    },
+  );
+
+  it('passes native commands from admins (by role or as flagged by the channel) to the session', async () => {
+    const [byRole] = await router.route(ev('boss', '/compact'));
+    expect(byRole).toMatchObject({ group: 'asst', engaged: true });
+    await router.route(ev('someone', '/cost', { sender: { id: 'someone', isAdmin: true } }));
+    expect(queued()).toEqual(['/compact', '/cost']);
+    expect(told).toEqual([]);
+  });
+
+  it('lets everything else through from non-admins: /clear, unknown commands, plain text', async () => {
+    for (const text of ['/clear', '/compactify', 'what does /compact do?', 'hello'])
+      expect(await router.route(ev('guest', text))).toHaveLength(1);
+    expect(queued()).toEqual(['/clear', '/compactify', 'what does /compact do?', 'hello']);
+    expect(told).toEqual([]);
+  });
+});

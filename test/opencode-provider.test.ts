@@ -1,0 +1,195 @@
+/**
+ * The opencode provider with the REAL `opencode serve` binary against the fake Chat Completions
+ * server (no sandbox: the provider's own contract). The fake stands where the gateway would be
+ * (POLYCLAW_GATEWAY_URL), so the runner's tap and the /endpoints/NAME route are exercised too.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OpencodeProvider } from '../src/runner/providers/opencode.js';
+import type { AgentQuery, ProviderEvent } from '../src/shared/provider.js';
+import { createLogger } from '../src/shared/log.js';
+import { startFakeChat, type FakeChat } from './support/fake-chat-completions.js';
+import { ROOT } from './support/cli.js';
+
+const TOKEN = 'pcgw-test-token-123';
+
+async function collect(q: AgentQuery, finals = 1): Promise<ProviderEvent[]> {
+  const out: ProviderEvent[] = [];
+  let n = 0;
+  for await (const ev of q.events) {
+    out.push(ev);
+    if (ev.type === 'result' || ev.type === 'error') {
+      n += 1;
+      if (n === finals) q.end();
+    }
+  }
+  return out;
+}
+const finalsOf = (evs: ProviderEvent[]) => evs.filter((e) => e.type === 'result' || e.type === 'error');
+const sessionOf = (evs: ProviderEvent[]) =>
+  (evs.find((e) => e.type === 'init') as { continuation: string }).continuation;
+
+function groupsOf(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid) pids.push(Number(d));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ESRCH')
+        throw err;
+    }
+  }
+  return pids;
+}
+
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on('error', () => resolve(true));
+  });
+
+describe('opencode provider (real opencode serve, fake model)', () => {
+  let fake: FakeChat;
+  let root: string;
+  let agentDir: string;
+  let sessionDir: string;
+  let provider: OpencodeProvider;
+  const make = (extra: Record<string, string> = {}) =>
+    new OpencodeProvider(
+      {
+        sessionDir,
+        agentDir,
+        model: 'fake-model',
+        env: {
+          PATH: process.env.PATH,
+          POLYCLAW_GATEWAY_URL: fake.url,
+          POLYCLAW_GATEWAY_TOKEN: TOKEN,
+          POLYCLAW_MODEL_ENDPOINT: 'local',
+          OPENCODE_IDLE_TIMEOUT_MS: '2500',
+          ...extra,
+        },
+      },
+      {
+        cliPath: path.join(ROOT, 'dist', 'cli', 'main.js'),
+        exitHook: false,
+        log: createLogger({ level: 'warn' }),
+      },
+    );
+  const ask = (p: OpencodeProvider, prompt: string, continuation?: string) =>
+    collect(p.query({ prompt, continuation, cwd: agentDir, systemContext: 'You are a test assistant.' }));
+
+  beforeAll(async () => {
+    fake = await startFakeChat();
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'polyclaw-oc-'));
+    agentDir = path.join(root, 'agent');
+    sessionDir = path.join(root, 'session');
+    fs.mkdirSync(agentDir);
+    fs.mkdirSync(sessionDir);
+    provider = make();
+  });
+  afterAll(async () => {
+    await provider?.close();
+    await fake?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('answers a text turn with streamed deltas through the tap and the endpoint route', async () => {
+    const evs = await ask(provider, 'hello there');
+    const text = 'echo: hello there';
+    expect(finalsOf(evs)).toEqual([{ type: 'result', text }]);
+    expect(
+      evs
+        .filter((e) => e.type === 'delta')
+        .map((e) => (e as { text: string }).text)
+        .join(''),
+    ).toBe(text);
+    const req = fake.requests.find((r) => r.body.tools?.length)!;
+    expect(req.path).toBe('/endpoints/local/chat/completions');
+    expect(req.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(req.body.stream).toBe(true);
+    // Instructions arrive as a concrete file's content in the system prompt.
+    expect(JSON.stringify(req.body.messages[0])).toContain('You are a test assistant.');
+  });
+
+  it('runs a bash tool round trip', async () => {
+    const evs = await ask(provider, 'RUN: echo made-by-bash > bash.txt && cat bash.txt');
+    expect(finalsOf(evs)).toEqual([{ type: 'result', text: 'TOOL RESULT SEEN: made-by-bash\n' }]);
+    expect(evs).toContainEqual({ type: 'progress', message: 'tool: bash' });
+    expect(fs.readFileSync(path.join(agentDir, 'bash.txt'), 'utf8')).toBe('made-by-bash\n');
+  });
+
+  it('reuses its session across turns and queues follow-ups for the next prompt', async () => {
+    const q = provider.query({ prompt: 'first', cwd: agentDir, systemContext: 'You are a test assistant.' });
+    q.push('second');
+    const evs = await collect(q, 2);
+    expect(finalsOf(evs)).toEqual([
+      { type: 'result', text: 'echo: first' },
+      { type: 'result', text: 'echo: second' },
+    ]);
+    const id = sessionOf(evs);
+    const again = await ask(provider, 'third', id);
+    expect(sessionOf(again)).toBe(id);
+    const last = fake.requests[fake.requests.length - 1]!;
+    const users = last.body.messages.filter((m) => m.role === 'user').map((m) => JSON.stringify(m.content));
+    expect(users.join(' ')).toMatch(/first[\s\S]*second[\s\S]*third/);
+  });
+
+  it('resumes the session after a restart (new server, same group folder) and starts fresh on an unknown one', async () => {
+    const first = await ask(provider, 'remember me');
+    const id = sessionOf(first);
+    const oldPid = provider.runtime.server!.pid;
+    await provider.close();
+    provider = make();
+    const evs = await ask(provider, 'after restart', id);
+    expect(sessionOf(evs)).toBe(id);
+    expect(provider.runtime.server!.pid).not.toBe(oldPid);
+    const users = fake.requests[fake.requests.length - 1]!.body.messages.filter((m) => m.role === 'user');
+    expect(JSON.stringify(users)).toContain('remember me');
+    await expect(ask(provider, 'x', 'ses_doesnotexist000000000000')).rejects.toSatisfy((e) =>
+      provider.isSessionInvalid(e),
+    );
+  });
+
+  it('ends a silent turn with a timeout error, resets the server, and the next turn works', async () => {
+    const q = provider.query({ prompt: 'HANG', cwd: agentDir, systemContext: 'You are a test assistant.' });
+    const pid = provider.runtime.server!.pid;
+    q.push('still alive?');
+    const evs = await collect(q, 2);
+    const finals = finalsOf(evs);
+    expect(finals[0]).toMatchObject({ type: 'error', classification: 'timeout' });
+    expect((finals[0] as { message: string }).message).toMatch(/went quiet/);
+    expect(finals[1]).toEqual({ type: 'result', text: 'echo: still alive?' });
+    expect(provider.runtime.server!.pid).not.toBe(pid);
+  });
+
+  it('does not trip the idle timer while a slow endpoint streams before its first token', async () => {
+    const evs = await ask(provider, 'SLOW: 4000');
+    expect(finalsOf(evs)).toEqual([{ type: 'result', text: 'echo: SLOW: 4000' }]);
+  });
+
+  it('gives the server no key-like variable and kills its whole process group on stop', async () => {
+    await ask(provider, 'ping');
+    const pid = provider.runtime.server!.pid;
+    const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+    const names = environ.map((e) => e.slice(0, e.indexOf('=')));
+    expect(names.filter((n) => /KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i.test(n))).toEqual([]);
+    expect(environ.join('\n')).not.toContain(TOKEN);
+    const members = groupsOf(pid);
+    expect(members.length).toBeGreaterThan(0);
+    const port = Number(new URL(provider.runtime.server!.url).port);
+    await provider.close();
+    expect(groupsOf(pid)).toEqual([]);
+    expect(await portFree(port)).toBe(true);
+    provider = make();
+  });
+});
