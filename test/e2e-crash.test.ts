@@ -50,6 +50,18 @@ function ackStatus(home: string, s: { id: string; group: string }): string | nul
   }
 }
 
+/** The mock agent records each attempt before it works on it. */
+function mockStarted(home: string): boolean {
+  const file = path.join(home, 'groups', 'main', '.mock-state.json');
+  if (!fs.existsSync(file)) return false;
+  try {
+    const state = JSON.parse(fs.readFileSync(file, 'utf8')) as { attempts: Record<string, number> };
+    return Object.values(state.attempts).some((n) => n >= 1);
+  } catch {
+    return false; // caught mid-rename: not yet
+  }
+}
+
 function onlySession(home: string) {
   const list = cli(home, ['sessions', 'list', '--json']).json.result;
   return list[0] as { id: string; group: string; sandbox: { pid: number } | null };
@@ -67,8 +79,8 @@ describe('kill -9', () => {
       '--json',
     ]);
     const s = await waitFor(() => onlySession(home)?.sandbox && onlySession(home), 10_000, 'sandbox running');
-    // Kill once the runner has taken the message (its 'processing' ack is on disk): mid-turn.
-    await waitFor(() => ackStatus(home, s) === 'processing', 10_000, 'turn started');
+    // Kill mid-turn: the runner has taken the message and the agent (mock) has started on it.
+    await waitFor(() => ackStatus(home, s) === 'processing' && mockStarted(home), 10_000, 'turn started');
     await h1.kill9();
     const lost = await chat;
     expect(lost.code).toBe(1);
@@ -143,7 +155,7 @@ describe('kill -9', () => {
       '--json',
     ]);
     const s = await waitFor(() => onlySession(home)?.sandbox && onlySession(home), 10_000, 'sandbox running');
-    await waitFor(() => ackStatus(home, s) === 'processing', 10_000, 'turn started');
+    await waitFor(() => ackStatus(home, s) === 'processing' && mockStarted(home), 10_000, 'turn started');
     process.kill(s.sandbox!.pid, 'SIGKILL');
     const r = await chat;
     expect(r.code, r.stdout + r.stderr).toBe(0);
