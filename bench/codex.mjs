@@ -9,7 +9,8 @@
  *   polyclaw — a terminal client on the admin socket of a running host: chat.send → router →
  *              inbound queue → warm bwrap sandbox → runner → the same warm app-server →
  *              gateway /endpoints/NAME → fake model → outbound queue → delivery → reply event.
- * Warm = both sides keep their processes; the first runs of each path are discarded. Prints
+ * Both sides run the same config.toml (model provider, our MCP tool server); warm = both keep
+ * their processes; the first runs of each path are discarded. Prints
  * p50/p99 per path and the p50 ratio (target ≤ 1.15). `--runs N` (default 15), `--json`.
  * Run `npm run build` first.
  */
@@ -23,6 +24,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chatTurn } from './lib/admin-client.mjs';
 import { startBenchHost } from './lib/host.mjs';
+import { SessionQueue } from '../dist/host/session-queue.js';
+import { renderConfig } from '../dist/runner/providers/codex-config.js';
+import { toolServer } from '../dist/runner/tools/config.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(
@@ -120,30 +124,21 @@ const model = await fakeModel();
 const benchHome = path.join(ROOT, '.bench-codex'); // CODEX_HOME outside /tmp (FINDINGS §A)
 fs.rmSync(benchHome, { recursive: true, force: true });
 fs.mkdirSync(path.join(benchHome, 'cwd'), { recursive: true });
+// The direct side gets the same agent config Polyclaw writes, including our MCP tool server
+// (over a session dir of its own), so the comparison isolates what Polyclaw adds.
+const directSessionDir = path.join(benchHome, 'session');
+const q = new SessionQueue(directSessionDir);
+q.setMeta({ sessionId: 'bench', agentGroup: 'bench', provider: 'codex', model: 'fake-model', effort: null, endpoint: null, assistantName: 'Bench', timezone: 'UTC', defaultRouting: null }, []);
+q.close();
 fs.writeFileSync(
   path.join(benchHome, 'config.toml'),
-  [
-    'model = "fake-model"',
-    'model_provider = "fake"',
-    'approval_policy = "never"',
-    'sandbox_mode = "danger-full-access"',
-    'check_for_update_on_startup = false',
-    '[model_providers.fake]',
-    'name = "fake"',
-    `base_url = "${model.url}/v1"`,
-    'wire_api = "responses"',
-    'env_key = "POLYCLAW_CODEX_KEY"',
-    'request_max_retries = 0',
-    'stream_max_retries = 0',
-    '[analytics]',
-    'enabled = false',
-    '[feedback]',
-    'enabled = false',
-    '[features]',
-    'plugins = false',
-    'shell_snapshot = false',
-    '',
-  ].join('\n'),
+  renderConfig({
+    model: 'fake-model',
+    effort: undefined,
+    baseUrl: `${model.url}/v1`,
+    approvalPolicy: 'never',
+    mcpServers: [toolServer({ sessionDir: directSessionDir, agentDir: path.join(benchHome, 'cwd'), cliPath: path.join(ROOT, 'dist/cli/main.js') })],
+  }),
 );
 const host = await startBenchHost();
 try {
