@@ -27,7 +27,7 @@ beforeEach(() => {
   host = new SessionQueue(path.join(dir, 'session'));
   host.setMeta(sessionMeta({ assistantName: 'Pal', timezone: 'Europe/Paris', defaultRouting: routing }), []);
   queue = new RunnerQueue(host.dir);
-  doorbell = new Doorbell(path.join(host.dir, 'inbound.db'), log);
+  doorbell = new Doorbell(host.dir, log, (name) => name === 'inbound.bell');
   doorbell.start();
   loop = null;
   running = null;

@@ -29,7 +29,7 @@ beforeEach(() => {
   host = new SessionQueue(path.join(dir, 'session'));
   host.setMeta(sessionMeta({ assistantName: 'Pal', defaultRouting: routing }), []);
   queue = new RunnerQueue(host.dir);
-  doorbell = new Doorbell(path.join(host.dir, 'inbound.db'), log);
+  doorbell = new Doorbell(host.dir, log, (name) => name === 'inbound.bell');
   doorbell.start();
   const provider = new MockProvider({ agentDir, sessionDir: host.dir });
   loop = new RunnerLoop({ queue, provider, doorbell, log, cwd: agentDir, safetyPollMs: 60_000 });

@@ -22,7 +22,7 @@ import {
   type Routing,
   type SessionMeta,
 } from '../shared/messages.js';
-import { openInboundWriter, openOutboundReader, type Db } from '../shared/session-db.js';
+import { INBOUND_BELL, openInboundWriter, openOutboundReader, type Db } from '../shared/session-db.js';
 import { writeAttachment } from '../shared/safe-files.js';
 
 export interface InboundRow {
@@ -76,6 +76,22 @@ export class SessionQueue {
     fs.mkdirSync(path.join(dir, 'inbox'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'outbox'), { recursive: true });
     this.inbound = openInboundWriter(dir);
+    this.bell = path.join(dir, INBOUND_BELL);
+    if (!fs.existsSync(this.bell)) fs.writeFileSync(this.bell, '');
+  }
+
+  private readonly bell: string;
+
+  /** Wake the runner (and a tool waiting for an answer): called after the commit returned. */
+  private ring(): void {
+    const t = new Date();
+    try {
+      fs.utimesSync(this.bell, t, t);
+    } catch (err) {
+      // The sandbox can write the session dir and may have removed the bell: put it back.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fs.writeFileSync(this.bell, '');
+    }
   }
 
   setMeta(meta: SessionMeta, destinations: Array<{ name: string; kind: string; routing: Routing }>): void {
@@ -118,7 +134,9 @@ export class SessionQueue {
         );
       return seq;
     });
-    return { id, seq: tx() };
+    const seq = tx();
+    this.ring();
+    return { id, seq };
   }
 
   /** Whether the run of task series `seriesId` scheduled for `runAt` was already enqueued (idempotent firing). */
@@ -176,6 +194,7 @@ export class SessionQueue {
         `UPDATE messages_in SET tries = tries + 1, process_after = ? WHERE id = ? AND status = 'pending'`,
       )
       .run(processAfter, id);
+    this.ring();
   }
 
   private out(): Db | null {

@@ -2,10 +2,9 @@
  * `polyclaw runner`: the process inside a sandbox. It exits when its stdin closes (the host is
  * gone) or on SIGTERM; anything it had not acked is retried by the host.
  */
-import path from 'node:path';
 import { createLogger } from '../shared/log.js';
 import { Doorbell } from '../shared/doorbell.js';
-import { INBOUND_FILE } from '../shared/session-db.js';
+import { INBOUND_BELL } from '../shared/session-db.js';
 import { providerRegistry } from './providers/index.js';
 import { RunnerLoop } from './loop.js';
 import { RunnerQueue } from './session-io.js';
@@ -32,7 +31,7 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
     effort: meta.effort ?? undefined,
     env,
   });
-  const doorbell = new Doorbell(path.join(sessionDir, INBOUND_FILE), log);
+  const doorbell = new Doorbell(sessionDir, log, (name) => name === INBOUND_BELL);
   doorbell.start();
   const loop = new RunnerLoop({
     queue,

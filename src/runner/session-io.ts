@@ -130,7 +130,9 @@ export class RunnerQueue {
         for (const m of messages) stmt.run(m.id, m.tries, status, error ? JSON.stringify(error) : null, now);
       })
       .immediate();
-    if (!this.outbound.inTransaction) this.ring();
+    // 'processing' needs no prompt host reaction (a dead sandbox is noticed by its exit), and
+    // waking the host then would only compete for CPU with the turn that is starting.
+    if (!this.outbound.inTransaction && status !== 'processing') this.ring();
   }
 
   /** Write outbound rows and then acks for `done`, atomically. Returns the rows' seqs. */

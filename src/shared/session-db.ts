@@ -25,6 +25,12 @@ export const INBOUND_FILE = 'inbound.db';
 export const INBOUND_JOURNAL = 'inbound.db-journal';
 export const OUTBOUND_FILE = 'outbound.db';
 export const OUTBOUND_BELL = 'outbound.bell';
+/**
+ * Touched by the host after each inbound commit the runner must act on. Waking on inbound.db
+ * itself would wake the runner while the host still holds the write lock (the page writes
+ * come before the journal is finalised), and SQLite's busy handler then sleeps in 1-10 ms steps.
+ */
+export const INBOUND_BELL = 'inbound.bell';
 
 const INBOUND_SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages_in (

@@ -4,10 +4,9 @@
  * take the lock up front) and waits for answers on an inotify doorbell with a slow poll.
  */
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { Doorbell } from '../../shared/doorbell.js';
 import type { Logger } from '../../shared/log.js';
-import { INBOUND_FILE } from '../../shared/session-db.js';
+import { INBOUND_BELL } from '../../shared/session-db.js';
 import { RunnerQueue } from '../session-io.js';
 import type { ToolContext } from './tool.js';
 
@@ -22,7 +21,7 @@ export function queueContext(opts: {
   let bell: Doorbell | null = null;
   const doorbell = () => {
     if (!bell) {
-      bell = new Doorbell(path.join(opts.sessionDir, INBOUND_FILE), opts.log);
+      bell = new Doorbell(opts.sessionDir, opts.log, (name) => name === INBOUND_BELL);
       bell.start();
     }
     return bell;
