@@ -180,6 +180,23 @@ describe('codex provider with the real codex app-server', () => {
     ]);
   }, 30_000);
 
+  it('a turn that outlives its timeout ends with a retryable timeout error, and the next turn works', async () => {
+    const dir = mkAgent('timeout');
+    fake.script({ hang: true });
+    const p = mk(dir, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '800' });
+    const t0 = Date.now();
+    const ev = await collect(p.query({ prompt: 'slow', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(ev.at(-1)).toMatchObject({ type: 'error', retryable: true, classification: 'timeout' });
+    fake.script({ text: 'back' });
+    const next = await collect(
+      p.query({ prompt: 'again', cwd: path.join(dir, 'agent'), systemContext: '' }),
+      1,
+    );
+    expect(next.at(-1)).toEqual({ type: 'result', text: 'back' });
+    await p.close();
+  }, 30_000);
+
   it('abort interrupts a hanging turn and ends the stream promptly', async () => {
     const dir = mkAgent('abort');
     fake.script({ hang: true });

@@ -43,6 +43,8 @@ describe('registries', () => {
     r.register('b', 2);
     expect(() => r.register('a', 3)).toThrow('widget "a" is already registered');
     expect(() => r.get('zzz')).toThrow('unknown widget "zzz" (known: a, b)');
-    expect(() => providerRegistry.get('claud')).toThrow('unknown provider "claud" (known: claude, codex, mock, opencode)');
+    expect(() => providerRegistry.get('claud')).toThrow(
+      'unknown provider "claud" (known: claude, codex, mock, opencode)',
+    );
   });
 });

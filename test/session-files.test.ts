@@ -84,6 +84,26 @@ describe('session queues', () => {
     host.close();
   });
 
+  it('ring the inbound bell after the host commit, when a reader can see the row without waiting', async () => {
+    const host = new SessionQueue(dir);
+    host.setMeta(sessionMeta(), []);
+    const runner = new RunnerQueue(dir);
+    const seen: number[] = [];
+    const watcher = fs.watch(dir, (_e, name) => {
+      if (name === 'inbound.bell') seen.push(runner.pending().due.length);
+    });
+    for (let i = 0; i < 10; i++) {
+      host.enqueue({ kind: 'chat', trigger: true, routing, content: { text: `m${i}`, attachments: [] } });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    watcher.close();
+    expect(seen[0]).toBeGreaterThanOrEqual(1);
+    expect(seen.at(-1)).toBe(10);
+    runner.close();
+    host.close();
+  });
+
   it('mark a sandbox row that does not parse as invalid instead of delivering it', () => {
     const host = new SessionQueue(dir);
     const runner = new RunnerQueue(dir);

@@ -8,6 +8,7 @@
  *  - the gateway route of the model calls in POLYCLAW_CLAUDE_ROUTE: /endpoints/<name> for a
  *    group with an endpoint, else /anthropic. Never a credential: the gateway adds it.
  */
+import { linkSkills } from './skill-links.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { badRequest } from '../shared/errors.js';
@@ -27,29 +28,6 @@ export function claudeStateDir(groupDir: string, groupName: string): string {
   return path.resolve(groupDir, '..', '..', 'provider-state', 'claude', groupName);
 }
 
-/** Links the group's skills into the config dir's skills/ (targets are sandbox paths); stale links go. */
-function linkSkills(configDir: string, skills: string[]): void {
-  const dir = path.join(configDir, 'skills');
-  fs.mkdirSync(dir, { recursive: true });
-  const want = new Set(skills.map((s) => s.replace(/[^A-Za-z0-9_.-]/g, '_')));
-  for (const name of fs.readdirSync(dir))
-    if (!want.has(name) && fs.lstatSync(path.join(dir, name)).isSymbolicLink())
-      fs.rmSync(path.join(dir, name));
-  for (const name of want) {
-    const link = path.join(dir, name);
-    if (!fs.existsSync(link) && !isLink(link)) fs.symlinkSync(`/app/skills/${name}`, link);
-  }
-}
-
-function isLink(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSymbolicLink();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
-
 registerHostProvider({
   name: 'claude',
   validate: ({ effort }) => {
@@ -60,7 +38,7 @@ registerHostProvider({
     const root = claudeStateDir(input.groupDir, input.groupName);
     const config = path.join(root, 'config');
     fs.mkdirSync(config, { recursive: true });
-    linkSkills(config, input.skills ?? []);
+    linkSkills(path.join(config, 'skills'), input.skills ?? []);
     const { claudeMd, fragmentsDir } = composeClaudeMd({
       mdDir: path.join(root, 'md'),
       groupDir: input.groupDir,

@@ -8,6 +8,7 @@
  *    error the caller gets the contract alone and the error is logged;
  *  - the file is written atomically (tmp + rename): a sandbox never sees half of it.
  */
+import { TOOL_INSTRUCTIONS } from '../shared/tool-instructions.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../shared/log.js';
@@ -71,6 +72,8 @@ export interface ComposeInput {
   groupDir: string;
   skills: string[];
   mcpServers: Array<{ name: string; instructions?: string }>;
+  /** One fragment per tool module (default: the shared catalogue). */
+  toolInstructions?: Readonly<Record<string, string>>;
 }
 
 function readIndex(groupDir: string): string {
@@ -97,6 +100,8 @@ export function sectionsFor(input: ComposeInput): Section[] {
       optional: false,
     },
   ];
+  for (const [mod, text] of Object.entries(input.toolInstructions ?? TOOL_INSTRUCTIONS))
+    sections.push({ title: `Tools: ${mod}`, body: text, optional: true });
   for (const m of input.mcpServers)
     if (m.instructions?.trim())
       sections.push({ title: `MCP server ${m.name}`, body: m.instructions, optional: true });

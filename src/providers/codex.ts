@@ -6,6 +6,7 @@
  *  - a composed AGENTS.md mounted read-only over the group folder's AGENTS.md.
  * The runner learns the endpoint NAME and the group's MCP servers from the env; never a credential.
  */
+import { linkSkills } from './skill-links.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger } from '../shared/log.js';
@@ -32,6 +33,8 @@ registerHostProvider({
     const root = codexStateDir(input.groupDir, input.groupName);
     const home = path.join(root, 'home');
     fs.mkdirSync(home, { recursive: true });
+    // .agents/skills in the group folder: where AGENTS.md tells codex to look.
+    linkSkills(path.join(input.groupDir, '.agents', 'skills'), input.skills);
     const agentsMd = writeAgentsMd(
       path.join(root, 'AGENTS.md'),
       { groupDir: input.groupDir, skills: input.skills, mcpServers: input.mcpServers },

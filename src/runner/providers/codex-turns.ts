@@ -39,6 +39,8 @@ export interface CodexConnection {
   initialized?: boolean;
   /** The thread this process has loaded (started or resumed). */
   thread?: string;
+  /** Set the moment a query gives the process up (abort, timeout): never reuse it, even before it is killed. */
+  retired?: boolean;
 }
 
 export interface ConversationDeps {
@@ -129,6 +131,7 @@ export class CodexConversation {
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
+    if (this.conn) this.conn.retired = true;
     const t = this.active;
     if (t?.id && this.conn && !this.conn.rpc.isClosed)
       this.interrupting = this.conn.rpc
@@ -170,12 +173,14 @@ export class CodexConversation {
     });
     if (!conn.initialized) {
       this.broken = true; // until initialize succeeds
+      conn.retired = true;
       await rpc.request('initialize', {
         clientInfo: { name: 'polyclaw', title: 'Polyclaw', version: '0.1.0' },
         capabilities: { experimentalApi: true },
       });
       rpc.notify('initialized');
       conn.initialized = true;
+      conn.retired = false;
       this.broken = false;
     }
     this.threadId =
@@ -310,6 +315,7 @@ export class CodexConversation {
         return fail({ type: 'error', message: end.message, retryable: true, classification: 'crash' });
       case 'timeout':
         this.broken = true;
+        if (this.conn) this.conn.retired = true;
         if (turn.id && !rpc.isClosed)
           this.interrupting = rpc
             .request('turn/interrupt', { threadId: this.threadId, turnId: turn.id }, 2_000)

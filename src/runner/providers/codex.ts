@@ -157,14 +157,15 @@ export class CodexProvider implements AgentProvider {
     const config = renderConfig(wanted);
     const gatewayToken = this.ctx.env.POLYCLAW_GATEWAY_TOKEN ?? 'polyclaw-no-gateway-token';
     // A warm app-server already runs with exactly this config: no disk work on the hot path.
-    const warm = this.live && this.live.config === config && !this.live.conn.rpc.isClosed;
+    const warm =
+      this.live && this.live.config === config && !this.live.conn.rpc.isClosed && !this.live.conn.retired;
     if (!warm) {
       scaffoldMemory(this.ctx.agentDir);
       writeConfig(this.codexHome, wanted);
       if (s.chatgpt) writePlaceholderAuth(this.codexHome, gatewayToken, (this.deps.now ?? Date.now)());
     }
     if (this.live && !warm) {
-      this.live.conn.rpc.close('codex config changed');
+      this.live.conn.rpc.close('codex app-server replaced (config changed or process retired)');
       this.live.conn.kill();
       this.live = null;
     }
@@ -174,7 +175,7 @@ export class CodexProvider implements AgentProvider {
       ...(s.chatgpt ? { refreshUrl: s.chatgpt.refreshUrl } : {}),
     });
     const connect = (): CodexConnection => {
-      if (this.live && !this.live.conn.rpc.isClosed) return this.live.conn;
+      if (this.live && !this.live.conn.rpc.isClosed && !this.live.conn.retired) return this.live.conn;
       const bin = this.deps.binary ?? this.ctx.env.POLYCLAW_CODEX_BIN ?? defaultCodexBinary();
       const child = (this.deps.spawn ?? nodeSpawn)(bin, ['app-server', '--listen', 'stdio://'], {
         cwd: input.cwd,
