@@ -8,6 +8,7 @@
  * {{attempt}} (tries of this message), {{prompt}} (prompts answered by this open query) and
  * {{tool}} (the text of the last tool result when the directive calls tools).
  */
+import { PromptInbox } from './prompt-inbox.js';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -139,14 +140,8 @@ export class MockProvider implements AgentProvider {
   }
 
   query(input: QueryInput): AgentQuery {
-    const prompts: string[] = [input.prompt];
-    let ended = false;
-    const abort = new AbortController();
-    let notify: (() => void) | null = null;
-    const poke = () => {
-      notify?.();
-      notify = null;
-    };
+    const inbox = new PromptInbox(input.prompt);
+    const abort = inbox.abort;
     const store = this.store;
     let tools: McpToolsClient | null = null;
     const server = toolServer({ sessionDir: this.ctx.sessionDir, agentDir: this.ctx.agentDir });
@@ -167,13 +162,7 @@ export class MockProvider implements AgentProvider {
       }
       yield { type: 'init', continuation: id };
       try {
-        while (!abort.signal.aborted) {
-          const prompt = prompts.shift();
-          if (prompt === undefined) {
-            if (ended) return;
-            await new Promise<void>((r) => (notify = r));
-            continue;
-          }
+        for (let prompt = await inbox.next(); prompt !== null; prompt = await inbox.next()) {
           yield* turn(id, prompt);
         }
       } finally {
@@ -237,19 +226,9 @@ export class MockProvider implements AgentProvider {
     }
 
     return {
-      push(text: string) {
-        prompts.push(text);
-        poke();
-      },
-      end() {
-        ended = true;
-        poke();
-      },
-      abort() {
-        abort.abort();
-        ended = true;
-        poke();
-      },
+      push: (text: string) => inbox.push(text),
+      end: () => inbox.end(),
+      abort: () => inbox.stop(),
       events: run(),
     };
   }

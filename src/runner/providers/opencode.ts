@@ -11,6 +11,7 @@
  *    expand `@`-imports): the runtime context, plus the group's CLAUDE.md when present;
  *  - the server's process group is killed when the runner process exits.
  */
+import { PromptInbox } from './prompt-inbox.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type {
@@ -110,26 +111,14 @@ export class OpencodeProvider implements AgentProvider {
   }
 
   query(input: QueryInput): AgentQuery {
-    const prompts: string[] = [input.prompt];
-    let ended = false;
-    const abort = new AbortController();
-    let notify: (() => void) | null = null;
-    const poke = () => {
-      notify?.();
-      notify = null;
-    };
+    const inbox = new PromptInbox(input.prompt);
+    const abort = inbox.abort;
     const run = async function* (self: OpencodeProvider): AsyncGenerator<ProviderEvent> {
       const instructions = self.instructionFiles(input.systemContext);
       let live: Live | null = await self.runtime.ensure(instructions);
       const sessionID = await self.openSession(live.client, input.continuation, input.cwd);
       yield { type: 'init', continuation: sessionID };
-      while (!abort.signal.aborted) {
-        const prompt = prompts.shift();
-        if (prompt === undefined) {
-          if (ended) return;
-          await new Promise<void>((r) => (notify = r));
-          continue;
-        }
+      for (let prompt = await inbox.next(); prompt !== null; prompt = await inbox.next()) {
         // The server may have been reset by an earlier turn's timeout: bring it back first.
         const now: Live = live ?? (await self.runtime.ensure(instructions));
         live = null;
@@ -156,19 +145,9 @@ export class OpencodeProvider implements AgentProvider {
     };
 
     return {
-      push(text: string) {
-        prompts.push(text);
-        poke();
-      },
-      end() {
-        ended = true;
-        poke();
-      },
-      abort() {
-        ended = true;
-        abort.abort();
-        poke();
-      },
+      push: (text: string) => inbox.push(text),
+      end: () => inbox.end(),
+      abort: () => inbox.stop(),
       events: run(this),
     };
   }
