@@ -172,6 +172,21 @@ describe('opencode provider (real opencode serve, fake model)', () => {
     expect(provider.runtime.server!.pid).not.toBe(pid);
   });
 
+  it('abort ends a running turn promptly with no answer, and the server keeps working', async () => {
+    const q = provider.query({ prompt: 'SLOW: 6000', cwd: agentDir, systemContext: 'You are a test assistant.' });
+    const events: ProviderEvent[] = [];
+    const done = (async () => {
+      for await (const e of q.events) events.push(e);
+    })();
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = Date.now();
+    q.abort();
+    await done;
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(events.some((e) => e.type === 'result' || e.type === 'error')).toBe(false);
+    expect(finalsOf(await ask(provider, 'after abort'))).toEqual([{ type: 'result', text: 'echo: after abort' }]);
+  });
+
   it('does not trip the idle timer while a slow endpoint streams before its first token', async () => {
     const evs = await ask(provider, 'SLOW: 4000');
     expect(finalsOf(evs)).toEqual([{ type: 'result', text: 'echo: SLOW: 4000' }]);
