@@ -15,8 +15,7 @@ import {
   waitFor,
   type HostProc,
 } from './support/cli.js';
-
-const mock = (d: object, text = 'go') => `${text}\n\`\`\`mock\n${JSON.stringify(d)}\n\`\`\``;
+import { mock } from './support/meta.js';
 
 describe('terminal chat through a bwrap sandbox', () => {
   let home: string;

@@ -16,8 +16,8 @@ import {
   waitFor,
   type HostProc,
 } from './support/cli.js';
+import { mock } from './support/meta.js';
 
-const mock = (d: object, text = 'go') => `${text}\n\`\`\`mock\n${JSON.stringify(d)}\n\`\`\``;
 const env = { POLYCLAW_RETRY_BASE_MS: '100', POLYCLAW_LOG_LEVEL: 'warn' };
 
 let homes: string[] = [];

@@ -3,8 +3,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectLayout } from '../src/sandbox/limits.js';
 import { cli, cliAsync, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
-
-const mock = (d: object, text = 'go') => `${text}\n\`\`\`mock\n${JSON.stringify(d)}\n\`\`\``;
+import { mock } from './support/meta.js';
 
 describe('sandbox lifecycle', () => {
   let home: string;

@@ -173,7 +173,11 @@ describe('opencode provider (real opencode serve, fake model)', () => {
   });
 
   it('abort ends a running turn promptly with no answer, and the server keeps working', async () => {
-    const q = provider.query({ prompt: 'SLOW: 6000', cwd: agentDir, systemContext: 'You are a test assistant.' });
+    const q = provider.query({
+      prompt: 'SLOW: 6000',
+      cwd: agentDir,
+      systemContext: 'You are a test assistant.',
+    });
     const events: ProviderEvent[] = [];
     const done = (async () => {
       for await (const e of q.events) events.push(e);
@@ -184,7 +188,9 @@ describe('opencode provider (real opencode serve, fake model)', () => {
     await done;
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(events.some((e) => e.type === 'result' || e.type === 'error')).toBe(false);
-    expect(finalsOf(await ask(provider, 'after abort'))).toEqual([{ type: 'result', text: 'echo: after abort' }]);
+    expect(finalsOf(await ask(provider, 'after abort'))).toEqual([
+      { type: 'result', text: 'echo: after abort' },
+    ]);
   });
 
   it('does not trip the idle timer while a slow endpoint streams before its first token', async () => {

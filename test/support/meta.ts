@@ -17,3 +17,7 @@ export function sessionMeta(over: Partial<SessionMeta> = {}): SessionMeta {
     ...over,
   };
 }
+
+/** A chat message carrying a ```mock directive for the mock provider. */
+export const mock = (directive: object, text = 'go') =>
+  `${text}\n\`\`\`mock\n${JSON.stringify(directive)}\n\`\`\``;
