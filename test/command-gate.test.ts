@@ -3,47 +3,27 @@
  * agent's own session, so the router refuses them from non-admins (with a reply saying so)
  * before anything is queued; admins' pass through to the session like any message.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InboundEvent } from '../src/channels/adapter.js';
-import { openCentralDb, type Db } from '../src/host/db/open.js';
-import { Router } from '../src/host/router.js';
-import { SessionQueue } from '../src/host/session-queue.js';
+import type { Db } from '../src/host/db/open.js';
+import type { Router } from '../src/host/router.js';
+import type { SessionQueue } from '../src/host/session-queue.js';
 import { createGroup } from '../src/host/store/groups.js';
 import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
-import type { Session } from '../src/host/store/sessions.js';
 import { ensureUser, grantRole } from '../src/host/store/users.js';
-import { createLogger } from '../src/shared/log.js';
-import type { Routing } from '../src/shared/messages.js';
 import { slashCommandRefusal } from '../src/shared/slash-commands.js';
-import { tempHome } from './support/cli.js';
+import { routerKit, type RouterKit } from './support/router-kit.js';
 
-let dir: string;
+let kit: RouterKit;
 let db: Db;
 let router: Router;
 let woken: string[];
-let told: Array<{ key: string; routing: Routing; text: string; replyTo?: string }>;
-const queues = new Map<string, SessionQueue>();
+let told: RouterKit['told'];
+let queues: Map<string, SessionQueue>;
 
 beforeEach(() => {
-  dir = tempHome('polyclaw-gate-');
-  db = openCentralDb(':memory:');
-  woken = [];
-  told = [];
-  router = new Router({
-    db,
-    log: createLogger({ level: 'error' }),
-    queueFor: (s: Session) => {
-      let q = queues.get(s.id);
-      if (!q) queues.set(s.id, (q = new SessionQueue(path.join(dir, s.id))));
-      return q;
-    },
-    wake: (id) => woken.push(id),
-    tell: async (_s, key, routing, text, replyTo) => {
-      told.push({ key, routing, text, replyTo });
-    },
-  });
+  kit = routerKit('polyclaw-gate-');
+  ({ db, router, woken, told, queues } = kit);
   const g = createGroup(db, 'asst', { provider: 'claude' });
   createWiring(db, ensureMessagingGroup(db, 'chat', 'room-1').id, g.id, {
     engageMode: 'pattern',
@@ -51,12 +31,7 @@ beforeEach(() => {
   });
   grantRole(db, ensureUser(db, 'chat', 'boss', 'Boss').id, 'admin', g.id);
 });
-afterEach(() => {
-  for (const q of queues.values()) q.close();
-  queues.clear();
-  db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => kit.close());
 
 const ev = (sender: string, text: string, over: Partial<InboundEvent> = {}): InboundEvent => ({
   channelType: 'chat',

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InboundEvent } from '../src/channels/adapter.js';
-import { openCentralDb, type Db } from '../src/host/db/open.js';
-import { Router } from '../src/host/router.js';
-import { SessionQueue } from '../src/host/session-queue.js';
+import type { Db } from '../src/host/db/open.js';
+import type { Router } from '../src/host/router.js';
+import type { SessionQueue } from '../src/host/session-queue.js';
 import { createGroup } from '../src/host/store/groups.js';
 import {
   createWiring,
@@ -13,38 +13,21 @@ import {
   findMessagingGroup,
   updateWiring,
 } from '../src/host/store/messaging.js';
-import { getSession, listSessions, type Session } from '../src/host/store/sessions.js';
+import { getSession, listSessions } from '../src/host/store/sessions.js';
 import { addMembership, ensureUser, grantRole } from '../src/host/store/users.js';
-import { createLogger } from '../src/shared/log.js';
-import { tempHome } from './support/cli.js';
+import { routerKit, type RouterKit } from './support/router-kit.js';
 
-let dir: string;
+let kit: RouterKit;
 let db: Db;
 let router: Router;
 let woken: string[];
-const queues = new Map<string, SessionQueue>();
+let queues: Map<string, SessionQueue>;
 
 beforeEach(() => {
-  dir = tempHome('polyclaw-router-');
-  db = openCentralDb(':memory:');
-  woken = [];
-  router = new Router({
-    db,
-    log: createLogger({ level: 'error' }),
-    queueFor: (s: Session) => {
-      let q = queues.get(s.id);
-      if (!q) queues.set(s.id, (q = new SessionQueue(path.join(dir, s.id))));
-      return q;
-    },
-    wake: (id) => woken.push(id),
-  });
+  kit = routerKit('polyclaw-router-');
+  ({ db, router, woken, queues } = kit);
 });
-afterEach(() => {
-  for (const q of queues.values()) q.close();
-  queues.clear();
-  db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => kit.close());
 
 const ev = (over: Partial<InboundEvent> = {}): InboundEvent => ({
   channelType: 'chat',

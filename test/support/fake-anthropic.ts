@@ -17,6 +17,7 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
+import { closeServer, onBody } from './http-kit.js';
 
 export interface FakeRequest {
   url: string;
@@ -220,10 +221,7 @@ async function stream(res: http.ServerResponse, model: string, turn: FakeTurn): 
 export async function startFakeAnthropic(opts: { port?: number } = {}): Promise<FakeAnthropic> {
   const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
+    onBody(req, (text) => {
       let body: unknown = null;
       try {
         body = text ? JSON.parse(text) : null;
@@ -278,8 +276,7 @@ export async function startFakeAnthropic(opts: { port?: number } = {}): Promise<
     maxLoopStallMs: () => meter.max(),
     close: async () => {
       meter.stop();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server, sockets);
     },
   };
   return state;

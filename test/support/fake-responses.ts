@@ -13,6 +13,7 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
+import { closeServer, onBody } from './http-kit.js';
 
 export type Step =
   | { text: string; deltas?: string[]; delayMs?: number; gapMs?: number }
@@ -60,15 +61,11 @@ export async function startFakeResponses(): Promise<FakeResponses> {
         waiters.push({ n, resolve: () => (clearTimeout(t), resolve()) });
       }),
     close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server, sockets);
     },
   };
   const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
+    onBody(req, (raw) => {
       let body: { input?: unknown[] } = {};
       try {
         body = raw ? (JSON.parse(raw) as typeof body) : {};

@@ -10,6 +10,7 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
+import { closeServer, onBody } from './http-kit.js';
 
 export interface Recorded {
   method: string;
@@ -39,15 +40,11 @@ export async function startFakeUpstream(
     refreshCalls: 0,
     nextAccessToken: 'refreshed-access-token',
     close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server, sockets);
     },
   };
   const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+    onBody(req, (body) => {
       state.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       const u = new URL(req.url ?? '/', 'http://x');
       if (u.pathname.endsWith('/models')) {
@@ -130,8 +127,7 @@ export async function startEchoTarget(banner: string): Promise<{ port: number; c
   return {
     port: (server.address() as net.AddressInfo).port,
     close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server, sockets);
     },
   };
 }

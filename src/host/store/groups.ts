@@ -84,6 +84,22 @@ function fromRow(r: Row): AgentGroup {
   };
 }
 
+/** Settings in the column order of agent_groups (provider … extra_mounts), JSON columns encoded. */
+function columns(s: GroupSettings): Array<string | null> {
+  return [
+    s.provider,
+    s.model,
+    s.effort,
+    s.endpoint,
+    s.assistantName,
+    s.timezone,
+    JSON.stringify(s.skills),
+    JSON.stringify(s.mcpServers),
+    JSON.stringify(s.packages),
+    JSON.stringify(s.extraMounts),
+  ];
+}
+
 export function validateGroupName(name: string): void {
   if (!GROUP_NAME.test(name)) {
     throw badRequest(
@@ -105,22 +121,7 @@ export function createGroup(
   db.prepare(
     `INSERT INTO agent_groups (id, name, provider, model, effort, endpoint, assistant_name, timezone, skills, mcp_servers, packages, extra_mounts, created_at, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(
-    id,
-    name,
-    s.provider,
-    s.model,
-    s.effort,
-    s.endpoint,
-    s.assistantName,
-    s.timezone,
-    JSON.stringify(s.skills),
-    JSON.stringify(s.mcpServers),
-    JSON.stringify(s.packages),
-    JSON.stringify(s.extraMounts),
-    now,
-    now,
-  );
+  ).run(id, name, ...columns(s), now, now);
   return getGroup(db, id);
 }
 
@@ -158,20 +159,7 @@ export function updateGroup(
   const merged = GroupSettings.parse({ ...g, ...patch });
   db.prepare(
     `UPDATE agent_groups SET provider=?, model=?, effort=?, endpoint=?, assistant_name=?, timezone=?, skills=?, mcp_servers=?, packages=?, extra_mounts=?, updated_at=? WHERE id=?`,
-  ).run(
-    merged.provider,
-    merged.model,
-    merged.effort,
-    merged.endpoint,
-    merged.assistantName,
-    merged.timezone,
-    JSON.stringify(merged.skills),
-    JSON.stringify(merged.mcpServers),
-    JSON.stringify(merged.packages),
-    JSON.stringify(merged.extraMounts),
-    now,
-    g.id,
-  );
+  ).run(...columns(merged), now, g.id);
   return getGroup(db, g.id);
 }
 
