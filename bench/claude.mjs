@@ -7,16 +7,18 @@
  * noise hits every path alike:
  *   direct-warm     — one live SDK query() in streaming-input mode: push a user message,
  *                     wait for its `result` (the least a client of a warm Claude Code does);
- *   direct-per-turn — a new query() per turn resuming the same session (new CLI process, as
- *                     Polyclaw's runner does per batch: the query ends once the batch is answered);
+ *                     the time to its final message's end (stream event message_stop) is
+ *                     reported too: the CLI emits `result` ~4 ms after it;
+ *   direct-per-turn — a new query() per turn resuming the same session (a new CLI process per
+ *                     batch, which Polyclaw avoids by keeping the session's CLI warm);
  *   polyclaw        — a persistent terminal client on the admin socket of a running host:
- *                     chat.send → router → inbound queue → warm bwrap sandbox → runner → new
- *                     query() with resume → gateway /endpoints/NAME → fake → delivery → reply event.
+ *                     chat.send → router → inbound queue → warm bwrap sandbox → runner → the
+ *                     session's warm CLI → forwarder → gateway /endpoints/NAME → fake → reply
+ *                     (committed at the final message's end) → delivery → reply event.
  * The direct paths run Polyclaw's own Claude setup (provider options, composed CLAUDE.md, our
  * MCP tool server) with the model URL straight at the fake: no host, queues, sandbox or gateway.
- * Polyclaw keeps a session's CLI warm between batches (keepWarmMs), so its warm turn is
- * compared with the live query; the per-turn path shows what a new CLI per batch costs. The first runs of each path are discarded. Also reports the cold start of a
- * session: the first message to a new group (sandbox start + runner + CLI + first turn).
+ * The first runs of each path are discarded. Also reports the cold start of a session: the
+ * first message to a new group (sandbox start + runner + CLI + first turn).
  * `--runs N` (default 15), `--cold N` (default 3), `--json`. Run `npm run build` first.
  */
 import fs from 'node:fs';
@@ -47,15 +49,19 @@ const WARMUP = 2;
 const SETTLE_MS = 500;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** The tests' fake Anthropic server (node builtins only), transpiled to a temp module. */
+/**
+ * The tests' fake Anthropic server (node builtins only), transpiled with its relative imports
+ * (test/support/http-kit.ts) to temp modules.
+ */
 async function loadFake(dir) {
-  const src = fs.readFileSync(path.join(ROOT, 'test/support/fake-anthropic.ts'), 'utf8');
-  const out = ts.transpileModule(src, {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-  }).outputText;
-  const file = path.join(dir, 'fake-anthropic.mjs');
-  fs.writeFileSync(file, out);
-  return (await import(file)).startFakeAnthropic();
+  for (const name of ['http-kit', 'fake-anthropic']) {
+    const src = fs.readFileSync(path.join(ROOT, 'test/support', `${name}.ts`), 'utf8');
+    const out = ts.transpileModule(src, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    }).outputText;
+    fs.writeFileSync(path.join(dir, `${name}.js`), out);
+  }
+  return (await import(path.join(dir, 'fake-anthropic.js'))).startFakeAnthropic();
 }
 
 /** One user message for the SDK's streaming input. */
@@ -132,16 +138,19 @@ async function warmSession(options) {
   const q = query({ prompt: input, options: options() });
   const it = q[Symbol.asyncIterator]();
   let sessionId = null;
+  /** Resolves with the ms until the result and until the final message's end (message_stop). */
   const turn = async () => {
     const t0 = performance.now();
+    let stop = NaN;
     input.push(userMsg(PING));
     for (;;) {
       const { value, done } = await it.next();
       if (done) throw new Error('the warm query ended');
       sessionId ??= value.session_id ?? null;
+      if (value.type === 'stream_event' && value.event.type === 'message_stop') stop = performance.now() - t0;
       if (value.type === 'result') {
         if (value.result !== 'echo: ping') throw new Error(`unexpected result: ${value.result}`);
-        return performance.now() - t0;
+        return { ms: performance.now() - t0, stop };
       }
     }
   };
@@ -183,6 +192,7 @@ try {
   const options = directSetup(tmp, fake.url);
   const warm = await warmSession(options);
   const direct = [];
+  const directStop = [];
   const fresh = [];
   const poly = [];
   try {
@@ -197,7 +207,8 @@ try {
       const f = await perTurn(options, warm.sessionId());
       await sleep(SETTLE_MS);
       if (i >= WARMUP) {
-        direct.push(d);
+        direct.push(d.ms);
+        directStop.push(d.stop);
         fresh.push(f);
         poly.push(p.ms);
       }
@@ -223,20 +234,24 @@ try {
   const r = {
     runs: RUNS,
     directWarm: stats(direct),
+    directFinalMessage: stats(directStop),
     directPerTurn: stats(fresh),
     polyclaw: stats(poly),
     cold: { runs: COLD, p50: pct(cold, 50), max: Math.max(...cold) },
   };
   r.ratio = r.polyclaw.p50 / r.directWarm.p50;
+  r.ratioFinalMessage = r.polyclaw.p50 / r.directFinalMessage.p50;
   r.ratioPerTurn = r.polyclaw.p50 / r.directPerTurn.p50;
   if (args.json) console.log(JSON.stringify(r));
   else {
     const f = (x) => `${x.toFixed(0)} ms`;
     console.log(`claude turn, ${RUNS} interleaved warm runs`);
     console.log(`  direct, live query()      p50 ${f(r.directWarm.p50)}  p99 ${f(r.directWarm.p99)}`);
+    console.log(`    … to its final message's end p50 ${f(r.directFinalMessage.p50)}  p99 ${f(r.directFinalMessage.p99)}`);
     console.log(`  direct, query() per turn  p50 ${f(r.directPerTurn.p50)}  p99 ${f(r.directPerTurn.p99)}`);
     console.log(`  polyclaw                  p50 ${f(r.polyclaw.p50)}  p99 ${f(r.polyclaw.p99)}`);
     console.log(`  ratio vs live query (p50)     ${r.ratio.toFixed(2)}  (target <= 1.15)`);
+    console.log(`  ratio vs live query's final message end (p50) ${r.ratioFinalMessage.toFixed(2)}`);
     console.log(`  ratio vs query per turn (p50) ${r.ratioPerTurn.toFixed(2)}`);
     console.log(`  cold start of a session (${COLD} new groups): p50 ${f(r.cold.p50)}  max ${f(r.cold.max)}`);
   }

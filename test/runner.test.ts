@@ -115,6 +115,68 @@ describe('runner loop', () => {
     expect(ackOf(m.id)?.error?.message).toMatch(/without an answer/);
   });
 
+  /** A provider whose n-th query yields turns[n], waiting for `hold` (if given) before a result. */
+  function scripted(turns: ProviderEvent[][], hold?: Promise<void>): AgentProvider {
+    let n = 0;
+    return {
+      name: 'mock',
+      capabilities: { nativeSlashCommands: false, steering: false, memoryScaffold: false, streaming: true },
+      isSessionInvalid: () => false,
+      query: () => ({
+        push() {},
+        end() {},
+        abort() {},
+        events: (async function* (events: ProviderEvent[]): AsyncGenerator<ProviderEvent> {
+          for (const ev of events) {
+            if (ev.type === 'result' && hold) await hold;
+            yield ev;
+          }
+        })(turns[n++] ?? []),
+      }),
+    };
+  }
+  const reply = (text: string): ProviderEvent => ({ type: 'reply', text });
+  const result = (text: string | null): ProviderEvent => ({ type: 'result', text });
+
+  it('an early reply is delivered before the turn settles, and not again with the result', async () => {
+    let release!: () => void;
+    const hold = new Promise<void>((r) => (release = r));
+    start(scripted([[{ type: 'init', continuation: 'c1' }, reply('hi there'), result('hi there')]], hold));
+    const m = send('hello');
+    await waitFor(() => replies().length === 1, 5000, 'early reply');
+    expect(replies()).toEqual(['hi there']);
+    expect(host.outboundSince(0)[0]!.inReplyTo).toBe(m.id);
+    expect(ackOf(m.id)?.status).toBe('processing');
+    release();
+    await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+    expect(replies()).toEqual(['hi there']);
+  });
+
+  it('a result whose text differs from the early reply is delivered too; whitespace alone does not count', async () => {
+    start(scripted([[reply('first answer'), result('first\n answer')], [reply('a'), result('b')]]));
+    const one = send('one');
+    await waitFor(() => ackOf(one.id)?.status === 'completed', 5000, 'ack');
+    expect(replies()).toEqual(['first answer']);
+    const two = send('two');
+    await waitFor(() => ackOf(two.id)?.status === 'completed', 5000, 'ack');
+    expect(replies()).toEqual(['first answer', 'a', 'b']);
+  });
+
+  it('never both: after a tool answered the chat, neither the early reply nor the result is sent', async () => {
+    const provider = scripted([[reply('final words'), result('final words')]]);
+    const query = provider.query.bind(provider);
+    let m = { id: '' };
+    // As the tool server does while the turn runs: a message to this chat, in reply to it.
+    provider.query = (input) => {
+      queue.commit([{ kind: 'message', inReplyTo: m.id, routing, content: { text: 'from a tool' } }], []);
+      return query(input);
+    };
+    start(provider);
+    m = send('hello');
+    await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+    expect(replies()).toEqual(['from a tool']);
+  });
+
   it('/clear drops the stored continuation', async () => {
     start();
     const a = send('one');

@@ -29,6 +29,20 @@ const isClear = (m: PendingMessage) => m.trigger && m.content.text.trim() === '/
 /** Answers are read by the waiting tool, never prompted: they are acked as soon as they are seen. */
 const isAnswer = (m: PendingMessage) => m.kind === 'answer';
 
+/** The turn's text reply to the last message of its group. */
+const replyTo = (last: PendingMessage, text: string) => ({
+  kind: 'message' as const,
+  inReplyTo: last.id,
+  routing: last.routing,
+  content: { text },
+});
+
+/** Whether `sent` already carries `text` (whitespace aside: the agent may join its text blocks differently). */
+const covers = (sent: string, text: string) => {
+  const squash = (s: string) => s.replace(/\s+/g, '');
+  return squash(sent).includes(squash(text));
+};
+
 export class RunnerLoop {
   private stopped = false;
   private current: AgentQuery | null = null;
@@ -59,6 +73,13 @@ export class RunnerLoop {
           : Math.min(nextDueAt - this.now(), this.d.safetyPollMs ?? 30_000);
       await this.d.doorbell.wait(Math.max(wait, 5));
     }
+  }
+
+  /** A tool already sent a message to `last`'s chat in reply to it (rows in `except` aside). */
+  private toolAnswered(last: PendingMessage, except?: Set<number>): boolean {
+    return this.d.queue
+      .repliesTo(last.id)
+      .some((r) => r.kind === 'message' && sameChat(r.routing, last.routing) && !except?.has(r.seq));
   }
 
   private settleAnswers(due: PendingMessage[]): PendingMessage[] {
@@ -128,6 +149,8 @@ export class RunnerLoop {
     this.current = q;
     let deltas = '';
     let sawInit = false;
+    /** What the front group's early replies (ProviderEvent 'reply') already delivered. */
+    let early: { seqs: Set<number>; texts: string[] } | null = null;
 
     // Follow-ups that arrive while the query is open go into it instead of waiting for the next batch.
     let pumping = true;
@@ -161,20 +184,30 @@ export class RunnerLoop {
           case 'progress':
             queue.setState('progress', ev.message);
             break;
+          case 'reply': {
+            // The final text is known before the result: deliver it now (see ProviderEvent 'reply').
+            const group = groups[0];
+            const text = stripInternal(ev.text);
+            if (!group || !text) break;
+            const last = group[group.length - 1]!;
+            early ??= { seqs: new Set(), texts: [] };
+            if (early.texts.some((t) => covers(t, text)) || this.toolAnswered(last, early.seqs)) break;
+            for (const seq of queue.commit([replyTo(last, text)], [])) early.seqs.add(seq);
+            early.texts.push(text);
+            break;
+          }
           case 'result': {
             const group = groups.shift();
             if (!group) break;
             const text = stripInternal(ev.text ?? deltas);
+            const sent = early;
+            early = null;
             deltas = '';
             const last = group[group.length - 1]!;
-            // Never both: when a tool already answered this chat during the turn, the final text is not sent.
-            const answered = queue
-              .repliesTo(last.id)
-              .some((r) => r.kind === 'message' && sameChat(r.routing, last.routing));
-            const out =
-              text && !answered
-                ? [{ kind: 'message' as const, inReplyTo: last.id, routing: last.routing, content: { text } }]
-                : [];
+            // Never both: when a tool already answered this chat during the turn, the final text
+            // is not sent; nor is a text the turn's early reply already carried.
+            const dup = !!text && !!sent?.texts.some((t) => covers(t, text));
+            const out = text && !dup && !this.toolAnswered(last, sent?.seqs) ? [replyTo(last, text)] : [];
             queue.commit(out, group);
             for (const m of group) inflight.delete(m.id);
             setTurn();
@@ -191,6 +224,7 @@ export class RunnerLoop {
             const group = groups.shift();
             if (!group) break;
             deltas = '';
+            early = null;
             if (ev.classification === 'stale-session') queue.setContinuation(provider.name, null);
             queue.ack(group, 'failed', {
               message: ev.message,

@@ -203,11 +203,15 @@ export class RunnerQueue {
   }
 
   /** Rows the agent sent in reply to a message (to apply "never both" at the end of a turn). */
-  repliesTo(messageId: string): Array<{ kind: string; routing: Routing }> {
+  repliesTo(messageId: string): Array<{ seq: number; kind: string; routing: Routing }> {
     const rows = this.outbound
-      .prepare('SELECT kind, routing FROM messages_out WHERE in_reply_to = ?')
-      .all(messageId) as Array<{ kind: string; routing: string }>;
-    return rows.map((r) => ({ kind: r.kind, routing: RoutingSchema.parse(JSON.parse(r.routing)) }));
+      .prepare('SELECT seq, kind, routing FROM messages_out WHERE in_reply_to = ?')
+      .all(messageId) as Array<{ seq: number; kind: string; routing: string }>;
+    return rows.map((r) => ({
+      seq: r.seq,
+      kind: r.kind,
+      routing: RoutingSchema.parse(JSON.parse(r.routing)),
+    }));
   }
 
   /** Tasks the host mirrored into inbound.db. */

@@ -41,6 +41,14 @@ export type ProviderEvent =
   | { type: 'delta'; text: string }
   | { type: 'file'; path: string }
   | { type: 'approval'; request: ApprovalRequest }
+  /**
+   * Optional, before the turn's `result`: the model's final message of the turn has ended and
+   * this is its text. The runner delivers it at once instead of waiting for the agent's end-of-
+   * turn bookkeeping; the `result` that follows settles the turn and is not delivered again
+   * when its text is the same (a different final text, e.g. after a hook made the agent go on,
+   * is delivered too). Never emitted for a subagent's or a compaction's text.
+   */
+  | { type: 'reply'; text: string }
   | { type: 'result'; text: string | null }
   | { type: 'error'; message: string; retryable: boolean; classification?: ErrorClassification };
 

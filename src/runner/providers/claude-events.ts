@@ -3,6 +3,8 @@
  *  - exactly one `result` or `error` per SDK result message (one per prompt: prompts are sent at
  *    priority 'later', so each runs as its own turn and gets its own result);
  *  - text streams as `delta` only from the main thread (subagents' text is not the reply);
+ *  - when a main-thread message ends with stop_reason end_turn, its text goes out as `reply`
+ *    (the CLI emits its result only after its end-of-turn bookkeeping, ~4 ms later);
  *  - a turn that compacted the conversation reports `progress`, and its result carries no
  *    text: a compaction summary is never delivered as a reply;
  *  - an unknown stored session (no init, "No conversation found") is thrown as
@@ -47,6 +49,9 @@ export class ClaudeEventMapper {
   private sawInit = false;
   private compacted = false;
   private lastError: string | null = null;
+  /** Text and stop reason of the main-thread message streaming now. */
+  private msgText = '';
+  private stopReason: string | null = null;
 
   get initialized(): boolean {
     return this.sawInit;
@@ -60,10 +65,28 @@ export class ClaudeEventMapper {
       case 'stream_event': {
         if (m.parent_tool_use_id) return none;
         const e = m.event;
-        if (e.type === 'content_block_delta' && e.delta.type === 'text_delta')
-          return { events: [{ type: 'delta', text: e.delta.text }], fatal: false };
-        if (e.type === 'message_start') return { events: [{ type: 'activity' }], fatal: false };
-        return none;
+        switch (e.type) {
+          case 'message_start':
+            this.msgText = '';
+            this.stopReason = null;
+            return { events: [{ type: 'activity' }], fatal: false };
+          case 'content_block_delta':
+            if (e.delta.type !== 'text_delta') return none;
+            this.msgText += e.delta.text;
+            return { events: [{ type: 'delta', text: e.delta.text }], fatal: false };
+          case 'message_delta':
+            this.stopReason = e.delta.stop_reason;
+            return none;
+          case 'message_stop': {
+            const text = this.msgText;
+            const final = this.stopReason === 'end_turn' && text.trim() !== '' && !this.compacted;
+            this.msgText = '';
+            this.stopReason = null;
+            return final ? { events: [{ type: 'reply', text }], fatal: false } : none;
+          }
+          default:
+            return none;
+        }
       }
       case 'assistant': {
         if (m.error) this.lastError = m.error;

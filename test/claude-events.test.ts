@@ -1,0 +1,60 @@
+/** The Claude SDK message → provider event mapping, on SDK messages shaped as the CLI sends them. */
+import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
+import { describe, expect, it } from 'vitest';
+import { ClaudeEventMapper } from '../src/runner/providers/claude-events.js';
+import type { ProviderEvent } from '../src/shared/provider.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const ev = (event: any, parent: string | null = null) =>
+  ({ type: 'stream_event', event, parent_tool_use_id: parent, uuid: 'u', session_id: 's' }) as SDKMessage;
+const start = () => ev({ type: 'message_start', message: {} });
+const text = (t: string) =>
+  ev({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: t } });
+const stopReason = (r: string) =>
+  ev({ type: 'message_delta', delta: { stop_reason: r, stop_sequence: null }, usage: {} });
+const stop = () => ev({ type: 'message_stop' });
+const compacting = { type: 'system', subtype: 'status', status: 'compacting' } as unknown as SDKMessage;
+
+function run(messages: SDKMessage[]): ProviderEvent[] {
+  const m = new ClaudeEventMapper();
+  return messages.flatMap((x) => m.map(x).events).filter((e) => e.type !== 'activity');
+}
+
+describe('claude event mapping: the early reply', () => {
+  it('a main-thread message that ends its turn goes out as a reply, with its whole text', () => {
+    expect(run([start(), text('Hello, '), text('world'), stopReason('end_turn'), stop()])).toEqual([
+      { type: 'delta', text: 'Hello, ' },
+      { type: 'delta', text: 'world' },
+      { type: 'reply', text: 'Hello, world' },
+    ]);
+  });
+
+  it('no reply for a message that calls a tool, an empty one, a subagent’s, or during compaction', () => {
+    const none = (ms: SDKMessage[]) => run(ms).filter((e) => e.type === 'reply');
+    expect(none([start(), text('let me look'), stopReason('tool_use'), stop()])).toEqual([]);
+    expect(none([start(), text('  '), stopReason('end_turn'), stop()])).toEqual([]);
+    const sub = 'toolu_1';
+    const subMsg = [
+      ev({ type: 'message_start', message: {} }, sub),
+      ev({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x' } }, sub),
+      ev({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null } }, sub),
+      ev({ type: 'message_stop' }, sub),
+    ];
+    expect(none(subMsg)).toEqual([]);
+    expect(none([compacting, start(), text('summary'), stopReason('end_turn'), stop()])).toEqual([]);
+  });
+
+  it('each message starts its text afresh: only the final message’s text is the reply', () => {
+    const out = run([
+      start(),
+      text('checking'),
+      stopReason('tool_use'),
+      stop(),
+      start(),
+      text('done'),
+      stopReason('end_turn'),
+      stop(),
+    ]);
+    expect(out.filter((e) => e.type === 'reply')).toEqual([{ type: 'reply', text: 'done' }]);
+  });
+});
