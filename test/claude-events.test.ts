@@ -6,7 +6,13 @@ import type { ProviderEvent } from '../src/shared/provider.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const ev = (event: any, parent: string | null = null) =>
-  ({ type: 'stream_event', event, parent_tool_use_id: parent, uuid: 'u', session_id: 's' }) as SDKMessage;
+  ({
+    type: 'stream_event',
+    event,
+    parent_tool_use_id: parent,
+    uuid: 'u',
+    session_id: 's',
+  }) as unknown as SDKMessage;
 const start = () => ev({ type: 'message_start', message: {} });
 const text = (t: string) =>
   ev({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: t } });
