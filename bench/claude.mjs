@@ -247,7 +247,9 @@ try {
     const f = (x) => `${x.toFixed(0)} ms`;
     console.log(`claude turn, ${RUNS} interleaved warm runs`);
     console.log(`  direct, live query()      p50 ${f(r.directWarm.p50)}  p99 ${f(r.directWarm.p99)}`);
-    console.log(`    … to its final message's end p50 ${f(r.directFinalMessage.p50)}  p99 ${f(r.directFinalMessage.p99)}`);
+    console.log(
+      `    … to its final message's end p50 ${f(r.directFinalMessage.p50)}  p99 ${f(r.directFinalMessage.p99)}`,
+    );
     console.log(`  direct, query() per turn  p50 ${f(r.directPerTurn.p50)}  p99 ${f(r.directPerTurn.p99)}`);
     console.log(`  polyclaw                  p50 ${f(r.polyclaw.p50)}  p99 ${f(r.polyclaw.p99)}`);
     console.log(`  ratio vs live query (p50)     ${r.ratio.toFixed(2)}  (target <= 1.15)`);

@@ -128,7 +128,20 @@ fs.mkdirSync(path.join(benchHome, 'cwd'), { recursive: true });
 // (over a session dir of its own), so the comparison isolates what Polyclaw adds.
 const directSessionDir = path.join(benchHome, 'session');
 const q = new SessionQueue(directSessionDir);
-q.setMeta({ sessionId: 'bench', agentGroup: 'bench', provider: 'codex', model: 'fake-model', effort: null, endpoint: null, assistantName: 'Bench', timezone: 'UTC', defaultRouting: null }, []);
+q.setMeta(
+  {
+    sessionId: 'bench',
+    agentGroup: 'bench',
+    provider: 'codex',
+    model: 'fake-model',
+    effort: null,
+    endpoint: null,
+    assistantName: 'Bench',
+    timezone: 'UTC',
+    defaultRouting: null,
+  },
+  [],
+);
 q.close();
 fs.writeFileSync(
   path.join(benchHome, 'config.toml'),
@@ -137,7 +150,13 @@ fs.writeFileSync(
     effort: undefined,
     baseUrl: `${model.url}/v1`,
     approvalPolicy: 'never',
-    mcpServers: [toolServer({ sessionDir: directSessionDir, agentDir: path.join(benchHome, 'cwd'), cliPath: path.join(ROOT, 'dist/cli/main.js') })],
+    mcpServers: [
+      toolServer({
+        sessionDir: directSessionDir,
+        agentDir: path.join(benchHome, 'cwd'),
+        cliPath: path.join(ROOT, 'dist/cli/main.js'),
+      }),
+    ],
   }),
 );
 const host = await startBenchHost();

@@ -20,7 +20,7 @@ describe('codex group through the gateway in a bwrap sandbox', () => {
     fake = await startFakeResponses();
     home = tempHome();
     host = await startHostProc(home, { POLYCLAW_LOG_LEVEL: 'warn', POLYCLAW_RETRY_BASE_MS: '100' });
-    createEndpointGroup(
+    await createEndpointGroup(
       home,
       { name: 'cx', provider: 'codex', effort: 'low' },
       { name: 'local', baseUrl: `${fake.url}/v1`, secret: SECRET },

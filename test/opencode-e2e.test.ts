@@ -41,7 +41,7 @@ describe('opencode group through the gateway in a bwrap sandbox', () => {
     fake = await startFakeChat();
     home = tempHome();
     host = await startHostProc(home, { POLYCLAW_LOG_LEVEL: 'warn', POLYCLAW_RETRY_BASE_MS: '100' });
-    createEndpointGroup(
+    await createEndpointGroup(
       home,
       { name: 'oc', provider: 'opencode' },
       { name: 'local', baseUrl: `${fake.url}/v1`, secret: SECRET },

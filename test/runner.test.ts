@@ -41,8 +41,19 @@ afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function start(provider: AgentProvider = new MockProvider({ agentDir: dir, sessionDir: host.dir })) {
-  loop = new RunnerLoop({ queue, provider, doorbell, log, cwd: dir, safetyPollMs: 60_000 });
+function start(
+  provider: AgentProvider = new MockProvider({ agentDir: dir, sessionDir: host.dir }),
+  approvalTimeoutMs?: number,
+) {
+  loop = new RunnerLoop({
+    queue,
+    provider,
+    doorbell,
+    log,
+    cwd: dir,
+    safetyPollMs: 60_000,
+    approvalTimeoutMs,
+  });
   running = loop.run();
 }
 
@@ -153,7 +164,12 @@ describe('runner loop', () => {
   });
 
   it('a result whose text differs from the early reply is delivered too; whitespace alone does not count', async () => {
-    start(scripted([[reply('first answer'), result('first\n answer')], [reply('a'), result('b')]]));
+    start(
+      scripted([
+        [reply('first answer'), result('first\n answer')],
+        [reply('a'), result('b')],
+      ]),
+    );
     const one = send('one');
     await waitFor(() => ackOf(one.id)?.status === 'completed', 5000, 'ack');
     expect(replies()).toEqual(['first answer']);
@@ -175,6 +191,50 @@ describe('runner loop', () => {
     m = send('hello');
     await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
     expect(replies()).toEqual(['from a tool']);
+  });
+
+  describe("tool approvals under the 'ask' policy", () => {
+    const approve =
+      '```mock\n{"approve":{"tool":"Bash","summary":"rm -rf build"},"reply":"tool {{approval}}"}\n```';
+    const asking = () => new MockProvider({ agentDir: dir, sessionDir: host.dir, approval: 'ask' });
+    const question = () => host.outboundSince(0).find((r) => r.kind === 'question');
+    const answer = (questionId: string, text: string) =>
+      host.enqueue({
+        kind: 'answer',
+        trigger: false,
+        routing,
+        content: { text, sender: { id: 'ann' }, attachments: [], answer: { questionId, text } },
+      });
+
+    it('asks the chat (admins only) and runs the tool on Allow', async () => {
+      start(asking());
+      const m = send(`go ${approve}`);
+      const q = await waitFor(question, 5000, 'approval question');
+      expect(q.inReplyTo).toBe(m.id);
+      expect(q.content.question).toMatchObject({ options: ['Allow', 'Deny'], adminOnly: true });
+      expect(q.content.text).toContain('Bash');
+      expect(q.content.text).toContain('rm -rf build');
+      expect(ackOf(m.id)?.status).toBe('processing');
+      answer(q.content.question!.questionId, 'Allow');
+      await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+      expect(replies().at(-1)).toBe('tool allowed');
+    });
+
+    it('refuses the tool on Deny, with a reason the model can read', async () => {
+      start(asking());
+      const m = send(`go ${approve}`);
+      const q = await waitFor(question, 5000, 'approval question');
+      answer(q.content.question!.questionId, 'Deny');
+      await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+      expect(replies().at(-1)).toBe('tool denied: An admin denied this tool call.');
+    });
+
+    it('refuses the tool when nobody answers in time', async () => {
+      start(asking(), 300);
+      const m = send(`go ${approve}`);
+      await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+      expect(replies().at(-1)).toMatch(/^tool denied: Nobody approved Bash within 1 s/);
+    });
   });
 
   it('/clear drops the stored continuation', async () => {

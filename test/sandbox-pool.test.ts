@@ -84,6 +84,75 @@ describe('sandbox pool', () => {
   });
 });
 
+describe('sandbox pool: retire (group settings changed)', () => {
+  function retirePool(isBusy: (s: string) => boolean) {
+    const exits: string[] = [];
+    const started: string[] = [];
+    const pool = new SandboxPool({
+      maxConcurrent: 4,
+      idleTimeoutMs: 60_000,
+      log,
+      start: (s) => (started.push(s), fakeHandle(s)),
+      onExit: (s) => exits.push(s),
+      onStartFailed: () => undefined,
+      isBusy,
+    });
+    return { pool, exits, started };
+  }
+
+  it('stops an idle sandbox at once, and the next request starts a fresh one', async () => {
+    const { pool, exits, started } = retirePool(() => false);
+    pool.request('a');
+    pool.retire('a');
+    expect(pool.isRunning('a')).toBe(false);
+    await waitFor(() => exits.includes('a'), 1000, 'retired stop');
+    pool.request('a');
+    expect(started).toEqual(['a', 'a']);
+    expect(pool.isRunning('a')).toBe(true);
+    await pool.stopAll();
+  });
+
+  it('keeps a busy sandbox until its turn is over, then stops it within the recheck', async () => {
+    let busy = true;
+    const { pool, exits } = retirePool(() => busy);
+    pool.request('a');
+    pool.retire('a');
+    await new Promise((r) => setTimeout(r, 700));
+    expect(pool.isRunning('a')).toBe(true);
+    expect(exits).toEqual([]);
+    busy = false;
+    const t0 = Date.now();
+    await waitFor(() => exits.includes('a'), 1000, 'stop after the turn');
+    expect(Date.now() - t0).toBeLessThan(600); // the recheck, not the 60 s idle timeout
+    await pool.stopAll();
+  });
+
+  it('never stops a retiring sandbox while it is busy, even when touched or retired again', async () => {
+    const busyUntil = Date.now() + 800;
+    const stoppedAt: number[] = [];
+    const { pool } = retirePool(() => Date.now() < busyUntil);
+    pool.request('a');
+    const h = pool.handle('a')!;
+    const stop = h.stop;
+    h.stdin!.end = (() => (stoppedAt.push(Date.now()), void stop())) as never;
+    pool.retire('a');
+    await new Promise((r) => setTimeout(r, 200));
+    pool.touch('a'); // new work for the busy sandbox
+    pool.retire('a');
+    await waitFor(() => stoppedAt.length > 0, 2000, 'retired stop');
+    expect(stoppedAt[0]).toBeGreaterThanOrEqual(busyUntil);
+    expect(stoppedAt).toHaveLength(1);
+    await pool.stopAll();
+  });
+
+  it('ignores sessions without a running sandbox', async () => {
+    const { pool, started } = retirePool(() => false);
+    pool.retire('nobody');
+    expect(started).toEqual([]);
+    await pool.stopAll();
+  });
+});
+
 describe('orphan cleanup', () => {
   let home: string | null = null;
   afterEach(() => home && fs.rmSync(home, { recursive: true, force: true }));

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { hostProviderRegistry } from '../providers/index.js';
 import { badRequest, PolyclawError } from '../shared/errors.js';
+import { APPROVAL_POLICIES, type ApprovalPolicy } from '../shared/messages.js';
 import type { Config } from './config.js';
 import type { Db } from './db/open.js';
 import { sessionDir } from './sandbox-spec.js';
@@ -72,16 +73,21 @@ function parse<T>(schema: z.ZodType<T>, args: unknown): T {
 /** The provider exists and accepts these settings (e.g. codex rejects an unknown effort). */
 function checkProvider(
   provider: string,
-  settings: { model?: string | null; effort?: string | null } = {},
+  settings: { model?: string | null; effort?: string | null; approval?: ApprovalPolicy } = {},
 ): void {
   if (!hostProviderRegistry.has(provider)) {
     throw badRequest(
       `unknown provider "${provider}" (available: ${hostProviderRegistry.names().join(', ')})`,
     );
   }
-  hostProviderRegistry
-    .get(provider)
-    .validate?.({ model: settings.model ?? null, effort: settings.effort ?? null });
+  const hp = hostProviderRegistry.get(provider);
+  hp.validate?.({ model: settings.model ?? null, effort: settings.effort ?? null });
+  const approval = settings.approval ?? 'bypass';
+  const supported = hp.approvals ?? ['bypass'];
+  if (!supported.includes(approval))
+    throw badRequest(
+      `the ${provider} provider does not support --approval ${approval} (supported: ${supported.join(', ')})`,
+    );
 }
 
 const GroupFields = z.object({
@@ -89,6 +95,9 @@ const GroupFields = z.object({
   model: z.string().min(1).nullable().optional(),
   effort: z.enum(EFFORTS).nullable().optional(),
   endpoint: z.string().min(1).nullable().optional(),
+  approval: z
+    .enum(APPROVAL_POLICIES, { error: `--approval must be one of ${APPROVAL_POLICIES.join(', ')}` })
+    .optional(),
   assistantName: z.string().min(1).optional(),
   timezone: z.string().min(1).nullable().optional(),
 });
@@ -154,6 +163,7 @@ export const ops: Record<string, Op> = {
       model: g.model,
       effort: g.effort,
       endpoint: g.endpoint,
+      approval: g.approval,
     })),
 
   'groups.show': (ctx, args) => {
@@ -171,7 +181,7 @@ export const ops: Record<string, Op> = {
     checkProvider(a.provider ?? current.provider, { ...current, ...clean });
     if (Object.keys(clean).length === 0)
       throw badRequest(
-        'nothing to update: pass at least one of --provider, --model, --effort, --endpoint, --assistant-name, --timezone',
+        'nothing to update: pass at least one of --provider, --model, --effort, --endpoint, --approval, --assistant-name, --timezone',
       );
     return groupView(ctx, updateGroup(ctx.db, name, clean));
   },

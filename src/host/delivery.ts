@@ -182,6 +182,7 @@ export class Delivery {
             routing: row.routing,
             options: c.question.options,
             expiresAt: c.question.expiresAt,
+            adminOnly: c.question.adminOnly === true,
           },
           this.now(),
         );

@@ -22,7 +22,13 @@ import {
   wiringsForMessagingGroup,
   type Wiring,
 } from './store/messaging.js';
-import { getQuestion, markAnswered, matchOption, openQuestionFor } from './store/questions.js';
+import {
+  getQuestion,
+  markAnswered,
+  matchOption,
+  openQuestionFor,
+  type OpenQuestion,
+} from './store/questions.js';
 import { getSession, resolveSession, type Session } from './store/sessions.js';
 import { ensureUser, isAdmin, isMember } from './store/users.js';
 import type { SessionQueue } from './session-queue.js';
@@ -45,7 +51,16 @@ export class Router {
   async answer(questionId: string, option: string, sender: InboundEvent['sender']): Promise<boolean> {
     const q = getQuestion(this.deps.db, questionId);
     if (!q || !q.options.includes(option)) return false;
+    if (!this.mayAnswer(q, sender)) return false;
     return this.storeAnswer(q.questionId, q.sessionId, option, sender);
+  }
+
+  /** Anyone in the chat may answer a question, but only an admin of the group an approval. */
+  private mayAnswer(q: OpenQuestion, sender: InboundEvent['sender']): boolean {
+    if (!q.adminOnly || sender.isAdmin === true) return true;
+    const { db } = this.deps;
+    const user = ensureUser(db, q.channelType, sender.id, sender.name);
+    return isAdmin(db, user.id, getSession(db, q.sessionId).agentGroupId);
   }
 
   private storeAnswer(
@@ -89,6 +104,17 @@ export class Router {
     });
     if (open) {
       const option = matchOption(open.options, event.text);
+      if (option !== null && !this.mayAnswer(open, event.sender)) {
+        log.info('refused a non-admin answer to an approval', { sender: event.sender.id });
+        await this.deps.tell?.(
+          getSession(db, open.sessionId),
+          `refused:${event.platformMessageId ?? randomUUID()}`,
+          { channelType: event.channelType, platformId: event.platformId, threadId: event.threadId },
+          'Only an admin of this group can answer an approval request.',
+          event.platformMessageId,
+        );
+        return [];
+      }
       if (option !== null && this.storeAnswer(open.questionId, open.sessionId, option, event.sender)) {
         return [
           {

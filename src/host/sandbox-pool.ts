@@ -2,9 +2,17 @@
  * At most N sandboxes run at once; further sessions wait in FIFO order. When someone waits,
  * the least recently active idle sandbox is stopped to make room. A sandbox with no activity
  * for idleTimeoutMs is stopped; a busy one (a turn in flight) never is.
+ *
+ * A sandbox is retired when the settings it was built from change: stopped now if idle, else
+ * re-checked every RETIRE_RECHECK_MS and stopped as soon as it is no longer busy. Invariant: no
+ * path (idle, eviction, retirement) stops a busy sandbox; only stopAll, an explicit stop and
+ * the stuck-turn kill do. Work arriving after the stop starts a fresh sandbox through request().
  */
 import type { Logger } from '../shared/log.js';
 import type { ExitInfo, SandboxHandle } from '../sandbox/runtime.js';
+
+/** How often a retiring sandbox that is still busy is checked again. */
+export const RETIRE_RECHECK_MS = 250;
 
 export interface PoolDeps {
   maxConcurrent: number;
@@ -26,6 +34,8 @@ interface Entry {
   lastActive: number;
   idleTimer: NodeJS.Timeout | null;
   stopping: boolean;
+  /** Its settings changed: stop it as soon as it is not busy. */
+  retiring: boolean;
   startedAt: number;
 }
 
@@ -79,8 +89,17 @@ export class SandboxPool {
     if (!e || e.stopping) return;
     e.lastActive = this.now();
     if (e.idleTimer) clearTimeout(e.idleTimer);
-    e.idleTimer = setTimeout(() => this.idle(sessionId), this.d.idleTimeoutMs);
+    const delay = e.retiring ? RETIRE_RECHECK_MS : this.d.idleTimeoutMs;
+    e.idleTimer = setTimeout(() => this.idle(sessionId), delay);
     e.idleTimer.unref();
+  }
+
+  /** The sandbox's settings changed: stop it now if idle, else as soon as its turn is over. */
+  retire(sessionId: string): void {
+    const e = this.running.get(sessionId);
+    if (!e || e.stopping) return;
+    e.retiring = true;
+    this.idle(sessionId);
   }
 
   async stop(sessionId: string, graceMs = 3000): Promise<void> {
@@ -114,6 +133,7 @@ export class SandboxPool {
       lastActive: this.now(),
       idleTimer: null,
       stopping: false,
+      retiring: false,
       startedAt: this.now(),
     };
     this.running.set(sessionId, entry);
@@ -134,8 +154,11 @@ export class SandboxPool {
   }
 
   private idle(sessionId: string): void {
+    const e = this.running.get(sessionId);
+    if (!e || e.stopping) return;
     if (this.d.isBusy(sessionId)) return this.touch(sessionId);
-    this.d.log.info('stopping idle sandbox', { session: sessionId });
+    const why = e.retiring ? 'stopping sandbox: its group settings changed' : 'stopping idle sandbox';
+    this.d.log.info(why, { session: sessionId });
     void this.stop(sessionId);
   }
 

@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import type { SandboxGatewayAccess } from '../gateway/contract.js';
 import type { Db } from './db/open.js';
 import { Delivery, type DeliveryDeps } from './delivery.js';
+import { runtimeSignature } from './runtime-signature.js';
 import { SandboxPool } from './sandbox-pool.js';
 import { buildSpec, groupDir, sessionDir } from './sandbox-spec.js';
 import { SessionQueue, type AckRow, type InboundRow } from './session-queue.js';
@@ -45,6 +46,8 @@ export class SessionManager {
   private chains = new Map<string, Promise<void>>();
   private timers = new Set<NodeJS.Timeout>();
   private dirty = new Set<string>();
+  /** The runtime signature of the group settings each session's sandbox was started with. */
+  private signatures = new Map<string, string>();
   private readonly now: () => number;
   private readonly log: Logger;
   private closed = false;
@@ -89,11 +92,17 @@ export class SessionManager {
     return q;
   }
 
-  /** A group's settings, wirings or destinations changed: republish them to its open sessions. */
+  /**
+   * A group's settings, wirings or destinations changed: republish them to its open sessions,
+   * and retire the sandboxes started with other runtime settings (the next turn gets a new one).
+   */
   groupChanged(agentGroupId: string): void {
+    const signature = runtimeSignature(getGroup(this.d.db, agentGroupId));
     for (const [sid, q] of this.queues) {
       const s = getSession(this.d.db, sid);
-      if (s.agentGroupId === agentGroupId) this.publishMeta(s, q);
+      if (s.agentGroupId !== agentGroupId) continue;
+      this.publishMeta(s, q);
+      if (this.pool.isRunning(sid) && this.signatures.get(sid) !== signature) this.pool.retire(sid);
     }
   }
 
@@ -109,6 +118,7 @@ export class SessionManager {
         model: group.model,
         effort: group.effort,
         endpoint: group.endpoint,
+        approval: group.approval,
         assistantName: group.assistantName,
         timezone: group.timezone ?? this.d.config.timezone,
         defaultRouting: mg
@@ -222,6 +232,7 @@ export class SessionManager {
         gateway: ticket,
       });
       handle = this.d.runtime.start(spec);
+      this.signatures.set(sessionId, runtimeSignature(group));
     } catch (err) {
       ticket?.revoke();
       throw err;

@@ -30,6 +30,7 @@ export function claudeStateDir(groupDir: string, groupName: string): string {
 
 registerHostProvider({
   name: 'claude',
+  approvals: ['bypass', 'ask', 'deny'],
   validate: ({ effort }) => {
     if (effort !== null && !EFFORTS.includes(effort))
       throw badRequest(`claude: unknown effort "${effort}" (expected one of ${EFFORTS.join(', ')})`);

@@ -3,6 +3,7 @@
  * provider that owns its agent surfaces (e.g. composes its own AGENTS.md and state dir)
  * sets ownsSurfaces so core skips the default composition.
  */
+import type { ApprovalPolicy } from '../shared/messages.js';
 import type { Mount } from '../sandbox/runtime.js';
 
 export interface ContributionInput {
@@ -27,5 +28,10 @@ export interface HostProvider {
   readonly name: string;
   /** Reject bad settings when a group is saved, with a one-line reason. */
   validate?(settings: { model: string | null; effort: string | null }): void;
+  /**
+   * Approval policies this provider's runner side implements (default: only 'bypass'). A group
+   * asking for another one is refused when saved, with the supported list.
+   */
+  readonly approvals?: readonly ApprovalPolicy[];
   contribute(input: ContributionInput): Contribution;
 }

@@ -3,5 +3,6 @@ import { registerHostProvider } from './registry.js';
 
 registerHostProvider({
   name: 'mock',
+  approvals: ['bypass', 'ask', 'deny'],
   contribute: () => ({ mounts: [], env: {}, ownsSurfaces: false }),
 });

@@ -10,6 +10,7 @@ import type { AgentProvider, AgentQuery } from '../shared/provider.js';
 import type { Doorbell } from '../shared/doorbell.js';
 import { formatMessages, stripInternal, systemContext } from './formatter.js';
 import type { PendingMessage, RunnerQueue } from './session-io.js';
+import { ApprovalDesk } from './approvals.js';
 import { gateTaskScripts, type ScriptRunner } from './task-script.js';
 import { sameChat } from '../shared/messages.js';
 
@@ -21,6 +22,8 @@ export interface LoopDeps {
   cwd: string;
   now?: () => number;
   safetyPollMs?: number;
+  /** How long a tool approval waits for an admin (default APPROVAL_TIMEOUT_MS). */
+  approvalTimeoutMs?: number;
   /** Runs task pre-scripts (default: /bin/sh in the agent dir); see task-script.ts. */
   runScript?: ScriptRunner;
 }
@@ -149,6 +152,7 @@ export class RunnerLoop {
     this.current = q;
     let deltas = '';
     let sawInit = false;
+    const desk = new ApprovalDesk({ queue, log, now: this.now, timeoutMs: this.d.approvalTimeoutMs });
     /** What the front group's early replies (ProviderEvent 'reply') already delivered. */
     let early: { seqs: Set<number>; texts: string[] } | null = null;
 
@@ -158,6 +162,7 @@ export class RunnerLoop {
       while (pumping && !this.stopped) {
         await this.d.doorbell.wait(this.d.safetyPollMs ?? 30_000);
         if (!pumping) break;
+        desk.poll();
         const more = await this.gate(
           this.settleAnswers(queue.pending(inflight).due).filter((m) => !isClear(m)),
         );
@@ -184,6 +189,21 @@ export class RunnerLoop {
           case 'progress':
             queue.setState('progress', ev.message);
             break;
+          case 'approval': {
+            const { id } = ev.request;
+            const front = groups[0];
+            const last = front?.[front.length - 1];
+            if (!q.answerApproval) {
+              log.error('the provider asked for an approval it cannot receive', { provider: provider.name });
+              break;
+            }
+            desk.ask(
+              ev.request,
+              last ? { messageId: last.id, routing: last.routing } : null,
+              (allow, reason) => q.answerApproval?.(id, allow, reason),
+            );
+            break;
+          }
           case 'reply': {
             // The final text is known before the result: deliver it now (see ProviderEvent 'reply').
             const group = groups[0];
@@ -258,6 +278,7 @@ export class RunnerLoop {
         queue.ack(left, 'failed', { message: errorMessage(err), retryable: true, classification: 'crash' });
       groups.length = 0;
     } finally {
+      desk.close();
       pumping = false;
       this.d.doorbell.ring();
       await pump;

@@ -29,6 +29,7 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
     agentDir,
     model: meta.model ?? undefined,
     effort: meta.effort ?? undefined,
+    approval: meta.approval,
     env,
   });
   const doorbell = new Doorbell(sessionDir, log, (name) => name === INBOUND_BELL);

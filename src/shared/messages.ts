@@ -130,6 +130,8 @@ export const QuestionSchema = z.object({
   options: z.array(z.string().min(1)).min(1).max(10),
   /** Absolute deadline (ms since epoch); after it the tool returns a timeout. */
   expiresAt: z.number().int(),
+  /** Only an admin of the group may answer (tool approvals). */
+  adminOnly: z.boolean().optional(),
 });
 export type Question = z.infer<typeof QuestionSchema>;
 
@@ -162,6 +164,15 @@ export const AckErrorSchema = z.object({
 export type AckError = z.infer<typeof AckErrorSchema>;
 
 /** Session metadata the host publishes in inbound.db for the runner. */
+/**
+ * What happens when the agent wants a tool it would ask permission for: 'bypass' runs it (the
+ * sandbox is the boundary), 'ask' puts it to an admin of the chat (Allow / Deny; no answer in
+ * time = deny), 'deny' refuses it.
+ */
+export const APPROVAL_POLICIES = ['bypass', 'ask', 'deny'] as const;
+export const ApprovalPolicySchema = z.enum(APPROVAL_POLICIES);
+export type ApprovalPolicy = z.infer<typeof ApprovalPolicySchema>;
+
 export const SessionMetaSchema = z.object({
   sessionId: z.string(),
   agentGroup: z.string(),
@@ -170,6 +181,7 @@ export const SessionMetaSchema = z.object({
   effort: z.string().nullable().default(null),
   /** Vault entry whose gateway route the model calls use (`/endpoints/<name>`); null = the provider's standard route. */
   endpoint: z.string().nullable().default(null),
+  approval: ApprovalPolicySchema.default('bypass'),
   assistantName: z.string().default('Assistant'),
   timezone: z.string().default('UTC'),
   defaultRouting: RoutingSchema.nullable().default(null),

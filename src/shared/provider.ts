@@ -4,6 +4,8 @@
  * owns only its agent process and its continuation token.
  */
 
+import type { ApprovalPolicy } from './messages.js';
+
 export interface ProviderCapabilities {
   /** The agent understands its own slash commands (/compact, /cost); the runner passes them through. */
   nativeSlashCommands: boolean;
@@ -61,6 +63,11 @@ export interface AgentQuery {
   abort(): void;
   /** One `result` (or `error`) per prompt pushed, in order; ends after end() or abort(). */
   events: AsyncIterable<ProviderEvent>;
+  /**
+   * The decision on an `approval` event this query emitted (required of a provider that emits
+   * them): allow runs the tool; deny refuses it with `reason`, worded for the model.
+   */
+  answerApproval?(id: string, allow: boolean, reason?: string): void;
 }
 
 export interface Exchange {
@@ -88,6 +95,8 @@ export interface ProviderContext {
   agentDir: string;
   model?: string;
   effort?: string;
+  /** The group's approval policy (default 'bypass'); a provider maps it onto its agent's permission modes. */
+  approval?: ApprovalPolicy;
   env: Readonly<Record<string, string | undefined>>;
 }
 

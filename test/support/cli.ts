@@ -54,15 +54,16 @@ export function cli(
  * Vault an endpoint secret whose upstream is baseUrl and create a group on it (setup only:
  * nothing is waiting on this process's event loop while these short commands run).
  */
-export function createEndpointGroup(
+/** Vault an endpoint and create a group on it, without blocking the event loop (a fake model may live here). */
+export async function createEndpointGroup(
   home: string,
-  group: { name: string; provider: string; model?: string; effort?: string },
+  group: { name: string; provider: string; model?: string; effort?: string; approval?: string },
   endpoint: { name: string; baseUrl: string; secret: string; kind?: string },
-): void {
-  const set = spawnSync(
-    process.execPath,
+): Promise<void> {
+  const env = { POLYCLAW_LOG_LEVEL: 'warn' };
+  const set = await cliAsync(
+    home,
     [
-      MAIN,
       'secrets',
       'set',
       endpoint.name,
@@ -72,13 +73,10 @@ export function createEndpointGroup(
       endpoint.baseUrl,
       '--value-stdin',
     ],
-    {
-      env: { ...BASE_ENV, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn' },
-      input: endpoint.secret,
-      encoding: 'utf8',
-    },
+    env,
+    endpoint.secret,
   );
-  if (set.status !== 0) throw new Error(`secrets set failed: ${set.stderr}`);
+  if (set.code !== 0) throw new Error(`secrets set failed: ${set.stderr}`);
   const args = [
     'groups',
     'create',
@@ -91,15 +89,22 @@ export function createEndpointGroup(
     endpoint.name,
   ];
   if (group.effort) args.push('--effort', group.effort);
-  const g = cli(home, args);
+  if (group.approval) args.push('--approval', group.approval);
+  const g = await cliAsync(home, args, env);
   if (g.code !== 0) throw new Error(`groups create failed: ${g.stderr}`);
 }
 
-export function cliAsync(home: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+export function cliAsync(
+  home: string,
+  args: string[],
+  env: Record<string, string> = {},
+  input?: string,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [MAIN, ...args], {
       env: { ...BASE_ENV, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...env },
     });
+    child.stdin.end(input ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -11,6 +11,7 @@ export function sessionMeta(over: Partial<SessionMeta> = {}): SessionMeta {
     model: null,
     effort: null,
     endpoint: null,
+    approval: 'bypass',
     assistantName: 'Assistant',
     timezone: 'UTC',
     defaultRouting: null,

@@ -8,6 +8,7 @@ const GROUP_OPTS = {
   model: { type: 'string' },
   effort: { type: 'string' },
   endpoint: { type: 'string' },
+  approval: { type: 'string' },
   'assistant-name': { type: 'string' },
   timezone: { type: 'string' },
 } as const;
@@ -25,7 +26,7 @@ const WIRING_OPTS = {
 
 const USAGE: Record<string, string> = {
   groups:
-    'polyclaw groups create NAME --provider mock|claude|codex|opencode [--model M] [--effort E] [--endpoint SECRET] | list | show NAME | update NAME [...] | delete NAME',
+    'polyclaw groups create NAME --provider mock|claude|codex|opencode [--model M] [--effort E] [--endpoint SECRET] [--approval bypass|ask|deny] | list | show NAME | update NAME [...] | delete NAME',
   wirings:
     'polyclaw wirings list | add --group G --channel C --platform-id ID [--engage pattern|mention|mention-sticky] [--pattern RE] [--session shared|per-thread|agent-shared] [--scope all|members|admins] [--ignored drop|accumulate] | update ID [...] | remove ID',
   sessions: 'polyclaw sessions list [--group G] | show ID | reset ID',
@@ -39,6 +40,7 @@ function groupFields(v: Record<string, unknown>) {
     model: v.model,
     effort: v.effort,
     endpoint: v.endpoint,
+    approval: v.approval,
     assistantName: v['assistant-name'],
     timezone: v.timezone,
   };

@@ -2,10 +2,12 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { badRequest, conflict, notFound } from '../../shared/errors.js';
+import { ApprovalPolicySchema } from '../../shared/messages.js';
 import type { Db } from '../db/open.js';
 
 export const GROUP_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
+export { APPROVAL_POLICIES } from '../../shared/messages.js';
 
 const StringList = z.array(z.string());
 const McpServer = z.object({
@@ -32,6 +34,7 @@ export const GroupSettings = z.object({
   mcpServers: z.array(McpServer).default([]),
   packages: StringList.default([]),
   extraMounts: z.array(ExtraMount).default([]),
+  approval: ApprovalPolicySchema.default('bypass'),
 });
 export type GroupSettings = z.infer<typeof GroupSettings>;
 
@@ -55,6 +58,7 @@ interface Row {
   mcp_servers: string;
   packages: string;
   extra_mounts: string;
+  approval: string;
   created_at: number;
   updated_at: number;
 }
@@ -79,12 +83,13 @@ function fromRow(r: Row): AgentGroup {
     mcpServers: parseJson(z.array(McpServer), r.mcp_servers, 'mcp_servers', r.name),
     packages: parseJson(StringList, r.packages, 'packages', r.name),
     extraMounts: parseJson(z.array(ExtraMount), r.extra_mounts, 'extra_mounts', r.name),
+    approval: ApprovalPolicySchema.parse(r.approval),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
 }
 
-/** Settings in the column order of agent_groups (provider … extra_mounts), JSON columns encoded. */
+/** Settings in the column order of agent_groups (provider … extra_mounts, approval), JSON columns encoded. */
 function columns(s: GroupSettings): Array<string | null> {
   return [
     s.provider,
@@ -97,6 +102,7 @@ function columns(s: GroupSettings): Array<string | null> {
     JSON.stringify(s.mcpServers),
     JSON.stringify(s.packages),
     JSON.stringify(s.extraMounts),
+    s.approval,
   ];
 }
 
@@ -119,8 +125,8 @@ export function createGroup(
   if (getGroupByName(db, name)) throw conflict(`group "${name}" already exists`);
   const id = randomUUID();
   db.prepare(
-    `INSERT INTO agent_groups (id, name, provider, model, effort, endpoint, assistant_name, timezone, skills, mcp_servers, packages, extra_mounts, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO agent_groups (id, name, provider, model, effort, endpoint, assistant_name, timezone, skills, mcp_servers, packages, extra_mounts, approval, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(id, name, ...columns(s), now, now);
   return getGroup(db, id);
 }
@@ -158,7 +164,7 @@ export function updateGroup(
   const g = requireGroup(db, name);
   const merged = GroupSettings.parse({ ...g, ...patch });
   db.prepare(
-    `UPDATE agent_groups SET provider=?, model=?, effort=?, endpoint=?, assistant_name=?, timezone=?, skills=?, mcp_servers=?, packages=?, extra_mounts=?, updated_at=? WHERE id=?`,
+    `UPDATE agent_groups SET provider=?, model=?, effort=?, endpoint=?, assistant_name=?, timezone=?, skills=?, mcp_servers=?, packages=?, extra_mounts=?, approval=?, updated_at=? WHERE id=?`,
   ).run(...columns(merged), now, g.id);
   return getGroup(db, g.id);
 }

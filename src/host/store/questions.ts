@@ -6,18 +6,29 @@ import type { Db } from '../db/open.js';
 export interface OpenQuestion {
   questionId: string;
   sessionId: string;
+  /** The channel the question was sent to (a button press comes from it). */
+  channelType: string;
   options: string[];
   expiresAt: number;
+  /** Only an admin of the group may answer (tool approvals). */
+  adminOnly: boolean;
 }
 
 export function recordQuestion(
   db: Db,
-  q: { questionId: string; sessionId: string; routing: Routing; options: string[]; expiresAt: number },
+  q: {
+    questionId: string;
+    sessionId: string;
+    routing: Routing;
+    options: string[];
+    expiresAt: number;
+    adminOnly?: boolean;
+  },
   now = Date.now(),
 ): void {
   db.prepare(
-    `INSERT OR IGNORE INTO pending_questions (question_id, session_id, channel_type, platform_id, thread_id, options, expires_at, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT OR IGNORE INTO pending_questions (question_id, session_id, channel_type, platform_id, thread_id, options, expires_at, admin_only, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
     q.questionId,
     q.sessionId,
@@ -26,11 +37,32 @@ export function recordQuestion(
     q.routing.threadId,
     JSON.stringify(q.options),
     q.expiresAt,
+    q.adminOnly ? 1 : 0,
     now,
   );
 }
 
 const Options = z.array(z.string());
+
+interface Row {
+  question_id: string;
+  session_id: string;
+  channel_type: string;
+  options: string;
+  expires_at: number;
+  admin_only: number;
+}
+
+function fromRow(r: Row): OpenQuestion {
+  return {
+    questionId: r.question_id,
+    sessionId: r.session_id,
+    channelType: r.channel_type,
+    options: Options.parse(JSON.parse(r.options)),
+    expiresAt: r.expires_at,
+    adminOnly: r.admin_only === 1,
+  };
+}
 
 /** The oldest open, unexpired question in this chat (thread-aware), or null. */
 export function openQuestionFor(db: Db, routing: Routing, now = Date.now()): OpenQuestion | null {
@@ -39,35 +71,20 @@ export function openQuestionFor(db: Db, routing: Routing, now = Date.now()): Ope
   );
   const r = db
     .prepare(
-      `SELECT question_id, session_id, options, expires_at FROM pending_questions
+      `SELECT question_id, session_id, channel_type, options, expires_at, admin_only FROM pending_questions
        WHERE status = 'open' AND channel_type = ? AND platform_id = ? AND thread_id IS ? ORDER BY created_at LIMIT 1`,
     )
-    .get(routing.channelType, routing.platformId, routing.threadId) as
-    { question_id: string; session_id: string; options: string; expires_at: number } | undefined;
-  if (!r) return null;
-  return {
-    questionId: r.question_id,
-    sessionId: r.session_id,
-    options: Options.parse(JSON.parse(r.options)),
-    expiresAt: r.expires_at,
-  };
+    .get(routing.channelType, routing.platformId, routing.threadId) as Row | undefined;
+  return r ? fromRow(r) : null;
 }
 
 export function getQuestion(db: Db, questionId: string, now = Date.now()): OpenQuestion | null {
   const r = db
     .prepare(
-      `SELECT question_id, session_id, options, expires_at FROM pending_questions WHERE question_id = ? AND status = 'open' AND expires_at > ?`,
+      `SELECT question_id, session_id, channel_type, options, expires_at, admin_only FROM pending_questions WHERE question_id = ? AND status = 'open' AND expires_at > ?`,
     )
-    .get(questionId, now) as
-    { question_id: string; session_id: string; options: string; expires_at: number } | undefined;
-  return r
-    ? {
-        questionId: r.question_id,
-        sessionId: r.session_id,
-        options: Options.parse(JSON.parse(r.options)),
-        expiresAt: r.expires_at,
-      }
-    : null;
+    .get(questionId, now) as Row | undefined;
+  return r ? fromRow(r) : null;
 }
 
 /** "2", "2.", "option two" (case-insensitive) → the option; anything else → null. */

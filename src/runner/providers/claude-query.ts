@@ -15,7 +15,8 @@
  */
 import type { Options, Query, SDKMessage, SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { Logger } from '../../shared/log.js';
-import type { AgentQuery, ProviderEvent } from '../../shared/provider.js';
+import type { AgentQuery, ApprovalRequest, ProviderEvent } from '../../shared/provider.js';
+import { ClaudeApprovals } from './claude-approvals.js';
 import { ClaudeEventMapper } from './claude-events.js';
 
 /** query() of the SDK; may be async so the SDK is imported only by a query that needs it. */
@@ -65,31 +66,41 @@ export class InputChannel implements AsyncIterable<SDKUserMessage> {
 export class LiveCli {
   readonly input = new InputChannel();
   readonly mapper = new ClaudeEventMapper();
+  /** Tool approvals of this CLI (the 'ask' policy); unused under the other policies. */
+  readonly approvals = new ClaudeApprovals();
   sessionId: string | null = null;
   dead = false;
   private q: Query | null = null;
   private it: AsyncIterator<SDKMessage> | null = null;
-  private prefetched: Promise<IteratorResult<SDKMessage>> | null = null;
+  /** The SDK read in flight (kept across an approval handed out meanwhile, and while parked). */
+  private pending: Promise<IteratorResult<SDKMessage>> | null = null;
 
   constructor(private readonly start: (input: AsyncIterable<SDKUserMessage>) => Query | Promise<Query>) {}
 
-  async next(): Promise<IteratorResult<SDKMessage>> {
+  /** The next SDK message, or an approval request the CLI is waiting on. */
+  async next(): Promise<IteratorResult<CliItem>> {
     if (!this.it) {
       this.q = await this.start(this.input);
       this.it = this.q[Symbol.asyncIterator]();
       if (this.dead) this.q.close();
     }
-    const p = this.prefetched ?? this.it.next();
-    this.prefetched = null;
-    const r = await p;
-    if (!r.done && 'session_id' in r.value && r.value.session_id) this.sessionId = r.value.session_id;
-    return r;
+    for (;;) {
+      const ask = this.approvals.take();
+      if (ask) return { done: false, value: { kind: 'approval', request: ask } };
+      const p = (this.pending ??= this.it.next());
+      const r = await Promise.race([p, this.approvals.next().then(() => null)]);
+      if (r === null) continue;
+      this.pending = null;
+      if (r.done) return r;
+      if ('session_id' in r.value && r.value.session_id) this.sessionId = r.value.session_id;
+      return { done: false, value: { kind: 'sdk', message: r.value } };
+    }
   }
 
   watch(): void {
-    if (!this.it || this.prefetched) return;
+    if (!this.it || this.pending) return;
     const p = this.it.next();
-    this.prefetched = p;
+    this.pending = p;
     p.then(
       (r) => {
         if (r.done) this.dead = true;
@@ -102,10 +113,13 @@ export class LiveCli {
 
   close(): void {
     this.dead = true;
+    this.approvals.close();
     this.input.close();
     this.q?.close();
   }
 }
+
+export type CliItem = { kind: 'sdk'; message: SDKMessage } | { kind: 'approval'; request: ApprovalRequest };
 
 export function liveQuery(opts: {
   cli: LiveCli;
@@ -144,7 +158,12 @@ export function liveQuery(opts: {
       for (;;) {
         const r = await cli.next();
         if (aborted || r.done) return;
-        const { events, fatal } = cli.mapper.map(r.value);
+        if (r.value.kind === 'approval') {
+          yield { type: 'approval', request: r.value.request };
+          if (aborted) return;
+          continue;
+        }
+        const { events, fatal } = cli.mapper.map(r.value.message);
         broken ||= fatal; // a CLI whose turn failed fatally is never kept
         for (const ev of events) {
           if (ev.type === 'result' || ev.type === 'error') outstanding = Math.max(0, outstanding - 1);
@@ -183,6 +202,9 @@ export function liveQuery(opts: {
       if (released) return;
       ended = true;
       finishIfDone();
+    },
+    answerApproval(id: string, allow: boolean, reason?: string) {
+      if (!released) cli.approvals.decide(id, allow, reason);
     },
     abort() {
       if (released) return;

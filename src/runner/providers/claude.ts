@@ -5,7 +5,8 @@
  * is pushed into it instead of starting a new process (a cold CLI start costs ~0.5 s); else
  * resume by the stored session id. The SDK's preset system prompt with our runtime context
  * appended; our MCP tool server attached over stdio; Claude's own scheduling, question and plan-mode tools disabled in
- * favour of ours; bypassPermissions (the sandbox is the boundary). The CLI's environment is an
+ * favour of ours; permissions per the group's approval policy (permissions(): bypass by default,
+ * the sandbox being the boundary). The CLI's environment is an
  * allowlist (claude-env.ts). The group's composed CLAUDE.md (host side, src/providers/claude.ts)
  * is loaded by Claude Code itself from the working directory ('project' setting source).
  * Native slash commands (/compact, /context, /cost) reach the CLI verbatim: the host's command
@@ -13,6 +14,7 @@
  */
 import type { Options } from '@anthropic-ai/claude-agent-sdk';
 import { createLogger, type Logger } from '../../shared/log.js';
+import type { ApprovalPolicy } from '../../shared/messages.js';
 import type { AgentProvider, AgentQuery, ProviderContext, QueryInput } from '../../shared/provider.js';
 import { nativeSlashCommand } from '../../shared/slash-commands.js';
 import { unescapeXml } from '../formatter.js';
@@ -42,6 +44,23 @@ const EFFORT: Record<string, Options['effort']> = {
   high: 'high',
   xhigh: 'xhigh',
 };
+
+/** Our own tools never need an approval: the host re-checks what they do. */
+const OUR_TOOLS = 'mcp__polyclaw';
+
+/**
+ * The group's approval policy as Claude permission settings: 'bypass' runs every tool (the
+ * sandbox is the boundary); 'ask' is Claude's default mode with each permission prompt sent
+ * to the chat (canUseTool); 'deny' refuses whatever would prompt ('dontAsk'). Read-only tools
+ * and our MCP tools run under every policy.
+ */
+export function permissions(policy: ApprovalPolicy, cli?: LiveCli): Partial<Options> {
+  if (policy === 'bypass')
+    return { permissionMode: 'bypassPermissions', allowDangerouslySkipPermissions: true };
+  const base: Partial<Options> = { allowedTools: [OUR_TOOLS] };
+  if (policy === 'deny') return { ...base, permissionMode: 'dontAsk' };
+  return { ...base, permissionMode: 'default', ...(cli ? { canUseTool: cli.approvals.canUseTool } : {}) };
+}
 
 /** A prompt that is one admin's native slash command goes to the CLI as the bare command. */
 export function toClaudePrompt(prompt: string): string {
@@ -89,7 +108,8 @@ export class ClaudeProvider implements AgentProvider {
     return isSessionInvalidError(err);
   }
 
-  options(input: QueryInput): Options {
+  /** SDK options for a new CLI; `cli` receives tool approvals under the 'ask' policy. */
+  options(input: QueryInput, cli?: LiveCli): Options {
     const { ctx } = this;
     const env = claudeEnv({
       env: ctx.env,
@@ -104,8 +124,7 @@ export class ClaudeProvider implements AgentProvider {
       ...(ctx.model ? { model: ctx.model } : {}),
       ...(effort ? { effort } : {}),
       ...(input.continuation ? { resume: input.continuation } : {}),
-      permissionMode: 'bypassPermissions',
-      allowDangerouslySkipPermissions: true,
+      ...permissions(ctx.approval ?? 'bypass', cli),
       // 'project' loads the composed CLAUDE.md from the group folder; 'user' the per-group config dir.
       settingSources: ['user', 'project'],
       includePartialMessages: true,
@@ -138,9 +157,9 @@ export class ClaudeProvider implements AgentProvider {
     let cli = this.unpark(input.continuation, key);
     if (cli) this.log.debug('reusing the warm claude process', { session: input.continuation });
     else {
-      const options = this.options(input);
       const query = this.deps.query ?? (async (p) => (await loadSdk())(p));
-      cli = new LiveCli((prompt) => query({ prompt, options }));
+      const live: LiveCli = new LiveCli((prompt) => query({ prompt, options: this.options(input, live) }));
+      cli = live;
     }
     const keepWarmMs = this.deps.keepWarmMs ?? 0;
     return liveQuery({

@@ -5,8 +5,9 @@
  * first N attempts only, if asked), invalidate its session, or crash the runner process.
  * Sessions are real enough to test resume: turns are counted per session id in the agent dir.
  * Reply templates may use {{turn}} (turns in this session), {{session}}, {{resumed}},
- * {{attempt}} (tries of this message), {{prompt}} (prompts answered by this open query) and
- * {{tool}} (the text of the last tool result when the directive calls tools).
+ * {{attempt}} (tries of this message), {{prompt}} (prompts answered by this open query),
+ * {{tool}} (the text of the last tool result when the directive calls tools), {{model}} and
+ * {{approval}} (the outcome of an `approve` directive under the group's approval policy).
  */
 import { PromptInbox } from './prompt-inbox.js';
 import { randomUUID } from 'node:crypto';
@@ -48,6 +49,8 @@ export const MockDirective = z
       .array(z.object({ name: z.string(), args: z.record(z.string(), z.unknown()).default({}) }))
       .optional(),
     exit: z.number().int().min(0).max(255).optional(),
+    /** Want a tool that needs approval; {{approval}} in `reply` is 'allowed' or 'denied: <reason>'. */
+    approve: z.object({ tool: z.string().min(1), summary: z.string().default('') }).optional(),
   })
   .strict();
 export type MockDirective = z.infer<typeof MockDirective>;
@@ -131,7 +134,7 @@ export class MockProvider implements AgentProvider {
   };
   private store: MockStore;
 
-  constructor(private readonly ctx: Pick<ProviderContext, 'agentDir' | 'sessionDir'>) {
+  constructor(private readonly ctx: Pick<ProviderContext, 'agentDir' | 'sessionDir' | 'model' | 'approval'>) {
     this.store = new MockStore(path.join(ctx.agentDir, '.mock-state.json'));
   }
 
@@ -143,6 +146,8 @@ export class MockProvider implements AgentProvider {
     const inbox = new PromptInbox(input.prompt);
     const abort = inbox.abort;
     const store = this.store;
+    const ctx = this.ctx;
+    const decisions = new Map<string, (d: { allow: boolean; reason?: string }) => void>();
     let tools: McpToolsClient | null = null;
     const server = toolServer({ sessionDir: this.ctx.sessionDir, agentDir: this.ctx.agentDir });
     // Loaded on first use: the MCP SDK costs ~0.3 s to import, which no plain turn should pay.
@@ -206,6 +211,21 @@ export class MockProvider implements AgentProvider {
         toolText = r.isError ? `tool error: ${r.text}` : r.text;
         yield { type: 'activity' };
       }
+      let approval = '';
+      if (d?.approve) {
+        const policy = ctx.approval ?? 'bypass';
+        if (policy === 'bypass') approval = 'allowed';
+        else if (policy === 'deny') approval = 'denied: the approval policy refuses it';
+        else {
+          const aid = randomUUID();
+          const decided = new Promise<{ allow: boolean; reason?: string }>((r) => decisions.set(aid, r));
+          yield { type: 'approval', request: { id: aid, tool: d.approve.tool, summary: d.approve.summary } };
+          const aborted = new Promise<null>((r) => abort.signal.addEventListener('abort', () => r(null)));
+          const dec = await Promise.race([decided, aborted]);
+          if (!dec) return;
+          approval = dec.allow ? 'allowed' : `denied: ${dec.reason ?? ''}`;
+        }
+      }
       for (const delta of d?.deltas ?? []) {
         yield { type: 'delta', text: delta };
       }
@@ -221,7 +241,9 @@ export class MockProvider implements AgentProvider {
         .replaceAll('{{resumed}}', String(input.continuation === id))
         .replaceAll('{{attempt}}', String(attempt))
         .replaceAll('{{prompt}}', String(promptNo))
-        .replaceAll('{{tool}}', toolText);
+        .replaceAll('{{tool}}', toolText)
+        .replaceAll('{{model}}', ctx.model ?? '')
+        .replaceAll('{{approval}}', approval);
       yield { type: 'result', text };
     }
 
@@ -229,6 +251,10 @@ export class MockProvider implements AgentProvider {
       push: (text: string) => inbox.push(text),
       end: () => inbox.end(),
       abort: () => inbox.stop(),
+      answerApproval: (id: string, allow: boolean, reason?: string) => {
+        decisions.get(id)?.({ allow, reason });
+        decisions.delete(id);
+      },
       events: run(),
     };
   }

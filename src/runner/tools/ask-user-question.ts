@@ -4,21 +4,11 @@
  * the number or the option's text answers. The answer comes back through inbound.db.
  */
 import { z } from 'zod';
+import { questionText } from '../question-text.js';
 import { registerTool } from './registry.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
 
 export const MAX_QUESTION_TIMEOUT_S = 24 * 3600;
-
-export function questionText(title: string | undefined, question: string, options: string[]): string {
-  return [
-    title ? `**${title}**` : null,
-    question,
-    ...options.map((o, i) => `${i + 1}. ${o}`),
-    'Reply with the number or the option.',
-  ]
-    .filter(Boolean)
-    .join('\n');
-}
 
 registerTool(
   defineTool({

@@ -4,10 +4,11 @@ import * as m002 from './002-delivery.js';
 import * as m003 from './003-tasks.js';
 import * as m004 from './004-questions.js';
 import * as m005 from './005-vault.js';
+import * as m006 from './006-approval.js';
 
 export interface Migration {
   name: string;
   sql: string;
 }
 
-export const migrations: Migration[] = [m001, m002, m003, m004, m005];
+export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006];

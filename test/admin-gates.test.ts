@@ -1,0 +1,127 @@
+/**
+ * What only an admin may do, end to end through an in-process host on a chat channel with
+ * admins and members (real bwrap sandbox, real runner, the mock agent):
+ *  - tool approvals under the 'ask' policy: the question reaches the chat, only an admin's
+ *    answer counts, and the agent hears the decision; the policy is validated when saved;
+ *  - the command gate: a native agent slash command (/compact, /cost …) from a member is
+ *    refused with a reply and never reaches the agent; an admin's goes through.
+ */
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ops } from '../src/host/admin-ops.js';
+import { startHost, type Host } from '../src/host/host.js';
+import { getGroupByName } from '../src/host/store/groups.js';
+import { ensureUser, grantRole } from '../src/host/store/users.js';
+import { createLogger } from '../src/shared/log.js';
+import { FullChannel } from './support/fake-channel.js';
+import { tempHome, waitFor } from './support/cli.js';
+
+const FENCE = '```';
+const APPROVE = `go\n${FENCE}mock\n${JSON.stringify({ approve: { tool: 'Bash', summary: 'make deploy' }, reply: 'tool {{approval}}' })}\n${FENCE}`;
+
+describe('admin gates on a chat with admins and members', () => {
+  let home: string;
+  let host: Host;
+  const ch = new FullChannel();
+  let n = 0;
+  const ctx = () => ({ db: host.db, config: host.config, host: null });
+
+  beforeAll(async () => {
+    home = tempHome();
+    host = await startHost({
+      env: { POLYCLAW_HOME: home },
+      log: createLogger({ level: 'error' }),
+      extraChannels: [ch],
+    });
+    ops['wirings.add']!(ctx(), { group: 'main', channel: 'fullchat', platformId: 'room', engage: 'mention' });
+    ops['groups.update']!(ctx(), { name: 'main', approval: 'ask' });
+    const ann = ensureUser(host.db, 'fullchat', 'ann', 'Ann');
+    grantRole(host.db, ann.id, 'admin', getGroupByName(host.db, 'main')!.id);
+  });
+  afterAll(async () => {
+    await host?.close();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  const say = (sender: string, text: string, id = `in-${++n}`) =>
+    ch.callbacks
+      .onMessage({
+        channelType: 'fullchat',
+        platformId: 'room',
+        threadId: null,
+        sender: { id: sender },
+        text,
+        attachments: [],
+        isMention: true,
+        platformMessageId: id,
+      })
+      .then(() => id);
+
+  async function askedQuestion(from: number) {
+    const q = await waitFor(() => ch.log.slice(from).find((e) => e.op === 'question'), 15_000, 'approval');
+    return q.question as { questionId: string; options: string[]; question: string };
+  }
+
+  it('asks with buttons; a member’s press is refused, an admin’s Allow runs the tool', async () => {
+    const before = ch.log.length;
+    const id = await say('bob', APPROVE);
+    const q = await askedQuestion(before);
+    expect(q.options).toEqual(['Allow', 'Deny']);
+    expect(q.question).toContain('Bash');
+    expect(q.question).toContain('make deploy');
+    expect(await ch.callbacks.onAnswer(q.questionId, 'Allow', { id: 'bob' })).toBe(false);
+    expect(await ch.callbacks.onAnswer(q.questionId, 'Allow', { id: 'ann' })).toBe(true);
+    await waitFor(() => ch.settled.find(([m]) => m === id), 15_000, 'turn settled');
+    expect(ch.log.at(-1)).toMatchObject({ op: 'deliver', text: 'tool allowed' });
+  });
+
+  it('a member’s typed answer is refused with a reply; the admin’s typed Deny refuses the tool', async () => {
+    const before = ch.log.length;
+    const id = await say('bob', APPROVE);
+    await askedQuestion(before);
+    await say('bob', '1');
+    await waitFor(
+      () => ch.log.slice(before).find((e) => e.op === 'deliver' && /Only an admin/.test(String(e.text))),
+      15_000,
+      'refusal',
+    );
+    expect(ch.settled.find(([m]) => m === id)).toBeUndefined();
+    await say('ann', 'deny');
+    await waitFor(() => ch.settled.find(([m]) => m === id), 15_000, 'turn settled');
+    expect(ch.log.at(-1)).toMatchObject({
+      op: 'deliver',
+      text: 'tool denied: An admin denied this tool call.',
+    });
+  });
+
+  it('command gate: a member’s /compact is refused with a reply; an admin’s reaches the agent', async () => {
+    const before = ch.log.length;
+    const refused = await say('bob', '/compact');
+    await waitFor(
+      () => ch.log.slice(before).find((e) => e.op === 'deliver' && /only an admin/.test(String(e.text))),
+      15_000,
+      'refusal',
+    );
+    const id = await say('ann', '/compact');
+    await waitFor(() => ch.settled.find(([m]) => m === id), 15_000, 'admin command settled');
+    const delivered = ch.log
+      .slice(before)
+      .filter((e) => e.op === 'deliver')
+      .map((e) => e.text);
+    expect(delivered).toEqual([
+      "/compact acts on the assistant's own session, so only an admin of this group may use it.",
+      'echo: /compact',
+    ]);
+    expect(ch.settled.find(([m]) => m === refused)).toBeUndefined();
+  });
+
+  it('a provider without approvals refuses ask/deny when the group is saved, naming what it supports', () => {
+    expect(() => ops['groups.create']!(ctx(), { name: 'cx', provider: 'codex', approval: 'ask' })).toThrow(
+      /codex provider does not support --approval ask \(supported: bypass\)/,
+    );
+    expect(() => ops['groups.update']!(ctx(), { name: 'main', approval: 'sometimes' })).toThrow(
+      /--approval must be one of bypass, ask, deny/,
+    );
+    expect(ops['groups.show']!(ctx(), { name: 'main' })).toMatchObject({ approval: 'ask' });
+  });
+});
