@@ -82,3 +82,26 @@ describe('polyclaw tools (stdio MCP server)', () => {
     expect(forOpencode(s).polyclaw?.command).toEqual(['/usr/bin/node', '/app/dist/cli/main.js', 'tools']);
   });
 });
+
+describe('tool context', () => {
+  it('keeps the heartbeat going while a question waits for a person (the host would kill a silent turn)', async () => {
+    const home = tempHome();
+    const host = new SessionQueue(path.join(home, 'session'));
+    host.setMeta(sessionMeta(), []);
+    const { queueContext } = await import('../src/runner/tools/context.js');
+    const { createLogger } = await import('../src/shared/log.js');
+    const ctx = queueContext({ sessionDir: host.dir, agentDir: home, log: createLogger({ level: 'error' }) });
+    const runner = new RunnerQueue(host.dir);
+    try {
+      const t0 = Date.now();
+      expect(await ctx.waitForAnswer('q1', t0 + 2300)).toBeNull();
+      // Beats at the start and after each 2 s wait: the last one is at least 2 s after the start.
+      expect(Number(runner.getState('heartbeat'))).toBeGreaterThanOrEqual(t0 + 2000);
+    } finally {
+      ctx.close();
+      runner.close();
+      host.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+});

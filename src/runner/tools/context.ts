@@ -61,6 +61,9 @@ export function queueContext(opts: {
         if (a !== null) return a;
         const left = expiresAt - now();
         if (left <= 0) return null;
+        // A turn waiting for a person is not stuck: keep the runner's heartbeat going, or the
+        // host's stuck-turn sweep would kill the sandbox under a question that waits for hours.
+        queue.heartbeat();
         await doorbell().wait(Math.min(left, 2000));
       }
     },
