@@ -6,41 +6,30 @@
  *  - the command gate: a native agent slash command (/compact, /cost …) from a member is
  *    refused with a reply and never reaches the agent; an admin's goes through.
  */
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ops } from '../src/host/admin-ops.js';
-import { startHost, type Host } from '../src/host/host.js';
 import { getGroupByName } from '../src/host/store/groups.js';
 import { ensureUser, grantRole } from '../src/host/store/users.js';
-import { createLogger } from '../src/shared/log.js';
-import { FullChannel } from './support/fake-channel.js';
-import { tempHome, waitFor } from './support/cli.js';
+import { FullChannel, hostWithFullChannel } from './support/fake-channel.js';
+import { waitFor } from './support/cli.js';
 
 const FENCE = '```';
 const APPROVE = `go\n${FENCE}mock\n${JSON.stringify({ approve: { tool: 'Bash', summary: 'make deploy' }, reply: 'tool {{approval}}' })}\n${FENCE}`;
 
 describe('admin gates on a chat with admins and members', () => {
-  let home: string;
-  let host: Host;
   const ch = new FullChannel();
+  let env: Awaited<ReturnType<typeof hostWithFullChannel>>;
   let n = 0;
-  const ctx = () => ({ db: host.db, config: host.config, host: null });
+  const ctx = () => env.ctx();
 
   beforeAll(async () => {
-    home = tempHome();
-    host = await startHost({
-      env: { POLYCLAW_HOME: home },
-      log: createLogger({ level: 'error' }),
-      extraChannels: [ch],
-    });
-    ops['wirings.add']!(ctx(), { group: 'main', channel: 'fullchat', platformId: 'room', engage: 'mention' });
+    env = await hostWithFullChannel(ch);
     ops['groups.update']!(ctx(), { name: 'main', approval: 'ask' });
-    const ann = ensureUser(host.db, 'fullchat', 'ann', 'Ann');
-    grantRole(host.db, ann.id, 'admin', getGroupByName(host.db, 'main')!.id);
+    const ann = ensureUser(env.host.db, 'fullchat', 'ann', 'Ann');
+    grantRole(env.host.db, ann.id, 'admin', getGroupByName(env.host.db, 'main')!.id);
   });
   afterAll(async () => {
-    await host?.close();
-    fs.rmSync(home, { recursive: true, force: true });
+    await env?.close();
   });
 
   const say = (sender: string, text: string, id = `in-${++n}`) =>

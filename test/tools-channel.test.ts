@@ -2,38 +2,23 @@
  * Tool operations on a channel that has every capability (edit, reactions, cards, question
  * buttons), through an in-process host with real bwrap sandboxes and the real tool server.
  */
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ops } from '../src/host/admin-ops.js';
-import { startHost, type Host } from '../src/host/host.js';
-import { createLogger } from '../src/shared/log.js';
-import { FullChannel } from './support/fake-channel.js';
-import { tempHome, waitFor } from './support/cli.js';
+import { FullChannel, hostWithFullChannel } from './support/fake-channel.js';
+import { waitFor } from './support/cli.js';
 
 const FENCE = '```';
 const directive = (d: object) => `do it\n${FENCE}mock\n${JSON.stringify(d)}\n${FENCE}`;
 
 describe('tools on a full-capability channel', () => {
-  let home: string;
-  let host: Host;
+  let env: Awaited<ReturnType<typeof hostWithFullChannel>>;
   const ch = new FullChannel();
   let n = 0;
 
   beforeAll(async () => {
-    home = tempHome();
-    host = await startHost({
-      env: { POLYCLAW_HOME: home },
-      log: createLogger({ level: 'error' }),
-      extraChannels: [ch],
-    });
-    ops['wirings.add']!(
-      { db: host.db, config: host.config, host: null },
-      { group: 'main', channel: 'fullchat', platformId: 'room', engage: 'mention' },
-    );
+    env = await hostWithFullChannel(ch);
   });
   afterAll(async () => {
-    await host?.close();
-    fs.rmSync(home, { recursive: true, force: true });
+    await env?.close();
   });
 
   async function turn(text: string) {

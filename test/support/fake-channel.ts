@@ -1,4 +1,9 @@
 /** A channel adapter with every optional capability, recording what the host asked of it. */
+import fs from 'node:fs';
+import { ops } from '../../src/host/admin-ops.js';
+import { startHost, type Host } from '../../src/host/host.js';
+import { createLogger } from '../../src/shared/log.js';
+import { tempHome } from './cli.js';
 import type {
   ChannelAdapter,
   ChannelCallbacks,
@@ -39,4 +44,31 @@ export class FullChannel implements ChannelAdapter {
   onSettled(_t: DeliveryTarget, id: string, status: string) {
     this.settled.push([id, status]);
   }
+}
+
+/**
+ * An in-process host (real sandboxes) with a FullChannel whose chat "room" is wired to the
+ * group `main` (engaged by mention), plus an admin-op context and cleanup.
+ */
+export async function hostWithFullChannel(ch: FullChannel): Promise<{
+  host: Host;
+  ctx: () => { db: Host['db']; config: Host['config']; host: null };
+  close(): Promise<void>;
+}> {
+  const home = tempHome();
+  const host = await startHost({
+    env: { POLYCLAW_HOME: home },
+    log: createLogger({ level: 'error' }),
+    extraChannels: [ch],
+  });
+  const ctx = () => ({ db: host.db, config: host.config, host: null });
+  ops['wirings.add']!(ctx(), { group: 'main', channel: 'fullchat', platformId: 'room', engage: 'mention' });
+  return {
+    host,
+    ctx,
+    async close() {
+      await host.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
 }
