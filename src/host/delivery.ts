@@ -6,6 +6,7 @@
  * same session so order holds; a final failure is reported into the session so the agent
  * knows. The host checks that the agent group may post to the target, whatever the sandbox says.
  */
+import { prep } from '../shared/sql.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ChannelAdapter, DeliveryTarget, OutgoingMessage } from '../channels/adapter.js';
@@ -50,7 +51,7 @@ export class Delivery {
   async process(session: Session, queue: SessionQueue): Promise<boolean> {
     const cursor =
       (
-        this.d.db.prepare('SELECT out_cursor FROM sessions WHERE id = ?').get(session.id) as
+        prep(this.d.db, 'SELECT out_cursor FROM sessions WHERE id = ?').get(session.id) as
           { out_cursor: number } | undefined
       )?.out_cursor ?? 0;
     for (const row of queue.outboundSince(cursor)) {

@@ -3,6 +3,7 @@
  * inbound.db, and reads (never writes) outbound.db. Handles are cached per session and closed
  * when the session goes quiet.
  */
+import { prep } from '../shared/sql.js';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -96,13 +97,12 @@ export class SessionQueue {
 
   setMeta(meta: SessionMeta, destinations: Array<{ name: string; kind: string; routing: Routing }>): void {
     const tx = this.inbound.transaction(() => {
-      this.inbound
-        .prepare(
-          `INSERT INTO meta(key, value) VALUES ('session', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-        )
-        .run(JSON.stringify(meta));
-      this.inbound.prepare('DELETE FROM destinations').run();
-      const ins = this.inbound.prepare('INSERT INTO destinations (name, kind, routing) VALUES (?, ?, ?)');
+      prep(
+        this.inbound,
+        `INSERT INTO meta(key, value) VALUES ('session', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+      ).run(JSON.stringify(meta));
+      prep(this.inbound, 'DELETE FROM destinations').run();
+      const ins = prep(this.inbound, 'INSERT INTO destinations (name, kind, routing) VALUES (?, ?, ?)');
       for (const d of destinations) ins.run(d.name, d.kind, JSON.stringify(d.routing));
     });
     tx();
@@ -112,26 +112,24 @@ export class SessionQueue {
     const id = randomUUID();
     const now = this.now();
     const tx = this.inbound.transaction(() => {
-      const max = (
-        this.inbound.prepare('SELECT MAX(seq) AS m FROM messages_in').get() as { m: number | null }
-      ).m;
+      const max = (prep(this.inbound, 'SELECT MAX(seq) AS m FROM messages_in').get() as { m: number | null })
+        .m;
       const seq = nextEven(max);
-      this.inbound
-        .prepare(
-          `INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, tries, trigger, routing, content, series_id)
+      prep(
+        this.inbound,
+        `INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, tries, trigger, routing, content, series_id)
            VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?)`,
-        )
-        .run(
-          id,
-          seq,
-          input.kind,
-          now,
-          input.processAfter ?? now,
-          input.trigger ? 1 : 0,
-          JSON.stringify(input.routing),
-          JSON.stringify(input.content),
-          input.seriesId ?? null,
-        );
+      ).run(
+        id,
+        seq,
+        input.kind,
+        now,
+        input.processAfter ?? now,
+        input.trigger ? 1 : 0,
+        JSON.stringify(input.routing),
+        JSON.stringify(input.content),
+        input.seriesId ?? null,
+      );
       return seq;
     });
     const seq = tx();
@@ -141,18 +139,20 @@ export class SessionQueue {
 
   /** Whether the run of task series `seriesId` scheduled for `runAt` was already enqueued (idempotent firing). */
   hasTaskRun(seriesId: string, runAt: number): boolean {
-    return !!this.inbound
-      .prepare(`SELECT 1 FROM messages_in WHERE series_id = ? AND json_extract(content, '$.task.runAt') = ?`)
-      .get(seriesId, runAt);
+    return !!prep(
+      this.inbound,
+      `SELECT 1 FROM messages_in WHERE series_id = ? AND json_extract(content, '$.task.runAt') = ?`,
+    ).get(seriesId, runAt);
   }
 
   /** Replace the mirror of the agent group's tasks (read in the sandbox by list_tasks and the task tools). */
   setTasks(tasks: MirroredTask[]): void {
-    const ins = this.inbound.prepare(
+    const ins = prep(
+      this.inbound,
       'INSERT INTO tasks (id, prompt, cron, at, script, status, next_run_at, timezone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.inbound.transaction(() => {
-      this.inbound.prepare('DELETE FROM tasks').run();
+      prep(this.inbound, 'DELETE FROM tasks').run();
       for (const t of tasks)
         ins.run(t.id, t.prompt, t.cron, t.at, t.script, t.status, t.nextRunAt, t.timezone);
     })();
@@ -164,36 +164,36 @@ export class SessionQueue {
   }
 
   get(id: string): InboundRow | null {
-    const r = this.inbound.prepare('SELECT * FROM messages_in WHERE id = ?').get(id) as RawIn | undefined;
+    const r = prep(this.inbound, 'SELECT * FROM messages_in WHERE id = ?').get(id) as RawIn | undefined;
     return r ? inRow(r) : null;
   }
 
   bySeq(seq: number): InboundRow | null {
-    const r = this.inbound.prepare('SELECT * FROM messages_in WHERE seq = ?').get(seq) as RawIn | undefined;
+    const r = prep(this.inbound, 'SELECT * FROM messages_in WHERE seq = ?').get(seq) as RawIn | undefined;
     return r ? inRow(r) : null;
   }
 
   pending(): InboundRow[] {
     return (
-      this.inbound.prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as RawIn[]
+      prep(this.inbound, `SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`).all() as RawIn[]
     ).map(inRow);
   }
 
   markDone(id: string, status: 'completed' | 'failed'): boolean {
     return (
-      this.inbound
-        .prepare(`UPDATE messages_in SET status = ? WHERE id = ? AND status = 'pending'`)
-        .run(status, id).changes > 0
+      prep(this.inbound, `UPDATE messages_in SET status = ? WHERE id = ? AND status = 'pending'`).run(
+        status,
+        id,
+      ).changes > 0
     );
   }
 
   /** Schedule another attempt: a new try number means the runner treats it as not yet started. */
   retry(id: string, processAfter: number): void {
-    this.inbound
-      .prepare(
-        `UPDATE messages_in SET tries = tries + 1, process_after = ? WHERE id = ? AND status = 'pending'`,
-      )
-      .run(processAfter, id);
+    prep(
+      this.inbound,
+      `UPDATE messages_in SET tries = tries + 1, process_after = ? WHERE id = ? AND status = 'pending'`,
+    ).run(processAfter, id);
     this.ring();
   }
 
@@ -205,7 +205,7 @@ export class SessionQueue {
   outboundSince(seq: number): OutboundRow[] {
     const db = this.out();
     if (!db) return [];
-    const rows = db.prepare('SELECT * FROM messages_out WHERE seq > ? ORDER BY seq').all(seq) as RawOut[];
+    const rows = prep(db, 'SELECT * FROM messages_out WHERE seq > ? ORDER BY seq').all(seq) as RawOut[];
     return rows.map(outRow);
   }
 
@@ -219,9 +219,9 @@ export class SessionQueue {
   acksFor(ids: string[]): AckRow[] {
     const db = this.out();
     if (!db || ids.length === 0) return [];
-    const rows = db
-      .prepare(`SELECT * FROM acks WHERE message_id IN (${ids.map(() => '?').join(',')})`)
-      .all(...ids) as RawAck[];
+    const rows = prep(db, `SELECT * FROM acks WHERE message_id IN (${ids.map(() => '?').join(',')})`).all(
+      ...ids,
+    ) as RawAck[];
     return rows.flatMap((r) => {
       const status = AckStatus.safeParse(r.status);
       if (!status.success) return [];

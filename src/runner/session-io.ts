@@ -3,6 +3,7 @@
  * writer. Every state change (reply + acks) is one transaction, so a sandbox killed at any
  * instant leaves either all of a step or none of it.
  */
+import { prep } from '../shared/sql.js';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -69,16 +70,17 @@ export class RunnerQueue {
   }
 
   meta(): SessionMeta {
-    const r = this.inbound.prepare(`SELECT value FROM meta WHERE key = 'session'`).get() as
+    const r = prep(this.inbound, `SELECT value FROM meta WHERE key = 'session'`).get() as
       { value: string } | undefined;
     if (!r) throw new Error('inbound.db has no session metadata');
     return SessionMetaSchema.parse(JSON.parse(r.value));
   }
 
   destinations(): Array<{ name: string; kind: string; routing: Routing }> {
-    const rows = this.inbound
-      .prepare('SELECT name, kind, routing FROM destinations ORDER BY name')
-      .all() as Array<{ name: string; kind: string; routing: string }>;
+    const rows = prep(
+      this.inbound,
+      'SELECT name, kind, routing FROM destinations ORDER BY name',
+    ).all() as Array<{ name: string; kind: string; routing: string }>;
     return rows.map((r) => ({
       name: r.name,
       kind: r.kind,
@@ -89,10 +91,11 @@ export class RunnerQueue {
   /** Pending messages whose current try has not been started, oldest first; and when the next one is due. */
   pending(exclude: ReadonlySet<string> = new Set()): { due: PendingMessage[]; nextDueAt: number | null } {
     const now = this.now();
-    const rows = this.inbound
-      .prepare(`SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`)
-      .all() as Array<Record<string, unknown>>;
-    const started = this.outbound.prepare('SELECT 1 FROM acks WHERE message_id = ? AND try = ?');
+    const rows = prep(
+      this.inbound,
+      `SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`,
+    ).all() as Array<Record<string, unknown>>;
+    const started = prep(this.outbound, 'SELECT 1 FROM acks WHERE message_id = ? AND try = ?');
     const due: PendingMessage[] = [];
     let nextDueAt: number | null = null;
     for (const r of rows) {
@@ -120,7 +123,8 @@ export class RunnerQueue {
 
   ack(messages: Array<Pick<PendingMessage, 'id' | 'tries'>>, status: AckStatus, error?: AckError): void {
     const now = this.now();
-    const stmt = this.outbound.prepare(
+    const stmt = prep(
+      this.outbound,
       `INSERT INTO acks (message_id, try, status, error, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(message_id, try) DO UPDATE SET status = excluded.status, error = excluded.error, updated_at = excluded.updated_at`,
     );
@@ -154,24 +158,22 @@ export class RunnerQueue {
   }
 
   private insertOut(o: OutMessage): number {
-    const max = (
-      this.outbound.prepare('SELECT MAX(seq) AS m FROM messages_out').get() as { m: number | null }
-    ).m;
+    const max = (prep(this.outbound, 'SELECT MAX(seq) AS m FROM messages_out').get() as { m: number | null })
+      .m;
     const seq = nextOdd(max);
     const content: OutboundContent = { files: [], ...o.content };
-    this.outbound
-      .prepare(
-        'INSERT INTO messages_out (id, seq, in_reply_to, kind, timestamp, routing, content) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(
-        randomUUID(),
-        seq,
-        o.inReplyTo,
-        o.kind,
-        this.now(),
-        JSON.stringify(o.routing),
-        JSON.stringify(content),
-      );
+    prep(
+      this.outbound,
+      'INSERT INTO messages_out (id, seq, in_reply_to, kind, timestamp, routing, content) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      randomUUID(),
+      seq,
+      o.inReplyTo,
+      o.kind,
+      this.now(),
+      JSON.stringify(o.routing),
+      JSON.stringify(content),
+    );
     return seq;
   }
 
@@ -188,25 +190,25 @@ export class RunnerQueue {
   }
 
   outboundBySeq(seq: number): { kind: string; inReplyTo: string | null; routing: Routing } | null {
-    const r = this.outbound
-      .prepare('SELECT kind, in_reply_to, routing FROM messages_out WHERE seq = ?')
-      .get(seq) as { kind: string; in_reply_to: string | null; routing: string } | undefined;
+    const r = prep(this.outbound, 'SELECT kind, in_reply_to, routing FROM messages_out WHERE seq = ?').get(
+      seq,
+    ) as { kind: string; in_reply_to: string | null; routing: string } | undefined;
     return r
       ? { kind: r.kind, inReplyTo: r.in_reply_to, routing: RoutingSchema.parse(JSON.parse(r.routing)) }
       : null;
   }
 
   inboundBySeq(seq: number): { kind: string; routing: Routing } | null {
-    const r = this.inbound.prepare('SELECT kind, routing FROM messages_in WHERE seq = ?').get(seq) as
+    const r = prep(this.inbound, 'SELECT kind, routing FROM messages_in WHERE seq = ?').get(seq) as
       { kind: string; routing: string } | undefined;
     return r ? { kind: r.kind, routing: RoutingSchema.parse(JSON.parse(r.routing)) } : null;
   }
 
   /** Rows the agent sent in reply to a message (to apply "never both" at the end of a turn). */
   repliesTo(messageId: string): Array<{ seq: number; kind: string; routing: Routing }> {
-    const rows = this.outbound
-      .prepare('SELECT seq, kind, routing FROM messages_out WHERE in_reply_to = ?')
-      .all(messageId) as Array<{ seq: number; kind: string; routing: string }>;
+    const rows = prep(this.outbound, 'SELECT seq, kind, routing FROM messages_out WHERE in_reply_to = ?').all(
+      messageId,
+    ) as Array<{ seq: number; kind: string; routing: string }>;
     return rows.map((r) => ({
       seq: r.seq,
       kind: r.kind,
@@ -216,9 +218,10 @@ export class RunnerQueue {
 
   /** Tasks the host mirrored into inbound.db. */
   tasks(): TaskListing[] {
-    const rows = this.inbound
-      .prepare('SELECT id, prompt, cron, at, status, next_run_at FROM tasks ORDER BY id')
-      .all() as Array<{
+    const rows = prep(
+      this.inbound,
+      'SELECT id, prompt, cron, at, status, next_run_at FROM tasks ORDER BY id',
+    ).all() as Array<{
       id: string;
       prompt: string;
       cron: string | null;
@@ -238,11 +241,10 @@ export class RunnerQueue {
 
   /** Tasks this session asked the host to schedule (they may not be mirrored back yet). */
   requestedTasks(): TaskSpec[] {
-    const rows = this.outbound
-      .prepare(
-        `SELECT json_extract(content, '$.action.task') AS task FROM messages_out WHERE kind = 'system' AND json_extract(content, '$.action.type') = 'schedule_task'`,
-      )
-      .all() as Array<{ task: string | null }>;
+    const rows = prep(
+      this.outbound,
+      `SELECT json_extract(content, '$.action.task') AS task FROM messages_out WHERE kind = 'system' AND json_extract(content, '$.action.type') = 'schedule_task'`,
+    ).all() as Array<{ task: string | null }>;
     return rows.flatMap((r) => {
       const t = r.task ? TaskSpecSchema.safeParse(JSON.parse(r.task)) : null;
       return t?.success ? [t.data] : [];
@@ -251,29 +253,27 @@ export class RunnerQueue {
 
   /** The answer to a question, once the host has written it. */
   answer(questionId: string): string | null {
-    const r = this.inbound
-      .prepare(
-        `SELECT content FROM messages_in WHERE kind = 'answer' AND json_extract(content, '$.answer.questionId') = ?`,
-      )
-      .get(questionId) as { content: string } | undefined;
+    const r = prep(
+      this.inbound,
+      `SELECT content FROM messages_in WHERE kind = 'answer' AND json_extract(content, '$.answer.questionId') = ?`,
+    ).get(questionId) as { content: string } | undefined;
     if (!r) return null;
     return InboundContentSchema.parse(JSON.parse(r.content)).answer?.text ?? null;
   }
 
   getState(key: string): string | null {
-    const r = this.outbound.prepare('SELECT value FROM state WHERE key = ?').get(key) as
+    const r = prep(this.outbound, 'SELECT value FROM state WHERE key = ?').get(key) as
       { value: string } | undefined;
     return r?.value ?? null;
   }
 
   setState(key: string, value: string | null): void {
-    if (value === null) this.outbound.prepare('DELETE FROM state WHERE key = ?').run(key);
+    if (value === null) prep(this.outbound, 'DELETE FROM state WHERE key = ?').run(key);
     else
-      this.outbound
-        .prepare(
-          'INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
-        )
-        .run(key, value, this.now());
+      prep(
+        this.outbound,
+        'INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+      ).run(key, value, this.now());
   }
 
   continuation(provider: string): string | null {

@@ -1,4 +1,5 @@
 /** The delivery ledger: what was sent where, so nothing is sent twice blindly after a restart. */
+import { prep } from '../../shared/sql.js';
 import type { Db } from '../db/open.js';
 
 export type DeliveryStatus = 'sending' | 'retry' | 'sent' | 'failed' | 'skipped';
@@ -15,9 +16,8 @@ export interface DeliveryRow {
 }
 
 export function getDelivery(db: Db, sessionId: string, outId: string): DeliveryRow | null {
-  const r = db
-    .prepare('SELECT * FROM deliveries WHERE session_id = ? AND out_id = ?')
-    .get(sessionId, outId) as Record<string, unknown> | undefined;
+  const r = prep(db, 'SELECT * FROM deliveries WHERE session_id = ? AND out_id = ?').get(sessionId, outId) as
+    Record<string, unknown> | undefined;
   if (!r) return null;
   return {
     sessionId: r.session_id as string,
@@ -37,7 +37,8 @@ export function recordDelivery(
     Partial<Pick<DeliveryRow, 'attempts' | 'nextAttemptAt' | 'platformMessageId' | 'error'>>,
   now = Date.now(),
 ): void {
-  db.prepare(
+  prep(
+    db,
     `INSERT INTO deliveries (session_id, out_id, seq, status, attempts, next_attempt_at, platform_message_id, error, updated_at)
      VALUES (@sessionId, @outId, @seq, @status, @attempts, @nextAttemptAt, @platformMessageId, @error, @now)
      ON CONFLICT(session_id, out_id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
@@ -57,10 +58,9 @@ export function recordDelivery(
 }
 
 export function platformIdForSeq(db: Db, sessionId: string, seq: number): string | null {
-  const r = db
-    .prepare(
-      `SELECT platform_message_id FROM deliveries WHERE session_id = ? AND seq = ? AND status = 'sent'`,
-    )
-    .get(sessionId, seq) as { platform_message_id: string | null } | undefined;
+  const r = prep(
+    db,
+    `SELECT platform_message_id FROM deliveries WHERE session_id = ? AND seq = ? AND status = 'sent'`,
+  ).get(sessionId, seq) as { platform_message_id: string | null } | undefined;
   return r?.platform_message_id ?? null;
 }

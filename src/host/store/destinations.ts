@@ -3,6 +3,7 @@
  * destination points at a messaging group; an agent destination wires the two agent chats
  * ("A->B" to B, "B->A" to A) that carry the conversation between the groups.
  */
+import { prep } from '../../shared/sql.js';
 import { agentChatId } from '../../channels/agent.js';
 import { badRequest, conflict, notFound } from '../../shared/errors.js';
 import type { Db } from '../db/open.js';
@@ -25,7 +26,7 @@ function check(db: Db, group: AgentGroup, name: string): void {
     throw badRequest(
       `destination name "${name}" must be 1-63 letters, digits, "_", ".", ":" or "-" (and not "origin")`,
     );
-  if (db.prepare('SELECT 1 FROM destinations WHERE agent_group_id = ? AND name = ?').get(group.id, name)) {
+  if (prep(db, 'SELECT 1 FROM destinations WHERE agent_group_id = ? AND name = ?').get(group.id, name)) {
     throw conflict(`group ${group.name} already has a destination "${name}"`);
   }
 }
@@ -40,7 +41,8 @@ export function addChatDestination(
 ): void {
   check(db, group, name);
   const mg = ensureMessagingGroup(db, channel, platformId);
-  db.prepare(
+  prep(
+    db,
     `INSERT INTO destinations (agent_group_id, name, kind, messaging_group_id, thread_id) VALUES (?, ?, 'chat', ?, ?)`,
   ).run(group.id, name, mg.id, threadId);
 }
@@ -58,25 +60,25 @@ export function addAgentDestination(db: Db, group: AgentGroup, name: string, tar
     };
     const forward = wire(group, target);
     wire(target, group);
-    db.prepare(
+    prep(
+      db,
       `INSERT INTO destinations (agent_group_id, name, kind, messaging_group_id, target_agent_group_id) VALUES (?, ?, 'agent', ?, ?)`,
     ).run(group.id, name, forward.id, target.id);
   })();
 }
 
 export function removeDestination(db: Db, group: AgentGroup, name: string): void {
-  const r = db.prepare('DELETE FROM destinations WHERE agent_group_id = ? AND name = ?').run(group.id, name);
+  const r = prep(db, 'DELETE FROM destinations WHERE agent_group_id = ? AND name = ?').run(group.id, name);
   if (r.changes === 0) throw notFound(`group ${group.name} has no destination "${name}"`);
 }
 
 export function listDestinations(db: Db): DestinationRow[] {
   return (
-    db
-      .prepare(
-        `SELECT g.name AS grp, d.name, d.kind, d.thread_id, m.channel_type, m.platform_id FROM destinations d
+    prep(
+      db,
+      `SELECT g.name AS grp, d.name, d.kind, d.thread_id, m.channel_type, m.platform_id FROM destinations d
          JOIN agent_groups g ON g.id = d.agent_group_id JOIN messaging_groups m ON m.id = d.messaging_group_id ORDER BY g.name, d.name`,
-      )
-      .all() as Array<{
+    ).all() as Array<{
       grp: string;
       name: string;
       kind: 'chat' | 'agent';

@@ -1,4 +1,5 @@
 /** Agent groups: a persona with its own folder, provider and settings. */
+import { prep } from '../../shared/sql.js';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { badRequest, conflict, notFound } from '../../shared/errors.js';
@@ -124,7 +125,8 @@ export function createGroup(
   const s = GroupSettings.parse(input);
   if (getGroupByName(db, name)) throw conflict(`group "${name}" already exists`);
   const id = randomUUID();
-  db.prepare(
+  prep(
+    db,
     `INSERT INTO agent_groups (id, name, provider, model, effort, endpoint, assistant_name, timezone, skills, mcp_servers, packages, extra_mounts, approval, created_at, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(id, name, ...columns(s), now, now);
@@ -132,12 +134,12 @@ export function createGroup(
 }
 
 export function getGroupByName(db: Db, name: string): AgentGroup | null {
-  const r = db.prepare('SELECT * FROM agent_groups WHERE name = ?').get(name) as Row | undefined;
+  const r = prep(db, 'SELECT * FROM agent_groups WHERE name = ?').get(name) as Row | undefined;
   return r ? fromRow(r) : null;
 }
 
 export function getGroup(db: Db, id: string): AgentGroup {
-  const r = db.prepare('SELECT * FROM agent_groups WHERE id = ?').get(id) as Row | undefined;
+  const r = prep(db, 'SELECT * FROM agent_groups WHERE id = ?').get(id) as Row | undefined;
   if (!r) throw notFound(`no agent group with id ${id}`);
   return fromRow(r);
 }
@@ -152,7 +154,7 @@ export function requireGroup(db: Db, name: string): AgentGroup {
 }
 
 export function listGroups(db: Db): AgentGroup[] {
-  return (db.prepare('SELECT * FROM agent_groups ORDER BY name').all() as Row[]).map(fromRow);
+  return (prep(db, 'SELECT * FROM agent_groups ORDER BY name').all() as Row[]).map(fromRow);
 }
 
 export function updateGroup(
@@ -163,7 +165,8 @@ export function updateGroup(
 ): AgentGroup {
   const g = requireGroup(db, name);
   const merged = GroupSettings.parse({ ...g, ...patch });
-  db.prepare(
+  prep(
+    db,
     `UPDATE agent_groups SET provider=?, model=?, effort=?, endpoint=?, assistant_name=?, timezone=?, skills=?, mcp_servers=?, packages=?, extra_mounts=?, approval=?, updated_at=? WHERE id=?`,
   ).run(...columns(merged), now, g.id);
   return getGroup(db, g.id);
@@ -171,6 +174,6 @@ export function updateGroup(
 
 export function deleteGroup(db: Db, name: string): AgentGroup {
   const g = requireGroup(db, name);
-  db.prepare('DELETE FROM agent_groups WHERE id = ?').run(g.id);
+  prep(db, 'DELETE FROM agent_groups WHERE id = ?').run(g.id);
   return g;
 }

@@ -1,20 +1,21 @@
 /** SQLite-backed mailbox for channels that keep replies while a client is away. */
+import { prep } from '../../shared/sql.js';
 import type { Mailbox } from '../../channels/adapter.js';
 import type { Db } from '../db/open.js';
 
 export function sqliteMailbox(db: Db, now: () => number = Date.now): Mailbox {
   return {
     put(channelType, platformId, key, payload) {
-      db.prepare(
+      prep(
+        db,
         'INSERT OR IGNORE INTO mailbox (channel_type, platform_id, idempotency_key, payload, created_at) VALUES (?, ?, ?, ?, ?)',
       ).run(channelType, platformId, key, JSON.stringify(payload), now());
     },
     list(channelType, platformId) {
-      const rows = db
-        .prepare(
-          'SELECT id, idempotency_key, payload FROM mailbox WHERE channel_type = ? AND platform_id = ? ORDER BY id',
-        )
-        .all(channelType, platformId) as Array<{ id: number; idempotency_key: string; payload: string }>;
+      const rows = prep(
+        db,
+        'SELECT id, idempotency_key, payload FROM mailbox WHERE channel_type = ? AND platform_id = ? ORDER BY id',
+      ).all(channelType, platformId) as Array<{ id: number; idempotency_key: string; payload: string }>;
       return rows.map((r) => ({
         id: r.id,
         key: r.idempotency_key,
@@ -22,7 +23,7 @@ export function sqliteMailbox(db: Db, now: () => number = Date.now): Mailbox {
       }));
     },
     remove(id) {
-      db.prepare('DELETE FROM mailbox WHERE id = ?').run(id);
+      prep(db, 'DELETE FROM mailbox WHERE id = ?').run(id);
     },
   };
 }

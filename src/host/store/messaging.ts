@@ -3,6 +3,7 @@
  * engages). A wiring's pattern is compiled when the wiring is saved, so a bad regex is a
  * clear error to the admin instead of a failure on some later message.
  */
+import { prep } from '../../shared/sql.js';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { badRequest, conflict, notFound } from '../../shared/errors.js';
@@ -73,14 +74,15 @@ const wiring = (r: WRow): Wiring => ({
 });
 
 export function findMessagingGroup(db: Db, channelType: string, platformId: string): MessagingGroup | null {
-  const r = db
-    .prepare('SELECT * FROM messaging_groups WHERE channel_type = ? AND platform_id = ?')
-    .get(channelType, platformId) as MgRow | undefined;
+  const r = prep(db, 'SELECT * FROM messaging_groups WHERE channel_type = ? AND platform_id = ?').get(
+    channelType,
+    platformId,
+  ) as MgRow | undefined;
   return r ? mg(r) : null;
 }
 
 export function getMessagingGroup(db: Db, id: string): MessagingGroup | null {
-  const r = db.prepare('SELECT * FROM messaging_groups WHERE id = ?').get(id) as MgRow | undefined;
+  const r = prep(db, 'SELECT * FROM messaging_groups WHERE id = ?').get(id) as MgRow | undefined;
   return r ? mg(r) : null;
 }
 
@@ -91,7 +93,8 @@ export function ensureMessagingGroup(
   opts: { name?: string | null; isDirect?: boolean } = {},
   now = Date.now(),
 ): MessagingGroup {
-  db.prepare(
+  prep(
+    db,
     `INSERT INTO messaging_groups (id, channel_type, platform_id, name, is_direct, created_at) VALUES (?, ?, ?, ?, ?, ?)
      ON CONFLICT(channel_type, platform_id) DO NOTHING`,
   ).run(randomUUID(), channelType, platformId, opts.name ?? null, opts.isDirect ? 1 : 0, now);
@@ -99,9 +102,9 @@ export function ensureMessagingGroup(
 }
 
 export function listMessagingGroups(db: Db): MessagingGroup[] {
-  return (
-    db.prepare('SELECT * FROM messaging_groups ORDER BY channel_type, platform_id').all() as MgRow[]
-  ).map(mg);
+  return (prep(db, 'SELECT * FROM messaging_groups ORDER BY channel_type, platform_id').all() as MgRow[]).map(
+    mg,
+  );
 }
 
 /** Compile-check a wiring's pattern; throws a one-line error the admin can act on. */
@@ -128,12 +131,14 @@ export function createWiring(
 ): Wiring {
   const w = WiringInput.parse(input);
   validateWiring(w);
-  const exists = db
-    .prepare('SELECT 1 FROM wirings WHERE messaging_group_id = ? AND agent_group_id = ?')
-    .get(messagingGroupId, agentGroupId);
+  const exists = prep(db, 'SELECT 1 FROM wirings WHERE messaging_group_id = ? AND agent_group_id = ?').get(
+    messagingGroupId,
+    agentGroupId,
+  );
   if (exists) throw conflict('this chat is already wired to that group');
   const id = randomUUID();
-  db.prepare(
+  prep(
+    db,
     `INSERT INTO wirings (id, messaging_group_id, agent_group_id, engage_mode, pattern, session_mode, sender_scope, ignored_policy, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
@@ -151,7 +156,7 @@ export function createWiring(
 }
 
 export function getWiring(db: Db, id: string): Wiring {
-  const r = db.prepare('SELECT * FROM wirings WHERE id = ?').get(id) as WRow | undefined;
+  const r = prep(db, 'SELECT * FROM wirings WHERE id = ?').get(id) as WRow | undefined;
   if (!r) throw notFound(`no wiring ${id}`);
   return wiring(r);
 }
@@ -160,35 +165,35 @@ export function updateWiring(db: Db, id: string, patch: Partial<z.input<typeof W
   const cur = getWiring(db, id);
   const w = WiringInput.parse({ ...cur, ...patch });
   validateWiring(w);
-  db.prepare(
+  prep(
+    db,
     'UPDATE wirings SET engage_mode=?, pattern=?, session_mode=?, sender_scope=?, ignored_policy=? WHERE id=?',
   ).run(w.engageMode, w.pattern, w.sessionMode, w.senderScope, w.ignoredPolicy, id);
   return getWiring(db, id);
 }
 
 export function deleteWiring(db: Db, id: string): void {
-  const r = db.prepare('DELETE FROM wirings WHERE id = ?').run(id);
+  const r = prep(db, 'DELETE FROM wirings WHERE id = ?').run(id);
   if (r.changes === 0) throw notFound(`no wiring ${id}`);
 }
 
 export function wiringsForMessagingGroup(db: Db, messagingGroupId: string): Wiring[] {
   return (
-    db
-      .prepare('SELECT * FROM wirings WHERE messaging_group_id = ? ORDER BY created_at, id')
-      .all(messagingGroupId) as WRow[]
+    prep(db, 'SELECT * FROM wirings WHERE messaging_group_id = ? ORDER BY created_at, id').all(
+      messagingGroupId,
+    ) as WRow[]
   ).map(wiring);
 }
 
 export function listWirings(
   db: Db,
 ): Array<Wiring & { channelType: string; platformId: string; group: string }> {
-  const rows = db
-    .prepare(
-      `SELECT w.*, m.channel_type, m.platform_id, g.name AS group_name FROM wirings w
+  const rows = prep(
+    db,
+    `SELECT w.*, m.channel_type, m.platform_id, g.name AS group_name FROM wirings w
        JOIN messaging_groups m ON m.id = w.messaging_group_id JOIN agent_groups g ON g.id = w.agent_group_id
        ORDER BY g.name, m.channel_type, m.platform_id`,
-    )
-    .all() as Array<WRow & { channel_type: string; platform_id: string; group_name: string }>;
+  ).all() as Array<WRow & { channel_type: string; platform_id: string; group_name: string }>;
   return rows.map((r) => ({
     ...wiring(r),
     channelType: r.channel_type,
@@ -198,13 +203,14 @@ export function listWirings(
 }
 
 export function isSticky(db: Db, wiringId: string, threadKey: string): boolean {
-  return !!db
-    .prepare('SELECT 1 FROM sticky_threads WHERE wiring_id = ? AND thread_key = ?')
-    .get(wiringId, threadKey);
+  return !!prep(db, 'SELECT 1 FROM sticky_threads WHERE wiring_id = ? AND thread_key = ?').get(
+    wiringId,
+    threadKey,
+  );
 }
 
 export function markSticky(db: Db, wiringId: string, threadKey: string, now = Date.now()): void {
-  db.prepare('INSERT OR IGNORE INTO sticky_threads (wiring_id, thread_key, created_at) VALUES (?, ?, ?)').run(
+  prep(db, 'INSERT OR IGNORE INTO sticky_threads (wiring_id, thread_key, created_at) VALUES (?, ?, ?)').run(
     wiringId,
     threadKey,
     now,
@@ -213,19 +219,17 @@ export function markSticky(db: Db, wiringId: string, threadKey: string, now = Da
 
 /** Is (channelType, platformId) a chat this agent group may post to? Its own wirings plus destinations. */
 export function mayPostTo(db: Db, agentGroupId: string, channelType: string, platformId: string): boolean {
-  const wired = db
-    .prepare(
-      `SELECT 1 FROM wirings w JOIN messaging_groups m ON m.id = w.messaging_group_id
+  const wired = prep(
+    db,
+    `SELECT 1 FROM wirings w JOIN messaging_groups m ON m.id = w.messaging_group_id
        WHERE w.agent_group_id = ? AND m.channel_type = ? AND m.platform_id = ?`,
-    )
-    .get(agentGroupId, channelType, platformId);
+  ).get(agentGroupId, channelType, platformId);
   if (wired) return true;
-  return !!db
-    .prepare(
-      `SELECT 1 FROM destinations d JOIN messaging_groups m ON m.id = d.messaging_group_id
+  return !!prep(
+    db,
+    `SELECT 1 FROM destinations d JOIN messaging_groups m ON m.id = d.messaging_group_id
        WHERE d.agent_group_id = ? AND m.channel_type = ? AND m.platform_id = ?`,
-    )
-    .get(agentGroupId, channelType, platformId);
+  ).get(agentGroupId, channelType, platformId);
 }
 
 /**
@@ -249,12 +253,11 @@ export function destinationsFor(
       routing: { channelType: string; platformId: string; threadId: string | null };
     }
   >();
-  const wired = db
-    .prepare(
-      `SELECT m.channel_type, m.platform_id, m.name FROM wirings w JOIN messaging_groups m ON m.id = w.messaging_group_id
+  const wired = prep(
+    db,
+    `SELECT m.channel_type, m.platform_id, m.name FROM wirings w JOIN messaging_groups m ON m.id = w.messaging_group_id
        WHERE w.agent_group_id = ? ORDER BY m.channel_type, m.platform_id`,
-    )
-    .all(agentGroupId) as Array<{ channel_type: string; platform_id: string; name: string | null }>;
+  ).all(agentGroupId) as Array<{ channel_type: string; platform_id: string; name: string | null }>;
   for (const r of wired) {
     // An agent chat "X->Y" wired to this group is where X talks to it: it is addressed as agent:X.
     const peer = r.channel_type === 'agent' ? /^(.+)->/.exec(r.platform_id)?.[1] : undefined;
@@ -265,12 +268,11 @@ export function destinationsFor(
       routing: { channelType: r.channel_type, platformId: r.platform_id, threadId: null },
     });
   }
-  const granted = db
-    .prepare(
-      `SELECT d.name, d.kind, d.thread_id, m.channel_type, m.platform_id FROM destinations d
+  const granted = prep(
+    db,
+    `SELECT d.name, d.kind, d.thread_id, m.channel_type, m.platform_id FROM destinations d
        LEFT JOIN messaging_groups m ON m.id = d.messaging_group_id WHERE d.agent_group_id = ?`,
-    )
-    .all(agentGroupId) as Array<{
+  ).all(agentGroupId) as Array<{
     name: string;
     kind: string;
     thread_id: string | null;

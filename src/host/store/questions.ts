@@ -1,4 +1,5 @@
 /** Open questions per chat, and matching a person's reply to one of the options. */
+import { prep } from '../../shared/sql.js';
 import { z } from 'zod';
 import type { Routing } from '../../shared/messages.js';
 import type { Db } from '../db/open.js';
@@ -26,7 +27,8 @@ export function recordQuestion(
   },
   now = Date.now(),
 ): void {
-  db.prepare(
+  prep(
+    db,
     `INSERT OR IGNORE INTO pending_questions (question_id, session_id, channel_type, platform_id, thread_id, options, expires_at, admin_only, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
@@ -66,24 +68,22 @@ function fromRow(r: Row): OpenQuestion {
 
 /** The oldest open, unexpired question in this chat (thread-aware), or null. */
 export function openQuestionFor(db: Db, routing: Routing, now = Date.now()): OpenQuestion | null {
-  db.prepare(`UPDATE pending_questions SET status = 'expired' WHERE status = 'open' AND expires_at <= ?`).run(
+  prep(db, `UPDATE pending_questions SET status = 'expired' WHERE status = 'open' AND expires_at <= ?`).run(
     now,
   );
-  const r = db
-    .prepare(
-      `SELECT question_id, session_id, channel_type, options, expires_at, admin_only FROM pending_questions
+  const r = prep(
+    db,
+    `SELECT question_id, session_id, channel_type, options, expires_at, admin_only FROM pending_questions
        WHERE status = 'open' AND channel_type = ? AND platform_id = ? AND thread_id IS ? ORDER BY created_at LIMIT 1`,
-    )
-    .get(routing.channelType, routing.platformId, routing.threadId) as Row | undefined;
+  ).get(routing.channelType, routing.platformId, routing.threadId) as Row | undefined;
   return r ? fromRow(r) : null;
 }
 
 export function getQuestion(db: Db, questionId: string, now = Date.now()): OpenQuestion | null {
-  const r = db
-    .prepare(
-      `SELECT question_id, session_id, channel_type, options, expires_at, admin_only FROM pending_questions WHERE question_id = ? AND status = 'open' AND expires_at > ?`,
-    )
-    .get(questionId, now) as Row | undefined;
+  const r = prep(
+    db,
+    `SELECT question_id, session_id, channel_type, options, expires_at, admin_only FROM pending_questions WHERE question_id = ? AND status = 'open' AND expires_at > ?`,
+  ).get(questionId, now) as Row | undefined;
   return r ? fromRow(r) : null;
 }
 
@@ -97,10 +97,9 @@ export function matchOption(options: string[], text: string): string | null {
 /** Mark answered; false if someone else answered first (only one answer counts). */
 export function markAnswered(db: Db, questionId: string, answer: string): boolean {
   return (
-    db
-      .prepare(
-        `UPDATE pending_questions SET status = 'answered', answer = ? WHERE question_id = ? AND status = 'open'`,
-      )
-      .run(answer, questionId).changes > 0
+    prep(
+      db,
+      `UPDATE pending_questions SET status = 'answered', answer = ? WHERE question_id = ? AND status = 'open'`,
+    ).run(answer, questionId).changes > 0
   );
 }

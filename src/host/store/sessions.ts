@@ -3,6 +3,7 @@
  * session mode — shared per chat, one per thread, or one for the whole agent group — so the
  * same event always lands in the same session.
  */
+import { prep } from '../../shared/sql.js';
 import { randomUUID } from 'node:crypto';
 import { notFound } from '../../shared/errors.js';
 import type { Db } from '../db/open.js';
@@ -63,15 +64,17 @@ export function resolveSession(
   now = Date.now(),
 ): { session: Session; created: boolean } {
   const key = sessionKey(mode, messagingGroupId, threadId);
-  const existing = db
-    .prepare('SELECT * FROM sessions WHERE agent_group_id = ? AND session_key = ?')
-    .get(agentGroupId, key) as Row | undefined;
+  const existing = prep(db, 'SELECT * FROM sessions WHERE agent_group_id = ? AND session_key = ?').get(
+    agentGroupId,
+    key,
+  ) as Row | undefined;
   if (existing) {
-    db.prepare('UPDATE sessions SET last_active_at = ? WHERE id = ?').run(now, existing.id);
+    prep(db, 'UPDATE sessions SET last_active_at = ? WHERE id = ?').run(now, existing.id);
     return { session: fromRow({ ...existing, last_active_at: now }), created: false };
   }
   const id = randomUUID();
-  db.prepare(
+  prep(
+    db,
     `INSERT INTO sessions (id, agent_group_id, session_key, messaging_group_id, thread_id, session_mode, created_at, last_active_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
@@ -88,13 +91,13 @@ export function resolveSession(
 }
 
 export function getSession(db: Db, id: string): Session {
-  const r = db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;
+  const r = prep(db, 'SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;
   if (!r) throw notFound(`no session ${id}`);
   return fromRow(r);
 }
 
 export function findSession(db: Db, idOrPrefix: string): Session {
-  const rows = db.prepare(`SELECT * FROM sessions WHERE id LIKE ? || '%' LIMIT 2`).all(idOrPrefix) as Row[];
+  const rows = prep(db, `SELECT * FROM sessions WHERE id LIKE ? || '%' LIMIT 2`).all(idOrPrefix) as Row[];
   if (rows.length === 0) throw notFound(`no session matching "${idOrPrefix}"`);
   if (rows.length > 1) throw notFound(`session prefix "${idOrPrefix}" is ambiguous`);
   return fromRow(rows[0]!);
@@ -102,13 +105,13 @@ export function findSession(db: Db, idOrPrefix: string): Session {
 
 export function listSessions(db: Db, agentGroupId?: string): Session[] {
   const rows = agentGroupId
-    ? (db
-        .prepare('SELECT * FROM sessions WHERE agent_group_id = ? ORDER BY last_active_at DESC')
-        .all(agentGroupId) as Row[])
-    : (db.prepare('SELECT * FROM sessions ORDER BY last_active_at DESC').all() as Row[]);
+    ? (prep(db, 'SELECT * FROM sessions WHERE agent_group_id = ? ORDER BY last_active_at DESC').all(
+        agentGroupId,
+      ) as Row[])
+    : (prep(db, 'SELECT * FROM sessions ORDER BY last_active_at DESC').all() as Row[]);
   return rows.map(fromRow);
 }
 
 export function setOutCursor(db: Db, id: string, cursor: number): void {
-  db.prepare('UPDATE sessions SET out_cursor = ? WHERE id = ? AND out_cursor < ?').run(cursor, id, cursor);
+  prep(db, 'UPDATE sessions SET out_cursor = ? WHERE id = ? AND out_cursor < ?').run(cursor, id, cursor);
 }

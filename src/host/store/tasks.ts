@@ -2,6 +2,7 @@
  * Scheduled task series in the central DB. Rows are validated with zod on read (the routing
  * column is JSON). Only the scheduler writes here; it decides what is valid before calling in.
  */
+import { prep } from '../../shared/sql.js';
 import { z } from 'zod';
 import { PolyclawError } from '../../shared/errors.js';
 import { RoutingSchema, type MirroredTask, type Routing } from '../../shared/messages.js';
@@ -77,7 +78,8 @@ function fromRow(raw: unknown): Task {
 export type NewTask = Omit<Task, 'lastRunAt' | 'createdAt' | 'updatedAt'>;
 
 export function insertTask(db: Db, t: NewTask, now: number): Task {
-  db.prepare(
+  prep(
+    db,
     `INSERT INTO tasks (id, agent_group_id, session_id, prompt, cron, at, script, timezone, routing, status, next_run_at, created_at, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
@@ -99,7 +101,7 @@ export function insertTask(db: Db, t: NewTask, now: number): Task {
 }
 
 export function getTask(db: Db, id: string): Task | null {
-  const r = db.prepare('SELECT * FROM tasks WHERE id = ?').get(id);
+  const r = prep(db, 'SELECT * FROM tasks WHERE id = ?').get(id);
   return r ? fromRow(r) : null;
 }
 
@@ -120,7 +122,7 @@ const COLUMNS: Record<keyof TaskChange, string> = {
 export function updateTask(db: Db, id: string, change: TaskChange, now: number): Task {
   const keys = (Object.keys(change) as Array<keyof TaskChange>).filter((k) => change[k] !== undefined);
   const sets = keys.map((k) => `${COLUMNS[k]} = ?`);
-  db.prepare(`UPDATE tasks SET ${[...sets, 'updated_at = ?'].join(', ')} WHERE id = ?`).run(
+  prep(db, `UPDATE tasks SET ${[...sets, 'updated_at = ?'].join(', ')} WHERE id = ?`).run(
     ...keys.map((k) => change[k] ?? null),
     now,
     id,
@@ -131,27 +133,27 @@ export function updateTask(db: Db, id: string, change: TaskChange, now: number):
 }
 
 export function listGroupTasks(db: Db, agentGroupId: string): Task[] {
-  return db
-    .prepare('SELECT * FROM tasks WHERE agent_group_id = ? ORDER BY created_at, id')
+  return prep(db, 'SELECT * FROM tasks WHERE agent_group_id = ? ORDER BY created_at, id')
     .all(agentGroupId)
     .map(fromRow);
 }
 
 /** Active series whose live occurrence is due at `now`. */
 export function dueTasks(db: Db, now: number): Task[] {
-  return db
-    .prepare(
-      `SELECT * FROM tasks WHERE status = 'active' AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at, id`,
-    )
+  return prep(
+    db,
+    `SELECT * FROM tasks WHERE status = 'active' AND next_run_at IS NOT NULL AND next_run_at <= ? ORDER BY next_run_at, id`,
+  )
     .all(now)
     .map(fromRow);
 }
 
 /** The earliest scheduled instant of any active series, or null when nothing is scheduled. */
 export function earliestRun(db: Db): number | null {
-  const r = db
-    .prepare(`SELECT MIN(next_run_at) AS m FROM tasks WHERE status = 'active' AND next_run_at IS NOT NULL`)
-    .get() as { m: number | null };
+  const r = prep(
+    db,
+    `SELECT MIN(next_run_at) AS m FROM tasks WHERE status = 'active' AND next_run_at IS NOT NULL`,
+  ).get() as { m: number | null };
   return r.m;
 }
 

@@ -1,4 +1,5 @@
 /** Users (one per platform identity), roles (owner/admin, global or per group) and chat memberships. */
+import { prep } from '../../shared/sql.js';
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/open.js';
 
@@ -16,13 +17,15 @@ export function ensureUser(
   displayName?: string,
   now = Date.now(),
 ): User {
-  db.prepare(
+  prep(
+    db,
     `INSERT INTO users (id, channel_type, platform_user_id, display_name, created_at) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT(channel_type, platform_user_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, users.display_name)`,
   ).run(randomUUID(), channelType, platformUserId, displayName ?? null, now);
-  const r = db
-    .prepare('SELECT * FROM users WHERE channel_type = ? AND platform_user_id = ?')
-    .get(channelType, platformUserId) as {
+  const r = prep(db, 'SELECT * FROM users WHERE channel_type = ? AND platform_user_id = ?').get(
+    channelType,
+    platformUserId,
+  ) as {
     id: string;
     channel_type: string;
     platform_user_id: string;
@@ -42,7 +45,7 @@ export function grantRole(
   role: 'owner' | 'admin',
   agentGroupId: string | null = null,
 ): void {
-  db.prepare('INSERT OR IGNORE INTO roles (user_id, role, agent_group_id) VALUES (?, ?, ?)').run(
+  prep(db, 'INSERT OR IGNORE INTO roles (user_id, role, agent_group_id) VALUES (?, ?, ?)').run(
     userId,
     role,
     agentGroupId,
@@ -50,21 +53,23 @@ export function grantRole(
 }
 
 export function addMembership(db: Db, userId: string, messagingGroupId: string): void {
-  db.prepare('INSERT OR IGNORE INTO memberships (user_id, messaging_group_id) VALUES (?, ?)').run(
+  prep(db, 'INSERT OR IGNORE INTO memberships (user_id, messaging_group_id) VALUES (?, ?)').run(
     userId,
     messagingGroupId,
   );
 }
 
 export function isAdmin(db: Db, userId: string, agentGroupId: string): boolean {
-  return !!db
-    .prepare(`SELECT 1 FROM roles WHERE user_id = ? AND (agent_group_id IS NULL OR agent_group_id = ?)`)
-    .get(userId, agentGroupId);
+  return !!prep(
+    db,
+    `SELECT 1 FROM roles WHERE user_id = ? AND (agent_group_id IS NULL OR agent_group_id = ?)`,
+  ).get(userId, agentGroupId);
 }
 
 export function isMember(db: Db, userId: string, messagingGroupId: string, agentGroupId: string): boolean {
   if (isAdmin(db, userId, agentGroupId)) return true;
-  return !!db
-    .prepare('SELECT 1 FROM memberships WHERE user_id = ? AND messaging_group_id = ?')
-    .get(userId, messagingGroupId);
+  return !!prep(db, 'SELECT 1 FROM memberships WHERE user_id = ? AND messaging_group_id = ?').get(
+    userId,
+    messagingGroupId,
+  );
 }
