@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ops } from '../src/host/admin-ops.js';
 import { getGroupByName } from '../src/host/store/groups.js';
 import { ensureUser, grantRole } from '../src/host/store/users.js';
+import { registerHostProvider } from '../src/providers/registry.js';
 import { FullChannel, hostWithFullChannel } from './support/fake-channel.js';
 import { waitFor } from './support/cli.js';
 
@@ -105,9 +106,14 @@ describe('admin gates on a chat with admins and members', () => {
   });
 
   it('a provider without approvals refuses ask/deny when the group is saved, naming what it supports', () => {
-    expect(() => ops['groups.create']!(ctx(), { name: 'cx', provider: 'codex', approval: 'ask' })).toThrow(
-      /codex provider does not support --approval ask \(supported: bypass\)/,
-    );
+    // A provider that declares no approval policies runs with 'bypass' only.
+    registerHostProvider({
+      name: 'bypass-only',
+      contribute: () => ({ mounts: [], env: {}, ownsSurfaces: false }),
+    });
+    expect(() =>
+      ops['groups.create']!(ctx(), { name: 'bo', provider: 'bypass-only', approval: 'ask' }),
+    ).toThrow(/bypass-only provider does not support --approval ask \(supported: bypass\)/);
     expect(() => ops['groups.update']!(ctx(), { name: 'main', approval: 'sometimes' })).toThrow(
       /--approval must be one of bypass, ask, deny/,
     );

@@ -6,11 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionQueue } from '../src/host/session-queue.js';
 import { CodexProvider } from '../src/runner/providers/codex.js';
-import type { AgentQuery, ProviderEvent } from '../src/shared/provider.js';
+import { mcpServersEnv } from '../src/shared/mcp.js';
+import type { ApprovalPolicy } from '../src/shared/messages.js';
+import type { AgentQuery, ApprovalRequest, ProviderEvent } from '../src/shared/provider.js';
 import { createLogger } from '../src/shared/log.js';
 import { startFakeResponses, type FakeResponses } from './support/fake-responses.js';
 import { MAIN, ROOT } from './support/cli.js';
+import { sessionMeta } from './support/meta.js';
 
 const TMP = path.join(ROOT, '.test-tmp');
 
@@ -40,12 +44,13 @@ async function collect(
 describe('codex provider with the real codex app-server', () => {
   let fake: FakeResponses;
   const secretEnv = { OPENAI_API_KEY: 'sk-should-never-reach-codex', ANTHROPIC_API_KEY: 'sk-ant-nope' };
-  const mk = (dir: string, extra: Record<string, string> = {}) =>
+  const mk = (dir: string, extra: Record<string, string> = {}, approval?: ApprovalPolicy) =>
     new CodexProvider(
       {
         sessionDir: path.join(dir, 'session'),
         agentDir: path.join(dir, 'agent'),
         model: 'fake-model',
+        approval,
         env: {
           PATH: process.env.PATH,
           HOME: path.join(dir, 'agent'),
@@ -236,6 +241,172 @@ describe('codex provider with the real codex app-server', () => {
     expect(err).toMatchObject({ classification: 'crash', retryable: true });
     expect(err.message).toMatch(/exited \(signal SIGKILL\)/);
   }, 30_000);
+
+  describe('approval policies', () => {
+    const PATCH =
+      "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: patched.txt\n+patched\n*** End Patch\nEOF";
+    /** Answer each approval as it arrives with decide(request); collect until one answer. */
+    const run = (q: AgentQuery, decide?: (r: ApprovalRequest) => [boolean, string?]) => {
+      const asked: ApprovalRequest[] = [];
+      const ev = collect(q, 1, (e) => {
+        if (e.type !== 'approval') return;
+        asked.push(e.request);
+        const [allow, reason] = decide?.(e.request) ?? [true];
+        setTimeout(() => q.answerApproval!(e.request.id, allow, reason), 50);
+      });
+      return { asked, ev };
+    };
+
+    it("'ask': a shell command and a patch wait for approval; allowed, they run and the turn finishes", async () => {
+      const dir = mkAgent('ask-allow');
+      const cwd = path.join(dir, 'agent');
+      fake.script({ exec: 'echo approved > approved.txt' }, { exec: PATCH }, { text: 'ran both' });
+      const p = mk(dir, {}, 'ask');
+      const { asked, ev } = run(p.query({ prompt: 'do it', cwd, systemContext: '' }));
+      const events = await ev;
+      expect(asked.map((r) => [r.tool, r.summary])).toEqual([
+        ['shell', 'echo approved > approved.txt'],
+        ['apply_patch', 'add patched.txt'],
+      ]);
+      expect(events.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'ran both' }]);
+      expect(fs.readFileSync(path.join(cwd, 'approved.txt'), 'utf8')).toBe('approved\n');
+      expect(fs.readFileSync(path.join(cwd, 'patched.txt'), 'utf8')).toBe('patched\n');
+      const toml = fs.readFileSync(path.join(cwd, '.codex/config.toml'), 'utf8');
+      expect(toml).toContain('approval_policy = "on-request"');
+      expect(toml).toMatch(/\[mcp_servers\.polyclaw\]\n(.*\n){2}default_tools_approval_mode = "approve"/);
+      await p.close();
+    }, 30_000);
+
+    it("'ask' denied: the command does not run, the model hears the refusal, the turn still ends", async () => {
+      const dir = mkAgent('ask-deny');
+      const cwd = path.join(dir, 'agent');
+      fake.script({ exec: 'touch denied.txt' }, { text: 'could not' });
+      const p = mk(dir, {}, 'ask');
+      const { asked, ev } = run(p.query({ prompt: 'try it', cwd, systemContext: '' }), () => [
+        false,
+        'An admin denied this tool call.',
+      ]);
+      const events = await ev;
+      expect(asked).toHaveLength(1);
+      expect(events.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'could not' }]);
+      expect(fs.existsSync(path.join(cwd, 'denied.txt'))).toBe(false);
+      expect(JSON.stringify(fake.requests.at(-1)!.body.input)).toContain('rejected by user');
+      await p.close();
+      // A new process resuming the thread asks again (thread/resume carries the policy too).
+      const thread = (events.find((e) => e.type === 'init') as { continuation: string }).continuation;
+      fake.script({ exec: 'touch resumed.txt' }, { text: 'resumed' });
+      const p2 = mk(dir, {}, 'ask');
+      const again = run(p2.query({ prompt: 'again', cwd, systemContext: '', continuation: thread }));
+      expect((await again.ev).at(-1)).toEqual({ type: 'result', text: 'resumed' });
+      expect(again.asked.map((r) => r.summary)).toEqual(['touch resumed.txt']);
+      expect(fs.existsSync(path.join(cwd, 'resumed.txt'))).toBe(true);
+      await p2.close();
+    }, 30_000);
+
+    it("'ask': the turn timeout does not run while a person is being asked", async () => {
+      const dir = mkAgent('ask-slow');
+      const cwd = path.join(dir, 'agent');
+      fake.script({ exec: 'touch slow.txt' }, { text: 'after a while' });
+      const p = mk(dir, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '1000' }, 'ask');
+      const q = p.query({ prompt: 'slowly', cwd, systemContext: '' });
+      const ev = await collect(q, 1, (e) => {
+        if (e.type === 'approval') setTimeout(() => q.answerApproval!(e.request.id, true), 1800);
+      });
+      expect(ev.at(-1)).toEqual({ type: 'result', text: 'after a while' });
+      expect(fs.existsSync(path.join(cwd, 'slow.txt'))).toBe(true);
+      await p.close();
+    }, 30_000);
+
+    it("'deny': no approval is asked, the command does not run, the turn ends with a result", async () => {
+      const dir = mkAgent('deny');
+      const cwd = path.join(dir, 'agent');
+      fake.script({ exec: 'touch never.txt' }, { text: 'refused' });
+      const p = mk(dir, {}, 'deny');
+      const { asked, ev } = run(p.query({ prompt: 'try', cwd, systemContext: '' }));
+      const events = await ev;
+      expect(asked).toEqual([]);
+      expect(events.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'refused' }]);
+      expect(fs.existsSync(path.join(cwd, 'never.txt'))).toBe(false);
+      expect(JSON.stringify(fake.requests.at(-1)!.body.input)).toContain('rejected by user');
+      await p.close();
+    }, 30_000);
+
+    it("'ask': our own polyclaw MCP tools run without asking", async () => {
+      const dir = mkAgent('ask-mcp');
+      const host = new SessionQueue(path.join(dir, 'session'));
+      const routing = { channelType: 'terminal', platformId: 'main', threadId: null };
+      host.setMeta(sessionMeta({ assistantName: 'A', defaultRouting: routing }), [
+        {
+          name: 'team-room',
+          kind: 'chat',
+          routing: { channelType: 'slack', platformId: 'C1', threadId: null },
+        },
+      ]);
+      fake.script({ mcp: { server: 'polyclaw', tool: 'list_destinations', args: {} } }, { text: 'listed' });
+      const p = mk(dir, {}, 'ask');
+      const { asked, ev } = run(p.query({ prompt: 'list', cwd: path.join(dir, 'agent'), systemContext: '' }));
+      const events = await ev;
+      expect(asked).toEqual([]);
+      expect(events.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'listed' }]);
+      expect(JSON.stringify(fake.requests.at(-1)!.body.input)).toContain('team-room');
+      host.close();
+      await p.close();
+    }, 30_000);
+
+    it("'ask': a group MCP server's tool call is put to the admin; allowed runs, denied is refused", async () => {
+      const dir = mkAgent('ask-group-mcp');
+      const server = path.join(dir, 'echo-mcp.mjs');
+      fs.writeFileSync(
+        server,
+        [
+          "import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';",
+          "import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';",
+          "import { z } from 'zod';",
+          "const s = new McpServer({ name: 'echo', version: '1.0.0' });",
+          "s.registerTool('echo', { description: 'echo', inputSchema: { text: z.string() } }, async ({ text }) =>",
+          "  ({ content: [{ type: 'text', text: `echoed ${text}` }] }));",
+          'await s.connect(new StdioServerTransport());',
+        ].join('\n'),
+      );
+      const call = (text: string) => ({ mcp: { server: 'echo', tool: 'echo', args: { text } } });
+      fake.script(call('one'), call('two'), { text: 'both tried' });
+      const p = mk(dir, mcpServersEnv([{ name: 'echo', command: process.execPath, args: [server] }]), 'ask');
+      let n = 0;
+      const { asked, ev } = run(
+        p.query({ prompt: 'echo', cwd: path.join(dir, 'agent'), systemContext: '' }),
+        () => (n++ === 0 ? [true] : [false, 'An admin denied this tool call.']),
+      );
+      expect((await ev).at(-1)).toEqual({ type: 'result', text: 'both tried' });
+      expect(asked.map((r) => [r.tool, r.summary])).toEqual([
+        ['mcp__echo__echo', '{"text":"one"}'],
+        ['mcp__echo__echo', '{"text":"two"}'],
+      ]);
+      const input = JSON.stringify(fake.requests.at(-1)!.body.input);
+      expect(input).toContain('echoed one');
+      expect(input).not.toContain('echoed two');
+      expect(input).toContain('user rejected MCP tool call');
+      await p.close();
+    }, 30_000);
+
+    it("'ask': abort while an approval waits ends the stream promptly; the command never runs", async () => {
+      const dir = mkAgent('ask-abort');
+      const cwd = path.join(dir, 'agent');
+      fake.script({ exec: 'touch late.txt' }, { text: 'unused' });
+      const q = mk(dir, {}, 'ask').query({ prompt: 'go', cwd, systemContext: '' });
+      let t0 = 0;
+      const ev = await collect(q, 1, (e) => {
+        if (e.type !== 'approval') return;
+        t0 = Date.now();
+        q.abort();
+        q.answerApproval!(e.request.id, true); // too late: the abort already declined it
+      });
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(ev.some((e) => e.type === 'approval')).toBe(true);
+      expect(ev.some((e) => e.type === 'result' || e.type === 'error')).toBe(false);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(fs.existsSync(path.join(cwd, 'late.txt'))).toBe(false);
+    }, 30_000);
+  });
 });
 
 function findCodexPid(codexHome: string): number {

@@ -102,6 +102,25 @@ describe('config.toml', () => {
     expect(t).toContain('args = ["a \\"b\\""]');
     expect(t).toContain('POLYCLAW_SESSION_DIR = "/w/s"');
   });
+  it('trusts the tools of a server marked approveTools (our own), and only those', () => {
+    const server = (name: string, approveTools?: boolean) => ({
+      name,
+      command: 'n',
+      args: [],
+      env: {},
+      approveTools,
+    });
+    const t = renderConfig({
+      ...base,
+      approvalPolicy: 'on-request',
+      mcpServers: [server('polyclaw', true), server('github')],
+    });
+    expect(t).toContain('approval_policy = "on-request"');
+    expect(t).toContain(
+      '[mcp_servers.polyclaw]\ncommand = "n"\nargs = []\ndefault_tools_approval_mode = "approve"\n',
+    );
+    expect(t.match(/default_tools_approval_mode/g)).toHaveLength(1);
+  });
   it('rejects newlines and unknown efforts with a clear error', () => {
     expect(() => renderConfig({ ...base, model: 'a\nmodel_provider = "evil"' })).toThrow(CodexConfigError);
     expect(() => renderConfig({ ...base, model: 'a\nb' })).toThrow(/model must be a single line/);

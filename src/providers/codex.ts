@@ -24,6 +24,8 @@ export function codexStateDir(groupDir: string, groupName: string): string {
 
 registerHostProvider({
   name: 'codex',
+  // The runner side maps these onto codex's approval policy (runner/providers/codex-approvals.ts).
+  approvals: ['bypass', 'ask', 'deny'],
   validate: ({ effort }) => {
     if (effort !== null && !EFFORTS.includes(effort))
       throw badRequest(`codex: unknown effort "${effort}" (expected one of ${EFFORTS.join(', ')})`);

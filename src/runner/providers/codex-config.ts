@@ -25,15 +25,19 @@ export class CodexConfigError extends Error {
   }
 }
 
-export type ApprovalPolicy = 'never' | 'on-request' | 'untrusted';
+/** codex 0.169 refuses approval_policy = "untrusted" in config.toml (it is a thread param only). */
+export type ConfigApprovalPolicy = 'never' | 'on-request';
+
+/** approveTools: codex never asks approval for this server's tools (our own tool server). */
+export type CodexMcpServer = StdioServer & { approveTools?: boolean };
 
 export interface CodexConfig {
   model: string;
   effort?: string;
   baseUrl: string;
-  approvalPolicy: ApprovalPolicy;
+  approvalPolicy: ConfigApprovalPolicy;
   /** MCP servers: ours first, then the group's. */
-  mcpServers: StdioServer[];
+  mcpServers: CodexMcpServer[];
   /** ChatGPT-subscription mode: auth.json (placeholder) instead of env_key; see codex-chatgpt.ts. */
   chatgpt?: { backendUrl: string };
 }
@@ -105,6 +109,7 @@ export function renderConfig(c: CodexConfig): string {
     const key = tomlKey(m.name, `mcp_servers name`);
     lines.push('', `[mcp_servers.${key}]`, `command = ${s(m.command, `mcp_servers.${m.name}.command`)}`);
     lines.push(`args = [${m.args.map((a) => s(a, `mcp_servers.${m.name}.args`)).join(', ')}]`);
+    if (m.approveTools) lines.push('default_tools_approval_mode = "approve"');
     const env = Object.entries(m.env);
     if (env.length) {
       lines.push('', `[mcp_servers.${key}.env]`);

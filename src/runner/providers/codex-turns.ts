@@ -10,13 +10,17 @@
  *  - a resume falls back to a fresh thread only when the error says the thread is stale/unknown;
  *  - the transport closing ends the in-flight turn at once with the real cause (no timeout wait);
  *  - abort() sends turn/interrupt and ends the events without further results;
+ *  - an approval request codex waits on (policy 'ask') is an `approval` event; its reply is held
+ *    until answerApproval(), and declined when the turn ends, the query aborts or closes first
+ *    (codex-approvals.ts); the turn timer does not run while a person is being asked;
  *  - the app-server outlives the query (warm turns pay no process start, no initialize and no
  *    thread/resume of the thread it already has loaded); it is killed only after an abort, a
  *    transport failure or a timed-out turn, and the provider replaces it when its config changes.
  */
 import type { Logger } from '../../shared/log.js';
+import type { ApprovalPolicy } from '../../shared/messages.js';
 import type { ProviderEvent } from '../../shared/provider.js';
-import { answerServerRequest, type ApprovalMode } from './codex-approvals.js';
+import { CodexApprovals, codexApprovalPolicy } from './codex-approvals.js';
 import {
   classify,
   DeltaNotification,
@@ -49,7 +53,9 @@ export interface ConversationDeps {
   cwd: string;
   model: string;
   systemContext: string;
-  approvalMode: ApprovalMode;
+  approval: ApprovalPolicy;
+  /** MCP servers whose tools never need approval (our own tool server). */
+  trustedServers: string[];
   turnTimeoutMs: number;
   /** Files codex generated during a turn (delivered as `file` events before the result). */
   generatedFiles?: (threadId: string, sinceMs: number) => string[];
@@ -76,6 +82,8 @@ interface ActiveTurn {
   idKnown: Promise<string | null>;
   setId(id: string | null): void;
   done?: Promise<TurnEnd>;
+  /** Stop (true) or restart (false) the turn timer: it does not run while a person is asked. */
+  holdTimer?(held: boolean): void;
 }
 
 const textInput = (text: string) => [{ type: 'text', text, text_elements: [] }];
@@ -93,6 +101,7 @@ export class CodexConversation {
   private threadId = '';
   private interrupting: Promise<unknown> | null = null;
   private readonly now: () => number;
+  private readonly approvals: CodexApprovals;
 
   constructor(
     private readonly d: ConversationDeps,
@@ -101,6 +110,17 @@ export class CodexConversation {
   ) {
     this.queue = [first];
     this.now = d.now ?? Date.now;
+    this.approvals = new CodexApprovals({
+      policy: d.approval,
+      trustedServers: d.trustedServers,
+      cwd: d.cwd,
+      emit: (request) => this.events.push({ type: 'approval', request }),
+      onHeld: (n) => this.active?.holdTimer?.(n > 0),
+    });
+  }
+
+  answerApproval(id: string, allow: boolean, reason?: string): void {
+    this.approvals.answer(id, allow, reason);
   }
 
   start(): void {
@@ -137,6 +157,7 @@ export class CodexConversation {
       this.interrupting = this.conn.rpc
         .request('turn/interrupt', { threadId: this.threadId, turnId: t.id }, 2_000)
         .catch((err: unknown) => this.d.log.warn('turn/interrupt failed', { err }));
+    this.approvals.close('The request was aborted; the tool was not run.');
     t?.finish({ kind: 'aborted' });
     this.poke();
   }
@@ -148,6 +169,7 @@ export class CodexConversation {
   }
 
   private async shutdown(): Promise<void> {
+    this.approvals.close('The session ended before anyone approved; the tool was not run.');
     if (this.interrupting) await this.interrupting;
     this.offClose?.();
     if (!this.conn) return;
@@ -165,9 +187,10 @@ export class CodexConversation {
     const conn = (this.conn = this.d.connect());
     const rpc = conn.rpc;
     rpc.onNotification = (m, p) => this.onNotification(m, p);
-    rpc.onRequest = async (m, p) => answerServerRequest(m, p, this.d.approvalMode);
+    rpc.onRequest = this.approvals.handle;
     this.offClose = rpc.onClose((err) => {
       this.closedCause = err.message;
+      this.approvals.declineAll('codex stopped; the tool was not run.');
       this.active?.finish({ kind: 'closed', message: err.message });
       this.poke();
     });
@@ -212,7 +235,7 @@ export class CodexConversation {
     const common = {
       cwd: this.d.cwd,
       model: this.d.model,
-      approvalPolicy: this.d.approvalMode === 'auto' ? 'never' : 'on-request',
+      approvalPolicy: codexApprovalPolicy(this.d.approval).thread,
       sandbox: 'danger-full-access',
       developerInstructions: this.d.systemContext,
     };
@@ -268,7 +291,12 @@ export class CodexConversation {
     const turn = this.newTurn(prompt);
     this.active = turn;
     const startedAt = this.now();
-    const timer = setTimeout(() => turn.finish({ kind: 'timeout' }), this.d.turnTimeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    turn.holdTimer = (held) => {
+      clearTimeout(timer);
+      timer = held ? undefined : setTimeout(() => turn.finish({ kind: 'timeout' }), this.d.turnTimeoutMs);
+    };
+    turn.holdTimer(false);
     this.events.push({ type: 'activity' });
     rpc
       .request<{ turn: { id: string } }>('turn/start', { threadId: this.threadId, input: textInput(prompt) })
@@ -283,6 +311,7 @@ export class CodexConversation {
       );
     const end = await turn.done!;
     clearTimeout(timer);
+    this.approvals.declineAll('The turn ended before anyone approved; the tool was not run.');
     this.emitEnd(rpc, turn, end, startedAt);
   }
 
@@ -366,10 +395,12 @@ export class CodexConversation {
         const p = ItemNotification.safeParse(params);
         const msg = p.success ? progressFor(p.data.item) : null;
         if (msg) this.events.push({ type: 'progress', message: msg });
+        if (p.success) this.approvals.noteItem(p.data.item, true);
         break;
       }
       case 'item/completed': {
         const p = ItemNotification.safeParse(params);
+        if (p.success) this.approvals.noteItem(p.data.item, false);
         if (!p.success || !t || (t.id !== null && t.id !== p.data.turnId)) break;
         const item = p.data.item;
         if (item.type === 'agentMessage' && item.text) t.lastText = item.text;

@@ -3,6 +3,8 @@
  * Per query: write $CODEX_HOME/config.toml (model provider = the gateway route), spawn the
  * pinned platform binary with an allowlisted env, and drive one CodexConversation. The thread
  * id is the continuation; codex keeps the thread history in CODEX_HOME (per-group, persistent).
+ * The group's approval policy (ctx.approval) picks codex's approval policy and how its approval
+ * requests are answered (codex-approvals.ts); answerApproval() carries the runner's decisions.
  * Invariant: codex holds no credential but the per-sandbox gateway token.
  */
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
@@ -17,10 +19,16 @@ import type {
   QueryInput,
 } from '../../shared/provider.js';
 import { mcpServersFromEnv } from '../../shared/mcp.js';
-import { toolServer, type StdioServer } from '../tools/config.js';
-import type { ApprovalMode } from './codex-approvals.js';
+import { toolServer } from '../tools/config.js';
+import { codexApprovalPolicy } from './codex-approvals.js';
 import { archiveExchange, generatedImages, scaffoldMemory } from './codex-archive.js';
-import { CodexConfigError, renderConfig, validateEffort, writeConfig } from './codex-config.js';
+import {
+  CodexConfigError,
+  renderConfig,
+  validateEffort,
+  writeConfig,
+  type CodexMcpServer,
+} from './codex-config.js';
 import { chatgptMode, writePlaceholderAuth } from './codex-chatgpt.js';
 import { codexEnv } from './codex-env.js';
 import { RpcClient } from './codex-rpc.js';
@@ -114,7 +122,6 @@ export class CodexProvider implements AgentProvider {
     const gatewayUrl = env.POLYCLAW_GATEWAY_URL ?? env.POLYCLAW_CODEX_BASE_URL;
     if (!gatewayUrl)
       throw new CodexConfigError('no POLYCLAW_GATEWAY_URL: codex reaches its model only through the gateway');
-    const mode = (env.POLYCLAW_APPROVAL_POLICY ?? 'allow') === 'deny' ? 'deny' : 'auto';
     const timeout = Number(env.POLYCLAW_CODEX_TURN_TIMEOUT_MS);
     // Codex runs local (stdio) servers from config.toml; remote ones are OpenCode/Claude-only here.
     const group = mcpServersFromEnv(env).flatMap((g) =>
@@ -125,8 +132,8 @@ export class CodexProvider implements AgentProvider {
       agentDir: this.ctx.agentDir,
       cliPath: this.deps.toolsCli,
     });
-    const mcpServers: StdioServer[] = [
-      ours,
+    const mcpServers: CodexMcpServer[] = [
+      { ...ours, approveTools: true },
       ...group.map((g) => ({ name: g.name, command: g.command, args: g.args, env: {} })),
     ];
     const chatgpt = chatgptMode(env);
@@ -137,7 +144,8 @@ export class CodexProvider implements AgentProvider {
         : env.POLYCLAW_GATEWAY_URL
           ? gatewayBaseUrl(env.POLYCLAW_GATEWAY_URL, env.POLYCLAW_MODEL_ENDPOINT || undefined)
           : gatewayUrl,
-      approvalMode: mode as ApprovalMode,
+      approval: this.ctx.approval ?? 'bypass',
+      trustedServers: [ours.name],
       turnTimeoutMs: timeout > 0 ? timeout : DEFAULT_TURN_TIMEOUT_MS,
       mcpServers,
     };
@@ -150,7 +158,7 @@ export class CodexProvider implements AgentProvider {
       model,
       effort: this.ctx.effort,
       baseUrl: s.baseUrl,
-      approvalPolicy: s.approvalMode === 'auto' ? ('never' as const) : ('on-request' as const),
+      approvalPolicy: codexApprovalPolicy(s.approval).config,
       mcpServers: s.mcpServers,
       ...(s.chatgpt ? { chatgpt: { backendUrl: s.chatgpt.backendUrl } } : {}),
     };
@@ -204,7 +212,8 @@ export class CodexProvider implements AgentProvider {
         cwd: input.cwd,
         model,
         systemContext: input.systemContext,
-        approvalMode: s.approvalMode,
+        approval: s.approval,
+        trustedServers: s.trustedServers,
         turnTimeoutMs: s.turnTimeoutMs,
         generatedFiles: (thread, since) => generatedImages(this.codexHome, thread, since),
         onAnswered: (prompt, _result, threadId) => this.answered.push({ prompt, threadId }),
@@ -219,6 +228,7 @@ export class CodexProvider implements AgentProvider {
       end: () => conv.end(),
       abort: () => conv.abort(),
       events: conv.events,
+      answerApproval: (id, allow, reason) => conv.answerApproval(id, allow, reason),
     };
   }
 }
