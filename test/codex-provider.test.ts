@@ -307,10 +307,12 @@ describe('codex provider with the real codex app-server', () => {
       const dir = mkAgent('ask-slow');
       const cwd = path.join(dir, 'agent');
       fake.script({ exec: 'touch slow.txt' }, { text: 'after a while' });
-      const p = mk(dir, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '1000' }, 'ask');
+      // The timeout counts from the turn's start (app-server start included, slow under load):
+      // generous, and the answer comes well after it would have fired.
+      const p = mk(dir, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '4000' }, 'ask');
       const q = p.query({ prompt: 'slowly', cwd, systemContext: '' });
       const ev = await collect(q, 1, (e) => {
-        if (e.type === 'approval') setTimeout(() => q.answerApproval!(e.request.id, true), 1800);
+        if (e.type === 'approval') setTimeout(() => q.answerApproval!(e.request.id, true), 6000);
       });
       expect(ev.at(-1)).toEqual({ type: 'result', text: 'after a while' });
       expect(fs.existsSync(path.join(cwd, 'slow.txt'))).toBe(true);

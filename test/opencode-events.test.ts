@@ -1,7 +1,7 @@
 /** The OpenCode event mapping on a real recorded stream (opencode 1.18.33: a text turn, then a bash turn). */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { TurnTracker, type OcEvent } from '../src/runner/providers/opencode-events.js';
+import { summarizePermission, TurnTracker, type OcEvent } from '../src/runner/providers/opencode-events.js';
 
 const FILE = '/work/shared/reference/agent-clis/opencode-1.18.33-events.json';
 
@@ -55,5 +55,108 @@ describe.skipIf(!fs.existsSync(FILE))('opencode event mapping (recorded stream)'
         },
       },
     ]);
+  });
+});
+
+describe('opencode permission events (shapes as opencode 1.18.33 emits them)', () => {
+  const asked = (sessionID: string, extra: Record<string, unknown>): OcEvent => ({
+    type: 'permission.asked',
+    properties: { id: 'per_1', sessionID, always: [], ...extra },
+  });
+
+  it("maps the turn's requests, its subagents' too, and ignores other sessions'", () => {
+    const t = new TurnTracker('s', 3);
+    const bash = {
+      permission: 'bash',
+      patterns: ['echo hi > x.txt', 'cat x.txt'],
+      metadata: { command: 'echo hi > x.txt && cat x.txt' },
+      tool: { messageID: 'm', callID: 'c1' },
+    };
+    expect(t.feed(asked('s', bash))).toEqual([
+      {
+        kind: 'permission',
+        request: { id: 'per_1', permission: 'bash', summary: 'echo hi > x.txt && cat x.txt' },
+      },
+    ]);
+    expect(t.feed(asked('other', bash))).toEqual([]);
+    // A subagent's session: created with the turn's session as parent (and its child in turn).
+    t.feed({ type: 'session.created', properties: { sessionID: 'sub', info: { id: 'sub', parentID: 's' } } });
+    t.feed({
+      type: 'session.created',
+      properties: { sessionID: 'sub2', info: { id: 'sub2', parentID: 'sub' } },
+    });
+    expect(t.ofTurn('sub2')).toBe(true);
+    expect(t.ofTurn('other')).toBe(false);
+    expect(t.feed(asked('sub2', bash))).toMatchObject([
+      { kind: 'permission', request: { permission: 'bash' } },
+    ]);
+    // A subagent's other events are not the turn's answer.
+    expect(
+      t.feed({ type: 'session.idle', properties: { sessionID: 'sub' } }).filter((x) => x.kind === 'done'),
+    ).toEqual([]);
+    expect(
+      t.feed({
+        type: 'permission.replied',
+        properties: { sessionID: 'sub', requestID: 'per_1', reply: 'once' },
+      }),
+    ).toEqual([{ kind: 'permission-replied', requestID: 'per_1' }]);
+  });
+
+  it('summarizes an MCP tool request (no metadata) from the tool call input', () => {
+    const t = new TurnTracker('s', 3);
+    t.feed({
+      type: 'message.part.updated',
+      properties: {
+        sessionID: 's',
+        part: {
+          id: 'p',
+          messageID: 'm',
+          type: 'tool',
+          tool: 'docs_search',
+          callID: 'c9',
+          state: { status: 'running', input: { q: 'polyclaw' } },
+        },
+      },
+    });
+    const steps = t.feed(
+      asked('s', {
+        permission: 'docs_search',
+        patterns: ['*'],
+        metadata: {},
+        tool: { messageID: 'm', callID: 'c9' },
+      }),
+    );
+    expect(steps).toEqual([
+      {
+        kind: 'permission',
+        request: { id: 'per_1', permission: 'docs_search', summary: '{"q":"polyclaw"}' },
+      },
+    ]);
+  });
+
+  it('summarizes edits, fetches, loops and patterns, cut at 500 characters', () => {
+    expect(
+      summarizePermission({
+        permission: 'edit',
+        patterns: ['a.ts'],
+        metadata: { filepath: '/g/a.ts', diff: 'x' },
+      }),
+    ).toBe('/g/a.ts');
+    expect(summarizePermission({ permission: 'webfetch', metadata: { url: 'https://x.test/' } })).toBe(
+      'https://x.test/',
+    );
+    expect(
+      summarizePermission({
+        permission: 'doom_loop',
+        patterns: ['read'],
+        metadata: { tool: 'read', input: { a: 1 } },
+      }),
+    ).toBe('read {"a":1}');
+    expect(
+      summarizePermission({ permission: 'external_directory', patterns: ['/etc/*'], metadata: {} }),
+    ).toBe('/etc/*');
+    expect(summarizePermission({ permission: 'x', patterns: ['*'], metadata: {} })).toBe('');
+    const long = summarizePermission({ permission: 'bash', metadata: { command: 'y'.repeat(600) } });
+    expect(long).toBe(`${'y'.repeat(500)}…`);
   });
 });

@@ -75,7 +75,8 @@ describe('opencode provider (real opencode serve, fake model)', () => {
           POLYCLAW_GATEWAY_URL: fake.url,
           POLYCLAW_GATEWAY_TOKEN: TOKEN,
           POLYCLAW_MODEL_ENDPOINT: 'local',
-          OPENCODE_IDLE_TIMEOUT_MS: '2500',
+          // Long enough for a cold first turn on 2 busy cores (plugin loading sends no events).
+          OPENCODE_IDLE_TIMEOUT_MS: '6000',
           ...extra,
         },
       },
@@ -126,6 +127,13 @@ describe('opencode provider (real opencode serve, fake model)', () => {
     expect(finalsOf(evs)).toEqual([{ type: 'result', text: 'TOOL RESULT SEEN: made-by-bash\n' }]);
     expect(evs).toContainEqual({ type: 'progress', message: 'tool: bash' });
     expect(fs.readFileSync(path.join(agentDir, 'bash.txt'), 'utf8')).toBe('made-by-bash\n');
+    // The default policy is 'bypass': nobody is asked.
+    expect(evs.filter((e) => e.type === 'approval')).toEqual([]);
+    // OpenCode's own question tool (it would wait forever for an answer over its API) is not
+    // offered (the model asks with our ask_user_question).
+    const tools = (fake.requests.at(-1)!.body.tools ?? []).map((t) => t.function.name);
+    expect(tools).toContain('bash');
+    expect(tools).not.toContain('question');
   });
 
   it('reuses its session across turns and queues follow-ups for the next prompt', async () => {

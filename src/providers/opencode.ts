@@ -11,6 +11,8 @@ const PASS = ['OPENCODE_IDLE_TIMEOUT_MS', 'OPENCODE_START_TIMEOUT_MS'] as const;
 
 registerHostProvider({
   name: 'opencode',
+  // The runner maps them onto OpenCode's permission rules (src/runner/providers/opencode-config.ts).
+  approvals: ['bypass', 'ask', 'deny'],
   contribute: ({ endpoint }) => {
     const env: Record<string, string> = {};
     if (endpoint) env.POLYCLAW_MODEL_ENDPOINT = endpoint;

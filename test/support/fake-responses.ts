@@ -26,6 +26,7 @@ export interface FakeResponses {
   url: string;
   port: number;
   requests: Array<{ url: string; headers: http.IncomingHttpHeaders; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The steps of the next requests, replacing any left over. */
   script(...steps: Step[]): void;
   /** Resolves when the n-th request (1-based) has arrived. */
   waitRequests(n: number, timeoutMs?: number): Promise<void>;
@@ -53,7 +54,8 @@ export async function startFakeResponses(): Promise<FakeResponses> {
     url: '',
     port: 0,
     requests: [],
-    script: (...s) => void steps.push(...s),
+    // A new script replaces what an earlier (failed or cut short) turn left unconsumed.
+    script: (...s) => void steps.splice(0, steps.length, ...s),
     waitRequests: (n, timeoutMs = 20_000) =>
       new Promise<void>((resolve, reject) => {
         if (state.requests.length >= n) return resolve();

@@ -6,12 +6,15 @@
  *    folder, so sessions survive a sandbox restart);
  *  - `$HOME/.npmrc` makes its unconditional plugin install fail offline instead of calling out;
  *  - the only model provider is an OpenAI-compatible one whose base URL is the runner's tap onto
- *    the gateway route, with a placeholder key: no credential is in the config or the environment.
+ *    the gateway route, with a placeholder key: no credential is in the config or the environment;
+ *  - `permission` is the group's approval policy (permissionConfig()): OPENCODE_CONFIG_CONTENT
+ *    outranks every config file the agent could write in its folder.
  * The environment is built from an allowlist, never copied whole from the runner's.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ApprovalPolicy } from '../../shared/messages.js';
 import { forOpencode, type StdioServer } from '../tools/config.js';
 import type { McpServerSpec, OpencodeSettings } from './opencode-settings.js';
 
@@ -25,9 +28,61 @@ export function modelRoute(s: Pick<OpencodeSettings, 'endpoint'>): string {
   return s.endpoint ? `/endpoints/${encodeURIComponent(s.endpoint)}` : '/openai/v1';
 }
 
-function groupMcp(servers: McpServerSpec[]): Record<string, unknown> {
+/** How OpenCode names an MCP tool (and its permission): `<server>_<tool>`, each part sanitized. */
+const mcpKeyPart = (s: string) => s.replace(/[^a-zA-Z0-9_-]/g, '_');
+
+/** The permission pattern that covers every tool of our MCP server `name` (and nothing else). */
+export const ourToolsPattern = (name: string) => `${mcpKeyPart(name)}_*`;
+
+/**
+ * Tools that run under every policy: read-only ones, todo bookkeeping, loading skills, starting a subagent (whose own tool calls are checked in turn), and
+ * `invalid`, OpenCode's answer to a call of a tool the model was not offered (denied, under
+ * it the model would read "unavailable tool 'invalid'" instead of the tool it called).
+ */
+const ALWAYS_ALLOWED = [
+  'invalid',
+  'read',
+  'glob',
+  'grep',
+  'list',
+  'lsp',
+  'todowrite',
+  'todoread',
+  'skill',
+  'task',
+] as const;
+
+/**
+ * The group's approval policy as OpenCode permission rules. OpenCode takes the LAST matching
+ * rule, so the catch-all comes first:
+ *  - 'bypass': everything is allowed (the sandbox is the boundary) but OpenCode's `question`;
+ *  - 'ask': whatever is not in ALWAYS_ALLOWED (bash, edit/write/patch, webfetch, websearch,
+ *    external_directory, doom_loop, other MCP servers' tools, tools added later) is asked
+ *    (`permission.asked`), and the turn puts it to the chat (opencode-turn.ts);
+ *  - 'deny': the same set is denied. OpenCode then leaves those tools out of what the model is
+ *    offered; a call of one anyway is answered "Model tried to call unavailable tool …", and a
+ *    pattern-level denial with "The user has specified a rule which prevents you …".
+ * Our own MCP tools are allowed under every policy: the host re-checks what they do.
+ */
+export function permissionConfig(policy: ApprovalPolicy, ourServer: string): Record<string, string> {
+  const rules: Record<string, string> = { '*': policy === 'bypass' ? 'allow' : policy };
+  if (policy !== 'bypass') for (const p of ALWAYS_ALLOWED) rules[p] = 'allow';
+  rules[ourToolsPattern(ourServer)] = 'allow';
+  // OpenCode's own question tool waits for an answer over its HTTP API that nobody gives (the
+  // turn would hang until the idle timeout): never offered, the model asks with ours.
+  rules.question = 'deny';
+  return rules;
+}
+
+/**
+ * Group servers; one whose tool names would fall under our server's permission pattern is left
+ * out, or its tools would skip the approval policy (ours keeps its name: it wins a clash).
+ */
+function groupMcp(servers: McpServerSpec[], ours: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  const prefix = ourToolsPattern(ours).slice(0, -1);
   for (const m of servers) {
+    if (`${mcpKeyPart(m.name)}_`.startsWith(prefix)) continue;
     if (m.url) out[m.name] = { type: 'remote', url: m.url, enabled: true };
     else if (m.command) out[m.name] = { type: 'local', command: [m.command, ...m.args], enabled: true };
   }
@@ -48,7 +103,7 @@ export function buildConfig(opts: {
     autoupdate: false,
     snapshot: false,
     share: 'disabled',
-    permission: s.approval,
+    permission: permissionConfig(s.approval, opts.tools.name),
     enabled_providers: [PROVIDER_ID],
     model: `${PROVIDER_ID}/${s.model}`,
     small_model: `${PROVIDER_ID}/${s.model}`,
@@ -60,8 +115,7 @@ export function buildConfig(opts: {
         models: { [s.model]: model },
       },
     },
-    // Group servers first: ours wins a name clash.
-    mcp: { ...groupMcp(s.mcpServers), ...forOpencode(opts.tools) },
+    mcp: { ...groupMcp(s.mcpServers, opts.tools.name), ...forOpencode(opts.tools) },
     instructions: opts.instructions,
   };
 }

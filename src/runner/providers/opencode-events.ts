@@ -6,10 +6,40 @@
  *  - `session.status` retry → counted; `maxRetries` in a row fail the turn;
  *  - `session.error` → remembered; the turn ends on `session.idle` with that error or with the
  *    text of the last assistant message that had text (earlier steps' text is interim);
- *  - `permission.asked` → a decision the caller answers per policy.
- * Events of other sessions are ignored (the title generator and subagents have their own).
+ *  - `permission.asked` → a request the caller answers per policy (with what it is about, for a
+ *    person to decide), `permission.replied` → that request is settled.
+ * Events of other sessions are ignored (the title generator has its own), except that the
+ * permission requests of the turn's subagents (sessions whose parent chain leads to the turn's
+ * session) are the turn's too: nobody else would answer them.
  */
 import type { ErrorClassification, ProviderEvent } from '../../shared/provider.js';
+
+const MAX_SUMMARY = 500;
+
+export interface PermissionAsk {
+  id: string;
+  /** OpenCode's permission name: the tool (bash, edit, webfetch, `<mcp server>_<tool>`) or a check (external_directory, doom_loop). */
+  permission: string;
+  /** What it would do: the command, the file, the URL, or the call's input in short. */
+  summary: string;
+}
+
+const str = (v: unknown) => (typeof v === 'string' ? v : '');
+
+/** What a person is asked about, from a `permission.asked` event (and the tool call's input). */
+export function summarizePermission(
+  p: { permission?: unknown; patterns?: unknown; metadata?: unknown },
+  input?: Record<string, unknown>,
+): string {
+  const m = (p.metadata && typeof p.metadata === 'object' ? p.metadata : {}) as Record<string, unknown>;
+  const patterns = Array.isArray(p.patterns) ? p.patterns.map(str).filter((x) => x && x !== '*') : [];
+  let text = str(m.command) || str(m.filepath) || str(m.url) || str(m.query);
+  if (!text && p.permission === 'doom_loop' && str(m.tool))
+    text = `${str(m.tool)} ${JSON.stringify(m.input ?? {})}`;
+  if (!text) text = patterns.join(', ');
+  if (!text && input && Object.keys(input).length) text = JSON.stringify(input);
+  return text.length > MAX_SUMMARY ? `${text.slice(0, MAX_SUMMARY)}…` : text;
+}
 
 export interface OcEvent {
   type: string;
@@ -18,7 +48,8 @@ export interface OcEvent {
 
 export type TurnStep =
   | { kind: 'event'; event: ProviderEvent }
-  | { kind: 'permission'; requestID: string; permission: string }
+  | { kind: 'permission'; request: PermissionAsk }
+  | { kind: 'permission-replied'; requestID: string }
   | { kind: 'retry-exhausted'; message: string }
   | { kind: 'done'; event: Extract<ProviderEvent, { type: 'result' | 'error' }> };
 
@@ -63,11 +94,22 @@ export class TurnTracker {
   private retries = 0;
   private runningTools = new Set<string>();
   private busy = false;
+  /** The turn's session and its subagents' sessions. */
+  private family: Set<string>;
+  /** Tool-call inputs by call id (the summary of a permission whose event says nothing). */
+  private inputs = new Map<string, Record<string, unknown>>();
 
   constructor(
     private readonly sessionID: string,
     private readonly maxRetries: number,
-  ) {}
+  ) {
+    this.family = new Set([sessionID]);
+  }
+
+  /** True when `id` is the turn's session or one of its subagents'. */
+  ofTurn(id: unknown): boolean {
+    return typeof id === 'string' && this.family.has(id);
+  }
 
   /** The text of the last assistant message that produced text (the turn's answer). */
   resultText(): string | null {
@@ -82,6 +124,8 @@ export class TurnTracker {
 
   feed(ev: OcEvent): TurnStep[] {
     const p = ev.properties ?? {};
+    const family = this.familyStep(ev.type, p);
+    if (family) return family;
     if (p.sessionID !== undefined && p.sessionID !== this.sessionID) return [];
     switch (ev.type) {
       case 'message.updated': {
@@ -124,8 +168,6 @@ export class TurnTracker {
         if (e.name !== 'MessageAbortedError') this.error = e;
         return [];
       }
-      case 'permission.asked':
-        return [{ kind: 'permission', requestID: String(p.id), permission: String(p.permission ?? 'tool') }];
       case 'session.idle':
         // An idle before our prompt made the session busy belongs to an earlier turn.
         if (!this.busy && !this.error) return [];
@@ -137,6 +179,34 @@ export class TurnTracker {
       default:
         return [];
     }
+  }
+
+  /** Subagent sessions, tool inputs and permission events of the whole family; null = not handled here. */
+  private familyStep(type: string, p: Record<string, unknown>): TurnStep[] | null {
+    const info = p.info as { id?: unknown; parentID?: unknown } | undefined;
+    if ((type === 'session.created' || type === 'session.updated') && this.ofTurn(info?.parentID))
+      this.family.add(String(info!.id));
+    if (!this.ofTurn(p.sessionID)) return null;
+    if (type === 'message.part.updated') {
+      const part = p.part as { type?: string; callID?: unknown; state?: { input?: unknown } } | undefined;
+      const input = part?.state?.input;
+      if (part?.type === 'tool' && typeof part.callID === 'string' && input && typeof input === 'object')
+        if (Object.keys(input).length) this.inputs.set(part.callID, input as Record<string, unknown>);
+    }
+    if (type === 'permission.asked') {
+      const tool = p.tool as { callID?: unknown } | undefined;
+      const input = typeof tool?.callID === 'string' ? this.inputs.get(tool.callID) : undefined;
+      const permission = str(p.permission) || 'tool';
+      return [
+        {
+          kind: 'permission',
+          request: { id: String(p.id), permission, summary: summarizePermission(p, input) },
+        },
+      ];
+    }
+    if (type === 'permission.replied')
+      return [{ kind: 'permission-replied', requestID: String(p.requestID) }];
+    return p.sessionID === this.sessionID ? null : [];
   }
 
   private part(part: Record<string, unknown> | undefined): TurnStep[] {

@@ -2,15 +2,20 @@
  * OpenCode provider settings, read once from the runner's environment (the host contribution
  * sets them) and validated with zod: a bad value fails the provider at construction with one
  * line, never halfway through a turn. Per-group values come from the group's contribution, a
- * few can be overridden by `.polyclaw-opencode.json` in the group folder (slow local models).
+ * few timeouts can be overridden by `.polyclaw-opencode.json` in the group folder (slow local
+ * models).
  *
- * Invariant: nothing here is a credential. The gateway token stays in the runner; OpenCode is
+ * Invariants: nothing here is a credential. The gateway token stays in the runner; OpenCode is
  * given a placeholder key and reaches the model only through the runner's tap (opencode-tap.ts).
+ * The approval policy is the group's setting (ProviderContext.approval), never read from the
+ * group folder or the environment: the agent can edit the folder, so it must not decide what
+ * it is allowed to do.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { z } from 'zod';
+import { ApprovalPolicySchema, type ApprovalPolicy } from '../../shared/messages.js';
 
 const Ms = z.coerce
   .number()
@@ -23,7 +28,6 @@ export const GroupFile = z
     idleTimeoutMs: Ms.optional(),
     startTimeoutMs: Ms.optional(),
     maxRetries: z.number().int().min(1).max(20).optional(),
-    approval: z.enum(['allow', 'deny']).optional(),
   })
   .strict();
 
@@ -42,7 +46,8 @@ export interface OpencodeSettings {
   startTimeoutMs: number;
   /** Consecutive `retry` statuses after which the turn fails instead of waiting on. */
   maxRetries: number;
-  approval: 'allow' | 'deny';
+  /** The group's approval policy (opencode-config.ts maps it onto OpenCode's permission rules). */
+  approval: ApprovalPolicy;
   mcpServers: McpServerSpec[];
   /** Root of OpenCode's isolated HOME and XDG dirs (per group: lives in the group folder). */
   stateDir: string;
@@ -73,7 +78,13 @@ function readGroupFile(agentDir: string): z.infer<typeof GroupFile> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw err;
   }
-  const r = GroupFile.safeParse(JSON.parse(text));
+  const json: unknown = JSON.parse(text);
+  // Loud, not ignored: an admin who once set it here must not believe it is still in force.
+  if (json && typeof json === 'object' && 'approval' in json)
+    throw new OpencodeSettingsError(
+      `${GROUP_FILE}: "approval" is no longer read from the group folder; remove it and set the group's policy with \`polyclaw groups update NAME --approval bypass|ask|deny\``,
+    );
+  const r = GroupFile.safeParse(json);
   if (!r.success) throw new OpencodeSettingsError(`${GROUP_FILE}: ${r.error.issues[0]?.message}`);
   return r.data;
 }
@@ -90,6 +101,8 @@ export function readSettings(opts: {
   agentDir: string;
   model?: string;
   effort?: string;
+  /** The group's approval policy (default 'bypass'). */
+  approval?: ApprovalPolicy;
   env: Readonly<Record<string, string | undefined>>;
   binary?: string;
 }): OpencodeSettings {
@@ -106,9 +119,9 @@ export function readSettings(opts: {
   } catch (err) {
     throw new OpencodeSettingsError((err as Error).message);
   }
-  const approval = env.POLYCLAW_APPROVAL_POLICY ?? file.approval ?? 'allow';
-  if (approval !== 'allow' && approval !== 'deny')
-    throw new OpencodeSettingsError(`approval policy must be allow or deny (got "${approval}")`);
+  const approval = ApprovalPolicySchema.safeParse(opts.approval ?? 'bypass');
+  if (!approval.success)
+    throw new OpencodeSettingsError(`unknown approval policy "${String(opts.approval)}"`);
   return {
     binary: opts.binary ?? env.OPENCODE_BIN ?? defaultBinary(),
     model: opts.model ?? 'gpt-5-mini',
@@ -119,7 +132,7 @@ export function readSettings(opts: {
     idleTimeoutMs: file.idleTimeoutMs ?? num(env, 'OPENCODE_IDLE_TIMEOUT_MS') ?? DEFAULT_IDLE_TIMEOUT_MS,
     startTimeoutMs: file.startTimeoutMs ?? num(env, 'OPENCODE_START_TIMEOUT_MS') ?? 30_000,
     maxRetries: file.maxRetries ?? 3,
-    approval,
+    approval: approval.data,
     mcpServers,
     stateDir: path.join(opts.agentDir, '.polyclaw', 'opencode'),
   };

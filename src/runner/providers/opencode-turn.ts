@@ -4,17 +4,24 @@
  *  - the listener is attached before the prompt is sent (the runtime's stream is already
  *    connected), so no event of this turn is lost;
  *  - exactly one final event (`result` or `error`) per call, unless aborted (then none);
- *  - the idle timer restarts on every event of the session and on every byte the model endpoint
- *    streams through the tap; when it fires the turn fails with a `timeout` error and the caller
- *    resets the server;
- *  - permission requests are answered at once per the approval policy, never left pending.
+ *  - the idle timer restarts on every event of the session (or of its subagents) and on every
+ *    byte the model endpoint streams through the tap; when it fires the turn fails with a
+ *    `timeout` error and the caller resets the server. It does not run while a permission
+ *    request waits for a person: that wait is bounded by the runner's approval timeout;
+ *  - permission requests (the session's and its subagents') are never left pending: under
+ *    'ask' each becomes an `approval` event answered through `approvals` (answerApproval), and
+ *    whatever still waits when the turn ends for any reason (done, abort, timeout, crash, the
+ *    consumer leaving) is rejected; under the other policies OpenCode's rules decide without
+ *    asking, and a request that comes anyway is answered at once (bypass: once; deny: reject).
  */
 import type { OpencodeClient } from '@opencode-ai/sdk/v2/client';
+import type { ApprovalPolicy } from '../../shared/messages.js';
 import type { ProviderEvent } from '../../shared/provider.js';
 import type { Logger } from '../../shared/log.js';
 import { errorMessage } from '../../shared/errors.js';
+import type { OpencodeApprovals } from './opencode-approvals.js';
 import { PROVIDER_ID } from './opencode-config.js';
-import { TurnTracker, type OcEvent, type TurnStep } from './opencode-events.js';
+import { TurnTracker, type OcEvent, type PermissionAsk, type TurnStep } from './opencode-events.js';
 import { SERVER_EXIT, type OpencodeRuntime } from './opencode-runtime.js';
 
 export type TurnOutcome = 'done' | 'aborted' | 'timeout' | 'crashed';
@@ -27,7 +34,9 @@ export interface TurnDeps {
   directory: string;
   idleTimeoutMs: number;
   maxRetries: number;
-  approval: 'allow' | 'deny';
+  approval: ApprovalPolicy;
+  /** The query's requests waiting for a person (the 'ask' policy). */
+  approvals: OpencodeApprovals;
   signal: AbortSignal;
   log: Logger;
   setTimer?: (fn: () => void, ms: number) => { clear(): void };
@@ -51,20 +60,24 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
     wake = null;
   };
   const setTimer = d.setTimer ?? defaultTimer;
-  let timer = setTimer(() => push({ kind: 'timeout' }), d.idleTimeoutMs);
+  const idle = { clear: () => undefined };
+  let timer: { clear(): void } = idle;
+  /** (Re)start the idle timer, unless a person is being asked. */
   const bump = () => {
     timer.clear();
-    timer = setTimer(() => push({ kind: 'timeout' }), d.idleTimeoutMs);
+    timer = d.approvals.size ? idle : setTimer(() => push({ kind: 'timeout' }), d.idleTimeoutMs);
   };
+  bump();
   const onEvent = (ev: OcEvent) => {
     if (ev.type === SERVER_EXIT) return push({ kind: 'exit' });
     const steps = tracker.feed(ev);
-    if (ev.properties?.sessionID === d.sessionID) bump();
+    if (tracker.ofTurn(ev.properties?.sessionID)) bump();
     for (const s of steps) push(s);
   };
   const onAbort = () => push({ kind: 'abort' });
   const offEvents = d.runtime.listen(onEvent);
   const offActivity = d.runtime.onModelActivity(bump);
+  const offSettled = d.approvals.onSettled(bump);
   d.signal.addEventListener('abort', onAbort);
   try {
     const sent = await d.client.session.promptAsync({
@@ -93,7 +106,20 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
           yield it.event;
           break;
         case 'permission':
-          await answerPermission(d, it.requestID, it.permission);
+          if (d.approval === 'ask') {
+            d.approvals.hold(it.request.id, {
+              client: d.client,
+              directory: d.directory,
+              permission: it.request.permission,
+            });
+            timer.clear();
+            timer = idle;
+            const { id, permission: tool, summary } = it.request;
+            yield { type: 'approval', request: { id, tool, summary } };
+          } else await answerByPolicy(d, it.request);
+          break;
+        case 'permission-replied':
+          d.approvals.replied(it.requestID);
           break;
         case 'retry-exhausted':
           await abortSession(d);
@@ -107,6 +133,8 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
           yield it.event;
           return 'done';
         case 'timeout':
+          // A timer that fired just before a request arrived: the wait for a person is not idleness.
+          if (d.approvals.size) break;
           await abortSession(d);
           yield {
             type: 'error',
@@ -129,18 +157,31 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
       }
     }
   } finally {
+    offSettled();
     timer.clear();
     offEvents();
     offActivity();
     d.signal.removeEventListener('abort', onAbort);
+    // Last, after the session's abort (if any). A bare reject also makes OpenCode end its loop.
+    await d.approvals.rejectAll();
   }
 }
 
-async function answerPermission(d: TurnDeps, requestID: string, permission: string): Promise<void> {
-  const reply = d.approval === 'allow' ? 'once' : 'reject';
-  d.log.info('answering an OpenCode permission request', { permission, reply });
-  const r = await d.client.permission.reply({ requestID, directory: d.directory, reply });
-  if (r.error) d.log.warn('permission reply refused', { err: JSON.stringify(r.error).slice(0, 300) });
+/** A request under a policy that does not ask (OpenCode's rules should have decided it). */
+async function answerByPolicy(d: TurnDeps, req: PermissionAsk): Promise<void> {
+  const allow = d.approval === 'bypass';
+  d.log.info('answering an OpenCode permission request', { permission: req.permission, allow });
+  try {
+    const r = await d.client.permission.reply({
+      requestID: req.id,
+      directory: d.directory,
+      reply: allow ? 'once' : 'reject',
+      ...(allow ? {} : { message: "The group's approval policy refuses tool calls that need permission." }),
+    });
+    if (r.error) d.log.warn('permission reply refused', { err: JSON.stringify(r.error).slice(0, 300) });
+  } catch (err) {
+    d.log.debug('permission reply failed', { err: errorMessage(err) });
+  }
 }
 
 async function abortSession(d: TurnDeps): Promise<void> {

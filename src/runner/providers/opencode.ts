@@ -9,6 +9,9 @@
  *    the next prompt (no steering); abort() aborts the running OpenCode session;
  *  - instructions reach OpenCode as concrete files in its `instructions` list (it does not
  *    expand `@`-imports): the runtime context, plus the group's CLAUDE.md when present;
+ *  - the group's approval policy (ctx.approval) becomes OpenCode's permission rules
+ *    (opencode-config.ts); under 'ask' each permission request is an `approval` event, answered
+ *    by answerApproval() and rejected if the turn ends first (opencode-turn.ts);
  *  - the server's process group is killed when the runner process exits.
  */
 import { PromptInbox } from './prompt-inbox.js';
@@ -23,6 +26,7 @@ import type {
 } from '../../shared/provider.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { toolServer } from '../tools/config.js';
+import { OpencodeApprovals } from './opencode-approvals.js';
 import { OpencodeRuntime, type Live } from './opencode-runtime.js';
 import type { Spawner } from './opencode-server.js';
 import { readSettings, type OpencodeSettings } from './opencode-settings.js';
@@ -68,6 +72,7 @@ export class OpencodeProvider implements AgentProvider {
       agentDir: ctx.agentDir,
       model: ctx.model,
       effort: ctx.effort,
+      approval: ctx.approval,
       env: ctx.env,
       binary: deps.binary,
     });
@@ -113,6 +118,7 @@ export class OpencodeProvider implements AgentProvider {
   query(input: QueryInput): AgentQuery {
     const inbox = new PromptInbox(input.prompt);
     const abort = inbox.abort;
+    const approvals = new OpencodeApprovals(this.log);
     const run = async function* (self: OpencodeProvider): AsyncGenerator<ProviderEvent> {
       const instructions = self.instructionFiles(input.systemContext);
       let live: Live | null = await self.runtime.ensure(instructions);
@@ -132,6 +138,7 @@ export class OpencodeProvider implements AgentProvider {
             idleTimeoutMs: self.settings.idleTimeoutMs,
             maxRetries: self.settings.maxRetries,
             approval: self.settings.approval,
+            approvals,
             signal: abort.signal,
             log: self.log,
           },
@@ -147,7 +154,12 @@ export class OpencodeProvider implements AgentProvider {
     return {
       push: (text: string) => inbox.push(text),
       end: () => inbox.end(),
-      abort: () => inbox.stop(),
+      abort: () => {
+        inbox.stop();
+        // At once, not only when the consumer resumes the turn: nothing may stay pending.
+        void approvals.rejectAll();
+      },
+      answerApproval: (id: string, allow: boolean, reason?: string) => approvals.decide(id, allow, reason),
       events: run(this),
     };
   }
