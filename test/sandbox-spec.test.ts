@@ -58,3 +58,38 @@ describe('sandbox spec', () => {
     }
   });
 });
+
+describe('sandbox spec: host-wide provider defaults come from the config module', () => {
+  it('an opencode group gets the configured timeouts, read by loadConfig, not from the host process', () => {
+    home = tempHome();
+    const db = openCentralDb(path.join(home, 'polyclaw.db'));
+    const group = createGroup(db, 'oc', { provider: 'opencode', endpoint: 'local' });
+    db.close();
+    const runtime = runtimeRegistry.get('bwrap')({
+      log: createLogger({ level: 'error' }),
+      runDir: path.join(home, 'run'),
+    });
+    const spec = (env: NodeJS.ProcessEnv) =>
+      buildSpec({
+        config: loadConfig({ POLYCLAW_HOME: home, ...env }),
+        runtime,
+        installId: 'x',
+        group,
+        sessionId: 's',
+      });
+    process.env.OPENCODE_IDLE_TIMEOUT_MS = '999999';
+    try {
+      const plain = spec({});
+      expect(plain.env.OPENCODE_IDLE_TIMEOUT_MS).toBeUndefined();
+      expect(plain.env.POLYCLAW_MODEL_ENDPOINT).toBe('local');
+      const tuned = spec({ OPENCODE_IDLE_TIMEOUT_MS: '600000', OPENCODE_START_TIMEOUT_MS: '90000' });
+      expect(tuned.env.OPENCODE_IDLE_TIMEOUT_MS).toBe('600000');
+      expect(tuned.env.OPENCODE_START_TIMEOUT_MS).toBe('90000');
+      expect(() => spec({ OPENCODE_IDLE_TIMEOUT_MS: 'soon' })).toThrow(
+        /OPENCODE_IDLE_TIMEOUT_MS must be an integer/,
+      );
+    } finally {
+      delete process.env.OPENCODE_IDLE_TIMEOUT_MS;
+    }
+  });
+});

@@ -42,6 +42,14 @@ const GatewayConfig = z.object({
   groups: z.record(z.string(), GatewayGroup).default({}),
 });
 
+/** Host-wide defaults for OpenCode groups (slow local models): passed to its runner. */
+const OpencodeConfig = z.object({
+  /** A turn with no event for this long fails as a timeout (a group's own value wins). */
+  idleTimeoutMs: z.number().int().min(1000).optional(),
+  /** How long `opencode serve` may take to come up. */
+  startTimeoutMs: z.number().int().min(1000).optional(),
+});
+
 const ConfigSchema = z.object({
   timezone: z.string().default(Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'),
   sandbox: SandboxConfig.default(SandboxConfig.parse({})),
@@ -59,6 +67,7 @@ const ConfigSchema = z.object({
   /** Safety-net sweep; the hot path is event-driven. */
   safetyPollMs: z.number().int().min(500).default(30_000),
   gateway: GatewayConfig.default(GatewayConfig.parse({})),
+  opencode: OpencodeConfig.default({}),
 });
 export type Config = z.infer<typeof ConfigSchema> & { home: string; installDir: string };
 
@@ -71,6 +80,8 @@ const ENV_MAP: Array<[string, string[], 'int' | 'str']> = [
   ['POLYCLAW_STUCK_TIMEOUT_MS', ['stuckTimeoutMs'], 'int'],
   ['POLYCLAW_TZ', ['timezone'], 'str'],
   ['POLYCLAW_GATEWAY_PORT', ['gateway', 'tcpPort'], 'int'],
+  ['OPENCODE_IDLE_TIMEOUT_MS', ['opencode', 'idleTimeoutMs'], 'int'],
+  ['OPENCODE_START_TIMEOUT_MS', ['opencode', 'startTimeoutMs'], 'int'],
 ];
 
 export function resolveHome(env: NodeJS.ProcessEnv = process.env): string {

@@ -41,6 +41,7 @@ export function buildSpec(opts: {
     endpoint: group.endpoint,
     mcpServers: group.mcpServers,
     skills: group.skills,
+    config,
   });
   const mounts = buildMounts({
     installDir: config.installDir,

@@ -4,6 +4,7 @@
  * sets ownsSurfaces so core skips the default composition.
  */
 import type { ApprovalPolicy } from '../shared/messages.js';
+import type { Config } from '../host/config.js';
 import type { Mount } from '../sandbox/runtime.js';
 
 export interface ContributionInput {
@@ -16,6 +17,8 @@ export interface ContributionInput {
   mcpServers: Array<{ name: string; command?: string; args?: string[]; url?: string; instructions?: string }>;
   /** Shared skills the group selected. */
   skills: string[];
+  /** The host's configuration (never holds a secret): host-wide provider defaults. */
+  config: Pick<Config, 'opencode'>;
 }
 
 export interface Contribution {

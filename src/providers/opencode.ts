@@ -6,20 +6,18 @@
  */
 import { registerHostProvider } from './registry.js';
 
-/** Host variables forwarded to the runner when set (host-wide defaults for slow local models). */
-const PASS = ['OPENCODE_IDLE_TIMEOUT_MS', 'OPENCODE_START_TIMEOUT_MS'] as const;
 
 registerHostProvider({
   name: 'opencode',
   // The runner maps them onto OpenCode's permission rules (src/runner/providers/opencode-config.ts).
   approvals: ['bypass', 'ask', 'deny'],
-  contribute: ({ endpoint }) => {
+  contribute: ({ endpoint, config }) => {
     const env: Record<string, string> = {};
     if (endpoint) env.POLYCLAW_MODEL_ENDPOINT = endpoint;
-    for (const k of PASS) {
-      const v = process.env[k];
-      if (v) env[k] = v;
-    }
+    // Host-wide defaults for slow local models (config.json or OPENCODE_*_TIMEOUT_MS on the host).
+    const { idleTimeoutMs, startTimeoutMs } = config.opencode;
+    if (idleTimeoutMs) env.OPENCODE_IDLE_TIMEOUT_MS = String(idleTimeoutMs);
+    if (startTimeoutMs) env.OPENCODE_START_TIMEOUT_MS = String(startTimeoutMs);
     return { mounts: [], env, ownsSurfaces: false };
   },
 });
