@@ -24,7 +24,7 @@ describe('admin gates on a chat with admins and members', () => {
   const ctx = () => env.ctx();
 
   beforeAll(async () => {
-    env = await hostWithFullChannel(ch);
+    env = await hostWithFullChannel(ch, { POLYCLAW_RETRY_BASE_MS: '100' });
     ops['groups.update']!(ctx(), { name: 'main', approval: 'ask' });
     const ann = ensureUser(env.host.db, 'fullchat', 'ann', 'Ann');
     grantRole(env.host.db, ann.id, 'admin', getGroupByName(env.host.db, 'main')!.id);
@@ -82,6 +82,20 @@ describe('admin gates on a chat with admins and members', () => {
       op: 'deliver',
       text: 'tool denied: An admin denied this tool call.',
     });
+  });
+
+  it('a retried turn asks again, and the answer reaches the new question, not the stale one', async () => {
+    const before = ch.log.length;
+    const id = await say('ann', APPROVE);
+    await askedQuestion(before);
+    // The sandbox goes away while the question waits: the attempt fails and is retried.
+    const [sb] = env.host.sessions.sandboxes();
+    await env.host.sessions.stopSandbox(sb!.sessionId);
+    const again = ch.log.length;
+    await askedQuestion(again);
+    await say('ann', 'allow');
+    await waitFor(() => ch.settled.find(([m]) => m === id), 15_000, 'turn settled');
+    expect(ch.log.at(-1)).toMatchObject({ op: 'deliver', text: 'tool allowed' });
   });
 
   it('command gate: a member’s /compact is refused with a reply; an admin’s reaches the agent', async () => {

@@ -184,6 +184,7 @@ export class Delivery {
             options: c.question.options,
             expiresAt: c.question.expiresAt,
             adminOnly: c.question.adminOnly === true,
+            messageId: row.inReplyTo,
           },
           this.now(),
         );

@@ -20,6 +20,7 @@ import { SandboxPool } from './sandbox-pool.js';
 import { buildSpec, groupDir, sessionDir } from './sandbox-spec.js';
 import { SessionQueue, type AckRow, type InboundRow } from './session-queue.js';
 import { getGroup } from './store/groups.js';
+import { expireQuestionsOf } from './store/questions.js';
 import { destinationsFor, getMessagingGroup } from './store/messaging.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
 import { listGroupTasks, toMirror } from './store/tasks.js';
@@ -355,6 +356,7 @@ export class SessionManager {
     reason: string,
     retryable: boolean,
   ): Promise<void> {
+    expireQuestionsOf(this.d.db, m.id);
     if (retryable && m.tries + 1 < this.d.config.maxTries) {
       const delay = this.d.config.retryBaseMs * 2 ** m.tries;
       this.log.warn('attempt failed; retrying', {
@@ -392,6 +394,7 @@ export class SessionManager {
   }
 
   private settled(m: InboundRow, status: 'completed' | 'failed'): void {
+    expireQuestionsOf(this.d.db, m.id);
     const pid = m.content.platformMessageId;
     if (!pid) return;
     const adapter = this.d.channels.get(m.routing.channelType);

@@ -50,14 +50,17 @@ export class FullChannel implements ChannelAdapter {
  * An in-process host (real sandboxes) with a FullChannel whose chat "room" is wired to the
  * group `main` (engaged by mention), plus an admin-op context and cleanup.
  */
-export async function hostWithFullChannel(ch: FullChannel): Promise<{
+export async function hostWithFullChannel(
+  ch: FullChannel,
+  env: Record<string, string> = {},
+): Promise<{
   host: Host;
   ctx: () => { db: Host['db']; config: Host['config']; host: null };
   close(): Promise<void>;
 }> {
   const home = tempHome();
   const host = await startHost({
-    env: { POLYCLAW_HOME: home },
+    env: { POLYCLAW_HOME: home, ...env },
     log: createLogger({ level: 'error' }),
     extraChannels: [ch],
   });

@@ -24,13 +24,15 @@ export function recordQuestion(
     options: string[];
     expiresAt: number;
     adminOnly?: boolean;
+    /** The inbound message whose turn asks (its end expires the question). */
+    messageId?: string | null;
   },
   now = Date.now(),
 ): void {
   prep(
     db,
-    `INSERT OR IGNORE INTO pending_questions (question_id, session_id, channel_type, platform_id, thread_id, options, expires_at, admin_only, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT OR IGNORE INTO pending_questions (question_id, session_id, channel_type, platform_id, thread_id, options, expires_at, admin_only, message_id, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
     q.questionId,
     q.sessionId,
@@ -40,6 +42,7 @@ export function recordQuestion(
     JSON.stringify(q.options),
     q.expiresAt,
     q.adminOnly ? 1 : 0,
+    q.messageId ?? null,
     now,
   );
 }
@@ -101,5 +104,15 @@ export function markAnswered(db: Db, questionId: string, answer: string): boolea
       db,
       `UPDATE pending_questions SET status = 'answered', answer = ? WHERE question_id = ? AND status = 'open'`,
     ).run(answer, questionId).changes > 0
+  );
+}
+
+/**
+ * The turn of `messageId` is over (settled, or its attempt failed): its open questions can no
+ * longer be answered — a retry asks anew, and a reply must reach the new question, not this one.
+ */
+export function expireQuestionsOf(db: Db, messageId: string): void {
+  prep(db, `UPDATE pending_questions SET status = 'expired' WHERE status = 'open' AND message_id = ?`).run(
+    messageId,
   );
 }
