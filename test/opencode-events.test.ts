@@ -1,12 +1,16 @@
 /** The OpenCode event mapping on a real recorded stream (opencode 1.18.33: a text turn, then a bash turn). */
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { summarizePermission, TurnTracker, type OcEvent } from '../src/runner/providers/opencode-events.js';
 
-const FILE = '/work/shared/reference/agent-clis/opencode-1.18.33-events.json';
+import { ROOT } from './support/cli.js';
+
+/** The shared reference folder sits beside the repository (as in CI). */
+const FILE = path.join(ROOT, '..', 'shared', 'reference', 'agent-clis', 'opencode-1.18.33-events.json');
 
 describe.skipIf(!fs.existsSync(FILE))('opencode event mapping (recorded stream)', () => {
-  it('maps deltas, tool progress and session.idle to one result per turn', () => {
+  it('maps deltas, tool progress, the final step to a reply and session.idle to one result per turn', () => {
     const events = JSON.parse(fs.readFileSync(FILE, 'utf8')) as OcEvent[];
     const sid = 'ses_defc1ba57ffetG3Pfgw7mfr14A';
     let t = new TurnTracker(sid, 3);
@@ -23,10 +27,12 @@ describe.skipIf(!fs.existsSync(FILE))('opencode event mapping (recorded stream)'
       { type: 'delta', text: 'Hello from ' },
       { type: 'delta', text: 'the fake ' },
       { type: 'delta', text: 'model!' },
+      { type: 'reply', text: 'Hello from the fake model!' },
       { type: 'result', text: 'Hello from the fake model!' },
       { type: 'progress', message: 'tool: bash' },
       { type: 'delta', text: 'TOOL RESULT ' },
       { type: 'delta', text: 'SEEN: hello-from-tool\n' },
+      { type: 'reply', text: 'TOOL RESULT SEEN: hello-from-tool\n' },
       { type: 'result', text: 'TOOL RESULT SEEN: hello-from-tool\n' },
     ]);
   });

@@ -6,6 +6,7 @@
  *  - `session.status` retry → counted; `maxRetries` in a row fail the turn;
  *  - `session.error` → remembered; the turn ends on `session.idle` with that error or with the
  *    text of the last assistant message that had text (earlier steps' text is interim);
+ *  - a step that finishes with reason `stop` → `reply` with its message's text, before the idle;
  *  - `permission.asked` → a request the caller answers per policy (with what it is about, for a
  *    person to decide), `permission.replied` → that request is settled.
  * Events of other sessions are ignored (the title generator has its own), except that the
@@ -113,10 +114,13 @@ export class TurnTracker {
 
   /** The text of the last assistant message that produced text (the turn's answer). */
   resultText(): string | null {
-    if (!this.lastTextMessage) return null;
+    return this.lastTextMessage ? this.textOf(this.lastTextMessage) : null;
+  }
+
+  private textOf(messageID: string): string | null {
     const text = this.partOrder
       .map((id) => this.parts.get(id)!)
-      .filter((p) => p.messageID === this.lastTextMessage)
+      .filter((p) => p.messageID === messageID)
       .map((p) => p.text)
       .join('');
     return text.trim() ? text : null;
@@ -220,6 +224,12 @@ export class TurnTracker {
       this.parts.set(part.id, { messageID, text });
       if (text) this.lastTextMessage = messageID;
       return [];
+    }
+    if (part.type === 'step-finish' && part.reason === 'stop' && !this.error) {
+      // The model ended its final step: its text is the answer, known before OpenCode's own
+      // end-of-turn work (summaries, snapshots) finishes and the session goes idle.
+      const text = this.textOf(messageID);
+      return text ? [{ kind: 'event', event: { type: 'reply', text } }] : [];
     }
     if (part.type === 'tool') {
       const state = part.state as { status?: string; input?: Record<string, unknown> } | undefined;
