@@ -125,6 +125,10 @@ describe('opencode provider (real opencode serve, fake model)', () => {
   it('runs a bash tool round trip', async () => {
     const evs = await ask(provider, 'RUN: echo made-by-bash > bash.txt && cat bash.txt');
     expect(finalsOf(evs)).toEqual([{ type: 'result', text: 'TOOL RESULT SEEN: made-by-bash\n' }]);
+    // The final step's text goes out as `reply` before the result (the session's idle).
+    const reply = evs.findIndex((e) => e.type === 'reply');
+    expect(evs[reply]).toEqual({ type: 'reply', text: 'TOOL RESULT SEEN: made-by-bash\n' });
+    expect(reply).toBeLessThan(evs.findIndex((e) => e.type === 'result'));
     expect(evs).toContainEqual({ type: 'progress', message: 'tool: bash' });
     expect(fs.readFileSync(path.join(agentDir, 'bash.txt'), 'utf8')).toBe('made-by-bash\n');
     // The default policy is 'bypass': nobody is asked.
