@@ -68,6 +68,7 @@ export class OpencodeRuntime {
       );
     this.tap ??= await startTap({
       target: this.d.settings.gatewayUrl,
+      socketPath: this.d.settings.gatewaySocket,
       token: this.d.settings.gatewayToken,
       onActivity: () => this.activityListeners.forEach((f) => f()),
       log: this.d.log,

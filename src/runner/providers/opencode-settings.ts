@@ -41,6 +41,8 @@ export interface OpencodeSettings {
   /** Vault entry whose gateway route the model calls use; null = the standard `/openai` route. */
   endpoint: string | null;
   gatewayUrl: string;
+  /** The gateway's unix socket when the sandbox has it (bwrap): the tap talks to it directly. */
+  gatewaySocket: string | null;
   gatewayToken: string | null;
   idleTimeoutMs: number;
   startTimeoutMs: number;
@@ -128,6 +130,7 @@ export function readSettings(opts: {
     effort: opts.effort ?? null,
     endpoint: env.POLYCLAW_MODEL_ENDPOINT || null,
     gatewayUrl: gatewayUrl.replace(/\/$/, ''),
+    gatewaySocket: env.POLYCLAW_GATEWAY_SOCKET || null,
     gatewayToken: env.POLYCLAW_GATEWAY_TOKEN ?? null,
     idleTimeoutMs: file.idleTimeoutMs ?? num(env, 'OPENCODE_IDLE_TIMEOUT_MS') ?? DEFAULT_IDLE_TIMEOUT_MS,
     startTimeoutMs: file.startTimeoutMs ?? num(env, 'OPENCODE_START_TIMEOUT_MS') ?? 30_000,

@@ -7,7 +7,9 @@
  *  - every byte the model endpoint streams back is activity: a slow local model that is still
  *    sending (headers, keep-alive comments, tokens) does not trip the turn's idle timer even
  *    before OpenCode emits its first event.
- * Responses are piped through unbuffered (SSE stays live). Only 127.0.0.1 targets exist here.
+ * Responses are piped through unbuffered (SSE stays live). Only 127.0.0.1 targets exist here;
+ * in a bwrap sandbox the tap talks to the gateway's unix socket directly (`socketPath`), not
+ * through the runner's loopback forwarder: one hop fewer on every model call.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +32,8 @@ export interface Tap {
 
 export async function startTap(opts: {
   target: string;
+  /** Connect here instead of the target's host and port (the path still comes from `target`). */
+  socketPath?: string | null;
   token: string | null;
   onActivity: () => void;
   log: Logger;
@@ -43,9 +47,9 @@ export async function startTap(opts: {
     const base = target.pathname.replace(/\/$/, '');
     const up = http.request(
       {
-        protocol: target.protocol,
-        hostname: target.hostname,
-        port: target.port,
+        ...(opts.socketPath
+          ? { socketPath: opts.socketPath }
+          : { protocol: target.protocol, hostname: target.hostname, port: target.port }),
         path: base + (req.url ?? '/'),
         method: req.method,
         headers,
