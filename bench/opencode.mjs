@@ -1,5 +1,6 @@
 // OpenCode overhead: cold start (server ready) and a trivial warm turn, on the same fake Chat
-// Completions model on 127.0.0.1, three ways, interleaved turn by turn:
+// Completions model on 127.0.0.1, three ways, interleaved turn by turn (order rotating, a pause
+// between paths):
 //   direct   — `opencode serve` + the SDK, model base URL straight at the fake;
 //   provider — Polyclaw's opencode provider alone (tap + SDK + event mapping);
 //   polyclaw — the whole product: an admin-socket chat client → host → warm bwrap sandbox →
@@ -26,6 +27,7 @@ const arg = (name, def) => {
 };
 const COLD = arg('cold', 5);
 const TURNS = arg('turns', 30);
+const SETTLE_MS = 200;
 const log = createLogger({ level: 'error' });
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -187,10 +189,20 @@ await d.turn('warm up');
 await chatTurn(host.client, 'oc', 'warm up', 60_000);
 const warm = { direct: [], provider: [], polyclaw: [] };
 try {
+  // Three OpenCode servers share two cores: each turn's end-of-turn work (OpenCode keeps
+  // working after it answered) must not land on the next path's measurement. The order rotates
+  // per turn and a pause separates the paths.
+  const paths = [
+    ['direct', (i) => d.turn(`turn ${i}`)],
+    ['provider', (i) => p.turn(`turn ${i}`)],
+    ['polyclaw', async (i) => (await chatTurn(host.client, 'oc', `turn ${i}`)).ms],
+  ];
   for (let i = 0; i < TURNS; i++) {
-    warm.direct.push(await d.turn(`turn ${i}`));
-    warm.provider.push(await p.turn(`turn ${i}`));
-    warm.polyclaw.push((await chatTurn(host.client, 'oc', `turn ${i}`)).ms);
+    for (let k = 0; k < paths.length; k++) {
+      const [name, turn] = paths[(i + k) % paths.length];
+      warm[name].push(await turn(i));
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+    }
   }
 } finally {
   await d.stop();
