@@ -255,7 +255,10 @@ try {
     console.log(`  ratio vs live query (p50)     ${r.ratio.toFixed(2)}  (target <= 1.15)`);
     console.log(`  ratio vs live query's final message end (p50) ${r.ratioFinalMessage.toFixed(2)}`);
     console.log(`  ratio vs query per turn (p50) ${r.ratioPerTurn.toFixed(2)}`);
-    console.log(`  cold start of a session (${COLD} new groups): p50 ${f(r.cold.p50)}  max ${f(r.cold.max)}`);
+    if (COLD > 0)
+      console.log(
+        `  cold start of a session (${COLD} new groups): p50 ${f(r.cold.p50)}  max ${f(r.cold.max)}`,
+      );
   }
 } finally {
   await host.stop();

@@ -33,19 +33,7 @@ describe('admin gates on a chat with admins and members', () => {
     await env?.close();
   });
 
-  const say = (sender: string, text: string, id = `in-${++n}`) =>
-    ch.callbacks
-      .onMessage({
-        channelType: 'fullchat',
-        platformId: 'room',
-        threadId: null,
-        sender: { id: sender },
-        text,
-        attachments: [],
-        isMention: true,
-        platformMessageId: id,
-      })
-      .then(() => id);
+  const say = (sender: string, text: string, id = `in-${++n}`) => ch.say(sender, text, id).then(() => id);
 
   async function askedQuestion(from: number) {
     const q = await waitFor(() => ch.log.slice(from).find((e) => e.op === 'question'), 15_000, 'approval');

@@ -24,16 +24,7 @@ describe('tools on a full-capability channel', () => {
   async function turn(text: string) {
     const id = `in-${++n}`;
     const before = ch.log.length;
-    await ch.callbacks.onMessage({
-      channelType: 'fullchat',
-      platformId: 'room',
-      threadId: null,
-      sender: { id: 'ann' },
-      text,
-      attachments: [],
-      isMention: true,
-      platformMessageId: id,
-    });
+    await ch.say('ann', text, id);
     await waitFor(() => ch.settled.find(([m]) => m === id), 15_000, `turn ${id} settled`);
     return ch.log.slice(before);
   }
@@ -71,12 +62,9 @@ describe('tools on a full-capability channel', () => {
   it('asks with buttons; a button press answers and the agent receives the answer', async () => {
     const id = `in-${++n}`;
     const before = ch.log.length;
-    await ch.callbacks.onMessage({
-      channelType: 'fullchat',
-      platformId: 'room',
-      threadId: null,
-      sender: { id: 'ann' },
-      text: directive({
+    await ch.say(
+      'ann',
+      directive({
         tools: [
           {
             name: 'ask_user_question',
@@ -85,10 +73,8 @@ describe('tools on a full-capability channel', () => {
         ],
         reply: 'answer was {{tool}}',
       }),
-      attachments: [],
-      isMention: true,
-      platformMessageId: id,
-    });
+      id,
+    );
     const q = await waitFor(
       () => ch.log.slice(before).find((e) => e.op === 'question'),
       15_000,

@@ -16,8 +16,7 @@
  * Only node builtins are imported: bench/claude.mjs transpiles and loads this file as is.
  */
 import http from 'node:http';
-import type net from 'node:net';
-import { closeServer, onBody } from './http-kit.js';
+import { listenLoopback, onBody } from './http-kit.js';
 
 export interface FakeRequest {
   url: string;
@@ -219,7 +218,6 @@ async function stream(res: http.ServerResponse, model: string, turn: FakeTurn): 
 }
 
 export async function startFakeAnthropic(opts: { port?: number } = {}): Promise<FakeAnthropic> {
-  const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     onBody(req, (text) => {
       let body: unknown = null;
@@ -259,15 +257,10 @@ export async function startFakeAnthropic(opts: { port?: number } = {}): Promise<
       });
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(opts.port ?? 0, '127.0.0.1', () => r()));
-  const port = (server.address() as net.AddressInfo).port;
+  const { port, url, close } = await listenLoopback(server, opts.port);
   const meter = loopStallMeter();
   const state: FakeAnthropic = {
-    url: `http://127.0.0.1:${port}`,
+    url,
     port,
     requests: [],
     script: null,
@@ -276,7 +269,7 @@ export async function startFakeAnthropic(opts: { port?: number } = {}): Promise<
     maxLoopStallMs: () => meter.max(),
     close: async () => {
       meter.stop();
-      await closeServer(server, sockets);
+      await close();
     },
   };
   return state;

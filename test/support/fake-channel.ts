@@ -21,6 +21,19 @@ export class FullChannel implements ChannelAdapter {
   async setup(cb: ChannelCallbacks) {
     this.callbacks = cb;
   }
+  /** A person's message in the chat "room", mentioning the assistant. */
+  say(sender: string, text: string, platformMessageId: string) {
+    return this.callbacks.onMessage({
+      channelType: this.channelType,
+      platformId: 'room',
+      threadId: null,
+      sender: { id: sender },
+      text,
+      attachments: [],
+      isMention: true,
+      platformMessageId,
+    });
+  }
   async teardown() {}
   async deliver(target: DeliveryTarget, m: OutgoingMessage) {
     this.log.push({ op: 'deliver', target, text: m.text, files: m.files, replyTo: m.replyTo });

@@ -12,8 +12,7 @@
  * Every request body is recorded (tests look for tool outputs and headers).
  */
 import http from 'node:http';
-import type net from 'node:net';
-import { closeServer, onBody } from './http-kit.js';
+import { listenLoopback, onBody } from './http-kit.js';
 
 export type Step =
   | { text: string; deltas?: string[]; delayMs?: number; gapMs?: number }
@@ -47,7 +46,6 @@ export function lastUserText(body: { input?: unknown[] }): string {
 }
 
 export async function startFakeResponses(): Promise<FakeResponses> {
-  const sockets = new Set<net.Socket>();
   const steps: Step[] = [];
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   const state: FakeResponses = {
@@ -62,9 +60,7 @@ export async function startFakeResponses(): Promise<FakeResponses> {
         const t = setTimeout(() => reject(new Error(`fake responses: ${n} requests not seen`)), timeoutMs);
         waiters.push({ n, resolve: () => (clearTimeout(t), resolve()) });
       }),
-    close: async () => {
-      await closeServer(server, sockets);
-    },
+    close: () => listening.close(),
   };
   const server = http.createServer((req, res) => {
     onBody(req, (raw) => {
@@ -88,13 +84,9 @@ export async function startFakeResponses(): Promise<FakeResponses> {
       setTimeout(() => answer(step, res), step.delayMs ?? 0);
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  state.port = (server.address() as net.AddressInfo).port;
-  state.url = `http://127.0.0.1:${state.port}`;
+  const listening = await listenLoopback(server);
+  state.port = listening.port;
+  state.url = listening.url;
   return state;
 }
 

@@ -9,8 +9,7 @@
  *   POST /oauth/token                                        ChatGPT-style refresh (counts calls)
  */
 import http from 'node:http';
-import type net from 'node:net';
-import { closeServer, onBody } from './http-kit.js';
+import { listenLoopback, onBody } from './http-kit.js';
 
 export interface Recorded {
   method: string;
@@ -32,16 +31,13 @@ export interface FakeUpstream {
 export async function startFakeUpstream(
   opts: { events?: number; gapMs?: number; refreshDelayMs?: number } = {},
 ): Promise<FakeUpstream> {
-  const sockets = new Set<net.Socket>();
   const state: FakeUpstream = {
     url: '',
     port: 0,
     requests: [],
     refreshCalls: 0,
     nextAccessToken: 'refreshed-access-token',
-    close: async () => {
-      await closeServer(server, sockets);
-    },
+    close: () => listening.close(),
   };
   const server = http.createServer((req, res) => {
     onBody(req, (body) => {
@@ -102,32 +98,20 @@ export async function startFakeUpstream(
       }
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  state.port = (server.address() as net.AddressInfo).port;
-  state.url = `http://127.0.0.1:${state.port}`;
+  const listening = await listenLoopback(server);
+  state.port = listening.port;
+  state.url = listening.url;
   return state;
 }
 
 /** A TCP server on 127.0.0.1 that answers every connection with a banner and echoes: a CONNECT target. */
 export async function startEchoTarget(banner: string): Promise<{ port: number; close(): Promise<void> }> {
   const netMod = await import('node:net');
-  const sockets = new Set<net.Socket>();
   const server = netMod.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
     s.on('error', () => s.destroy());
     s.write(banner);
     s.pipe(s);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: async () => {
-      await closeServer(server, sockets);
-    },
-  };
+  const { port, close } = await listenLoopback(server);
+  return { port, close };
 }
