@@ -33,8 +33,22 @@ describe('sandbox lifecycle', () => {
     const turn = cliAsync(home, ['chat', '-m', mock({ delayMs: 1500 }), '--json']);
     const sb = await waitFor(() => sandboxOf('main'), 10_000, 'sandbox running');
     if (layout) {
-      const cg = fs.readFileSync(`/proc/${sb.pid}/cgroup`, 'utf8');
-      expect(cg).toMatch(/polyclaw-[0-9a-f]+-/);
+      // The record appears at spawn; the wrapper joins its cgroups a moment later, before exec.
+      const cg = await waitFor(
+        () => {
+          const text = fs.readFileSync(`/proc/${sb.pid}/cgroup`, 'utf8');
+          return /polyclaw-[0-9a-f]+-/.test(text) ? text : null;
+        },
+        5000,
+        'sandbox in its cgroups',
+      );
+      const memLine = cg.split('\n').find((l) => (layout.kind === 'v2' ? l.startsWith('0::') : /:memory:/.test(l)))!;
+      const rel = memLine.slice(memLine.lastIndexOf(':') + 1);
+      const limitFile =
+        layout.kind === 'v2' ? `${layout.base}${rel}/memory.max` : `${layout.memory}${rel}/memory.limit_in_bytes`;
+      const limit = fs.readFileSync(limitFile, 'utf8').trim();
+      expect(limit).toMatch(/^\d+$/);
+      expect(Number(limit)).toBeLessThan(64 * 1024 ** 3);
     }
     expect((await turn).code).toBe(0);
   });
