@@ -2,12 +2,13 @@
  * The 'ask' approval policy for one Claude CLI: Claude Code calls canUseTool for a tool that
  * needs permission and waits; the request is queued here until the live query hands it out as
  * an `approval` event, and the runner's decision (decide()) resolves the CLI's wait.
- * Invariants: every request is resolved exactly once — by decide(), by the CLI aborting the
- * call (signal), or by close() (deny). A deny's message is worded for the model.
+ * Invariants (HeldRequests): every request is resolved exactly once — by decide(), by the CLI
+ * aborting the call (signal), or by close() (deny). A deny's message is worded for the model.
  */
 import { randomUUID } from 'node:crypto';
 import type { CanUseTool, PermissionResult } from '@anthropic-ai/claude-agent-sdk';
 import type { ApprovalRequest } from '../../shared/provider.js';
+import { HeldRequests } from './held-requests.js';
 
 const MAX_SUMMARY = 500;
 
@@ -24,17 +25,24 @@ export function summarizeToolInput(tool: string, input: Record<string, unknown>)
 
 export class ClaudeApprovals {
   private asks: ApprovalRequest[] = [];
-  private waiting = new Map<string, (r: PermissionResult) => void>();
+  private readonly held = new HeldRequests();
   private wake: (() => void) | null = null;
 
   /** The canUseTool callback for the SDK options. */
   readonly canUseTool: CanUseTool = (tool, input, { signal }) =>
     new Promise<PermissionResult>((resolve) => {
       const id = randomUUID();
-      this.waiting.set(id, (r) => resolve(r.behavior === 'allow' ? { ...r, updatedInput: input } : r));
+      this.held.hold(id, (d) => {
+        this.asks = this.asks.filter((a) => a.id !== id);
+        resolve(
+          d.allow
+            ? { behavior: 'allow', updatedInput: input }
+            : { behavior: 'deny', message: d.reason ?? 'The tool call was denied.' },
+        );
+      });
       signal.addEventListener(
         'abort',
-        () => this.settle(id, { behavior: 'deny', message: 'The tool call was cancelled.' }),
+        () => this.held.decide(id, { allow: false, reason: 'The tool call was cancelled.' }),
         { once: true },
       );
       this.asks.push({ id, tool, summary: summarizeToolInput(tool, input) });
@@ -53,23 +61,11 @@ export class ClaudeApprovals {
   }
 
   decide(id: string, allow: boolean, reason?: string): void {
-    this.settle(
-      id,
-      allow ? { behavior: 'allow' } : { behavior: 'deny', message: reason ?? 'The tool call was denied.' },
-    );
+    this.held.decide(id, { allow, reason });
   }
 
   close(): void {
-    for (const id of [...this.waiting.keys()])
-      this.settle(id, { behavior: 'deny', message: 'The session ended before anyone approved.' });
+    this.held.denyAll('The session ended before anyone approved.');
     this.asks = [];
-  }
-
-  private settle(id: string, r: PermissionResult): void {
-    const resolve = this.waiting.get(id);
-    if (!resolve) return;
-    this.waiting.delete(id);
-    this.asks = this.asks.filter((a) => a.id !== id);
-    resolve(r);
   }
 }

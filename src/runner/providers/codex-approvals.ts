@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { ApprovalPolicy } from '../../shared/messages.js';
 import type { ApprovalRequest } from '../../shared/provider.js';
+import { HeldRequests } from './held-requests.js';
 
 const MAX_SUMMARY = 500;
 
@@ -154,18 +155,13 @@ export function triage(method: string, raw: unknown, ctx: TriageContext): Triage
   }
 }
 
-interface Held {
-  reply: (allow: boolean, reason?: string) => unknown;
-  resolve: (result: unknown) => void;
-}
-
 /**
  * One query's approvals: the RPC request handler (handle), the decisions (answer), and the
  * declines when a turn ends (declineAll) or the query is over (close). `onHeld` hears the number
  * of requests waiting for a person whenever it changes (the turn timer pauses meanwhile).
  */
 export class CodexApprovals {
-  private readonly held = new Map<string, Held>();
+  private readonly held: HeldRequests;
   private readonly items = new Map<string, string>();
   private readonly trusted: ReadonlySet<string>;
   private closed = false;
@@ -180,6 +176,7 @@ export class CodexApprovals {
     },
   ) {
     this.trusted = new Set(d.trustedServers);
+    this.held = new HeldRequests(d.onHeld);
   }
 
   /** The RPC request handler. */
@@ -194,8 +191,7 @@ export class CodexApprovals {
       return Promise.resolve(t.reply(false, 'Tools that need approval are not allowed in this chat.'));
     const id = randomUUID();
     return new Promise((resolve) => {
-      this.held.set(id, { reply: t.reply, resolve });
-      this.d.onHeld?.(this.held.size);
+      this.held.hold(id, (d) => resolve(t.reply(d.allow, d.reason)));
       this.d.emit({ id, tool: t.tool, summary: t.summary });
     });
   };
@@ -210,16 +206,12 @@ export class CodexApprovals {
 
   /** The decision on one held request; unknown or already settled ids are ignored. */
   answer(id: string, allow: boolean, reason?: string): void {
-    const h = this.held.get(id);
-    if (!h) return;
-    this.held.delete(id);
-    h.resolve(h.reply(allow, reason));
-    this.d.onHeld?.(this.held.size);
+    this.held.decide(id, { allow, reason });
   }
 
   /** Decline every held request (its turn ended, or the query is going away). */
   declineAll(reason: string): void {
-    for (const id of [...this.held.keys()]) this.answer(id, false, reason);
+    this.held.denyAll(reason);
     this.items.clear();
   }
 

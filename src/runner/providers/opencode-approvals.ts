@@ -14,6 +14,7 @@
 import type { OpencodeClient } from '@opencode-ai/sdk/v2/client';
 import type { Logger } from '../../shared/log.js';
 import { errorMessage } from '../../shared/errors.js';
+import { HeldRequests } from './held-requests.js';
 
 interface Waiting {
   client: OpencodeClient;
@@ -22,52 +23,46 @@ interface Waiting {
 }
 
 export class OpencodeApprovals {
-  private waiting = new Map<string, Waiting>();
   private listeners = new Set<() => void>();
+  private readonly held = new HeldRequests(() => {
+    for (const fn of [...this.listeners]) fn();
+  });
   private sending = new Set<Promise<void>>();
 
   constructor(private readonly log: Logger) {}
 
   get size(): number {
-    return this.waiting.size;
+    return this.held.size;
   }
 
-  /** Called whenever a request stops waiting. */
-  onSettled(fn: () => void): () => void {
+  /** Called whenever the number of waiting requests changes. */
+  onChange(fn: () => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
 
   /** Keep a request until decide() or rejectAll(). */
   hold(id: string, w: Waiting): void {
-    this.waiting.set(id, w);
+    this.held.hold(id, (d) => {
+      // No reason = the turn is over: a bare reject, which ends OpenCode's loop.
+      void this.send(id, w, d.allow ? 'once' : 'reject', d.allow ? undefined : d.reason);
+    });
   }
 
   /** The person's decision (the runner calls it once per request; later calls are ignored). */
   decide(id: string, allow: boolean, reason?: string): void {
-    const w = this.take(id);
-    if (!w) return;
-    const message = allow ? undefined : (reason ?? 'The tool call was denied.');
-    void this.send(id, w, allow ? 'once' : 'reject', message);
+    this.held.decide(id, { allow, reason: allow ? undefined : (reason ?? 'The tool call was denied.') });
   }
 
   /** OpenCode settled it (another client, or the request died with its session). */
   replied(id: string): void {
-    this.take(id);
+    this.held.forget(id);
   }
 
   /** The turn is over: reject whatever still waits, and wait for every reply still on its way. */
   async rejectAll(): Promise<void> {
-    for (const id of [...this.waiting.keys()]) void this.send(id, this.take(id)!, 'reject');
+    this.held.denyAll();
     await Promise.all([...this.sending]);
-  }
-
-  private take(id: string): Waiting | undefined {
-    const w = this.waiting.get(id);
-    if (!w) return undefined;
-    this.waiting.delete(id);
-    for (const fn of [...this.listeners]) fn();
-    return w;
   }
 
   private send(id: string, w: Waiting, reply: 'once' | 'reject', message?: string): Promise<void> {

@@ -77,7 +77,7 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
   const onAbort = () => push({ kind: 'abort' });
   const offEvents = d.runtime.listen(onEvent);
   const offActivity = d.runtime.onModelActivity(bump);
-  const offSettled = d.approvals.onSettled(bump);
+  const offHeld = d.approvals.onChange(bump);
   d.signal.addEventListener('abort', onAbort);
   try {
     const sent = await d.client.session.promptAsync({
@@ -112,8 +112,6 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
               directory: d.directory,
               permission: it.request.permission,
             });
-            timer.clear();
-            timer = idle;
             const { id, permission: tool, summary } = it.request;
             yield { type: 'approval', request: { id, tool, summary } };
           } else await answerByPolicy(d, it.request);
@@ -157,7 +155,7 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
       }
     }
   } finally {
-    offSettled();
+    offHeld();
     timer.clear();
     offEvents();
     offActivity();
