@@ -1,7 +1,7 @@
 /**
  * Maps app-server notifications to ProviderEvents, and classifies failures. Pure functions:
- * the turn state machine (codex-turns.ts) decides what a notification means for the turn;
- * this file only says what the user-facing event is. Notification params are validated with
+ * codex-turn.ts decides what a notification means for the turn; this file only says what the
+ * user-facing event is. Notification params are validated with
  * zod; a shape we do not know yields only `activity` (codex adds fields and methods often).
  */
 import { z } from 'zod';

@@ -32,7 +32,7 @@ import {
 import { chatgptMode, writePlaceholderAuth } from './codex-chatgpt.js';
 import { codexEnv } from './codex-env.js';
 import { RpcClient } from './codex-rpc.js';
-import { CodexConversation, type CodexConnection } from './codex-turns.js';
+import { CodexConversation, type CodexConnection } from './codex-conversation.js';
 import { registerProvider } from './registry.js';
 
 const TRIPLE = 'x86_64-unknown-linux-musl';

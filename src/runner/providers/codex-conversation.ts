@@ -21,15 +21,8 @@ import type { Logger } from '../../shared/log.js';
 import type { ApprovalPolicy } from '../../shared/messages.js';
 import type { ProviderEvent } from '../../shared/provider.js';
 import { CodexApprovals, codexApprovalPolicy } from './codex-approvals.js';
-import {
-  classify,
-  DeltaNotification,
-  errorEvent,
-  ErrorNotification,
-  ItemNotification,
-  progressFor,
-  TurnNotification,
-} from './codex-events.js';
+import { classify, errorEvent } from './codex-events.js';
+import { applyNotification, createTurn, type ActiveTurn, type TurnEnd } from './codex-turn.js';
 import { RpcClosedError, type RpcClient } from './codex-rpc.js';
 import { EventChannel } from './event-channel.js';
 
@@ -62,28 +55,6 @@ export interface ConversationDeps {
   /** Called with each prompt as its result is emitted (for the exchange archive). */
   onAnswered?: (prompt: string, result: string | null, threadId: string) => void;
   now?: () => number;
-}
-
-type TurnEnd =
-  | { kind: 'completed' | 'interrupted' }
-  | { kind: 'failed'; message: string; info?: unknown }
-  | { kind: 'closed'; message: string }
-  | { kind: 'timeout' }
-  | { kind: 'aborted' };
-
-interface ActiveTurn {
-  id: string | null;
-  prompts: string[];
-  lastText: string | null;
-  files: string[];
-  error: { message: string; info?: unknown } | null;
-  finished: boolean;
-  finish(end: TurnEnd): void;
-  idKnown: Promise<string | null>;
-  setId(id: string | null): void;
-  done?: Promise<TurnEnd>;
-  /** Stop (true) or restart (false) the turn timer: it does not run while a person is asked. */
-  holdTimer?(held: boolean): void;
 }
 
 const textInput = (text: string) => [{ type: 'text', text, text_elements: [] }];
@@ -257,38 +228,10 @@ export class CodexConversation {
     return r.thread.id;
   }
 
-  private newTurn(prompt: string): ActiveTurn {
-    let finish!: (e: TurnEnd) => void;
-    let setId!: (id: string | null) => void;
-    const idKnown = new Promise<string | null>((r) => (setId = r));
-    const turn: ActiveTurn = {
-      id: null,
-      prompts: [prompt],
-      lastText: null,
-      files: [],
-      error: null,
-      finished: false,
-      finish: (e) => finish(e),
-      idKnown,
-      setId: (id) => {
-        if (turn.id === null && id !== null) turn.id = id;
-        setId(turn.id);
-      },
-    };
-    turn.done = new Promise<TurnEnd>((r) => {
-      finish = (e) => {
-        if (turn.finished) return;
-        turn.finished = true;
-        if (this.active === turn) this.active = null;
-        turn.setId(null);
-        r(e);
-      };
-    });
-    return turn;
-  }
-
   private async runTurn(rpc: RpcClient, prompt: string): Promise<void> {
-    const turn = this.newTurn(prompt);
+    const turn = createTurn(prompt, (t) => {
+      if (this.active === t) this.active = null;
+    });
     this.active = turn;
     const startedAt = this.now();
     let timer: NodeJS.Timeout | undefined;
@@ -309,7 +252,7 @@ export class CodexConversation {
           );
         },
       );
-    const end = await turn.done!;
+    const end = await turn.done;
     clearTimeout(timer);
     this.approvals.declineAll('The turn ended before anyone approved; the tool was not run.');
     this.emitEnd(rpc, turn, end, startedAt);
@@ -378,61 +321,9 @@ export class CodexConversation {
   }
 
   private onNotification(method: string, params: unknown): void {
-    const t = this.active;
-    switch (method) {
-      case 'item/agentMessage/delta': {
-        const p = DeltaNotification.safeParse(params);
-        if (p.success && t && (t.id === null || t.id === p.data.turnId))
-          this.events.push({ type: 'delta', text: p.data.delta });
-        return;
-      }
-      case 'turn/started': {
-        const p = TurnNotification.safeParse(params);
-        if (p.success && t && t.id === null) t.setId(p.data.turn.id);
-        break;
-      }
-      case 'item/started': {
-        const p = ItemNotification.safeParse(params);
-        const msg = p.success ? progressFor(p.data.item) : null;
-        if (msg) this.events.push({ type: 'progress', message: msg });
-        if (p.success) this.approvals.noteItem(p.data.item, true);
-        break;
-      }
-      case 'item/completed': {
-        const p = ItemNotification.safeParse(params);
-        if (p.success) this.approvals.noteItem(p.data.item, false);
-        if (!p.success || !t || (t.id !== null && t.id !== p.data.turnId)) break;
-        const item = p.data.item;
-        if (item.type === 'agentMessage' && item.text) t.lastText = item.text;
-        if (item.type === 'imageGeneration' && item.savedPath) t.files.push(item.savedPath);
-        break;
-      }
-      case 'error': {
-        const p = ErrorNotification.safeParse(params);
-        if (p.success && !p.data.willRetry && t)
-          t.error = { message: p.data.error.message, info: p.data.error.codexErrorInfo };
-        break;
-      }
-      case 'thread/status/changed': {
-        const type = (params as { status?: { type?: unknown } } | null)?.status?.type;
-        if (typeof type === 'string') this.events.push({ type: 'progress', message: `codex: ${type}` });
-        return;
-      }
-      case 'turn/completed': {
-        const p = TurnNotification.safeParse(params);
-        if (!p.success || !t || (t.id !== null && t.id !== p.data.turn.id)) break;
-        const status = p.data.turn.status;
-        const err = p.data.turn.error;
-        if (err) t.error = { message: err.message, info: err.codexErrorInfo };
-        // finish() clears the active marker synchronously: a racing follow-up starts a new turn.
-        if (status === 'completed') t.finish({ kind: 'completed' });
-        else if (status === 'interrupted') t.finish({ kind: 'interrupted' });
-        else t.finish({ kind: 'failed', message: t.error?.message ?? `codex turn ended: ${status}` });
-        break;
-      }
-      default:
-        break;
-    }
-    this.events.push({ type: 'activity' });
+    applyNotification(this.active, method, params, {
+      emit: (ev) => this.events.push(ev),
+      noteItem: (item, started) => this.approvals.noteItem(item, started),
+    });
   }
 }
