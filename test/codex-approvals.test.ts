@@ -15,7 +15,7 @@ import {
   type Triage,
 } from '../src/runner/providers/codex-approvals.js';
 import { RpcClient } from '../src/runner/providers/codex-rpc.js';
-import { CodexConversation } from '../src/runner/providers/codex-turns.js';
+import { CodexConversation } from '../src/runner/providers/codex-conversation.js';
 import type { ApprovalPolicy } from '../src/shared/messages.js';
 import { memoryLogger } from '../src/shared/log.js';
 import type { ApprovalRequest, ProviderEvent } from '../src/shared/provider.js';
