@@ -1,8 +1,7 @@
 /**
- * Session manager: owns each session's queue handles, its sandbox (through the pool), the
- * outbound doorbell, and the reconciliation of the runner's acks into final message states.
- * Every inbound message ends completed or failed: a failed attempt (agent error or sandbox
- * death) is retried with exponential backoff up to maxTries, then failed and the user told.
+ * Session manager: owns each session's queue handles, its sandbox (through the pool) and the
+ * outbound doorbell; each doorbell ring delivers replies, then settles messages from the
+ * runner's acks (settlement.ts: completed, retried with backoff, or failed and the user told).
  * Work for one session is serialized through a promise chain; sessions run independently.
  */
 import fs from 'node:fs';
@@ -18,9 +17,9 @@ import { Delivery, type DeliveryDeps } from './delivery.js';
 import { runtimeSignature } from './runtime-signature.js';
 import { SandboxPool } from './sandbox-pool.js';
 import { buildSpec, groupDir, sessionDir } from './sandbox-spec.js';
-import { SessionQueue, type AckRow, type InboundRow } from './session-queue.js';
+import { SessionQueue } from './session-queue.js';
+import { Settlement } from './settlement.js';
 import { getGroup } from './store/groups.js';
-import { expireQuestionsOf } from './store/questions.js';
 import { destinationsFor, getMessagingGroup } from './store/messaging.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
 import { listGroupTasks, toMirror } from './store/tasks.js';
@@ -42,6 +41,7 @@ export interface SessionManagerDeps {
 export class SessionManager {
   readonly pool: SandboxPool;
   readonly delivery: Delivery;
+  private readonly settlement: Settlement;
   private queues = new Map<string, SessionQueue>();
   private watchers = new Map<string, fs.FSWatcher>();
   private chains = new Map<string, Promise<void>>();
@@ -65,6 +65,16 @@ export class SessionManager {
       now: this.now,
       later: (sid, ms) => this.after(ms, () => this.kick(sid)),
       onAction: d.onAction,
+    });
+    this.settlement = new Settlement({
+      db: d.db,
+      delivery: this.delivery,
+      channels: d.channels,
+      log: this.log,
+      now: this.now,
+      maxTries: d.config.maxTries,
+      retryBaseMs: d.config.retryBaseMs,
+      retryAt: (sid, ms) => this.after(ms, () => this.wake(sid)),
     });
     this.pool = new SandboxPool({
       maxConcurrent: d.config.sandbox.maxConcurrent,
@@ -314,74 +324,7 @@ export class SessionManager {
     const pending = q.pending();
     const acks = q.acksFor(pending.map((m) => m.id));
     const drained = await this.delivery.process(session, q);
-    await this.reconcile(session, q, pending, acks, alive, drained);
-  }
-
-  private async reconcile(
-    session: Session,
-    q: SessionQueue,
-    pending: InboundRow[],
-    ackRows: AckRow[],
-    alive: boolean,
-    drained: boolean,
-  ): Promise<void> {
-    if (pending.length === 0) return;
-    const acks = new Map(ackRows.map((a) => [`${a.messageId}:${a.tryNo}`, a]));
-    for (const m of pending) {
-      const a = acks.get(`${m.id}:${m.tries}`);
-      if (!a) continue;
-      if (a.status === 'completed') {
-        // A reply still waiting for a delivery retry: settle when the retry pass drains.
-        if (!drained) continue;
-        q.markDone(m.id, 'completed');
-        this.settled(m, 'completed');
-      } else if (a.status === 'failed') {
-        await this.attemptFailed(
-          session,
-          q,
-          m,
-          a.error?.message ?? 'the agent failed',
-          a.error?.retryable ?? false,
-        );
-      } else if (!alive) {
-        await this.attemptFailed(session, q, m, 'the sandbox stopped during the turn', true);
-      }
-    }
-  }
-
-  private async attemptFailed(
-    session: Session,
-    q: SessionQueue,
-    m: InboundRow,
-    reason: string,
-    retryable: boolean,
-  ): Promise<void> {
-    expireQuestionsOf(this.d.db, m.id);
-    if (retryable && m.tries + 1 < this.d.config.maxTries) {
-      const delay = this.d.config.retryBaseMs * 2 ** m.tries;
-      this.log.warn('attempt failed; retrying', {
-        session: session.id,
-        seq: m.seq,
-        tries: m.tries + 1,
-        delay,
-        reason,
-      });
-      q.retry(m.id, this.now() + delay);
-      this.after(delay, () => this.wake(session.id));
-      return;
-    }
-    this.log.error('message failed', { session: session.id, seq: m.seq, tries: m.tries + 1, reason });
-    if (m.trigger) {
-      await this.delivery.notice(
-        session,
-        `fail:${m.id}`,
-        m.routing,
-        `⚠️ I could not process your message: ${reason}`,
-        m.content.platformMessageId,
-      );
-    }
-    q.markDone(m.id, 'failed');
-    this.settled(m, 'failed');
+    await this.settlement.reconcile(session, q, pending, acks, alive, drained);
   }
 
   /** Fail every due message of a session whose sandbox cannot start (after the usual retries). */
@@ -389,15 +332,7 @@ export class SessionManager {
     const session = getSession(this.d.db, sessionId);
     const q = this.queueFor(session);
     for (const m of q.pending().filter((x) => x.trigger && x.processAfter <= this.now())) {
-      await this.attemptFailed(session, q, m, reason, true);
+      await this.settlement.attemptFailed(session, q, m, reason, true);
     }
-  }
-
-  private settled(m: InboundRow, status: 'completed' | 'failed'): void {
-    expireQuestionsOf(this.d.db, m.id);
-    const pid = m.content.platformMessageId;
-    if (!pid) return;
-    const adapter = this.d.channels.get(m.routing.channelType);
-    adapter?.onSettled?.({ platformId: m.routing.platformId, threadId: m.routing.threadId }, pid, status);
   }
 }

@@ -1,0 +1,107 @@
+/**
+ * Settles inbound messages from the runner's acks: completed once every reply of the attempt
+ * is delivered, retried with exponential backoff after a retryable failure (up to maxTries),
+ * else failed — and the user told, so no message ends silently. A message's open questions
+ * expire with every attempt that ends; the channel hears each final state (onSettled).
+ * Callers serialize per session (SessionManager's chain): nothing here runs twice at once.
+ */
+import type { ChannelAdapter } from '../channels/adapter.js';
+import type { Logger } from '../shared/log.js';
+import type { Db } from './db/open.js';
+import type { Delivery } from './delivery.js';
+import type { AckRow, InboundRow, SessionQueue } from './session-queue.js';
+import { expireQuestionsOf } from './store/questions.js';
+import type { Session } from './store/sessions.js';
+
+export interface SettlementDeps {
+  db: Db;
+  delivery: Delivery;
+  channels: Map<string, ChannelAdapter>;
+  log: Logger;
+  now: () => number;
+  maxTries: number;
+  retryBaseMs: number;
+  /** Wake the session again after `ms` (a retry falls due). */
+  retryAt(sessionId: string, ms: number): void;
+}
+
+export class Settlement {
+  constructor(private readonly d: SettlementDeps) {}
+
+  /** Settle what the acks say; `alive` false = the sandbox is gone, so an open attempt failed. */
+  async reconcile(
+    session: Session,
+    q: SessionQueue,
+    pending: InboundRow[],
+    ackRows: AckRow[],
+    alive: boolean,
+    drained: boolean,
+  ): Promise<void> {
+    if (pending.length === 0) return;
+    const acks = new Map(ackRows.map((a) => [`${a.messageId}:${a.tryNo}`, a]));
+    for (const m of pending) {
+      const a = acks.get(`${m.id}:${m.tries}`);
+      if (!a) continue;
+      if (a.status === 'completed') {
+        // A reply still waiting for a delivery retry: settle when the retry pass drains.
+        if (!drained) continue;
+        q.markDone(m.id, 'completed');
+        this.settled(m, 'completed');
+      } else if (a.status === 'failed') {
+        await this.attemptFailed(
+          session,
+          q,
+          m,
+          a.error?.message ?? 'the agent failed',
+          a.error?.retryable ?? false,
+        );
+      } else if (!alive) {
+        await this.attemptFailed(session, q, m, 'the sandbox stopped during the turn', true);
+      }
+    }
+  }
+
+  /** Retry the message if it may be retried and has tries left; else fail it and tell the user. */
+  async attemptFailed(
+    session: Session,
+    q: SessionQueue,
+    m: InboundRow,
+    reason: string,
+    retryable: boolean,
+  ): Promise<void> {
+    expireQuestionsOf(this.d.db, m.id);
+    if (retryable && m.tries + 1 < this.d.maxTries) {
+      const delay = this.d.retryBaseMs * 2 ** m.tries;
+      this.d.log.warn('attempt failed; retrying', {
+        session: session.id,
+        seq: m.seq,
+        tries: m.tries + 1,
+        delay,
+        reason,
+      });
+      q.retry(m.id, this.d.now() + delay);
+      this.d.retryAt(session.id, delay);
+      return;
+    }
+    this.d.log.error('message failed', { session: session.id, seq: m.seq, tries: m.tries + 1, reason });
+    if (m.trigger) {
+      await this.d.delivery.notice(
+        session,
+        `fail:${m.id}`,
+        m.routing,
+        `⚠️ I could not process your message: ${reason}`,
+        m.content.platformMessageId,
+      );
+    }
+    q.markDone(m.id, 'failed');
+    this.settled(m, 'failed');
+  }
+
+  private settled(m: InboundRow, status: 'completed' | 'failed'): void {
+    expireQuestionsOf(this.d.db, m.id);
+    const pid = m.content.platformMessageId;
+    if (!pid) return;
+    const adapter = this.d.channels.get(m.routing.channelType);
+    adapter?.onSettled?.({ platformId: m.routing.platformId, threadId: m.routing.threadId }, pid, status);
+  }
+}
