@@ -15,10 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { ClaudeProvider, loadSdk } from '../src/runner/providers/claude.js';
 import type { ProviderEvent } from '../src/shared/provider.js';
 import {
-  BASE_ENV,
-  cli,
   cliAsync,
-  MAIN,
+  createEndpointGroup,
   startHostProc,
   tempHome,
   waitFor,
@@ -208,46 +206,11 @@ describe('claude group end to end: host, bwrap sandbox, gateway', () => {
     fake = await startFakeAnthropic();
     home = tempHome('polyclaw-claude-e2e-');
     host = await startHostProc(home, env);
-    const g = cli(
+    await createEndpointGroup(
       home,
-      [
-        'groups',
-        'create',
-        'asst',
-        '--provider',
-        'claude',
-        '--model',
-        'fake-model',
-        '--endpoint',
-        'fake-claude',
-        '--json',
-      ],
-      env,
+      { name: 'asst', provider: 'claude' },
+      { name: 'fake-claude', kind: 'anthropic', baseUrl: fake.url, secret: SECRET },
     );
-    expect(g.code, g.stderr).toBe(0);
-    const s = spawnSync(
-      process.execPath,
-      [
-        MAIN,
-        'secrets',
-        'set',
-        'fake-claude',
-        '--kind',
-        'anthropic',
-        '--base-url',
-        fake.url,
-        '--value-stdin',
-        '--json',
-      ],
-      {
-        env: { ...BASE_ENV, POLYCLAW_HOME: home, ...env },
-        input: SECRET,
-        encoding: 'utf8',
-      },
-    );
-    expect(s.status, s.stderr).toBe(0);
-    const gr = cli(home, ['secrets', 'grant', 'fake-claude', '--group', 'asst', '--json'], env);
-    expect(gr.code, gr.stderr).toBe(0);
   }, 30_000);
   afterEach(() => {
     expect(fake.maxLoopStallMs(), 'the test process blocked its event loop (a sync cli call?)').toBeLessThan(
