@@ -73,10 +73,20 @@ describe('groups update and warm sandboxes', () => {
     const turn = cliAsync(home, [
       'chat',
       '-m',
-      mock({ delayMs: 2000, reply: 'attempt {{attempt}}' }),
+      // Long enough to outlast three CLI calls and two pauses on a loaded machine.
+      mock({ delayMs: 5000, reply: 'attempt {{attempt}}' }),
       '--json',
     ]);
-    await sleep(700); // the turn is in flight
+    // The message is queued for the warm sandbox (which the doorbell wakes at once).
+    await poll(
+      async () => {
+        const list = await cliAsync(home, ['sessions', 'list', '--group', 'main', '--json']);
+        const show = await cliAsync(home, ['sessions', 'show', list.json.result[0].id, '--json']);
+        return show.json.result.pending > 0;
+      },
+      10_000,
+      'the turn in flight',
+    );
     await update('--model', 'third');
     await sleep(700); // several retirement rechecks, all while busy
     expect(await sandboxPid()).toBe(before);
