@@ -35,6 +35,13 @@ describe('claude event mapping: the early reply', () => {
     ]);
   });
 
+  it('the reply goes out with the stop reason, before message_stop arrives', () => {
+    const m = new ClaudeEventMapper();
+    for (const x of [start(), text('Hi')]) m.map(x);
+    expect(m.map(stopReason('end_turn')).events).toEqual([{ type: 'reply', text: 'Hi' }]);
+    expect(m.map(stop()).events).toEqual([]);
+  });
+
   it('no reply for a message that calls a tool, an empty one, a subagent’s, or during compaction', () => {
     const none = (ms: SDKMessage[]) => run(ms).filter((e) => e.type === 'reply');
     expect(none([start(), text('let me look'), stopReason('tool_use'), stop()])).toEqual([]);

@@ -289,6 +289,8 @@ describe('claude group end to end: host, bwrap sandbox, gateway', () => {
     expect(vars.ANTHROPIC_API_KEY).toMatch(/^pcgw_/);
     expect(vars.ANTHROPIC_BASE_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/endpoints\/fake-claude$/);
     expect(vars.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC).toBe('1');
+    // Model calls go straight to the gateway socket mounted in the sandbox (no forwarder hop).
+    expect(vars.ANTHROPIC_UNIX_SOCKET).toBe('/run/polyclaw/gateway.sock');
   }, 40_000);
 });
 

@@ -42,10 +42,14 @@ describe('sandbox lifecycle', () => {
         5000,
         'sandbox in its cgroups',
       );
-      const memLine = cg.split('\n').find((l) => (layout.kind === 'v2' ? l.startsWith('0::') : /:memory:/.test(l)))!;
+      const memLine = cg
+        .split('\n')
+        .find((l) => (layout.kind === 'v2' ? l.startsWith('0::') : /:memory:/.test(l)))!;
       const rel = memLine.slice(memLine.lastIndexOf(':') + 1);
       const limitFile =
-        layout.kind === 'v2' ? `${layout.base}${rel}/memory.max` : `${layout.memory}${rel}/memory.limit_in_bytes`;
+        layout.kind === 'v2'
+          ? `${layout.base}${rel}/memory.max`
+          : `${layout.memory}${rel}/memory.limit_in_bytes`;
       const limit = fs.readFileSync(limitFile, 'utf8').trim();
       expect(limit).toMatch(/^\d+$/);
       expect(Number(limit)).toBeLessThan(64 * 1024 ** 3);

@@ -9,6 +9,7 @@ import { RunnerLoop } from '../src/runner/loop.js';
 import { MockProvider } from '../src/runner/providers/mock.js';
 import { RunnerQueue, type PendingMessage } from '../src/runner/session-io.js';
 import { Doorbell } from '../src/shared/doorbell.js';
+import { bellsDir } from '../src/shared/session-db.js';
 import { createLogger } from '../src/shared/log.js';
 import type { AgentProvider, ProviderEvent } from '../src/shared/provider.js';
 import { tempHome, waitFor } from './support/cli.js';
@@ -27,7 +28,7 @@ beforeEach(() => {
   host = new SessionQueue(path.join(dir, 'session'));
   host.setMeta(sessionMeta({ assistantName: 'Pal', timezone: 'Europe/Paris', defaultRouting: routing }), []);
   queue = new RunnerQueue(host.dir);
-  doorbell = new Doorbell(host.dir, log, (name) => name === 'inbound.bell');
+  doorbell = new Doorbell(bellsDir(host.dir), log, (name) => name === 'inbound.bell');
   doorbell.start();
   loop = null;
   running = null;

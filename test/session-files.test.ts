@@ -7,6 +7,7 @@ import { SessionQueue } from '../src/host/session-queue.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import { nextEven, nextOdd } from '../src/shared/messages.js';
 import { writeAttachment } from '../src/shared/safe-files.js';
+import { bellsDir } from '../src/shared/session-db.js';
 import { tempHome } from './support/cli.js';
 
 let dir: string;
@@ -67,7 +68,7 @@ describe('session queues', () => {
     const host = new SessionQueue(dir);
     const runner = new RunnerQueue(dir);
     const seen: number[] = [];
-    const watcher = fs.watch(dir, (_e, name) => {
+    const watcher = fs.watch(bellsDir(dir), (_e, name) => {
       if (name === 'outbound.bell') seen.push(host.outboundSince(0).length);
     });
     for (let i = 0; i < 20; i++) {
@@ -89,7 +90,7 @@ describe('session queues', () => {
     host.setMeta(sessionMeta(), []);
     const runner = new RunnerQueue(dir);
     const seen: number[] = [];
-    const watcher = fs.watch(dir, (_e, name) => {
+    const watcher = fs.watch(bellsDir(dir), (_e, name) => {
       if (name === 'inbound.bell') seen.push(runner.pending().due.length);
     });
     for (let i = 0; i < 10; i++) {
@@ -100,6 +101,30 @@ describe('session queues', () => {
     watcher.close();
     expect(seen[0]).toBeGreaterThanOrEqual(1);
     expect(seen.at(-1)).toBe(10);
+    runner.close();
+    host.close();
+  });
+
+  it('the bells directory hears the bells only, never the commits of either database', async () => {
+    const host = new SessionQueue(dir);
+    host.setMeta(sessionMeta(), []);
+    const runner = new RunnerQueue(dir);
+    const names: string[] = [];
+    const watcher = fs.watch(bellsDir(dir), (_e, name) => names.push(String(name)));
+    const { id } = host.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing,
+      content: { text: 'a', attachments: [] },
+    });
+    runner.setTurn({ messageId: id, routing });
+    runner.ack([{ id, tries: 0 }], 'processing');
+    runner.commit([{ kind: 'message', inReplyTo: id, routing, content: { text: 'b' } }], [{ id, tries: 0 }]);
+    host.markDone(id, 'completed');
+    await new Promise((r) => setTimeout(r, 50));
+    watcher.close();
+    expect(names.length).toBeGreaterThan(0);
+    expect(new Set(names)).toEqual(new Set(['inbound.bell', 'outbound.bell']));
     runner.close();
     host.close();
   });

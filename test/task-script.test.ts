@@ -9,6 +9,7 @@ import { MockProvider } from '../src/runner/providers/mock.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import { runShellScript, wakeAgentFalse } from '../src/runner/task-script.js';
 import { Doorbell } from '../src/shared/doorbell.js';
+import { bellsDir } from '../src/shared/session-db.js';
 import { createLogger } from '../src/shared/log.js';
 import { tempHome, waitFor } from './support/cli.js';
 
@@ -29,7 +30,7 @@ beforeEach(() => {
   host = new SessionQueue(path.join(dir, 'session'));
   host.setMeta(sessionMeta({ assistantName: 'Pal', defaultRouting: routing }), []);
   queue = new RunnerQueue(host.dir);
-  doorbell = new Doorbell(host.dir, log, (name) => name === 'inbound.bell');
+  doorbell = new Doorbell(bellsDir(host.dir), log, (name) => name === 'inbound.bell');
   doorbell.start();
   const provider = new MockProvider({ agentDir, sessionDir: host.dir });
   loop = new RunnerLoop({ queue, provider, doorbell, log, cwd: agentDir, safetyPollMs: 60_000 });

@@ -9,7 +9,7 @@ import type { ChannelAdapter } from '../channels/adapter.js';
 import type { Logger } from '../shared/log.js';
 import { errorMessage } from '../shared/errors.js';
 import type { ExitInfo, SandboxRuntime } from '../sandbox/runtime.js';
-import { OUTBOUND_BELL } from '../shared/session-db.js';
+import { bellsDir, OUTBOUND_BELL } from '../shared/session-db.js';
 import type { Config } from './config.js';
 import type { SandboxGatewayAccess } from '../gateway/contract.js';
 import type { Db } from './db/open.js';
@@ -99,7 +99,7 @@ export class SessionManager {
     this.publishMeta(session, q);
     q.setTasks(listGroupTasks(this.d.db, group.id).map(toMirror));
     this.queues.set(session.id, q);
-    this.watch(session.id, q.dir);
+    this.watch(session.id, bellsDir(q.dir));
     return q;
   }
 

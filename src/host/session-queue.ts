@@ -23,7 +23,13 @@ import {
   type Routing,
   type SessionMeta,
 } from '../shared/messages.js';
-import { INBOUND_BELL, openInboundWriter, openOutboundReader, type Db } from '../shared/session-db.js';
+import {
+  bellsDir,
+  INBOUND_BELL,
+  openInboundWriter,
+  openOutboundReader,
+  type Db,
+} from '../shared/session-db.js';
 import { writeAttachment } from '../shared/safe-files.js';
 
 export interface InboundRow {
@@ -77,7 +83,7 @@ export class SessionQueue {
     fs.mkdirSync(path.join(dir, 'inbox'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'outbox'), { recursive: true });
     this.inbound = openInboundWriter(dir);
-    this.bell = path.join(dir, INBOUND_BELL);
+    this.bell = path.join(bellsDir(dir), INBOUND_BELL);
     if (!fs.existsSync(this.bell)) fs.writeFileSync(this.bell, '');
   }
 
@@ -91,7 +97,7 @@ export class SessionQueue {
     } catch (err) {
       // The sandbox can write the session dir and may have removed the bell: put it back.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fs.writeFileSync(this.bell, '');
+      fs.writeFileSync(path.join(bellsDir(this.dir), INBOUND_BELL), '');
     }
   }
 

@@ -6,7 +6,6 @@
  */
 import { registerHostProvider } from './registry.js';
 
-
 registerHostProvider({
   name: 'opencode',
   // The runner maps them onto OpenCode's permission rules (src/runner/providers/opencode-config.ts).

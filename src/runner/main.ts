@@ -4,7 +4,7 @@
  */
 import { createLogger } from '../shared/log.js';
 import { Doorbell } from '../shared/doorbell.js';
-import { INBOUND_BELL } from '../shared/session-db.js';
+import { bellsDir, INBOUND_BELL } from '../shared/session-db.js';
 import { providerRegistry } from './providers/index.js';
 import { RunnerLoop } from './loop.js';
 import { RunnerQueue } from './session-io.js';
@@ -32,7 +32,7 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
     approval: meta.approval,
     env,
   });
-  const doorbell = new Doorbell(sessionDir, log, (name) => name === INBOUND_BELL);
+  const doorbell = new Doorbell(bellsDir(sessionDir), log, (name) => name === INBOUND_BELL);
   doorbell.start();
   const loop = new RunnerLoop({
     queue,

@@ -24,7 +24,13 @@ import {
   type SessionMeta,
 } from '../shared/messages.js';
 import { z } from 'zod';
-import { openInboundReader, openOutboundWriter, OUTBOUND_BELL, type Db } from '../shared/session-db.js';
+import {
+  bellsDir,
+  openInboundReader,
+  openOutboundWriter,
+  OUTBOUND_BELL,
+  type Db,
+} from '../shared/session-db.js';
 
 export interface PendingMessage {
   id: string;
@@ -59,14 +65,20 @@ export class RunnerQueue {
   ) {
     this.inbound = openInboundReader(sessionDir);
     this.outbound = openOutboundWriter(sessionDir);
-    this.bell = path.join(sessionDir, OUTBOUND_BELL);
+    this.bell = path.join(bellsDir(sessionDir), OUTBOUND_BELL);
     fs.writeFileSync(this.bell, '');
   }
 
   /** Tell the host a commit is readable (see OUTBOUND_BELL). Called after each commit returns. */
   private ring(): void {
     const t = new Date();
-    fs.utimesSync(this.bell, t, t);
+    try {
+      fs.utimesSync(this.bell, t, t);
+    } catch (err) {
+      // The agent can write the session dir and may have removed the bell: put it back.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fs.writeFileSync(path.join(bellsDir(this.sessionDir), OUTBOUND_BELL), '');
+    }
   }
 
   meta(): SessionMeta {

@@ -10,10 +10,14 @@
  *
  * Both survive kill -9 of either side at any instant: every state change is one transaction.
  *
- * outbound.bell — touched by the runner after each commit. A WAL commit becomes visible only
- *               when the memory-mapped -shm index is updated, which raises no inotify event;
- *               an event on the -wal file can therefore arrive before the commit is readable.
- *               The bell is touched after the commit returns, so a reader woken by it sees it.
+ * bells/       — the doorbells, in a directory of their own so a watcher wakes for a bell and
+ *               never for the dozens of -journal/-wal writes of each commit (every event of a
+ *               watched directory wakes the watching process, even one its filter drops).
+ * bells/outbound.bell — touched by the runner after each commit. A WAL commit becomes visible
+ *               only when the memory-mapped -shm index is updated, which raises no inotify
+ *               event; an event on the -wal file can therefore arrive before the commit is
+ *               readable. The bell is touched after the commit returns, so a reader woken by it
+ *               sees it.
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
@@ -25,6 +29,14 @@ export const INBOUND_FILE = 'inbound.db';
 export const INBOUND_JOURNAL = 'inbound.db-journal';
 export const OUTBOUND_FILE = 'outbound.db';
 export const OUTBOUND_BELL = 'outbound.bell';
+export const BELLS_DIR = 'bells';
+
+/** The session's bells directory (created if missing): watch this, not the session dir. */
+export function bellsDir(sessionDir: string): string {
+  const dir = path.join(sessionDir, BELLS_DIR);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
 /**
  * Touched by the host after each inbound commit the runner must act on. Waking on inbound.db
  * itself would wake the runner while the host still holds the write lock (the page writes

@@ -5,7 +5,11 @@
  *    variables and proxy URLs carrying the gateway token, none of which the CLI may inherit;
  *  - the only credential is the sandbox's gateway token, sent as x-api-key to the gateway
  *    route; the gateway swaps it for the real key, so no real key ever enters the sandbox;
- *  - the settings FINDINGS §C verified offline are always set (no DNS, no extra model calls).
+ *  - the settings FINDINGS §C verified offline are always set (no DNS, no extra model calls);
+ *  - in an isolating sandbox the model calls go straight to the gateway's unix socket
+ *    (ANTHROPIC_UNIX_SOCKET: Claude Code then sends its Anthropic API requests over that socket,
+ *    with the path of ANTHROPIC_BASE_URL), one process hop fewer than the runner's loopback
+ *    forwarder; without it (or with a CLI that ignores it) the base URL still reaches the gateway.
  */
 import path from 'node:path';
 
@@ -65,6 +69,7 @@ export function claudeEnv(input: ClaudeEnvInput): Record<string, string> {
     // MCP tools listed directly instead of behind ToolSearch (one model round trip less per tool).
     ENABLE_TOOL_SEARCH: 'false',
   });
+  if (env.POLYCLAW_GATEWAY_SOCKET) out.ANTHROPIC_UNIX_SOCKET = env.POLYCLAW_GATEWAY_SOCKET;
   if (input.isRoot) out.IS_SANDBOX = '1';
   if (input.model) {
     out.ANTHROPIC_MODEL = input.model;

@@ -3,8 +3,9 @@
  *  - exactly one `result` or `error` per SDK result message (one per prompt: prompts are sent at
  *    priority 'later', so each runs as its own turn and gets its own result);
  *  - text streams as `delta` only from the main thread (subagents' text is not the reply);
- *  - when a main-thread message ends with stop_reason end_turn, its text goes out as `reply`
- *    (the CLI emits its result only after its end-of-turn bookkeeping, ~4 ms later);
+ *  - when a main-thread message's stop reason arrives as end_turn (message_delta, after its
+ *    last content block), its text goes out as `reply` (the CLI emits its result only after
+ *    its end-of-turn bookkeeping, ~4 ms later);
  *  - a turn that compacted the conversation reports `progress`, and its result carries no
  *    text: a compaction summary is never delivered as a reply;
  *  - an unknown stored session (no init, "No conversation found") is thrown as
@@ -74,16 +75,19 @@ export class ClaudeEventMapper {
             if (e.delta.type !== 'text_delta') return none;
             this.msgText += e.delta.text;
             return { events: [{ type: 'delta', text: e.delta.text }], fatal: false };
-          case 'message_delta':
+          case 'message_delta': {
+            // The stop reason comes after the last content block: the text is complete here,
+            // one event before message_stop.
             this.stopReason = e.delta.stop_reason;
-            return none;
-          case 'message_stop': {
             const text = this.msgText;
             const final = this.stopReason === 'end_turn' && text.trim() !== '' && !this.compacted;
             this.msgText = '';
-            this.stopReason = null;
             return final ? { events: [{ type: 'reply', text }], fatal: false } : none;
           }
+          case 'message_stop':
+            this.msgText = '';
+            this.stopReason = null;
+            return none;
           default:
             return none;
         }

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Doorbell } from '../../shared/doorbell.js';
 import type { Logger } from '../../shared/log.js';
-import { INBOUND_BELL } from '../../shared/session-db.js';
+import { bellsDir, INBOUND_BELL } from '../../shared/session-db.js';
 import { RunnerQueue } from '../session-io.js';
 import type { ToolContext } from './tool.js';
 
@@ -21,7 +21,7 @@ export function queueContext(opts: {
   let bell: Doorbell | null = null;
   const doorbell = () => {
     if (!bell) {
-      bell = new Doorbell(opts.sessionDir, opts.log, (name) => name === INBOUND_BELL);
+      bell = new Doorbell(bellsDir(opts.sessionDir), opts.log, (name) => name === INBOUND_BELL);
       bell.start();
     }
     return bell;
