@@ -1,12 +1,7 @@
 /** Pure schedule helpers: cron validation, next runs across DST, and `at` resolution. */
 import { describe, expect, it } from 'vitest';
-import {
-  localWallTime,
-  nextCronRun,
-  resolveAt,
-  validateCron,
-  validateTimezone,
-} from '../src/shared/schedule.js';
+import { nextCronRun, resolveAt, validateCron, validateTimezone } from '../src/shared/schedule.js';
+import { localWallTime } from '../src/shared/wall-time.js';
 
 const PARIS = 'Europe/Paris';
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

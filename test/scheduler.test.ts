@@ -17,7 +17,7 @@ import { getTask, listGroupTasks, updateTask } from '../src/host/store/tasks.js'
 import { RunnerQueue } from '../src/runner/session-io.js';
 import { createLogger } from '../src/shared/log.js';
 import type { SystemAction } from '../src/shared/messages.js';
-import { localWallTime } from '../src/shared/schedule.js';
+import { localWallTime } from '../src/shared/wall-time.js';
 import { FakeClock } from './support/fake-clock.js';
 import { tempHome, waitFor } from './support/cli.js';
 

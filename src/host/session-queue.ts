@@ -28,6 +28,7 @@ import {
   INBOUND_BELL,
   openInboundWriter,
   openOutboundReader,
+  ringBell,
   type Db,
 } from '../shared/session-db.js';
 import { writeAttachment } from '../shared/safe-files.js';
@@ -83,22 +84,13 @@ export class SessionQueue {
     fs.mkdirSync(path.join(dir, 'inbox'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'outbox'), { recursive: true });
     this.inbound = openInboundWriter(dir);
-    this.bell = path.join(bellsDir(dir), INBOUND_BELL);
-    if (!fs.existsSync(this.bell)) fs.writeFileSync(this.bell, '');
+    const bell = path.join(bellsDir(dir), INBOUND_BELL);
+    if (!fs.existsSync(bell)) fs.writeFileSync(bell, '');
   }
-
-  private readonly bell: string;
 
   /** Wake the runner (and a tool waiting for an answer): called after the commit returned. */
   private ring(): void {
-    const t = new Date();
-    try {
-      fs.utimesSync(this.bell, t, t);
-    } catch (err) {
-      // The sandbox can write the session dir and may have removed the bell: put it back.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fs.writeFileSync(path.join(bellsDir(this.dir), INBOUND_BELL), '');
-    }
+    ringBell(this.dir, INBOUND_BELL);
   }
 
   setMeta(meta: SessionMeta, destinations: Array<{ name: string; kind: string; routing: Routing }>): void {

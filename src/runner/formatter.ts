@@ -3,6 +3,7 @@
  * and current time, then one XML element per message with seq id, sender, local time and
  * reply context. Text is XML-escaped so a message cannot forge structure.
  */
+import { localWallTime } from '../shared/wall-time.js';
 import type { PendingMessage } from './session-io.js';
 
 export function escapeXml(s: string): string {
@@ -17,30 +18,9 @@ export function unescapeXml(s: string): string {
     .replace(/&amp;/g, '&');
 }
 
-/** Building an Intl.DateTimeFormat costs ~0.5 ms; one per timezone is kept (a runner sees one or two). */
-const formats = new Map<string, Intl.DateTimeFormat>();
-
-function formatFor(timezone: string): Intl.DateTimeFormat {
-  let f = formats.get(timezone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', {
-      timeZone: timezone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    });
-    formats.set(timezone, f);
-  }
-  return f;
-}
-
+/** `YYYY-MM-DD HH:MM` of `ms` in `timezone`. */
 export function localTime(ms: number, timezone: string): string {
-  const parts = formatFor(timezone).formatToParts(new Date(ms));
-  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
-  return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}`;
+  return localWallTime(ms, timezone);
 }
 
 export function formatMessages(messages: PendingMessage[], timezone: string, now: number): string {

@@ -29,6 +29,7 @@ import {
   openInboundReader,
   openOutboundWriter,
   OUTBOUND_BELL,
+  ringBell,
   type Db,
 } from '../shared/session-db.js';
 
@@ -57,7 +58,6 @@ export class RunnerQueue {
   readonly inbound: Db;
   readonly outbound: Db;
   private lastBeat = 0;
-  private readonly bell: string;
 
   constructor(
     readonly sessionDir: string,
@@ -65,20 +65,12 @@ export class RunnerQueue {
   ) {
     this.inbound = openInboundReader(sessionDir);
     this.outbound = openOutboundWriter(sessionDir);
-    this.bell = path.join(bellsDir(sessionDir), OUTBOUND_BELL);
-    fs.writeFileSync(this.bell, '');
+    fs.writeFileSync(path.join(bellsDir(sessionDir), OUTBOUND_BELL), '');
   }
 
   /** Tell the host a commit is readable (see OUTBOUND_BELL). Called after each commit returns. */
   private ring(): void {
-    const t = new Date();
-    try {
-      fs.utimesSync(this.bell, t, t);
-    } catch (err) {
-      // The agent can write the session dir and may have removed the bell: put it back.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fs.writeFileSync(path.join(bellsDir(this.sessionDir), OUTBOUND_BELL), '');
-    }
+    ringBell(this.sessionDir, OUTBOUND_BELL);
   }
 
   meta(): SessionMeta {

@@ -37,6 +37,20 @@ export function bellsDir(sessionDir: string): string {
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
+
+/**
+ * Ring a bell: touch it after a commit returned. The sandbox can write the session dir and
+ * may have removed the bell (or its directory): it is put back, and that creation rings too.
+ */
+export function ringBell(sessionDir: string, name: typeof INBOUND_BELL | typeof OUTBOUND_BELL): void {
+  const t = new Date();
+  try {
+    fs.utimesSync(path.join(sessionDir, BELLS_DIR, name), t, t);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    fs.writeFileSync(path.join(bellsDir(sessionDir), name), '');
+  }
+}
 /**
  * Touched by the host after each inbound commit the runner must act on. Waking on inbound.db
  * itself would wake the runner while the host still holds the write lock (the page writes
