@@ -13,9 +13,9 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 /** Run the CLI; resolves with stdout, rejects with the tail of stderr. */
-export function runCli(env, args, input) {
+export function runCli(env, args, input, main = MAIN) {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [main, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     c.stdout.on('data', (d) => (out += d));
@@ -29,11 +29,12 @@ export function runCli(env, args, input) {
   });
 }
 
-export async function startBenchHost(extraEnv = {}) {
-  if (!fs.existsSync(MAIN)) throw new Error('dist/ is missing: run npm run build first');
+/** `main`: the CLI entry of the build to run (another checkout's dist/cli/main.js for an A/B). */
+export async function startBenchHost(extraEnv = {}, main = MAIN) {
+  if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'polyclaw-bench-'));
   const env = { ...process.env, POLYCLAW_HOME: home, POLYCLAW_LOG_LEVEL: 'warn', ...extraEnv };
-  const child = spawn(process.execPath, [MAIN, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [main, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let errTail = '';
   child.stdout.on('data', (d) => (out += d));
@@ -49,25 +50,31 @@ export async function startBenchHost(extraEnv = {}) {
     home,
     env,
     client,
-    cli: (args, input) => runCli(env, args, input),
+    cli: (args, input) => runCli(env, args, input, main),
     /** Vault an OpenAI-compatible endpoint at baseUrl and create a group on it, attached for chat. */
     async group(name, provider, baseUrl, kind = 'openai-compatible') {
       await runCli(
         env,
         ['secrets', 'set', `${name}-key`, '--kind', kind, '--base-url', baseUrl, '--value-stdin'],
         'sk-bench',
+        main,
       );
-      await runCli(env, [
-        'groups',
-        'create',
-        name,
-        '--provider',
-        provider,
-        '--model',
-        'fake-model',
-        '--endpoint',
-        `${name}-key`,
-      ]);
+      await runCli(
+        env,
+        [
+          'groups',
+          'create',
+          name,
+          '--provider',
+          provider,
+          '--model',
+          'fake-model',
+          '--endpoint',
+          `${name}-key`,
+        ],
+        undefined,
+        main,
+      );
       await client.request('chat.attach', { platformId: name });
     },
     async stop() {
