@@ -71,3 +71,66 @@ describe('claude event mapping: the early reply', () => {
     expect(out.filter((e) => e.type === 'reply')).toEqual([{ type: 'reply', text: 'done' }]);
   });
 });
+
+describe('claude event mapping: errors', () => {
+  const apiRetry = (error: string, status: number) =>
+    ({
+      type: 'system',
+      subtype: 'api_retry',
+      error,
+      error_status: status,
+      attempt: 1,
+      max_retries: 10,
+      retry_delay_ms: 500,
+      uuid: 'u',
+      session_id: 's',
+    }) as unknown as SDKMessage;
+  const errorOf = (ms: SDKMessage[]) => {
+    const m = new ClaudeEventMapper();
+    const out = ms.map((x) => m.map(x));
+    return { event: out.flatMap((o) => o.events).find((e) => e.type === 'error'), fatal: out.at(-1)!.fatal };
+  };
+
+  it('a rejected credential is not retried: the user hears at once what to check', () => {
+    const { event, fatal } = errorOf([apiRetry('authentication_failed', 401)]);
+    expect(fatal).toBe(true);
+    expect(event).toMatchObject({ retryable: false, classification: 'auth' });
+    expect((event as { message: string }).message).toMatch(
+      /rejected the credential \(401.*polyclaw secrets test/,
+    );
+  });
+
+  it('limits, overload and server faults are retried; a rate limit is quota', () => {
+    expect(errorOf([apiRetry('rate_limit', 429)]).event).toMatchObject({
+      retryable: true,
+      classification: 'quota',
+    });
+    expect(errorOf([apiRetry('overloaded', 529)]).event).toMatchObject({ retryable: true });
+    expect(errorOf([apiRetry('server_error', 500)]).event).toMatchObject({ retryable: true });
+    expect(errorOf([apiRetry('something_new', 500)]).event).toMatchObject({ retryable: true });
+    expect(errorOf([apiRetry('constructor', 500)]).event).toMatchObject({ retryable: true });
+  });
+
+  it('a request the API refuses or an unknown model fails without retries', () => {
+    const failed = (error: string) =>
+      errorOf([
+        {
+          type: 'assistant',
+          error,
+          message: { content: [] },
+          parent_tool_use_id: null,
+        } as unknown as SDKMessage,
+        {
+          type: 'result',
+          subtype: 'success',
+          is_error: true,
+          result: 'API Error: 400',
+          uuid: 'u',
+          session_id: 's',
+        } as unknown as SDKMessage,
+      ]).event;
+    expect(failed('invalid_request')).toMatchObject({ retryable: false });
+    expect(failed('model_not_found')).toMatchObject({ retryable: false });
+    expect(failed('server_error')).toMatchObject({ retryable: true });
+  });
+});

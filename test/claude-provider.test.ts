@@ -126,6 +126,15 @@ describe('claude provider, direct', () => {
     expect(evs.find((e) => e.type === 'error')).toMatchObject({ retryable: true, classification: 'quota' });
   }, 30_000);
 
+  it('a rejected credential ends the turn at once, not retryable, and the stream ends cleanly', async () => {
+    const q = provider().query(input('FAIL[401]'));
+    const before = fake.messages().length;
+    const evs = await collect(q.events, (e) => (e.type === 'result' || e.type === 'error') && q.end());
+    expect(evs.find((e) => e.type === 'error')).toMatchObject({ retryable: false, classification: 'auth' });
+    // The query closes at the CLI's first retry notice: the host's policy owns retries, not the CLI's.
+    expect(fake.messages().length - before).toBeLessThanOrEqual(2);
+  }, 30_000);
+
   it('keep warm: the next batch of the session goes into the parked CLI; another session gets a new one', async () => {
     let starts = 0;
     const p = new ClaudeProvider(ctx(), {
@@ -272,6 +281,17 @@ describe('claude group end to end: host, bwrap sandbox, gateway', () => {
     const r = await chat('fresh please');
     expect(replies(r), r.stdout).toEqual(['echo: fresh please']);
     expect(JSON.stringify(fake.messages().at(-1)!.body.messages)).not.toContain('hello claude');
+  }, 40_000);
+
+  it('a credential the model API rejects is reported to the user at once, without retries', async () => {
+    const before = fake.messages().length;
+    const r = await chat('FAIL[401]');
+    expect(r.code).toBe(1);
+    expect(r.json.result.status).toBe('failed');
+    expect(replies(r)[0]).toMatch(
+      /could not process your message: the model API rejected the credential \(401/,
+    );
+    expect(fake.messages().length - before).toBeLessThanOrEqual(2); // one attempt, not the host's retries
   }, 40_000);
 
   it('the claude CLI process holds no key-like variable but the gateway token', async () => {

@@ -10,8 +10,9 @@
  *    text: a compaction summary is never delivered as a reply;
  *  - an unknown stored session (no init, "No conversation found") is thrown as
  *    ClaudeSessionInvalid so the runner starts a fresh session with the message kept;
- *  - an API retry ends the turn as a retryable `error` (the host's retry policy owns retries;
- *    a rate limit is classified `quota`); the caller then closes the query.
+ *  - an API retry ends the turn as an `error` (the host's retry policy owns retries): retryable
+ *    for limits, overload and server faults (a rate limit is classified `quota`), not for a
+ *    rejected credential (`auth`) or a request the API refuses; the caller then closes the query.
  */
 import type { SDKMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { ErrorClassification, ProviderEvent } from '../../shared/provider.js';
@@ -30,15 +31,28 @@ export function isSessionInvalidError(err: unknown): boolean {
   return err instanceof Error && NO_SESSION.test(err.message);
 }
 
+/**
+ * The SDK's error kinds. Retrying helps only where the upstream may answer differently later
+ * (limits, overload, server faults); a rejected credential, a wrong model or a request the API
+ * refuses fails the same way every time, so the user hears about it at once.
+ */
 const CLASS: Record<string, { classification?: ErrorClassification; retryable: boolean }> = {
   authentication_failed: { classification: 'auth', retryable: false },
   oauth_org_not_allowed: { classification: 'auth', retryable: false },
+  account_on_hold: { classification: 'auth', retryable: false },
+  verification_required: { classification: 'auth', retryable: false },
+  cloud_credential_error: { classification: 'auth', retryable: false },
   billing_error: { classification: 'quota', retryable: false },
   rate_limit: { classification: 'quota', retryable: true },
   overloaded: { retryable: true },
   server_error: { retryable: true },
   unknown: { retryable: true },
+  invalid_request: { retryable: false },
+  model_not_found: { retryable: false },
+  max_output_tokens: { retryable: false },
 };
+
+const errorKind = (e: string | null | undefined) => (e && Object.hasOwn(CLASS, e) ? CLASS[e] : undefined);
 
 export interface Mapped {
   events: ProviderEvent[];
@@ -138,14 +152,19 @@ export class ClaudeEventMapper {
         this.compacted = true;
         return { events: [{ type: 'progress', message: 'conversation compacted' }], fatal: false };
       case 'api_retry': {
-        const c = CLASS[m.error] ?? { retryable: true };
+        const c = errorKind(m.error) ?? { retryable: true };
+        const status = m.error_status ?? 'no response';
+        const message =
+          c.classification === 'auth'
+            ? `the model API rejected the credential (${status}: ${m.error}); check the group's vault entry (polyclaw secrets test NAME)`
+            : `the model API failed (${status}: ${m.error})`;
         return {
           events: [
             {
               type: 'error',
-              message: `the model API failed (${m.error_status ?? 'no response'}: ${m.error})`,
-              retryable: true,
-              classification: m.error === 'rate_limit' ? 'quota' : c.classification,
+              message,
+              retryable: c.retryable,
+              ...(c.classification ? { classification: c.classification } : {}),
             },
           ],
           fatal: true,
@@ -165,7 +184,7 @@ export class ClaudeEventMapper {
       return { events: [{ type: 'result', text: compacted ? null : m.result }], fatal: false };
     const detail = m.subtype === 'success' ? m.result : (m.errors ?? []).join('; ') || m.subtype;
     if (!this.sawInit && NO_SESSION.test(detail)) throw new ClaudeSessionInvalid(detail);
-    const c = (lastError && CLASS[lastError]) || { retryable: m.subtype !== 'error_max_turns' };
+    const c = errorKind(lastError) ?? { retryable: m.subtype !== 'error_max_turns' };
     return {
       events: [
         {

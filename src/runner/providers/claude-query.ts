@@ -5,7 +5,8 @@
  * running turn and share its result, breaking "one result per prompt").
  * Invariants:
  *  - end() closes the input once every prompt has its answer; the CLI then exits and the
- *    event stream ends (after at most `exitGraceMs`, when the process is closed);
+ *    event stream ends (after at most `exitGraceMs`, when the process is closed); an error the
+ *    CLI raises as it exits then ends the stream quietly (every prompt was answered already);
  *  - abort() closes the CLI now; the event stream ends without further results;
  *  - a fatal turn error (API retry, rate limit) closes the query after its `error` event: the
  *    loop fails whatever else was waiting, and the host retries it;
@@ -181,6 +182,12 @@ export function liveQuery(opts: {
     } catch (err) {
       parking = false;
       if (aborted) return;
+      // Every prompt has its answer and the input is closed: the CLI's exit error (e.g. after
+      // an error result) tells nothing more, and nothing is left to fail.
+      if (ended && outstanding === 0) {
+        opts.log.debug('claude exited after its last answer', { err });
+        return;
+      }
       throw err;
     } finally {
       if (exitTimer) clearTimeout(exitTimer);
