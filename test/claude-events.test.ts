@@ -39,7 +39,7 @@ describe('claude event mapping: the early reply', () => {
     const m = new ClaudeEventMapper();
     for (const x of [start(), text('Hi')]) m.map(x);
     expect(m.map(stopReason('end_turn')).events).toEqual([{ type: 'reply', text: 'Hi' }]);
-    expect(m.map(stop()).events).toEqual([]);
+    expect(m.map(stop()).events).toEqual([{ type: 'activity' }]);
   });
 
   it('no reply for a message that calls a tool, an empty one, a subagent’s, or during compaction', () => {
@@ -132,5 +132,22 @@ describe('claude event mapping: errors', () => {
     expect(failed('invalid_request')).toMatchObject({ retryable: false });
     expect(failed('model_not_found')).toMatchObject({ retryable: false });
     expect(failed('server_error')).toMatchObject({ retryable: true });
+  });
+});
+
+describe('claude event mapping: liveness', () => {
+  it('a subagent at work, a long tool or a background task keeps the turn alive (activity)', () => {
+    const m = new ClaudeEventMapper();
+    const kinds = (x: SDKMessage) => m.map(x).events.map((e) => e.type);
+    const sub = 'toolu_sub';
+    expect(kinds(ev({ type: 'message_start', message: {} }, sub))).toEqual(['activity']);
+    expect(
+      kinds(ev({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x' } }, sub)),
+    ).toEqual(['activity']);
+    const other = (o: object) => ({ uuid: 'u', session_id: 's', ...o }) as unknown as SDKMessage;
+    expect(
+      kinds(other({ type: 'tool_progress', tool_use_id: 't', tool_name: 'Bash', elapsed_time_seconds: 30 })),
+    ).toEqual(['activity']);
+    expect(kinds(other({ type: 'system', subtype: 'task_started', task_id: 't' }))).toEqual(['activity']);
   });
 });

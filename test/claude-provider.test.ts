@@ -135,6 +135,30 @@ describe('claude provider, direct', () => {
     expect(fake.messages().length - before).toBeLessThanOrEqual(2);
   }, 30_000);
 
+  it('a subagent works within the turn: its report is part of the answer, not a background task', async () => {
+    // The subagent's request streams slowly; the main thread waits for it (foreground).
+    fake.script = (r) =>
+      r.lastUserText.startsWith('SUBTASK') && !r.toolResults.length
+        ? { text: ['one ', 'two ', 'three ', 'four'], gapMs: 300 }
+        : undefined;
+    try {
+      const q = provider().query(input('AGENT[SUBTASK count to four]'));
+      const evs = await collect(q.events, (e) => (e.type === 'result' || e.type === 'error') && q.end());
+      const results = evs.filter((e) => e.type === 'result').map((e) => (e as { text: string }).text);
+      expect(results).toHaveLength(1);
+      expect(results[0]).toMatch(/^TOOL RESULT SEEN: [\s\S]*one two three four/);
+      expect(results[0]).not.toMatch(/background|launched/i);
+      const tools = fake
+        .messages()
+        .at(-1)!
+        .body.tools.map((t: { name: string }) => t.name);
+      for (const name of ['Monitor', 'Workflow', 'SendMessage', 'ListAgents'])
+        expect(tools).not.toContain(name);
+    } finally {
+      fake.script = null;
+    }
+  }, 40_000);
+
   it('keep warm: the next batch of the session goes into the parked CLI; another session gets a new one', async () => {
     let starts = 0;
     const p = new ClaudeProvider(ctx(), {

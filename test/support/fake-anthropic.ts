@@ -10,6 +10,7 @@
  *   BASH[cmd]      tool_use of Bash with that command; the follow-up request is answered
  *                  "TOOL RESULT SEEN: <tool output>"
  *   SEND[text]     tool_use of our mcp__polyclaw__send_message {text}; then "sent"
+ *   AGENT[prompt]  tool_use of Claude Code's Agent tool (a subagent) with that prompt
  *   SLOW[ms]       wait that long before answering (split across the deltas)
  *   FAIL[status]   answer with that HTTP status and an Anthropic error body
  *   otherwise      "echo: <text of the last user message>" in three deltas
@@ -150,6 +151,14 @@ export function directiveTurn(req: FakeRequest): FakeTurn {
   if (fail) return { status: Number(fail[1]) };
   const bash = /BASH\[([^\]]*)\]/.exec(t);
   if (bash) return { ...pace, toolUse: { name: 'Bash', input: { command: bash[1], description: 'run it' } } };
+  const agent = /AGENT\[([^\]]*)\]/.exec(t);
+  if (agent)
+    return {
+      toolUse: {
+        name: 'Agent',
+        input: { description: 'a sub task', prompt: agent[1], subagent_type: 'general-purpose' },
+      },
+    };
   const send = /SEND\[([^\]]*)\]/.exec(t);
   if (send) return { ...pace, toolUse: { name: 'mcp__polyclaw__send_message', input: { text: send[1] } } };
   const words = `echo: ${t}`;

@@ -68,6 +68,10 @@ export function claudeEnv(input: ClaudeEnvInput): Record<string, string> {
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     // MCP tools listed directly instead of behind ToolSearch (one model round trip less per tool).
     ENABLE_TOOL_SEARCH: 'false',
+    // A turn's work ends with the turn: subagents and shells run in the foreground. Background
+    // work would report into a CLI that Polyclaw has parked or closed, and its answer would
+    // either be lost or taken for the answer to the next message.
+    CLAUDE_CODE_DISABLE_BACKGROUND_TASKS: '1',
   });
   if (env.POLYCLAW_GATEWAY_SOCKET) out.ANTHROPIC_UNIX_SOCKET = env.POLYCLAW_GATEWAY_SOCKET;
   if (input.isRoot) out.IS_SANDBOX = '1';

@@ -73,12 +73,14 @@ export class ClaudeEventMapper {
   }
 
   map(m: SDKMessage): Mapped {
-    const none: Mapped = { events: [], fatal: false };
+    // Every SDK message is a sign of life: the runner's heartbeat must keep going through a
+    // subagent's work or a long tool, or the host would take the turn for stuck and kill it.
+    const alive: Mapped = { events: [{ type: 'activity' }], fatal: false };
     switch (m.type) {
       case 'system':
         return this.system(m);
       case 'stream_event': {
-        if (m.parent_tool_use_id) return none;
+        if (m.parent_tool_use_id) return alive;
         const e = m.event;
         switch (e.type) {
           case 'message_start':
@@ -86,7 +88,7 @@ export class ClaudeEventMapper {
             this.stopReason = null;
             return { events: [{ type: 'activity' }], fatal: false };
           case 'content_block_delta':
-            if (e.delta.type !== 'text_delta') return none;
+            if (e.delta.type !== 'text_delta') return alive;
             this.msgText += e.delta.text;
             return { events: [{ type: 'delta', text: e.delta.text }], fatal: false };
           case 'message_delta': {
@@ -96,14 +98,14 @@ export class ClaudeEventMapper {
             const text = this.msgText;
             const final = this.stopReason === 'end_turn' && text.trim() !== '' && !this.compacted;
             this.msgText = '';
-            return final ? { events: [{ type: 'reply', text }], fatal: false } : none;
+            return final ? { events: [{ type: 'reply', text }], fatal: false } : alive;
           }
           case 'message_stop':
             this.msgText = '';
             this.stopReason = null;
-            return none;
+            return alive;
           default:
-            return none;
+            return alive;
         }
       }
       case 'assistant': {
@@ -128,18 +130,18 @@ export class ClaudeEventMapper {
             ],
             fatal: true,
           };
-        return none;
+        return alive;
       case 'result':
         return this.result(m);
       default:
-        return none;
+        return alive;
     }
   }
 
   private system(m: Extract<SDKMessage, { type: 'system' }>): Mapped {
     switch (m.subtype) {
       case 'init':
-        if (this.sawInit) return { events: [], fatal: false };
+        if (this.sawInit) return { events: [{ type: 'activity' }], fatal: false };
         this.sawInit = true;
         return { events: [{ type: 'init', continuation: m.session_id }], fatal: false };
       case 'status':
@@ -147,7 +149,7 @@ export class ClaudeEventMapper {
           this.compacted = true;
           return { events: [{ type: 'progress', message: 'compacting the conversation' }], fatal: false };
         }
-        return { events: [], fatal: false };
+        return { events: [{ type: 'activity' }], fatal: false };
       case 'compact_boundary':
         this.compacted = true;
         return { events: [{ type: 'progress', message: 'conversation compacted' }], fatal: false };
@@ -171,7 +173,7 @@ export class ClaudeEventMapper {
         };
       }
       default:
-        return { events: [], fatal: false };
+        return { events: [{ type: 'activity' }], fatal: false };
     }
   }
 

@@ -62,7 +62,9 @@ export class InputChannel implements AsyncIterable<SDKUserMessage> {
 /**
  * One running Claude Code CLI: the SDK query, its input, its event mapper and the session it
  * is on. Started lazily by the first next(). While parked, watch() keeps one read pending so
- * a CLI that exits is noticed (`dead`) and never reused.
+ * a CLI that exits is noticed (`dead`) and never reused; so is one that starts a turn of its
+ * own (a parked CLI must be silent: its output would be taken for the answer to the next
+ * message). The next batch then starts a new CLI, which resumes the session's transcript.
  */
 export class LiveCli {
   readonly input = new InputChannel();
@@ -104,7 +106,7 @@ export class LiveCli {
     this.pending = p;
     p.then(
       (r) => {
-        if (r.done) this.dead = true;
+        if (r.done || TURN_MESSAGES.has(r.value.type)) this.dead = true;
       },
       () => {
         this.dead = true;
@@ -119,6 +121,9 @@ export class LiveCli {
     this.q?.close();
   }
 }
+
+/** SDK messages that belong to a turn (the model's output, tool results, the turn's result). */
+const TURN_MESSAGES = new Set<string>(['assistant', 'user', 'stream_event', 'result']);
 
 export type CliItem = { kind: 'sdk'; message: SDKMessage } | { kind: 'approval'; request: ApprovalRequest };
 

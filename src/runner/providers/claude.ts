@@ -25,7 +25,12 @@ import { isSessionInvalidError } from './claude-events.js';
 import { LiveCli, liveQuery, type QueryFn } from './claude-query.js';
 import { registerProvider } from './registry.js';
 
-/** Built-in tools that duplicate ours (tasks, ask_user_question) or need a human at a terminal. */
+/**
+ * Built-in tools that duplicate ours (tasks, ask_user_question, messages to other agents), need a
+ * human at a terminal, or report later into a CLI that Polyclaw parks or closes once the turn is
+ * answered (background monitors and workflows: their news would be lost or taken for the answer
+ * to the next message; background tasks are off too, see claude-env.ts).
+ */
 export const DISALLOWED_TOOLS = [
   'CronCreate',
   'CronDelete',
@@ -34,6 +39,10 @@ export const DISALLOWED_TOOLS = [
   'AskUserQuestion',
   'EnterPlanMode',
   'ExitPlanMode',
+  'Monitor',
+  'Workflow',
+  'SendMessage',
+  'ListAgents',
 ];
 
 const EFFORT: Record<string, Options['effort']> = {
