@@ -25,8 +25,12 @@ describe('agent destinations', () => {
     const dir = path.join(home, 'sessions', group);
     if (!fs.existsSync(dir)) return [];
     return fs.readdirSync(dir).flatMap((s) => {
-      const db = new Database(path.join(dir, s, 'inbound.db'), { readonly: true });
+      // The host creates the session dir a moment before its inbound.db and the schema in it.
+      const file = path.join(dir, s, 'inbound.db');
+      if (!fs.existsSync(file)) return [];
+      const db = new Database(file, { readonly: true });
       try {
+        if (!db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'messages_in'`).get()) return [];
         return db
           .prepare(`SELECT routing, content FROM messages_in WHERE kind = 'chat' ORDER BY seq`)
           .all() as Array<{ routing: string; content: string }>;
