@@ -16,7 +16,7 @@ import { createOpencodeClient } from '@opencode-ai/sdk/v2/client';
 import { OpencodeProvider } from '../dist/runner/providers/opencode.js';
 import { freePort } from '../dist/runner/providers/opencode-server.js';
 import { prepareStateDirs, serverEnv } from '../dist/runner/providers/opencode-config.js';
-import { defaultBinary } from '../dist/runner/providers/opencode-settings.js';
+import { opencodeBinary } from '../dist/shared/agent-binaries.js';
 import { createLogger } from '../dist/shared/log.js';
 import { chatTurn } from './lib/admin-client.mjs';
 import { startBenchHost } from './lib/host.mjs';
@@ -74,7 +74,7 @@ async function directStart() {
   const env = serverEnv({ dirs, config, runnerEnv: process.env });
   const port = await freePort();
   const t0 = performance.now();
-  const child = spawn(defaultBinary(), ['serve', `--port=${port}`, '--hostname=127.0.0.1'], {
+  const child = spawn(opencodeBinary(), ['serve', `--port=${port}`, '--hostname=127.0.0.1'], {
     cwd: dir,
     env,
     detached: true,

@@ -8,6 +8,8 @@
  *  - the gateway route of the model calls in POLYCLAW_CLAUDE_ROUTE: /endpoints/<name> for a
  *    group with an endpoint, else /anthropic. Never a credential: the gateway adds it.
  */
+import { claudeBinary } from '../shared/agent-binaries.js';
+import { binaryCheck } from './binary-check.js';
 import { linkSkills } from './skill-links.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,6 +33,11 @@ export function claudeStateDir(groupDir: string, groupName: string): string {
 registerHostProvider({
   name: 'claude',
   approvals: ['bypass', 'ask', 'deny'],
+  check: () =>
+    binaryCheck(
+      claudeBinary,
+      'run npm ci in the Polyclaw install (@anthropic-ai/claude-agent-sdk bundles Claude Code)',
+    ),
   validate: ({ effort }) => {
     if (effort !== null && !EFFORTS.includes(effort))
       throw badRequest(`claude: unknown effort "${effort}" (expected one of ${EFFORTS.join(', ')})`);

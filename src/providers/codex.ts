@@ -14,6 +14,8 @@ import { badRequest } from '../shared/errors.js';
 import type { ContributionInput } from './contribution.js';
 import { writeAgentsMd } from './codex-agents-md.js';
 import { registerHostProvider } from './registry.js';
+import { codexBinary } from '../shared/agent-binaries.js';
+import { binaryCheck } from './binary-check.js';
 
 const EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'];
 const AGENT = '/workspace/agent';
@@ -24,6 +26,8 @@ export function codexStateDir(groupDir: string, groupName: string): string {
 
 registerHostProvider({
   name: 'codex',
+  check: () =>
+    binaryCheck(codexBinary, 'run npm ci in the Polyclaw install (@openai/codex vendors the codex binary)'),
   // The runner side maps these onto codex's approval policy (runner/providers/codex-approvals.ts).
   approvals: ['bypass', 'ask', 'deny'],
   validate: ({ effort }) => {

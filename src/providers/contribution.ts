@@ -37,4 +37,16 @@ export interface HostProvider {
    */
   readonly approvals?: readonly ApprovalPolicy[];
   contribute(input: ContributionInput): Contribution;
+  /**
+   * Whether this provider's agent can run on this machine, for `polyclaw doctor`: its binary
+   * answers `--version` (detail: that version), else a one-line reason and what to run. Absent
+   * when there is nothing to install (mock).
+   */
+  check?(): Promise<ProviderCheck>;
+}
+
+export interface ProviderCheck {
+  ok: boolean;
+  detail: string;
+  fix?: string;
 }

@@ -5,9 +5,16 @@
  * the sandbox gets the endpoint's NAME, the gateway injects its key.
  */
 import { registerHostProvider } from './registry.js';
+import { opencodeBinary } from '../shared/agent-binaries.js';
+import { binaryCheck } from './binary-check.js';
 
 registerHostProvider({
   name: 'opencode',
+  check: () =>
+    binaryCheck(
+      opencodeBinary,
+      'run npm ci in the Polyclaw install on Linux x64 (opencode-linux-x64 is the binary)',
+    ),
   // The runner maps them onto OpenCode's permission rules (src/runner/providers/opencode-config.ts).
   approvals: ['bypass', 'ask', 'deny'],
   contribute: ({ endpoint, config }) => {

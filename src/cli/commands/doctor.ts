@@ -5,13 +5,7 @@ import { runtimeRegistry } from '../../sandbox/index.js';
 import { createLogger } from '../../shared/log.js';
 import { connectAdmin } from '../admin-client.js';
 import { parse } from '../args.js';
-
-interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
-  fix?: string;
-}
+import { agentChecks, type DoctorCheck as Check } from './doctor-agents.js';
 
 export async function doctorCommand(argv: string[]): Promise<number> {
   const { values: v } = parse(argv, {}, 'polyclaw doctor [--json]');
@@ -71,6 +65,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
         fix: 'run npm ci (better-sqlite3 must build for this Node version)',
       });
     }
+    checks.push(...(await agentChecks(p.db)));
     const client = await connectAdmin(p.socket);
     checks.push({
       name: 'host',

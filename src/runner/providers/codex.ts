@@ -8,7 +8,6 @@
  * Invariant: codex holds no credential but the per-sandbox gateway token.
  */
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger, type Logger } from '../../shared/log.js';
 import type {
@@ -34,18 +33,9 @@ import { codexEnv } from './codex-env.js';
 import { RpcClient } from './codex-rpc.js';
 import { CodexConversation, type CodexConnection } from './codex-conversation.js';
 import { registerProvider } from './registry.js';
+import { codexBinary } from '../../shared/agent-binaries.js';
 
-const TRIPLE = 'x86_64-unknown-linux-musl';
 export const DEFAULT_TURN_TIMEOUT_MS = 10 * 60_000;
-
-/** The vendored binary of the pinned @openai/codex (the Node launcher costs ~60 ms more). */
-export function defaultCodexBinary(from = import.meta.dirname): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    const p = path.join(dir, 'node_modules/@openai/codex-linux-x64/vendor', TRIPLE, 'bin/codex');
-    if (fs.existsSync(p)) return p;
-    if (path.dirname(dir) === dir) return p;
-  }
-}
 
 export interface CodexDeps {
   spawn?: (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
@@ -184,7 +174,7 @@ export class CodexProvider implements AgentProvider {
     });
     const connect = (): CodexConnection => {
       if (this.live && !this.live.conn.rpc.isClosed && !this.live.conn.retired) return this.live.conn;
-      const bin = this.deps.binary ?? this.ctx.env.POLYCLAW_CODEX_BIN ?? defaultCodexBinary();
+      const bin = this.deps.binary ?? this.ctx.env.POLYCLAW_CODEX_BIN ?? codexBinary();
       const child = (this.deps.spawn ?? nodeSpawn)(bin, ['app-server', '--listen', 'stdio://'], {
         cwd: input.cwd,
         env,

@@ -12,9 +12,9 @@
  * it is allowed to do.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { z } from 'zod';
+import { opencodeBinary } from '../../shared/agent-binaries.js';
 import { ApprovalPolicySchema, type ApprovalPolicy } from '../../shared/messages.js';
 
 const Ms = z.coerce
@@ -64,12 +64,6 @@ export class OpencodeSettingsError extends Error {
 
 export const GROUP_FILE = '.polyclaw-opencode.json';
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
-
-/** The platform binary, not the npm wrapper: the wrapper would leave the real server holding the port. */
-export function defaultBinary(): string {
-  const req = createRequire(import.meta.url);
-  return path.join(path.dirname(req.resolve('opencode-linux-x64/package.json')), 'bin', 'opencode');
-}
 
 function readGroupFile(agentDir: string): z.infer<typeof GroupFile> {
   const file = path.join(agentDir, GROUP_FILE);
@@ -125,7 +119,7 @@ export function readSettings(opts: {
   if (!approval.success)
     throw new OpencodeSettingsError(`unknown approval policy "${String(opts.approval)}"`);
   return {
-    binary: opts.binary ?? env.OPENCODE_BIN ?? defaultBinary(),
+    binary: opts.binary ?? env.OPENCODE_BIN ?? opencodeBinary(),
     model: opts.model ?? 'gpt-5-mini',
     effort: opts.effort ?? null,
     endpoint: env.POLYCLAW_MODEL_ENDPOINT || null,
