@@ -3,13 +3,27 @@ import { PolyclawError, toWireError } from '../shared/errors.js';
 
 export class UsageError extends Error {}
 
+/**
+ * A result's `warnings` (the operation succeeded, but something needs the user's attention)
+ * stay in the JSON; for a person they go to stderr as `warning: …` lines.
+ */
 export function printResult(result: unknown, json: boolean, human?: (r: never) => string): void {
   if (json) {
     process.stdout.write(JSON.stringify({ ok: true, result }) + '\n');
     return;
   }
-  if (human) process.stdout.write(human(result as never).replace(/\n?$/, '\n'));
-  else process.stdout.write(formatHuman(result) + '\n');
+  let shown = result;
+  if (
+    typeof result === 'object' &&
+    result !== null &&
+    Array.isArray((result as { warnings?: unknown }).warnings)
+  ) {
+    const { warnings, ...rest } = result as { warnings: unknown[] };
+    for (const w of warnings) process.stderr.write(`warning: ${String(w)}\n`);
+    shown = rest;
+  }
+  if (human) process.stdout.write(human(shown as never).replace(/\n?$/, '\n'));
+  else process.stdout.write(formatHuman(shown) + '\n');
 }
 
 export function formatHuman(v: unknown, indent = ''): string {

@@ -83,6 +83,12 @@ function checkValue(kind: SecretKind, value: string): string {
   return v;
 }
 
+/** Whether the vault holds a secret of that name (read without the key: names are not sealed). */
+export function secretExists(db: Database.Database, name: string): boolean {
+  const table = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'secrets'`).get();
+  return !!table && !!db.prepare('SELECT 1 FROM secrets WHERE name = ?').get(name);
+}
+
 export class Vault implements SecretSource {
   private constructor(
     private readonly db: Database.Database,

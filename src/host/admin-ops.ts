@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
+import { secretExists } from '../gateway/vault.js';
 import { hostProviderRegistry } from '../providers/index.js';
 import { badRequest, PolyclawError } from '../shared/errors.js';
 import { APPROVAL_POLICIES, type ApprovalPolicy } from '../shared/messages.js';
@@ -114,8 +115,16 @@ function checkTimezone(tz: string | null | undefined): void {
 function groupView(ctx: OpContext, g: AgentGroup) {
   const { createdAt: _c, updatedAt: _u, ...rest } = g;
   const wirings = listWirings(ctx.db).filter((w) => w.agentGroupId === g.id);
+  // Saving a group before its secret is allowed; its first message would fail until then.
+  const warnings =
+    g.endpoint && !secretExists(ctx.db, g.endpoint)
+      ? [
+          `the vault has no secret "${g.endpoint}" yet: set it before the group's first message (polyclaw secrets set ${g.endpoint} --kind … --value-stdin)`,
+        ]
+      : [];
   return {
     ...rest,
+    ...(warnings.length ? { warnings } : {}),
     wirings: wirings.map((w) => ({
       id: w.id,
       channel: w.channelType,

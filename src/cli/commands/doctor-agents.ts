@@ -2,10 +2,11 @@
  * The doctor's agent checks: each provider's agent binary (HostProvider.check), and each agent
  * group's provider and endpoint secret. A provider that cannot run fails the doctor only when
  * a group uses it. The central DB is opened read-only (a running host keeps writing it; WAL
- * lets both read) and only secret names are read, never a value.
+ * lets both read) and only secret names are looked up, never a value.
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
+import { secretExists } from '../../gateway/vault.js';
 import { listGroups } from '../../host/store/groups.js';
 import type { ProviderCheck } from '../../providers/contribution.js';
 import { hostProviderRegistry } from '../../providers/index.js';
@@ -21,24 +22,27 @@ interface GroupInfo {
   name: string;
   provider: string;
   endpoint: string | null;
+  endpointMissing: boolean;
 }
 
-/** Groups and vault entry names from the central DB; empty when there is no DB yet. */
-function readSetup(dbFile: string): { groups: GroupInfo[]; secrets: Set<string> } {
-  if (!fs.existsSync(dbFile)) return { groups: [], secrets: new Set() };
+/** The groups in the central DB, and whether each one's endpoint secret is in the vault. */
+function readGroups(dbFile: string): GroupInfo[] {
+  if (!fs.existsSync(dbFile)) return [];
   const db = new Database(dbFile, { readonly: true, fileMustExist: true });
   try {
-    const groups = listGroups(db).map((g) => ({ name: g.name, provider: g.provider, endpoint: g.endpoint }));
-    const hasVault = !!db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'secrets'`).get();
-    const names = hasVault ? (db.prepare('SELECT name FROM secrets').all() as Array<{ name: string }>) : [];
-    return { groups, secrets: new Set(names.map((r) => r.name)) };
+    return listGroups(db).map((g) => ({
+      name: g.name,
+      provider: g.provider,
+      endpoint: g.endpoint,
+      endpointMissing: !!g.endpoint && !secretExists(db, g.endpoint),
+    }));
   } finally {
     db.close();
   }
 }
 
 export async function agentChecks(dbFile: string): Promise<DoctorCheck[]> {
-  const { groups, secrets } = readSetup(dbFile);
+  const groups = readGroups(dbFile);
   const providers = hostProviderRegistry.names();
   const results = new Map<string, ProviderCheck>(
     await Promise.all(
@@ -68,7 +72,7 @@ export async function agentChecks(dbFile: string): Promise<DoctorCheck[]> {
       problems.push(`unknown provider "${g.provider}"`);
       fixes.push(`polyclaw groups update ${g.name} --provider ${providers.join('|')}`);
     } else if (!results.get(g.provider)!.ok) problems.push(`provider ${g.provider} cannot run`);
-    if (g.endpoint && !secrets.has(g.endpoint)) {
+    if (g.endpointMissing) {
       problems.push(`its endpoint secret "${g.endpoint}" is not in the vault`);
       fixes.push(`polyclaw secrets set ${g.endpoint} --kind … --value-stdin`);
     }
