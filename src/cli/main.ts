@@ -42,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
     case 'runner':
       return (await import('../runner/main.js')).runnerMain();
     case 'tools':
-      return (await import('../runner/tools/server.js')).toolsMain();
+      return (await import('../runner/tools/startup.js')).toolsFront();
     case undefined:
     case 'help':
     case '--help':

@@ -5,6 +5,7 @@
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Readable, Writable } from 'node:stream';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { queueContext } from './context.js';
@@ -41,12 +42,14 @@ export function buildServer(ctx: ToolContext, log: Logger): McpServer {
   return server;
 }
 
-/** `polyclaw tools`: serve MCP on stdio for the session in POLYCLAW_SESSION_DIR. */
-export async function toolsMain(
+/**
+ * Serve every tool to one client over `transport` for the session named in `env`; resolves
+ * once the connection is up, with a close() that ends it and the session's files.
+ */
+export async function serve(
+  transport: Transport,
   env: NodeJS.ProcessEnv = process.env,
-  stdin: Readable = process.stdin,
-  stdout: Writable = process.stdout,
-): Promise<number> {
+): Promise<{ closed: Promise<void>; close(): Promise<void> }> {
   const log = createLogger().child('tools');
   const ctx = queueContext({
     sessionDir: env.POLYCLAW_SESSION_DIR ?? '/workspace/session',
@@ -54,14 +57,25 @@ export async function toolsMain(
     log,
   });
   const server = buildServer(ctx, log);
-  const transport = new StdioServerTransport(stdin, stdout);
-  const closed = new Promise<void>((resolve) => {
-    transport.onclose = () => resolve();
-    stdin.once('end', () => resolve());
-  });
+  const closed = new Promise<void>((resolve) => (transport.onclose = () => resolve()));
   await server.connect(transport);
-  await closed;
-  await server.close();
-  ctx.close();
+  return {
+    closed,
+    async close() {
+      await server.close();
+      ctx.close();
+    },
+  };
+}
+
+/** `polyclaw tools` without the fast start (see startup.ts): MCP on stdio from the first byte. */
+export async function toolsMain(
+  env: NodeJS.ProcessEnv = process.env,
+  stdin: Readable = process.stdin,
+  stdout: Writable = process.stdout,
+): Promise<number> {
+  const s = await serve(new StdioServerTransport(stdin, stdout), env);
+  await Promise.race([s.closed, new Promise<void>((resolve) => stdin.once('end', () => resolve()))]);
+  await s.close();
   return 0;
 }

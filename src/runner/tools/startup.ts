@@ -1,0 +1,148 @@
+/**
+ * `polyclaw tools` with a fast start. An agent CLI waits for its MCP servers before its first
+ * model call, and loading the MCP SDK and the tools costs ~0.4 s, paid at every agent start
+ * (the first message of each session). So this front, which imports nothing heavy, answers the
+ * startup exchange itself from a manifest recorded from the real server at build time
+ * (record-startup.ts), and loads the real server meanwhile. Invariants:
+ *  - the front answers only what it holds the real server's answer to: `server/discover`,
+ *    `initialize` (protocol version negotiated as the SDK does), `tools/list` and `ping`;
+ *    every other message waits, in order, for the real server;
+ *  - the real server is given the client's `initialize` and `initialized` first, so its state
+ *    is that of a server that saw the whole session; its answer to that replayed initialize
+ *    is dropped (the client had it already);
+ *  - stdout carries protocol only; with no manifest (a build that did not record one) this is
+ *    exactly the plain server.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+
+export interface StartupManifest {
+  latest: string;
+  supported: string[];
+  /** The initialize result, its protocolVersion aside. */
+  initialize: Record<string, unknown>;
+  toolsList: Record<string, unknown>;
+  /** The server's response to a `server/discover` probe, its id aside. */
+  discover: Record<string, unknown>;
+}
+
+export const MANIFEST_FILE = path.join(import.meta.dirname, 'startup-manifest.json');
+
+export function loadManifest(file = MANIFEST_FILE): StartupManifest | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as StartupManifest;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+type Id = string | number;
+type Msg = { id?: Id; method?: string; params?: Record<string, unknown> } & Record<string, unknown>;
+
+/** The transport the real server gets once loaded: lines in from the front, answers out to stdout. */
+class FrontTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  /** Requests the front answered already, replayed for the server's state: their answers are dropped. */
+  readonly replayed = new Set<Id>();
+
+  constructor(private readonly out: (m: unknown) => void) {}
+
+  async start(): Promise<void> {}
+  async send(message: JSONRPCMessage): Promise<void> {
+    const id = (message as Msg).id;
+    const isResponse = 'result' in message || 'error' in message;
+    if (isResponse && id !== undefined && this.replayed.delete(id)) return;
+    this.out(message);
+  }
+  async close(): Promise<void> {
+    this.onclose?.();
+  }
+}
+
+export async function toolsFront(
+  env: NodeJS.ProcessEnv = process.env,
+  stdin: Readable = process.stdin,
+  stdout: Writable = process.stdout,
+  manifest: StartupManifest | null = loadManifest(),
+  load: () => Promise<typeof import('./server.js')> = () => import('./server.js'),
+): Promise<number> {
+  if (!manifest) return (await load()).toolsMain(env, stdin, stdout);
+  const write = (m: unknown) => void stdout.write(JSON.stringify(m) + '\n');
+  const transport = new FrontTransport(write);
+  const waiting: Msg[] = [];
+  let live = false;
+  type Served = Awaited<ReturnType<(typeof import('./server.js'))['serve']>>;
+  let loading: Promise<Served> | null = null;
+
+  const startServer = () =>
+    (loading ??= load().then(async ({ serve }) => {
+      const s = await serve(transport, env);
+      live = true;
+      for (const m of waiting.splice(0)) transport.onmessage?.(m as JSONRPCMessage);
+      return s;
+    }));
+
+  const answer = (m: Msg): boolean => {
+    if (m.id === undefined || typeof m.method !== 'string') return false;
+    switch (m.method) {
+      case 'initialize': {
+        const asked = m.params?.protocolVersion;
+        const protocolVersion =
+          typeof asked === 'string' && manifest.supported.includes(asked) ? asked : manifest.latest;
+        write({ jsonrpc: '2.0', id: m.id, result: { protocolVersion, ...manifest.initialize } });
+        transport.replayed.add(m.id);
+        waiting.push(m);
+        void startServer();
+        return true;
+      }
+      case 'tools/list':
+        if (m.params?.cursor !== undefined) return false;
+        write({ jsonrpc: '2.0', id: m.id, result: manifest.toolsList });
+        return true;
+      case 'ping':
+        write({ jsonrpc: '2.0', id: m.id, result: {} });
+        return true;
+      case 'server/discover':
+        write({ jsonrpc: '2.0', id: m.id, ...manifest.discover });
+        return true;
+      default:
+        return false;
+    }
+  };
+
+  const onLine = (line: string) => {
+    let m: Msg;
+    try {
+      m = JSON.parse(line) as Msg;
+    } catch (err) {
+      transport.onerror?.(err as Error);
+      return;
+    }
+    if (live) transport.onmessage?.(m as JSONRPCMessage);
+    else if (!answer(m)) {
+      waiting.push(m);
+      void startServer();
+    }
+  };
+
+  let buf = '';
+  stdin.setEncoding('utf8');
+  stdin.on('data', (chunk: string) => {
+    buf += chunk;
+    for (let i; (i = buf.indexOf('\n')) >= 0; ) {
+      const line = buf.slice(0, i).replace(/\r$/, '');
+      buf = buf.slice(i + 1);
+      if (line.trim()) onLine(line);
+    }
+  });
+  await new Promise<void>((resolve) => stdin.once('end', () => resolve()));
+  const served = loading as Promise<Served> | null;
+  if (served) await (await served).close();
+  return 0;
+}
