@@ -87,6 +87,23 @@ describe('delivery', () => {
     expect(new Set(channel.sent.map((s) => s.msg.idempotencyKey)).size).toBe(2);
   });
 
+  it('never delivers a row in reply to a message that was never queued (an early start whose commit failed)', async () => {
+    const queued = host.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing,
+      content: { text: 'hi', sender: { id: 'ann' }, attachments: [] },
+    });
+    const to = (inReplyTo: string, text: string) =>
+      runner.commit([{ kind: 'message', inReplyTo, routing, content: { text } }], []);
+    to('never-queued', 'ghost answer');
+    to(queued.id, 'real answer');
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['real answer']);
+    const ghost = host.outboundSince(0)[0]!;
+    expect(getDelivery(db, session.id, ghost.id)).toMatchObject({ status: 'skipped' });
+  });
+
   it('re-sends a row found "sending" after a crash with the same idempotency key', async () => {
     reply('one');
     await delivery.process(session, host);

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import { badRequest, notFound, PolyclawError } from '../shared/errors.js';
+import { prep } from '../shared/sql.js';
 import { parseAuthJson } from './chatgpt-auth.js';
 import {
   DEFAULT_UPSTREAMS,
@@ -216,16 +217,15 @@ export class Vault implements SecretSource {
 
   /** The group's own --endpoint secret first (when it has the kind), else by name. */
   forKind(caller: Caller, kind: SecretKind): SecretLookup {
-    const row = this.db
-      .prepare(
-        `SELECT s.* FROM secrets s
+    const row = prep(
+      this.db,
+      `SELECT s.* FROM secrets s
          WHERE s.kind = ? AND (s.grant_all = 1 OR EXISTS
            (SELECT 1 FROM secret_grants g WHERE g.secret_id = s.id AND g.agent_group_id = ?))
          ORDER BY s.name = (SELECT endpoint FROM agent_groups WHERE id = ?) DESC, s.name LIMIT 1`,
-      )
-      .get(kind, caller.groupId, caller.groupId) as Row | undefined;
+    ).get(kind, caller.groupId, caller.groupId) as Row | undefined;
     if (row) return { ok: true, secret: this.openRow(row) };
-    const any = this.db.prepare('SELECT 1 FROM secrets WHERE kind = ? LIMIT 1').get(kind);
+    const any = prep(this.db, 'SELECT 1 FROM secrets WHERE kind = ? LIMIT 1').get(kind);
     return { ok: false, reason: any ? 'not_granted' : 'none' };
   }
 
@@ -243,26 +243,31 @@ export class Vault implements SecretSource {
   }
 
   markUsed(secretId: string, status: number): void {
-    this.db
-      .prepare('UPDATE secrets SET last_used_at = ?, last_status = ? WHERE id = ?')
-      .run(this.now(), status, secretId);
+    prep(this.db, 'UPDATE secrets SET last_used_at = ?, last_status = ? WHERE id = ?').run(
+      this.now(),
+      status,
+      secretId,
+    );
   }
 
   replaceValue(secretId: string, value: string): void {
-    const row = this.db.prepare('SELECT kind FROM secrets WHERE id = ?').get(secretId) as
+    const row = prep(this.db, 'SELECT kind FROM secrets WHERE id = ?').get(secretId) as
       { kind: SecretKind } | undefined;
     if (!row) throw notFound('the secret was deleted');
     const v = checkValue(row.kind, value);
-    this.db
-      .prepare('UPDATE secrets SET sealed = ?, updated_at = ? WHERE id = ?')
-      .run(seal(this.key, v, secretId), this.now(), secretId);
+    prep(this.db, 'UPDATE secrets SET sealed = ?, updated_at = ? WHERE id = ?').run(
+      seal(this.key, v, secretId),
+      this.now(),
+      secretId,
+    );
   }
 
   private granted(row: Row, groupId: string): boolean {
     if (row.grant_all) return true;
-    return !!this.db
-      .prepare('SELECT 1 FROM secret_grants WHERE secret_id = ? AND agent_group_id = ?')
-      .get(row.id, groupId);
+    return !!prep(this.db, 'SELECT 1 FROM secret_grants WHERE secret_id = ? AND agent_group_id = ?').get(
+      row.id,
+      groupId,
+    );
   }
 
   private openRow(row: Row): OpenedSecret {
@@ -276,7 +281,7 @@ export class Vault implements SecretSource {
   }
 
   private row(name: string): Row | undefined {
-    return this.db.prepare('SELECT * FROM secrets WHERE name = ?').get(name) as Row | undefined;
+    return prep(this.db, 'SELECT * FROM secrets WHERE name = ?').get(name) as Row | undefined;
   }
 
   private require(name: string): Row {

@@ -4,7 +4,8 @@
  * found 'sending' after a crash is re-sent with the same idempotency key (adapters and
  * clients de-duplicate on it). Transient errors back off and retry, blocking later rows of the
  * same session so order holds; a final failure is reported into the session so the agent
- * knows. The host checks that the agent group may post to the target, whatever the sandbox says.
+ * knows. The host checks that the agent group may post to the target, whatever the sandbox says,
+ * and delivers no row in reply to a message that was never queued.
  */
 import { prep } from '../shared/sql.js';
 import fs from 'node:fs';
@@ -15,7 +16,7 @@ import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { Routing } from '../shared/messages.js';
 import type { Db } from './db/open.js';
-import type { OutboundRow, SessionQueue } from './session-queue.js';
+import type { InboundRow, OutboundRow, SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
 import { mayPostTo } from './store/messaging.js';
@@ -78,6 +79,21 @@ export class Delivery {
       recordDelivery(db, { ...base, status: 'skipped', error: row.invalid });
       return true;
     }
+    // A message the runner was told of early whose commit then failed was never queued (see
+    // runner-hint.ts): whatever its stopped runner wrote in reply to it is never delivered.
+    const origin = row.inReplyTo ? queue.get(row.inReplyTo) : null;
+    if (row.inReplyTo && !origin) {
+      log.warn('skipping a row in reply to a message that was never queued', {
+        session: session.id,
+        seq: row.seq,
+      });
+      recordDelivery(db, {
+        ...base,
+        status: 'skipped',
+        error: 'in reply to a message that was never queued',
+      });
+      return true;
+    }
     if (row.kind === 'system' && row.content.action) {
       if (this.d.onAction) this.d.onAction(session, queue, row);
       else log.warn('no handler for system action; skipped', { session: session.id, seq: row.seq });
@@ -107,7 +123,7 @@ export class Delivery {
     const attempts = (prev?.attempts ?? 0) + 1;
     recordDelivery(db, { ...base, status: 'sending', attempts });
     try {
-      const platformMessageId = await this.send(adapter, target, session, queue, row);
+      const platformMessageId = await this.send(adapter, target, session, queue, row, origin);
       recordDelivery(db, { ...base, status: 'sent', attempts, platformMessageId });
       return true;
     } catch (err) {
@@ -135,9 +151,9 @@ export class Delivery {
     session: Session,
     queue: SessionQueue,
     row: OutboundRow,
+    origin: InboundRow | null,
   ): Promise<string> {
     const key = `${session.id}:${row.id}`;
-    const origin = row.inReplyTo ? queue.get(row.inReplyTo) : null;
     const msg: OutgoingMessage = {
       text: row.content.text,
       files: this.files(queue, row),

@@ -226,7 +226,7 @@ export class SessionManager {
   private startSandbox(sessionId: string) {
     const session = getSession(this.d.db, sessionId);
     const group = getGroup(this.d.db, session.agentGroupId);
-    this.queueFor(session);
+    const queue = this.queueFor(session);
     const ticket = this.d.gateway?.issue(
       { groupId: group.id, groupName: group.name },
       sessionId,
@@ -248,8 +248,26 @@ export class SessionManager {
       ticket?.revoke();
       throw err;
     }
-    void handle.exited.then(() => ticket?.revoke());
     const log = this.log.child('sandbox', { session: sessionId, pid: handle.pid });
+    const started = handle;
+    const detach = queue.attachRunner({
+      tell: (line) => {
+        const stdin = started.stdin as (NodeJS.WritableStream & { destroyed?: boolean }) | null;
+        if (!stdin || stdin.destroyed || !stdin.writable) return false;
+        stdin.write(line);
+        return true;
+      },
+      retract: () => {
+        // Same synchronous step as the failed commit: nothing the runner did can be served.
+        ticket?.revoke();
+        started.kill();
+        log.error('a message the runner was told of could not be queued: sandbox stopped');
+      },
+    });
+    void handle.exited.then(() => {
+      detach();
+      ticket?.revoke();
+    });
     handle.stderr?.setEncoding('utf8');
     handle.stderr?.on('data', (chunk: string) => {
       for (const line of chunk.split('\n'))

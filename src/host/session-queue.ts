@@ -32,6 +32,7 @@ import {
   type Db,
 } from '../shared/session-db.js';
 import { writeAttachment } from '../shared/safe-files.js';
+import { encodeHint, mayHint } from '../shared/runner-hint.js';
 
 export interface InboundRow {
   id: string;
@@ -74,9 +75,20 @@ export type EnqueueInput = {
   seriesId?: string;
 };
 
+/** The running runner's stdin, for early-start hints (see runner-hint.ts). */
+export interface RunnerLine {
+  /** Write one hint line; false when the runner cannot be told (no pipe, or it is closed). */
+  tell(line: string): boolean;
+  /** The commit of a told message failed: stop the runner before anything it did leaves it. */
+  retract(): void;
+}
+
 export class SessionQueue {
   private inbound: Db;
   private outbound: Db | null = null;
+  /** The metadata generation published last (setMeta); hints carry it. */
+  private gen: string | null = null;
+  private runner: RunnerLine | null = null;
   constructor(
     readonly dir: string,
     private readonly now: () => number = Date.now,
@@ -93,8 +105,21 @@ export class SessionQueue {
     ringBell(this.dir, INBOUND_BELL);
   }
 
+  /** Hints go to `line` until the returned detach is called (a later attach replaces it). */
+  attachRunner(line: RunnerLine): () => void {
+    this.runner = line;
+    return () => {
+      if (this.runner === line) this.runner = null;
+    };
+  }
+
   setMeta(meta: SessionMeta, destinations: Array<{ name: string; kind: string; routing: Routing }>): void {
+    const gen = randomUUID();
     const tx = this.inbound.transaction(() => {
+      prep(
+        this.inbound,
+        `INSERT INTO meta(key, value) VALUES ('gen', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+      ).run(gen);
       prep(
         this.inbound,
         `INSERT INTO meta(key, value) VALUES ('session', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
@@ -104,15 +129,22 @@ export class SessionQueue {
       for (const d of destinations) ins.run(d.name, d.kind, JSON.stringify(d.routing));
     });
     tx();
+    this.gen = gen;
   }
 
+  /**
+   * Queue a message. The host is this file's only writer, so the seq read before the
+   * transaction is the one it commits (UNIQUE guards it); a runner told of the row before the
+   * commit is stopped when the commit fails (see runner-hint.ts).
+   */
   enqueue(input: EnqueueInput): { id: string; seq: number } {
     const id = randomUUID();
     const now = this.now();
+    const max = (prep(this.inbound, 'SELECT MAX(seq) AS m FROM messages_in').get() as { m: number | null }).m;
+    const seq = nextEven(max);
+    const processAfter = input.processAfter ?? now;
+    const told = this.tell({ ...input, id, seq, timestamp: now, processAfter });
     const tx = this.inbound.transaction(() => {
-      const max = (prep(this.inbound, 'SELECT MAX(seq) AS m FROM messages_in').get() as { m: number | null })
-        .m;
-      const seq = nextEven(max);
       prep(
         this.inbound,
         `INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, tries, trigger, routing, content, series_id)
@@ -122,17 +154,46 @@ export class SessionQueue {
         seq,
         input.kind,
         now,
-        input.processAfter ?? now,
+        processAfter,
         input.trigger ? 1 : 0,
         JSON.stringify(input.routing),
         JSON.stringify(input.content),
         input.seriesId ?? null,
       );
-      return seq;
     });
-    const seq = tx();
+    try {
+      tx();
+    } catch (err) {
+      if (told) this.runner?.retract();
+      throw err;
+    }
     this.ring();
     return { id, seq };
+  }
+
+  /** Tell the running runner of a row about to be committed, when it may be hinted. */
+  private tell(
+    row: EnqueueInput & { id: string; seq: number; timestamp: number; processAfter: number },
+  ): boolean {
+    const runner = this.runner;
+    if (!runner || !this.gen || this.inbound.inTransaction || !mayHint(row, row.timestamp)) return false;
+    // Another unsettled message: the batch is more than this one (or the runner is busy).
+    if (prep(this.inbound, `SELECT 1 FROM messages_in WHERE status = 'pending' LIMIT 1`).get()) return false;
+    const line = encodeHint({
+      gen: this.gen,
+      message: {
+        id: row.id,
+        seq: row.seq,
+        kind: 'chat',
+        timestamp: row.timestamp,
+        tries: 0,
+        trigger: true,
+        processAfter: row.processAfter,
+        routing: row.routing,
+        content: row.content,
+      },
+    });
+    return line !== null && runner.tell(line);
   }
 
   /** Whether the run of task series `seriesId` scheduled for `runAt` was already enqueued (idempotent firing). */

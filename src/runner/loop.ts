@@ -9,7 +9,8 @@ import { errorMessage } from '../shared/errors.js';
 import type { AgentProvider, AgentQuery } from '../shared/provider.js';
 import type { Doorbell } from '../shared/doorbell.js';
 import { formatMessages, stripInternal, systemContext } from './formatter.js';
-import type { PendingMessage, RunnerQueue } from './session-io.js';
+import type { PendingMessage, RunnerQueue, SessionContext } from './session-io.js';
+import type { RunnerHint } from '../shared/runner-hint.js';
 import { ApprovalDesk } from './approvals.js';
 import { gateTaskScripts, type ScriptRunner } from './task-script.js';
 import { sameChat } from '../shared/messages.js';
@@ -50,6 +51,9 @@ export class RunnerLoop {
   private stopped = false;
   private current: AgentQuery | null = null;
   private readonly now: () => number;
+  /** Waiting for work with nothing running: the only time an early-start hint is taken. */
+  private idle = false;
+  private hinted: RunnerHint | null = null;
 
   constructor(private readonly d: LoopDeps) {
     this.now = d.now ?? Date.now;
@@ -61,9 +65,43 @@ export class RunnerLoop {
     this.d.doorbell.ring();
   }
 
+  /**
+   * An early-start hint from the host (runner-hint.ts): taken only while idle, else dropped
+   * (the doorbell after the host's commit brings the message the usual way).
+   */
+  hint(h: RunnerHint): void {
+    if (!this.idle || this.stopped) {
+      this.d.log.debug('early-start hint dropped: busy', { message: h.message.id });
+      return;
+    }
+    this.idle = false;
+    this.hinted = h;
+    this.d.doorbell.ring();
+  }
+
+  /** The hinted message with the cached context it may run under, or null to go the usual way. */
+  private takeHint(h: RunnerHint): { message: PendingMessage; context: SessionContext } | null {
+    const context = this.d.queue.cachedContext(h.gen);
+    if (!context || this.d.queue.started(h.message.id, h.message.tries)) {
+      this.d.log.debug('early-start hint dropped', { message: h.message.id, stale: !context });
+      return null;
+    }
+    return { message: h.message, context };
+  }
+
   async run(): Promise<void> {
     this.d.queue.heartbeat(true);
     while (!this.stopped) {
+      const hint = this.hinted;
+      this.hinted = null;
+      if (hint) {
+        const taken = this.takeHint(hint);
+        if (taken) await this.batch([taken.message], taken.context);
+        // Dropped: the host is still committing it, and reading inbound.db now would wait on
+        // its write lock; the bell after the commit brings it.
+        else await this.idleWait(this.d.safetyPollMs ?? 30_000);
+        continue;
+      }
       const { due: all, nextDueAt } = this.d.queue.pending();
       const due = this.settleAnswers(all);
       if (due.some((m) => m.trigger)) {
@@ -74,7 +112,16 @@ export class RunnerLoop {
         nextDueAt === null
           ? (this.d.safetyPollMs ?? 30_000)
           : Math.min(nextDueAt - this.now(), this.d.safetyPollMs ?? 30_000);
-      await this.d.doorbell.wait(Math.max(wait, 5));
+      await this.idleWait(Math.max(wait, 5));
+    }
+  }
+
+  private async idleWait(ms: number): Promise<void> {
+    this.idle = true;
+    try {
+      await this.d.doorbell.wait(ms);
+    } finally {
+      this.idle = false;
     }
   }
 
@@ -97,7 +144,8 @@ export class RunnerLoop {
     return gateTaskScripts(batch, { queue, cwd, log, run: runScript });
   }
 
-  private async batch(due: PendingMessage[]): Promise<void> {
+  /** `context`: the cached one a hinted batch runs under (it must not wait on inbound.db). */
+  private async batch(due: PendingMessage[], context?: SessionContext): Promise<void> {
     const { queue } = this.d;
     const clearAt = due.findIndex(isClear);
     if (clearAt === 0) {
@@ -122,19 +170,23 @@ export class RunnerLoop {
     const batch = await this.gate(clearAt > 0 ? due.slice(0, clearAt) : due);
     if (!batch.some((m) => m.trigger)) return;
     queue.ack(batch, 'processing');
-    await this.runQuery(batch, true);
+    await this.runQuery(batch, true, context);
   }
 
-  private async runQuery(first: PendingMessage[], mayRetryFresh: boolean): Promise<void> {
+  private async runQuery(
+    first: PendingMessage[],
+    mayRetryFresh: boolean,
+    context?: SessionContext,
+  ): Promise<void> {
     const { queue, provider, log } = this.d;
-    const meta = queue.meta();
+    const { meta, destinations } = context ?? queue.context();
     const continuation = queue.continuation(provider.name) ?? undefined;
     const groups: PendingMessage[][] = [first];
     const inflight = new Set(first.map((m) => m.id));
     const ctx = systemContext({
       assistantName: meta.assistantName,
       timezone: meta.timezone,
-      destinations: queue.destinations().map((d) => d.name),
+      destinations: destinations.map((d) => d.name),
     });
     // The tool server reads the running turn from state: its rows reply to the front group's last message.
     const setTurn = () => {

@@ -1,9 +1,11 @@
 /**
  * `polyclaw runner`: the process inside a sandbox. It exits when its stdin closes (the host is
- * gone) or on SIGTERM; anything it had not acked is retried by the host.
+ * gone) or on SIGTERM; anything it had not acked is retried by the host. Its stdin also carries
+ * the host's early-start hints (src/shared/runner-hint.ts).
  */
 import { createLogger } from '../shared/log.js';
 import { Doorbell } from '../shared/doorbell.js';
+import { hintReader } from '../shared/runner-hint.js';
 import { bellsDir, INBOUND_BELL } from '../shared/session-db.js';
 import { providerRegistry } from './providers/index.js';
 import { RunnerLoop } from './loop.js';
@@ -14,7 +16,7 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
   const sessionDir = env.POLYCLAW_SESSION_DIR ?? '/workspace/session';
   const agentDir = env.POLYCLAW_AGENT_DIR ?? '/workspace/agent';
   const queue = new RunnerQueue(sessionDir);
-  const meta = queue.meta();
+  const { meta } = queue.context();
   const log = createLogger().child('runner', { session: meta.sessionId });
   // The sandbox's only way out: a loopback port onto the gateway socket, up before the agent starts.
   const forwarder = env.POLYCLAW_GATEWAY_SOCKET
@@ -45,9 +47,16 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
   const stop = () => loop.stop();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // The host's early-start hints (runner-hint.ts); the end of stdin means the host is gone.
+  process.stdin.on(
+    'data',
+    hintReader(
+      (h) => loop.hint(h),
+      (why) => log.warn(why),
+    ),
+  );
   process.stdin.on('end', stop);
   process.stdin.on('error', stop);
-  process.stdin.resume();
   log.info('runner started', { provider: provider.name });
   await loop.run();
   await provider.close?.();

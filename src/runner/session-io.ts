@@ -54,10 +54,17 @@ export interface OutMessage {
   content: Partial<OutboundContent> & { text: string };
 }
 
+export interface SessionContext {
+  gen: string | null;
+  meta: SessionMeta;
+  destinations: Array<{ name: string; kind: string; routing: Routing }>;
+}
+
 export class RunnerQueue {
   readonly inbound: Db;
   readonly outbound: Db;
   private lastBeat = 0;
+  private cached: SessionContext | null = null;
 
   constructor(
     readonly sessionDir: string,
@@ -80,6 +87,30 @@ export class RunnerQueue {
     return SessionMetaSchema.parse(JSON.parse(r.value));
   }
 
+  /**
+   * The session's metadata and destinations with the generation the host published them
+   * under, read in one snapshot and kept for an early-start hint (see runner-hint.ts).
+   */
+  context(): SessionContext {
+    const read = this.inbound.transaction(() => {
+      const gen = prep(this.inbound, `SELECT value FROM meta WHERE key = 'gen'`).get() as
+        { value: string } | undefined;
+      return { gen: gen?.value ?? null, meta: this.meta(), destinations: this.destinations() };
+    });
+    this.cached = read();
+    return this.cached;
+  }
+
+  /** The last context read, when the host has published nothing since (`gen` is its current one). */
+  cachedContext(gen: string): SessionContext | null {
+    return this.cached && this.cached.gen === gen ? this.cached : null;
+  }
+
+  /** Whether this try of the message was already started (acked in any status). */
+  started(id: string, tries: number): boolean {
+    return !!prep(this.outbound, 'SELECT 1 FROM acks WHERE message_id = ? AND try = ?').get(id, tries);
+  }
+
   destinations(): Array<{ name: string; kind: string; routing: Routing }> {
     const rows = prep(
       this.inbound,
@@ -99,12 +130,11 @@ export class RunnerQueue {
       this.inbound,
       `SELECT * FROM messages_in WHERE status = 'pending' ORDER BY seq`,
     ).all() as Array<Record<string, unknown>>;
-    const started = prep(this.outbound, 'SELECT 1 FROM acks WHERE message_id = ? AND try = ?');
     const due: PendingMessage[] = [];
     let nextDueAt: number | null = null;
     for (const r of rows) {
       const id = r.id as string;
-      if (exclude.has(id) || started.get(id, r.tries)) continue;
+      if (exclude.has(id) || this.started(id, r.tries as number)) continue;
       const processAfter = r.process_after as number;
       if (processAfter > now) {
         nextDueAt = nextDueAt === null ? processAfter : Math.min(nextDueAt, processAfter);

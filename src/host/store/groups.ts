@@ -64,6 +64,10 @@ interface Row {
   updated_at: number;
 }
 
+// Built once: a zod schema costs far more to build than to run (every group read parses these).
+const McpServers = z.array(McpServer);
+const ExtraMounts = z.array(ExtraMount);
+
 function parseJson<T>(schema: z.ZodType<T>, text: string, column: string, group: string): T {
   const r = schema.safeParse(JSON.parse(text));
   if (!r.success) throw badRequest(`group ${group}: column ${column} holds invalid data`);
@@ -81,9 +85,9 @@ function fromRow(r: Row): AgentGroup {
     assistantName: r.assistant_name,
     timezone: r.timezone,
     skills: parseJson(StringList, r.skills, 'skills', r.name),
-    mcpServers: parseJson(z.array(McpServer), r.mcp_servers, 'mcp_servers', r.name),
+    mcpServers: parseJson(McpServers, r.mcp_servers, 'mcp_servers', r.name),
     packages: parseJson(StringList, r.packages, 'packages', r.name),
-    extraMounts: parseJson(z.array(ExtraMount), r.extra_mounts, 'extra_mounts', r.name),
+    extraMounts: parseJson(ExtraMounts, r.extra_mounts, 'extra_mounts', r.name),
     approval: ApprovalPolicySchema.parse(r.approval),
     createdAt: r.created_at,
     updatedAt: r.updated_at,

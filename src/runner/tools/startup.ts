@@ -135,7 +135,7 @@ export async function toolsFront(
   stdin.setEncoding('utf8');
   stdin.on('data', (chunk: string) => {
     buf += chunk;
-    for (let i; (i = buf.indexOf('\n')) >= 0; ) {
+    for (let i; (i = buf.indexOf('\n')) >= 0;) {
       const line = buf.slice(0, i).replace(/\r$/, '');
       buf = buf.slice(i + 1);
       if (line.trim()) onLine(line);
