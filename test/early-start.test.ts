@@ -3,7 +3,7 @@
  * before its commit; the runner starts on it while idle, never twice, and a failed commit
  * stops the runner. Real queue files, the real runner loop and the real mock provider.
  */
-import fs from 'node:fs';
+import { RunnerFixture } from './support/runner-fixture.js';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,53 +11,29 @@ import { SessionQueue, type RunnerLine } from '../src/host/session-queue.js';
 import { RunnerLoop } from '../src/runner/loop.js';
 import { MockProvider } from '../src/runner/providers/mock.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
-import { Doorbell } from '../src/shared/doorbell.js';
-import { createLogger } from '../src/shared/log.js';
 import { hintReader, MAX_HINT_BYTES, RunnerHintSchema, type RunnerHint } from '../src/shared/runner-hint.js';
-import { bellsDir, INBOUND_FILE } from '../src/shared/session-db.js';
+import { INBOUND_FILE } from '../src/shared/session-db.js';
 import { mock, sessionMeta, TERMINAL as routing } from './support/meta.js';
-import { tempHome, waitFor } from './support/cli.js';
+import { waitFor } from './support/cli.js';
 
-const log = createLogger({ level: 'error' });
+let f: RunnerFixture;
 let dir: string;
 let host: SessionQueue;
 let queue: RunnerQueue;
-let doorbell: Doorbell;
-let loop: RunnerLoop | null;
-let running: Promise<void> | null;
 
 beforeEach(() => {
-  dir = tempHome('polyclaw-early-');
-  host = new SessionQueue(path.join(dir, 'session'));
-  host.setMeta(sessionMeta({ defaultRouting: routing }), []);
-  queue = new RunnerQueue(host.dir);
-  doorbell = new Doorbell(bellsDir(host.dir), log, (name) => name === 'inbound.bell');
-  doorbell.start();
-  loop = null;
-  running = null;
+  f = new RunnerFixture('polyclaw-early-', sessionMeta({ defaultRouting: routing }));
+  ({ dir, host, queue } = f);
 });
-afterEach(async () => {
-  loop?.stop();
-  await running;
-  doorbell.close();
-  queue.close();
-  host.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => f.close());
 
 function start(): RunnerLoop {
   queue.context(); // what the runner reads at start
-  const l = new RunnerLoop({
-    queue,
+  return f.start({
     provider: new MockProvider({ agentDir: dir, sessionDir: host.dir }),
-    doorbell,
-    log,
     cwd: dir,
     safetyPollMs: 60_000,
   });
-  loop = l;
-  running = l.run();
-  return l;
 }
 
 const content = (text: string) => ({ text, sender: { id: 'ann', name: 'Ann' }, attachments: [] });

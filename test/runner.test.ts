@@ -1,61 +1,34 @@
 /** The runner loop in-process with real queue files and the real mock provider. */
-import fs from 'node:fs';
-import path from 'node:path';
+import { RunnerFixture } from './support/runner-fixture.js';
 import { sessionMeta } from './support/meta.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { formatMessages, stripInternal } from '../src/runner/formatter.js';
-import { RunnerLoop } from '../src/runner/loop.js';
 import { MockProvider } from '../src/runner/providers/mock.js';
 import { RunnerQueue, type PendingMessage } from '../src/runner/session-io.js';
-import { Doorbell } from '../src/shared/doorbell.js';
-import { bellsDir } from '../src/shared/session-db.js';
-import { createLogger } from '../src/shared/log.js';
 import type { AgentProvider, ProviderEvent } from '../src/shared/provider.js';
-import { tempHome, waitFor } from './support/cli.js';
+import { waitFor } from './support/cli.js';
 
-const log = createLogger({ level: 'error' });
 const routing = { channelType: 'terminal', platformId: 'main', threadId: null };
+let f: RunnerFixture;
 let dir: string;
 let host: SessionQueue;
 let queue: RunnerQueue;
-let doorbell: Doorbell;
-let loop: RunnerLoop | null;
-let running: Promise<void> | null;
 
 beforeEach(() => {
-  dir = tempHome('polyclaw-runner-');
-  host = new SessionQueue(path.join(dir, 'session'));
-  host.setMeta(sessionMeta({ assistantName: 'Pal', timezone: 'Europe/Paris', defaultRouting: routing }), []);
-  queue = new RunnerQueue(host.dir);
-  doorbell = new Doorbell(bellsDir(host.dir), log, (name) => name === 'inbound.bell');
-  doorbell.start();
-  loop = null;
-  running = null;
+  f = new RunnerFixture(
+    'polyclaw-runner-',
+    sessionMeta({ assistantName: 'Pal', timezone: 'Europe/Paris', defaultRouting: routing }),
+  );
+  ({ dir, host, queue } = f);
 });
-afterEach(async () => {
-  loop?.stop();
-  await running;
-  doorbell.close();
-  queue.close();
-  host.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => f.close());
 
 function start(
   provider: AgentProvider = new MockProvider({ agentDir: dir, sessionDir: host.dir }),
   approvalTimeoutMs?: number,
 ) {
-  loop = new RunnerLoop({
-    queue,
-    provider,
-    doorbell,
-    log,
-    cwd: dir,
-    safetyPollMs: 60_000,
-    approvalTimeoutMs,
-  });
-  running = loop.run();
+  f.start({ provider, cwd: dir, safetyPollMs: 60_000, approvalTimeoutMs });
 }
 
 const send = (text: string, trigger = true) =>
