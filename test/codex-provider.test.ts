@@ -372,8 +372,18 @@ describe('codex provider with the real codex app-server', () => {
         ].join('\n'),
       );
       const call = (text: string) => ({ mcp: { server: 'echo', tool: 'echo', args: { text } } });
-      fake.script(call('one'), call('two'), { text: 'both tried' });
       const p = mk(dir, mcpServersEnv([{ name: 'echo', command: process.execPath, args: [server] }]), 'ask');
+      // Codex starts a group's MCP servers in the background: a call the model makes before the
+      // server is listed fails as "unsupported" without any approval. Wait until the model sees it.
+      const cwd = path.join(dir, 'agent');
+      for (let i = 0; ; i++) {
+        fake.script({ text: 'ready' });
+        await run(p.query({ prompt: 'warm up', cwd, systemContext: '' })).ev;
+        if (JSON.stringify(fake.requests.at(-1)!.body.tools ?? []).includes('"mcp__echo"')) break;
+        if (i === 20) throw new Error('the echo MCP server never reached the model');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      fake.script(call('one'), call('two'), { text: 'both tried' });
       let n = 0;
       const { asked, ev } = run(
         p.query({ prompt: 'echo', cwd: path.join(dir, 'agent'), systemContext: '' }),
