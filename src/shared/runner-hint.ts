@@ -8,7 +8,10 @@
  * Everything the sandbox can cause outside itself goes through the host — model calls and
  * egress through the gateway, messages through outbound.db, which the host reads on its event
  * loop — so none of it is served before the commit returned. When the commit throws, the host
- * revokes the sandbox's gateway token and kills it in that same step.
+ * revokes the sandbox's gateway token and kills it in that same step, and delivery never sends
+ * a row in reply to a message that was never queued (a runner that answers without the model,
+ * like the mock, may have written one before it was killed). What stays is the agent's own
+ * transcript inside the sandbox, which may hold the message.
  *
  * Which messages are hinted (the host decides, see `mayHint`): a triggering chat message due
  * now, not a slash command (the runner answers `/clear` itself, without the model), small
