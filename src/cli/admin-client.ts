@@ -2,6 +2,7 @@
  * Client of the admin socket. `connectAdmin` resolves null when no host is listening, so
  * commands can fall back to working on the data dir directly.
  */
+import { lineSplitter } from '../shared/lines.js';
 import net from 'node:net';
 import { PolyclawError, type ErrorCode } from '../shared/errors.js';
 
@@ -28,30 +29,25 @@ function client(sock: net.Socket): AdminClient {
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   const listeners: Array<(ev: Record<string, unknown>) => void> = [];
   const closers: Array<() => void> = [];
-  let buf = '';
   sock.setEncoding('utf8');
-  sock.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!line.trim()) continue;
+  sock.on(
+    'data',
+    lineSplitter((line) => {
       const msg = JSON.parse(line) as Record<string, unknown>;
       if ('event' in msg) {
         for (const l of listeners) l(msg);
-        continue;
+        return;
       }
       const p = pending.get(msg.id as number);
-      if (!p) continue;
+      if (!p) return;
       pending.delete(msg.id as number);
       if (msg.ok) p.resolve(msg.result);
       else {
         const e = msg.error as { code: ErrorCode; message: string };
         p.reject(new PolyclawError(e.code, e.message));
       }
-    }
-  });
+    }),
+  );
   sock.on('close', () => {
     for (const p of pending.values())
       p.reject(new PolyclawError('unavailable', 'the host closed the connection'));

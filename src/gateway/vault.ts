@@ -86,8 +86,8 @@ function checkValue(kind: SecretKind, value: string): string {
 
 /** Whether the vault holds a secret of that name (read without the key: names are not sealed). */
 export function secretExists(db: Database.Database, name: string): boolean {
-  const table = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'secrets'`).get();
-  return !!table && !!db.prepare('SELECT 1 FROM secrets WHERE name = ?').get(name);
+  const table = prep(db, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'secrets'`).get();
+  return !!table && !!prep(db, 'SELECT 1 FROM secrets WHERE name = ?').get(name);
 }
 
 export class Vault implements SecretSource {

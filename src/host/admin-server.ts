@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { toWireError } from '../shared/errors.js';
+import { lineSplitter } from '../shared/lines.js';
 import type { Logger } from '../shared/log.js';
 
 export interface Connection {
@@ -56,22 +57,21 @@ export class AdminServer {
       },
       onClose: (fn) => closers.push(fn),
     };
-    let buf = '';
     sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.length > MAX_LINE && !buf.includes('\n')) {
-        conn.send({ id: null, ok: false, error: { code: 'bad_request', message: 'request line too long' } });
-        sock.destroy();
-        return;
-      }
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (line) void this.request(line, conn);
-      }
-    });
+    sock.on(
+      'data',
+      lineSplitter((line) => void this.request(line, conn), {
+        maxChars: MAX_LINE,
+        onOverflow: () => {
+          conn.send({
+            id: null,
+            ok: false,
+            error: { code: 'bad_request', message: 'request line too long' },
+          });
+          sock.destroy();
+        },
+      }),
+    );
     sock.on('error', (err) => this.log.debug('admin client error', { err }));
     sock.on('close', () => {
       this.sockets.delete(sock);

@@ -18,19 +18,14 @@ export function unescapeXml(s: string): string {
     .replace(/&amp;/g, '&');
 }
 
-/** `YYYY-MM-DD HH:MM` of `ms` in `timezone`. */
-export function localTime(ms: number, timezone: string): string {
-  return localWallTime(ms, timezone);
-}
-
 export function formatMessages(messages: PendingMessage[], timezone: string, now: number): string {
-  const lines = [`<context timezone="${escapeXml(timezone)}" now="${localTime(now, timezone)}" />`];
+  const lines = [`<context timezone="${escapeXml(timezone)}" now="${localWallTime(now, timezone)}" />`];
   for (const m of messages) {
     const attrs = [`seq="${m.seq}"`];
     if (m.kind !== 'chat') attrs.push(`kind="${escapeXml(m.kind)}"`);
     const sender = m.content.sender;
     if (sender) attrs.push(`from="${escapeXml(sender.name ?? sender.id)}"`);
-    attrs.push(`time="${localTime(m.timestamp, timezone)}"`);
+    attrs.push(`time="${localWallTime(m.timestamp, timezone)}"`);
     if (m.content.replyTo?.seq !== undefined) attrs.push(`reply-to="${m.content.replyTo.seq}"`);
     let body = escapeXml(m.content.text);
     if (m.content.replyTo?.text) body = `<quote>${escapeXml(m.content.replyTo.text)}</quote>\n${body}`;

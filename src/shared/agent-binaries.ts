@@ -46,9 +46,10 @@ export function codexBinary(from = import.meta.dirname): string {
   }
 }
 
-/** The OpenCode platform binary (throws MODULE_NOT_FOUND when its package is not installed). */
-export function opencodeBinary(): string {
-  return path.join(path.dirname(req.resolve('opencode-linux-x64/package.json')), 'bin', 'opencode');
+/** The OpenCode platform binary, or null when its package is not installed here. */
+export function opencodeBinary(): string | null {
+  const dir = packageDir('opencode-linux-x64');
+  return dir && path.join(dir, 'bin', 'opencode');
 }
 
 /** First line of `<bin> --version`, or a one-line reason it could not run. */

@@ -24,6 +24,7 @@
  * usual way. Taking a hint acks it `processing` like any batch, so it is never run twice.
  */
 import { z } from 'zod';
+import { lineSplitter } from './lines.js';
 import { InboundContentSchema, RoutingSchema, type InboundContent, type Routing } from './messages.js';
 
 /** Hints larger than this go the usual way (one small pipe write keeps the host's step short). */
@@ -71,34 +72,26 @@ export function encodeHint(h: RunnerHint): string | null {
 }
 
 /**
- * Splits the runner's stdin into lines and hands each valid hint to `onHint`. A line that is
- * not a hint is reported to `onBad` and skipped (the stream goes on).
+ * Reads the runner's stdin: each valid hint goes to `onHint`; a line that is not a hint is
+ * reported to `onBad` and skipped (the stream goes on).
  */
 export function hintReader(
   onHint: (h: RunnerHint) => void,
   onBad: (why: string) => void,
 ): (chunk: Buffer | string) => void {
-  let buf = '';
-  return (chunk) => {
-    buf += String(chunk);
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!line.trim()) continue;
+  return lineSplitter(
+    (line) => {
       let parsed: unknown;
       try {
         parsed = JSON.parse(line);
       } catch {
         onBad('a stdin line is not JSON');
-        continue;
+        return;
       }
       const r = RunnerHintSchema.safeParse(parsed);
       if (r.success) onHint(r.data.hint);
       else onBad(`a stdin line is not a hint: ${r.error.issues[0]?.message ?? 'invalid'}`);
-    }
-    if (buf.length > 4 * MAX_HINT_BYTES) {
-      buf = '';
-      onBad('a stdin line is too long');
-    }
-  };
+    },
+    { maxChars: 4 * MAX_HINT_BYTES, onOverflow: () => onBad('a stdin line is too long') },
+  );
 }

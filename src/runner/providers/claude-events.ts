@@ -54,6 +54,12 @@ const CLASS: Record<string, { classification?: ErrorClassification; retryable: b
 
 const errorKind = (e: string | null | undefined) => (e && Object.hasOwn(CLASS, e) ? CLASS[e] : undefined);
 
+/**
+ * What every other SDK message maps to: a sign of life. The runner's heartbeat must keep going
+ * through a subagent's work or a long tool, or the host would take the turn for stuck and kill it.
+ */
+const alive: Mapped = { events: [{ type: 'activity' }], fatal: false };
+
 export interface Mapped {
   events: ProviderEvent[];
   /** The turn failed in a way that ends this query (the caller closes it). */
@@ -73,9 +79,6 @@ export class ClaudeEventMapper {
   }
 
   map(m: SDKMessage): Mapped {
-    // Every SDK message is a sign of life: the runner's heartbeat must keep going through a
-    // subagent's work or a long tool, or the host would take the turn for stuck and kill it.
-    const alive: Mapped = { events: [{ type: 'activity' }], fatal: false };
     switch (m.type) {
       case 'system':
         return this.system(m);
@@ -86,7 +89,7 @@ export class ClaudeEventMapper {
           case 'message_start':
             this.msgText = '';
             this.stopReason = null;
-            return { events: [{ type: 'activity' }], fatal: false };
+            return alive;
           case 'content_block_delta':
             if (e.delta.type !== 'text_delta') return alive;
             this.msgText += e.delta.text;
@@ -116,7 +119,7 @@ export class ClaudeEventMapper {
         return { events, fatal: false };
       }
       case 'user':
-        return { events: [{ type: 'activity' }], fatal: false };
+        return alive;
       case 'rate_limit_event':
         if (m.rate_limit_info.status === 'rejected')
           return {
@@ -141,7 +144,7 @@ export class ClaudeEventMapper {
   private system(m: Extract<SDKMessage, { type: 'system' }>): Mapped {
     switch (m.subtype) {
       case 'init':
-        if (this.sawInit) return { events: [{ type: 'activity' }], fatal: false };
+        if (this.sawInit) return alive;
         this.sawInit = true;
         return { events: [{ type: 'init', continuation: m.session_id }], fatal: false };
       case 'status':
@@ -149,7 +152,7 @@ export class ClaudeEventMapper {
           this.compacted = true;
           return { events: [{ type: 'progress', message: 'compacting the conversation' }], fatal: false };
         }
-        return { events: [{ type: 'activity' }], fatal: false };
+        return alive;
       case 'compact_boundary':
         this.compacted = true;
         return { events: [{ type: 'progress', message: 'conversation compacted' }], fatal: false };
@@ -173,7 +176,7 @@ export class ClaudeEventMapper {
         };
       }
       default:
-        return { events: [{ type: 'activity' }], fatal: false };
+        return alive;
     }
   }
 

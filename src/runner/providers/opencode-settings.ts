@@ -118,8 +118,11 @@ export function readSettings(opts: {
   const approval = ApprovalPolicySchema.safeParse(opts.approval ?? 'bypass');
   if (!approval.success)
     throw new OpencodeSettingsError(`unknown approval policy "${String(opts.approval)}"`);
+  const binary = opts.binary ?? env.OPENCODE_BIN ?? opencodeBinary();
+  if (!binary)
+    throw new OpencodeSettingsError('the opencode binary is not installed (opencode-linux-x64): run npm ci');
   return {
-    binary: opts.binary ?? env.OPENCODE_BIN ?? opencodeBinary(),
+    binary,
     model: opts.model ?? 'gpt-5-mini',
     effort: opts.effort ?? null,
     endpoint: env.POLYCLAW_MODEL_ENDPOINT || null,

@@ -18,6 +18,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { lineSplitter } from '../../shared/lines.js';
 
 export interface StartupManifest {
   latest: string;
@@ -131,16 +132,8 @@ export async function toolsFront(
     }
   };
 
-  let buf = '';
   stdin.setEncoding('utf8');
-  stdin.on('data', (chunk: string) => {
-    buf += chunk;
-    for (let i; (i = buf.indexOf('\n')) >= 0;) {
-      const line = buf.slice(0, i).replace(/\r$/, '');
-      buf = buf.slice(i + 1);
-      if (line.trim()) onLine(line);
-    }
-  });
+  stdin.on('data', lineSplitter(onLine));
   await new Promise<void>((resolve) => stdin.once('end', () => resolve()));
   const served = loading as Promise<Served> | null;
   if (served) await (await served).close();
