@@ -8,18 +8,9 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  AckErrorSchema,
-  InboundContentSchema,
-  AckStatus,
   nextEven,
-  OutboundContentSchema,
-  OutboundKind,
-  RoutingSchema,
-  type AckError,
   type InboundContent,
-  type InboundKind,
   type MirroredTask,
-  type OutboundContent,
   type Routing,
   type SessionMeta,
 } from '../shared/messages.js';
@@ -33,37 +24,19 @@ import {
 } from '../shared/session-db.js';
 import { writeAttachment } from '../shared/safe-files.js';
 import { encodeHint, mayHint } from '../shared/runner-hint.js';
+import {
+  ackRow,
+  inRow,
+  outRow,
+  type AckRow,
+  type InboundRow,
+  type OutboundRow,
+  type RawAck,
+  type RawIn,
+  type RawOut,
+} from './session-rows.js';
 
-export interface InboundRow {
-  id: string;
-  seq: number;
-  kind: InboundKind;
-  timestamp: number;
-  status: 'pending' | 'completed' | 'failed';
-  processAfter: number;
-  tries: number;
-  trigger: boolean;
-  routing: Routing;
-  content: InboundContent;
-}
-
-export interface OutboundRow {
-  id: string;
-  seq: number;
-  inReplyTo: string | null;
-  kind: OutboundKind;
-  routing: Routing;
-  content: OutboundContent;
-  /** Set when the sandbox wrote a row that does not parse: it is skipped, never delivered. */
-  invalid?: string;
-}
-
-export interface AckRow {
-  messageId: string;
-  tryNo: number;
-  status: AckStatus;
-  error: AckError | null;
-}
+export type { AckRow, InboundRow, OutboundRow } from './session-rows.js';
 
 export type EnqueueInput = {
   kind: InboundRow['kind'];
@@ -281,14 +254,7 @@ export class SessionQueue {
     const rows = prep(db, `SELECT * FROM acks WHERE message_id IN (${ids.map(() => '?').join(',')})`).all(
       ...ids,
     ) as RawAck[];
-    return rows.flatMap((r) => {
-      const status = AckStatus.safeParse(r.status);
-      if (!status.success) return [];
-      const err = r.error ? AckErrorSchema.safeParse(safeJson(r.error)) : null;
-      return [
-        { messageId: r.message_id, tryNo: r.try, status: status.data, error: err?.success ? err.data : null },
-      ];
-    });
+    return rows.flatMap(ackRow);
   }
 
   state(key: string): { value: string; updatedAt: number } | null {
@@ -303,80 +269,4 @@ export class SessionQueue {
     this.outbound?.close();
     this.outbound = null;
   }
-}
-
-interface RawIn {
-  id: string;
-  seq: number;
-  kind: string;
-  timestamp: number;
-  status: string;
-  process_after: number;
-  tries: number;
-  trigger: number;
-  routing: string;
-  content: string;
-}
-interface RawOut {
-  id: string;
-  seq: number;
-  in_reply_to: string | null;
-  kind: string;
-  routing: string;
-  content: string;
-}
-interface RawAck {
-  message_id: string;
-  try: number;
-  status: string;
-  error: string | null;
-}
-
-function safeJson(s: string): unknown {
-  try {
-    return JSON.parse(s);
-  } catch {
-    return undefined;
-  }
-}
-
-function inRow(r: RawIn): InboundRow {
-  return {
-    id: r.id,
-    seq: r.seq,
-    kind: r.kind as InboundRow['kind'],
-    timestamp: r.timestamp,
-    status: r.status as InboundRow['status'],
-    processAfter: r.process_after,
-    tries: r.tries,
-    trigger: r.trigger === 1,
-    routing: RoutingSchema.parse(JSON.parse(r.routing)),
-    content: InboundContentSchema.parse(JSON.parse(r.content)),
-  };
-}
-
-/** Rows written by the sandbox are untrusted: anything that does not parse is marked invalid. */
-function outRow(r: RawOut): OutboundRow {
-  const kind = OutboundKind.safeParse(r.kind);
-  const routing = RoutingSchema.safeParse(safeJson(r.routing));
-  const content = OutboundContentSchema.safeParse(safeJson(r.content));
-  if (!kind.success || !routing.success || !content.success) {
-    return {
-      id: r.id,
-      seq: r.seq,
-      inReplyTo: r.in_reply_to,
-      kind: 'system',
-      routing: { channelType: '', platformId: '', threadId: null },
-      content: { text: '', files: [] },
-      invalid: 'unparsable kind, routing or content',
-    };
-  }
-  return {
-    id: r.id,
-    seq: r.seq,
-    inReplyTo: r.in_reply_to,
-    kind: kind.data,
-    routing: routing.data,
-    content: content.data,
-  };
 }

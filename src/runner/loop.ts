@@ -169,6 +169,8 @@ export class RunnerLoop {
     }
     const batch = await this.gate(clearAt > 0 ? due.slice(0, clearAt) : due);
     if (!batch.some((m) => m.trigger)) return;
+    // Durable before the agent sees the batch: a runner that dies starting it has used the try,
+    // so a message that crashes the runner every time ends failed after the retries.
     queue.ack(batch, 'processing');
     await this.runQuery(batch, true, context);
   }
