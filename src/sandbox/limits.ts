@@ -3,6 +3,9 @@
  * (memory.max, pids.max, cpu.max) or v1 (memory, pids, cpu controllers). The sandbox joins
  * its cgroups in a tiny shell wrapper *before* exec, so no child is ever forked outside them.
  * Every cgroup is named polyclaw-<install>-<sandbox>: orphan cleanup can find exactly ours.
+ * The CPU cgroup is made even when its quota cannot bind (a limit of the whole machine): it
+ * makes each sandbox one entity to the scheduler, so a sandbox running many processes does not
+ * crowd out one running few. (Leaving it out measured no faster: Claude turns A/B 1.02, noise.)
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -56,8 +59,8 @@ export function cgroupName(installId: string, sandboxId: string): string {
 }
 
 /** Create and configure the cgroups; null when this host offers none (limits then not enforced). */
-export function createCgroups(name: string, limits: Limits, log: Logger): CgroupSet | null {
-  const layout = detectLayout();
+export function createCgroups(name: string, limits: Limits, log: Logger, root = ROOT): CgroupSet | null {
+  const layout = detectLayout(root);
   if (!layout) return null;
   const memBytes = String(limits.memoryMb * 1024 * 1024);
   const period = 100_000;
