@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binaryCheck } from '../src/providers/binary-check.js';
+import { claudeBinary, codexBinary, opencodeBinary } from '../src/shared/agent-binaries.js';
 import { cli, cliAsync, tempHome } from './support/cli.js';
 
 type Check = { name: string; ok: boolean; detail: string; fix?: string };
@@ -53,6 +54,19 @@ describe('polyclaw doctor', () => {
   });
 });
 
+describe('the agent binary locators', () => {
+  it('find the installed binaries, and answer null (not a guessed path) where none is installed', () => {
+    for (const bin of [claudeBinary(), codexBinary(), opencodeBinary()])
+      expect(fs.existsSync(bin!)).toBe(true);
+    const elsewhere = tempHome('no-modules-');
+    try {
+      expect(codexBinary(elsewhere)).toBeNull();
+    } finally {
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('an agent binary check', () => {
   it('says the binary is missing, or why it did not answer', async () => {
     expect(await binaryCheck(() => null, 'run npm ci')).toEqual({
@@ -60,12 +74,10 @@ describe('an agent binary check', () => {
       detail: 'its binary is not installed',
       fix: 'run npm ci',
     });
-    const notFound = Object.assign(new Error('Cannot find module'), { code: 'MODULE_NOT_FOUND' });
-    expect(
-      await binaryCheck(() => {
-        throw notFound;
-      }, 'x'),
-    ).toMatchObject({ ok: false });
+    expect(await binaryCheck(() => '/nonexistent/codex', 'x')).toMatchObject({
+      ok: false,
+      detail: 'its binary is not installed',
+    });
     expect(await binaryCheck(() => '/bin/false', 'x')).toMatchObject({
       ok: false,
       detail: expect.stringMatching(/\/bin\/false --version failed/),

@@ -4,13 +4,7 @@ import { binaryVersion } from '../shared/agent-binaries.js';
 import type { ProviderCheck } from './contribution.js';
 
 export async function binaryCheck(find: () => string | null, fix: string): Promise<ProviderCheck> {
-  let bin: string | null;
-  try {
-    bin = find();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-    bin = null;
-  }
+  const bin = find();
   if (!bin || !fs.existsSync(bin)) return { ok: false, detail: 'its binary is not installed', fix };
   const v = await binaryVersion(bin);
   return v.ok ? { ok: true, detail: v.version } : { ok: false, detail: v.reason, fix };

@@ -37,12 +37,15 @@ export function claudeBinary(): string | null {
   return null;
 }
 
-/** The vendored codex of the pinned @openai/codex (the Node launcher costs ~60 ms more per start). */
-export function codexBinary(from = import.meta.dirname): string {
+/**
+ * The vendored codex of the pinned @openai/codex (the Node launcher costs ~60 ms more per
+ * start), from the nearest node_modules up from `from`; null when it is not installed.
+ */
+export function codexBinary(from = import.meta.dirname): string | null {
   for (let dir = from; ; dir = path.dirname(dir)) {
     const p = path.join(dir, 'node_modules/@openai/codex-linux-x64/vendor', TRIPLE, 'bin/codex');
     if (fs.existsSync(p)) return p;
-    if (path.dirname(dir) === dir) return p;
+    if (path.dirname(dir) === dir) return null;
   }
 }
 
