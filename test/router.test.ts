@@ -154,6 +154,22 @@ describe('router', () => {
     expect(rows(a!.sessionId).at(-1)!.content.sender?.isAdmin).toBe(true);
   });
 
+  it('a known sender costs no write; a new name is stored; the session records its activity', async () => {
+    wire('a', { engageMode: 'pattern', pattern: '.*' });
+    const [first] = await router.route(ev());
+    const before = getSession(db, first!.sessionId).lastActiveAt;
+    const writes = () => (db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+    const n = writes();
+    expect(ensureUser(db, 'chat', 'u1', 'Ann')).toMatchObject({ displayName: 'Ann' });
+    expect(ensureUser(db, 'chat', 'u1')).toMatchObject({ displayName: 'Ann' });
+    expect(writes()).toBe(n);
+    const renamed = ensureUser(db, 'chat', 'u1', 'Ann B.');
+    expect(renamed).toMatchObject({ id: ensureUser(db, 'chat', 'u1').id, displayName: 'Ann B.' });
+    await new Promise((r) => setTimeout(r, 5));
+    await router.route(ev());
+    expect(getSession(db, first!.sessionId).lastActiveAt).toBeGreaterThan(before);
+  });
+
   it('stores attachments in inbox/<folder>/ and refuses traversal in their names', async () => {
     wire('a', { engageMode: 'pattern', pattern: '.*' });
     const [acc] = await router.route(ev({ attachments: [{ name: 'notes.txt', data: Buffer.from('hi') }] }));

@@ -29,7 +29,7 @@ import {
   openQuestionFor,
   type OpenQuestion,
 } from './store/questions.js';
-import { getSession, resolveSession, type Session } from './store/sessions.js';
+import { getSession, resolveSession, touchSession, type Session } from './store/sessions.js';
 import { ensureUser, isAdmin, isMember } from './store/users.js';
 import type { SessionQueue } from './session-queue.js';
 
@@ -197,6 +197,7 @@ export class Router {
       if (engaged) toWake.add(session.id);
     }
     for (const s of toWake) this.deps.wake(s);
+    for (const a of accepted) touchSession(db, a.sessionId);
     return accepted;
   }
 

@@ -68,10 +68,7 @@ export function resolveSession(
     agentGroupId,
     key,
   ) as Row | undefined;
-  if (existing) {
-    prep(db, 'UPDATE sessions SET last_active_at = ? WHERE id = ?').run(now, existing.id);
-    return { session: fromRow({ ...existing, last_active_at: now }), created: false };
-  }
+  if (existing) return { session: fromRow(existing), created: false };
   const id = randomUUID();
   prep(
     db,
@@ -88,6 +85,11 @@ export function resolveSession(
     now,
   );
   return { session: getSession(db, id), created: true };
+}
+
+/** Record activity on a session (routing calls it after the message is queued: off its path). */
+export function touchSession(db: Db, id: string, now = Date.now()): void {
+  prep(db, 'UPDATE sessions SET last_active_at = ? WHERE id = ?').run(now, id);
 }
 
 export function getSession(db: Db, id: string): Session {

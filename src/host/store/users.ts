@@ -10,6 +10,11 @@ export interface User {
   displayName: string | null;
 }
 
+/**
+ * The user of a platform identity, created on first sight; a new display name replaces the
+ * stored one. Routing calls this for every message, so a known user with an unchanged name
+ * costs one read and no write.
+ */
 export function ensureUser(
   db: Db,
   channelType: string,
@@ -17,26 +22,36 @@ export function ensureUser(
   displayName?: string,
   now = Date.now(),
 ): User {
+  const known = findUser(db, channelType, platformUserId);
+  if (known && (displayName === undefined || displayName === known.displayName)) return known;
   prep(
     db,
     `INSERT INTO users (id, channel_type, platform_user_id, display_name, created_at) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT(channel_type, platform_user_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, users.display_name)`,
   ).run(randomUUID(), channelType, platformUserId, displayName ?? null, now);
+  return findUser(db, channelType, platformUserId)!;
+}
+
+function findUser(db: Db, channelType: string, platformUserId: string): User | null {
   const r = prep(db, 'SELECT * FROM users WHERE channel_type = ? AND platform_user_id = ?').get(
     channelType,
     platformUserId,
-  ) as {
-    id: string;
-    channel_type: string;
-    platform_user_id: string;
-    display_name: string | null;
-  };
-  return {
-    id: r.id,
-    channelType: r.channel_type,
-    platformUserId: r.platform_user_id,
-    displayName: r.display_name,
-  };
+  ) as
+    | {
+        id: string;
+        channel_type: string;
+        platform_user_id: string;
+        display_name: string | null;
+      }
+    | undefined;
+  return r
+    ? {
+        id: r.id,
+        channelType: r.channel_type,
+        platformUserId: r.platform_user_id,
+        displayName: r.display_name,
+      }
+    : null;
 }
 
 export function grantRole(
