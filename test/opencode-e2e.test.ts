@@ -5,9 +5,11 @@
  * gateway); nothing inside the sandbox may hold it.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliAsync, createEndpointGroup, startHostProc, tempHome, type HostProc } from './support/cli.js';
 import { startFakeChat, type FakeChat } from './support/fake-chat-completions.js';
+import { GROUP_FILE } from '../src/runner/providers/opencode-settings.js';
 
 const SECRET = 'sk-local-e2e-secret-4f9a';
 
@@ -90,6 +92,24 @@ describe('opencode group through the gateway in a bwrap sandbox', () => {
     const toolNames = fake.requests[fake.requests.length - 1]!.body.tools!.map((t) => t.function.name);
     expect(toolNames).toContain('polyclaw_send_message');
   }, 70_000);
+
+  it('a group setting the provider refuses fails the message at once with the reason, no retries', async () => {
+    await createEndpointGroup(
+      home,
+      { name: 'ocbad', provider: 'opencode' },
+      { name: 'localbad', baseUrl: `${fake.url}/v1`, secret: SECRET },
+    );
+    const folder = path.join(home, 'groups', 'ocbad');
+    fs.mkdirSync(folder, { recursive: true });
+    fs.writeFileSync(path.join(folder, GROUP_FILE), JSON.stringify({ approval: 'ask' }));
+    const r = await cliAsync(home, ['chat', '--group', 'ocbad', '-m', 'hello', '--json', '--timeout', '60']);
+    expect(r.code, r.stderr + r.stdout).toBe(1);
+    expect(r.json.result.status).toBe('failed');
+    expect(r.json.result.replies[0].text).toMatch(
+      /could not process your message: .*"approval" is no longer read from the group folder/,
+    );
+    expect(host.stderr()).not.toMatch(/attempt failed; retrying/);
+  }, 100_000);
 
   it('runs opencode inside the sandbox with no key-like variable and no secret in its environment', () => {
     const sessions = cli(home, ['sessions', 'list', '--json']).json.result;

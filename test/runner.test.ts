@@ -6,7 +6,7 @@ import { SessionQueue } from '../src/host/session-queue.js';
 import { formatMessages, stripInternal } from '../src/runner/formatter.js';
 import { MockProvider } from '../src/runner/providers/mock.js';
 import { RunnerQueue, type PendingMessage } from '../src/runner/session-io.js';
-import type { AgentProvider, ProviderEvent } from '../src/shared/provider.js';
+import { ProviderConfigError, type AgentProvider, type ProviderEvent } from '../src/shared/provider.js';
 import { waitFor } from './support/cli.js';
 
 const routing = { channelType: 'terminal', platformId: 'main', threadId: null };
@@ -78,6 +78,31 @@ describe('runner loop', () => {
     const m = send('x\n```mock\n{"throwAttempts":2}\n```');
     await waitFor(() => ackOf(m.id)?.status === 'failed', 5000, 'ack');
     expect(ackOf(m.id)?.error).toMatchObject({ retryable: true, classification: 'crash' });
+  });
+
+  it('a provider that cannot run under its configuration fails the message at once, not retryable', async () => {
+    const broken: AgentProvider = {
+      name: 'mock',
+      capabilities: { nativeSlashCommands: false, steering: false, memoryScaffold: false, streaming: false },
+      isSessionInvalid: () => false,
+      query: () => ({
+        push() {},
+        end() {},
+        abort() {},
+        events: (async function* (): AsyncGenerator<ProviderEvent> {
+          yield { type: 'activity' };
+          throw new ProviderConfigError('the agent binary is not installed: run npm ci');
+        })(),
+      }),
+    };
+    start(broken);
+    const m = send('hello');
+    await waitFor(() => ackOf(m.id)?.status === 'failed', 5000, 'ack');
+    expect(ackOf(m.id)?.error).toEqual({
+      message: 'the agent binary is not installed: run npm ci',
+      retryable: false,
+      classification: 'config',
+    });
   });
 
   it('a provider that ends without a result leaves no message hanging', async () => {

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../shared/log.js';
 import { errorMessage } from '../shared/errors.js';
-import type { AgentProvider, AgentQuery } from '../shared/provider.js';
+import { ProviderConfigError, type AgentProvider, type AgentQuery } from '../shared/provider.js';
 import type { Doorbell } from '../shared/doorbell.js';
 import { formatMessages, stripInternal, systemContext } from './formatter.js';
 import type { PendingMessage, RunnerQueue, SessionContext } from './session-io.js';
@@ -328,8 +328,13 @@ export class RunnerLoop {
       }
       log.error('provider query failed', { err });
       const left = groups.flat();
+      const config = err instanceof ProviderConfigError;
       if (left.length)
-        queue.ack(left, 'failed', { message: errorMessage(err), retryable: true, classification: 'crash' });
+        queue.ack(left, 'failed', {
+          message: errorMessage(err),
+          retryable: !config,
+          classification: config ? 'config' : 'crash',
+        });
       groups.length = 0;
     } finally {
       desk.close();

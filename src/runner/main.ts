@@ -1,11 +1,14 @@
 /**
  * `polyclaw runner`: the process inside a sandbox. It exits when its stdin closes (the host is
  * gone) or on SIGTERM; anything it had not acked is retried by the host. Its stdin also carries
- * the host's early-start hints (src/shared/runner-hint.ts).
+ * the host's early-start hints (src/shared/runner-hint.ts). A provider that cannot start under
+ * this install or configuration (ProviderConfigError) fails the due messages at once, not
+ * retryable, so the user hears why without waiting for every retry.
  */
 import { createLogger } from '../shared/log.js';
 import { Doorbell } from '../shared/doorbell.js';
 import { hintReader } from '../shared/runner-hint.js';
+import { ProviderConfigError, type AgentProvider } from '../shared/provider.js';
 import { bellsDir, INBOUND_BELL } from '../shared/session-db.js';
 import { providerRegistry } from './providers/index.js';
 import { RunnerLoop } from './loop.js';
@@ -26,14 +29,27 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
         log: log.child('gateway-forwarder'),
       })
     : null;
-  const provider = providerRegistry.get(meta.provider)({
-    sessionDir,
-    agentDir,
-    model: meta.model ?? undefined,
-    effort: meta.effort ?? undefined,
-    approval: meta.approval,
-    env,
-  });
+  let provider: AgentProvider;
+  try {
+    provider = providerRegistry.get(meta.provider)({
+      sessionDir,
+      agentDir,
+      model: meta.model ?? undefined,
+      effort: meta.effort ?? undefined,
+      approval: meta.approval,
+      env,
+    });
+  } catch (err) {
+    if (!(err instanceof ProviderConfigError)) throw err;
+    // No attempt can start under this configuration: fail what is due now, not after every retry.
+    log.error('the provider cannot start', { provider: meta.provider, err: err.message });
+    const due = queue.pending().due.filter((m) => m.trigger);
+    if (due.length)
+      queue.commit([], due, 'failed', { message: err.message, retryable: false, classification: 'config' });
+    await forwarder?.close();
+    queue.close();
+    return 1;
+  }
   const doorbell = new Doorbell(bellsDir(sessionDir), log, (name) => name === INBOUND_BELL);
   doorbell.start();
   const loop = new RunnerLoop({

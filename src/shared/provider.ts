@@ -34,7 +34,20 @@ export interface ApprovalRequest {
   summary: string;
 }
 
-export type ErrorClassification = 'auth' | 'quota' | 'sandbox' | 'stale-session' | 'crash' | 'timeout';
+export type ErrorClassification =
+  'auth' | 'quota' | 'sandbox' | 'stale-session' | 'crash' | 'timeout' | 'config';
+
+/**
+ * Thrown by a provider that cannot run with this install or configuration (a missing agent
+ * binary, a setting the agent refuses): another attempt cannot help, so the runner acks the
+ * message failed, not retryable ('config'), and the user hears the message at once instead of
+ * after every retry.
+ */
+export class ProviderConfigError extends Error {
+  override name = 'ProviderConfigError';
+  readonly retryable = false;
+  readonly classification: ErrorClassification = 'config';
+}
 
 export type ProviderEvent =
   | { type: 'init'; continuation: string }

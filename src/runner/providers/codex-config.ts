@@ -12,13 +12,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { StdioServer } from '../tools/config.js';
+import { ProviderConfigError } from '../../shared/provider.js';
 
 export const CODEX_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
 /** Name of the custom model provider, and of the env var carrying its (placeholder) key. */
 export const PROVIDER_ID = 'polyclaw';
 export const KEY_ENV = 'POLYCLAW_CODEX_KEY';
 
-export class CodexConfigError extends Error {
+export class CodexConfigError extends ProviderConfigError {
   constructor(message: string) {
     super(message);
     this.name = 'CodexConfigError';

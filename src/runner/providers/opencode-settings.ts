@@ -32,6 +32,7 @@ export const GroupFile = z
   .strict();
 
 import { mcpServersFromEnv, type McpServerSpec } from '../../shared/mcp.js';
+import { ProviderConfigError } from '../../shared/provider.js';
 export type { McpServerSpec };
 
 export interface OpencodeSettings {
@@ -55,7 +56,7 @@ export interface OpencodeSettings {
   stateDir: string;
 }
 
-export class OpencodeSettingsError extends Error {
+export class OpencodeSettingsError extends ProviderConfigError {
   constructor(message: string) {
     super(message);
     this.name = 'OpencodeSettingsError';

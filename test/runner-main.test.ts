@@ -1,0 +1,60 @@
+/** The runner process's entry point, in-process, on a real session directory. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SessionQueue } from '../src/host/session-queue.js';
+import { runnerMain } from '../src/runner/main.js';
+import { GROUP_FILE } from '../src/runner/providers/opencode-settings.js';
+import { CodexConfigError } from '../src/runner/providers/codex-config.js';
+import { ProviderConfigError } from '../src/shared/provider.js';
+import { sessionMeta, TERMINAL } from './support/meta.js';
+import { tempHome } from './support/cli.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('runner entry point', () => {
+  it('a provider refusing its configuration fails the due messages at once with its reason', async () => {
+    const home = tempHome('polyclaw-runner-main-');
+    dirs.push(home);
+    const agentDir = path.join(home, 'agent');
+    fs.mkdirSync(agentDir);
+    // A setting OpenCode's provider refuses loudly (it moved to the group's policy).
+    fs.writeFileSync(path.join(agentDir, GROUP_FILE), JSON.stringify({ approval: 'ask' }));
+    const host = new SessionQueue(path.join(home, 'session'));
+    host.setMeta(sessionMeta({ provider: 'opencode' }), []);
+    const due = host.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing: TERMINAL,
+      content: { text: 'hello', sender: { id: 'ann' }, attachments: [] },
+    });
+    const context = host.enqueue({
+      kind: 'chat',
+      trigger: false,
+      routing: TERMINAL,
+      content: { text: 'just context', sender: { id: 'ann' }, attachments: [] },
+    });
+    try {
+      const code = await runnerMain({
+        POLYCLAW_SESSION_DIR: host.dir,
+        POLYCLAW_AGENT_DIR: agentDir,
+        POLYCLAW_GATEWAY_URL: 'http://127.0.0.1:9',
+      });
+      expect(code).toBe(1);
+      const [ack] = host.acksFor([due.id]);
+      expect(ack).toMatchObject({ status: 'failed', error: { retryable: false, classification: 'config' } });
+      expect(ack!.error!.message).toMatch(/"approval" is no longer read from the group folder/);
+      // A message that would not start a turn is left for the next one, unacked.
+      expect(host.acksFor([context.id])).toEqual([]);
+    } finally {
+      host.close();
+    }
+  });
+
+  it('the providers’ configuration errors are ProviderConfigErrors', () => {
+    expect(new CodexConfigError('x')).toBeInstanceOf(ProviderConfigError);
+  });
+});
