@@ -34,19 +34,17 @@ export interface ApprovalRequest {
   summary: string;
 }
 
-export type ErrorClassification =
-  'auth' | 'quota' | 'sandbox' | 'stale-session' | 'crash' | 'timeout' | 'config';
+export type ErrorClassification = 'auth' | 'quota' | 'sandbox' | 'stale-session' | 'crash' | 'timeout';
 
 /**
  * Thrown by a provider that cannot run with this install or configuration (a missing agent
- * binary, a setting the agent refuses): another attempt cannot help, so the runner acks the
- * message failed, not retryable ('config'), and the user hears the message at once instead of
- * after every retry.
+ * binary, a setting the agent refuses), from its constructor or its query: another attempt
+ * cannot help, so the runner acks the due messages failed, not retryable, with the ack
+ * classification 'config' (an ack's, not a ProviderEvent's), and the user hears the reason at
+ * once instead of after every retry.
  */
 export class ProviderConfigError extends Error {
   override name = 'ProviderConfigError';
-  readonly retryable = false;
-  readonly classification: ErrorClassification = 'config';
 }
 
 export type ProviderEvent =
