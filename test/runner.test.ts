@@ -80,22 +80,21 @@ describe('runner loop', () => {
     expect(ackOf(m.id)?.error).toMatchObject({ retryable: true, classification: 'crash' });
   });
 
+  /** A provider whose every query yields `events()` and takes no input. */
+  const streaming = (events: () => AsyncGenerator<ProviderEvent>): AgentProvider => ({
+    name: 'mock',
+    capabilities: { nativeSlashCommands: false, steering: false, memoryScaffold: false, streaming: false },
+    isSessionInvalid: () => false,
+    query: () => ({ push() {}, end() {}, abort() {}, events: events() }),
+  });
+
   it('a provider that cannot run under its configuration fails the message at once, not retryable', async () => {
-    const broken: AgentProvider = {
-      name: 'mock',
-      capabilities: { nativeSlashCommands: false, steering: false, memoryScaffold: false, streaming: false },
-      isSessionInvalid: () => false,
-      query: () => ({
-        push() {},
-        end() {},
-        abort() {},
-        events: (async function* (): AsyncGenerator<ProviderEvent> {
-          yield { type: 'activity' };
-          throw new ProviderConfigError('the agent binary is not installed: run npm ci');
-        })(),
+    start(
+      streaming(async function* () {
+        yield { type: 'activity' };
+        throw new ProviderConfigError('the agent binary is not installed: run npm ci');
       }),
-    };
-    start(broken);
+    );
     const m = send('hello');
     await waitFor(() => ackOf(m.id)?.status === 'failed', 5000, 'ack');
     expect(ackOf(m.id)?.error).toEqual({
@@ -106,20 +105,11 @@ describe('runner loop', () => {
   });
 
   it('a provider that ends without a result leaves no message hanging', async () => {
-    const silent: AgentProvider = {
-      name: 'mock',
-      capabilities: { nativeSlashCommands: false, steering: false, memoryScaffold: false, streaming: false },
-      isSessionInvalid: () => false,
-      query: () => ({
-        push() {},
-        end() {},
-        abort() {},
-        events: (async function* (): AsyncGenerator<ProviderEvent> {
-          yield { type: 'init', continuation: 'c1' };
-        })(),
+    start(
+      streaming(async function* () {
+        yield { type: 'init', continuation: 'c1' };
       }),
-    };
-    start(silent);
+    );
     const m = send('hello?');
     await waitFor(() => ackOf(m.id)?.status === 'failed', 5000, 'ack');
     expect(ackOf(m.id)?.error?.message).toMatch(/without an answer/);
