@@ -14,6 +14,7 @@ import { OpencodeProvider } from '../src/runner/providers/opencode.js';
 import { OpencodeApprovals } from '../src/runner/providers/opencode-approvals.js';
 import { buildConfig, permissionConfig } from '../src/runner/providers/opencode-config.js';
 import { GROUP_FILE, readSettings } from '../src/runner/providers/opencode-settings.js';
+import { opencodeBinary } from '../src/shared/agent-binaries.js';
 import { toolServer } from '../src/runner/tools/config.js';
 import type { ApprovalPolicy } from '../src/shared/messages.js';
 import type { AgentQuery, ApprovalRequest, ProviderEvent } from '../src/shared/provider.js';
@@ -75,6 +76,10 @@ describe('opencode approval policy: config and bookkeeping', () => {
         approval: 'ask',
         idleTimeoutMs: 9000,
       });
+      // An empty OPENCODE_BIN counts as unset: the installed binary, not "".
+      expect(readSettings({ agentDir: dir, env: { ...env, OPENCODE_BIN: '' } }).binary).toBe(
+        opencodeBinary(),
+      );
       // The agent can write this file: a policy in it is refused loudly, never applied.
       fs.writeFileSync(path.join(dir, GROUP_FILE), JSON.stringify({ approval: 'allow' }));
       expect(() => readSettings({ agentDir: dir, env, binary: 'x', approval: 'ask' })).toThrow(

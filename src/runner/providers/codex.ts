@@ -174,7 +174,8 @@ export class CodexProvider implements AgentProvider {
     });
     const connect = (): CodexConnection => {
       if (this.live && !this.live.conn.rpc.isClosed && !this.live.conn.retired) return this.live.conn;
-      const bin = this.deps.binary ?? this.ctx.env.POLYCLAW_CODEX_BIN ?? codexBinary();
+      // An empty POLYCLAW_CODEX_BIN counts as unset.
+      const bin = this.deps.binary ?? (this.ctx.env.POLYCLAW_CODEX_BIN || codexBinary());
       if (!bin)
         throw new CodexConfigError('the codex binary is not installed (@openai/codex-linux-x64): run npm ci');
       const child = (this.deps.spawn ?? nodeSpawn)(bin, ['app-server', '--listen', 'stdio://'], {

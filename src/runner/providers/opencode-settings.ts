@@ -119,7 +119,7 @@ export function readSettings(opts: {
   const approval = ApprovalPolicySchema.safeParse(opts.approval ?? 'bypass');
   if (!approval.success)
     throw new OpencodeSettingsError(`unknown approval policy "${String(opts.approval)}"`);
-  const binary = opts.binary ?? env.OPENCODE_BIN ?? opencodeBinary();
+  const binary = opts.binary ?? (env.OPENCODE_BIN || opencodeBinary()); // an empty OPENCODE_BIN counts as unset
   if (!binary)
     throw new OpencodeSettingsError('the opencode binary is not installed (opencode-linux-x64): run npm ci');
   return {
