@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   nextEven,
+  type Destination,
   type InboundContent,
   type MirroredTask,
   type Routing,
@@ -86,7 +87,7 @@ export class SessionQueue {
     };
   }
 
-  setMeta(meta: SessionMeta, destinations: Array<{ name: string; kind: string; routing: Routing }>): void {
+  setMeta(meta: SessionMeta, destinations: Destination[]): void {
     const gen = randomUUID();
     const tx = this.inbound.transaction(() => {
       prep(

@@ -13,7 +13,7 @@ import type { PendingMessage, RunnerQueue, SessionContext } from './session-io.j
 import type { RunnerHint } from '../shared/runner-hint.js';
 import { ApprovalDesk } from './approvals.js';
 import { gateTaskScripts, type ScriptRunner } from './task-script.js';
-import { sameChat } from '../shared/messages.js';
+import { sameChat, type AckError } from '../shared/messages.js';
 
 export interface LoopDeps {
   queue: RunnerQueue;
@@ -27,6 +27,15 @@ export interface LoopDeps {
   approvalTimeoutMs?: number;
   /** Runs task pre-scripts (default: /bin/sh in the agent dir); see task-script.ts. */
   runScript?: ScriptRunner;
+}
+
+/**
+ * How a thrown provider error is acked: a ProviderConfigError cannot be helped by another try
+ * ('config', not retryable); anything else is a crash worth retrying.
+ */
+export function failureOf(err: unknown): AckError {
+  const config = err instanceof ProviderConfigError;
+  return { message: errorMessage(err), retryable: !config, classification: config ? 'config' : 'crash' };
 }
 
 const isClear = (m: PendingMessage) => m.trigger && m.content.text.trim() === '/clear';
@@ -328,13 +337,7 @@ export class RunnerLoop {
       }
       log.error('provider query failed', { err });
       const left = groups.flat();
-      const config = err instanceof ProviderConfigError;
-      if (left.length)
-        queue.ack(left, 'failed', {
-          message: errorMessage(err),
-          retryable: !config,
-          classification: config ? 'config' : 'crash',
-        });
+      if (left.length) queue.ack(left, 'failed', failureOf(err));
       groups.length = 0;
     } finally {
       desk.close();

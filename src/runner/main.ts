@@ -11,7 +11,7 @@ import { hintReader } from '../shared/runner-hint.js';
 import { ProviderConfigError, type AgentProvider } from '../shared/provider.js';
 import { bellsDir, INBOUND_BELL } from '../shared/session-db.js';
 import { providerRegistry } from './providers/index.js';
-import { RunnerLoop } from './loop.js';
+import { failureOf, RunnerLoop } from './loop.js';
 import { RunnerQueue } from './session-io.js';
 import { startForwarder } from './gateway-forwarder.js';
 
@@ -44,8 +44,7 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
     // No attempt can start under this configuration: fail what is due now, not after every retry.
     log.error('the provider cannot start', { provider: meta.provider, err: err.message });
     const due = queue.pending().due.filter((m) => m.trigger);
-    if (due.length)
-      queue.commit([], due, 'failed', { message: err.message, retryable: false, classification: 'config' });
+    if (due.length) queue.ack(due, 'failed', failureOf(err));
     await forwarder?.close();
     queue.close();
     return 1;

@@ -20,6 +20,7 @@ import {
   type InboundContent,
   type OutboundContent,
   type OutboundKind,
+  type Destination,
   type Routing,
   type SessionMeta,
 } from '../shared/messages.js';
@@ -57,7 +58,7 @@ export interface OutMessage {
 export interface SessionContext {
   gen: string | null;
   meta: SessionMeta;
-  destinations: Array<{ name: string; kind: string; routing: Routing }>;
+  destinations: Destination[];
 }
 
 export class RunnerQueue {
@@ -111,7 +112,7 @@ export class RunnerQueue {
     return !!prep(this.outbound, 'SELECT 1 FROM acks WHERE message_id = ? AND try = ?').get(id, tries);
   }
 
-  destinations(): Array<{ name: string; kind: string; routing: Routing }> {
+  destinations(): Destination[] {
     const rows = prep(
       this.inbound,
       'SELECT name, kind, routing FROM destinations ORDER BY name',

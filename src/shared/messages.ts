@@ -11,6 +11,13 @@ export const RoutingSchema = z.object({
 });
 export type Routing = z.infer<typeof RoutingSchema>;
 
+/** A named place the agent may address besides the chat a message came from. */
+export interface Destination {
+  name: string;
+  kind: string;
+  routing: Routing;
+}
+
 export function sameChat(a: Routing, b: Routing): boolean {
   return (
     a.channelType === b.channelType &&

@@ -25,7 +25,7 @@
  */
 import { z } from 'zod';
 import { lineSplitter } from './lines.js';
-import { InboundContentSchema, RoutingSchema, type InboundContent, type Routing } from './messages.js';
+import { InboundContentSchema, RoutingSchema, type InboundContent } from './messages.js';
 
 /** Hints larger than this go the usual way (one small pipe write keeps the host's step short). */
 export const MAX_HINT_BYTES = 16 * 1024;
@@ -51,13 +51,7 @@ export type RunnerHint = z.infer<typeof RunnerHintSchema>['hint'];
 
 /** Whether a new inbound row may be hinted (the session-level condition is the caller's). */
 export function mayHint(
-  m: {
-    kind: string;
-    trigger: boolean;
-    processAfter: number;
-    content: InboundContent;
-    routing: Routing;
-  },
+  m: { kind: string; trigger: boolean; processAfter: number; content: InboundContent },
   now: number,
 ): boolean {
   return (
@@ -68,7 +62,7 @@ export function mayHint(
 /** One hint line for the runner's stdin, or null when it is too large to be worth it. */
 export function encodeHint(h: RunnerHint): string | null {
   const line = JSON.stringify({ hint: h }) + '\n';
-  return line.length > MAX_HINT_BYTES ? null : line;
+  return Buffer.byteLength(line) > MAX_HINT_BYTES ? null : line;
 }
 
 /**
