@@ -187,7 +187,7 @@ export class SessionManager {
       const q = this.queues.get(sessionId);
       if (!q) continue;
       const beat = Number(q.state('heartbeat')?.value ?? 0);
-      const processing = q.acksFor(q.pending().map((m) => m.id)).some((a) => a.status === 'processing');
+      const processing = q.acksFor(q.pendingIds()).some((a) => a.status === 'processing');
       if (processing && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
         this.log.warn('turn is stuck: killing its sandbox', {
           session: sessionId,
@@ -339,10 +339,13 @@ export class SessionManager {
     // Acks are read BEFORE delivering: the runner commits a reply and its ack together, so
     // every ack in this snapshot has its replies visible to the delivery pass that follows.
     // Reading acks after delivery could settle a message whose reply landed in between.
-    const pending = q.pending();
-    const acks = q.acksFor(pending.map((m) => m.id));
+    // Only the pending ids are read first: settlement acts on acked attempts alone, and every
+    // ack here belongs to one of these ids, so the rows themselves are read (and parsed) after
+    // the delivery, off the reply's path — and not at all when no attempt was acked.
+    const acks = q.acksFor(q.pendingIds());
     const drained = await this.delivery.process(session, q);
-    await this.settlement.reconcile(session, q, pending, acks, alive, drained);
+    if (acks.length === 0) return;
+    await this.settlement.reconcile(session, q, q.pending(), acks, alive, drained);
   }
 
   /** Fail every due message of a session whose sandbox cannot start (after the usual retries). */

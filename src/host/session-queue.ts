@@ -212,6 +212,13 @@ export class SessionQueue {
     ).map(inRow);
   }
 
+  /** The ids of pending messages, oldest first (no row parsing: for the ack snapshot). */
+  pendingIds(): string[] {
+    return prep(this.inbound, `SELECT id FROM messages_in WHERE status = 'pending' ORDER BY seq`)
+      .pluck()
+      .all() as string[];
+  }
+
   markDone(id: string, status: 'completed' | 'failed'): boolean {
     return (
       prep(this.inbound, `UPDATE messages_in SET status = ? WHERE id = ? AND status = 'pending'`).run(
