@@ -1,4 +1,6 @@
 /** The runner loop in-process with real queue files and the real mock provider. */
+import fs from 'node:fs';
+import path from 'node:path';
 import { RunnerFixture } from './support/runner-fixture.js';
 import { sessionMeta } from './support/meta.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -180,6 +182,52 @@ describe('runner loop', () => {
     m = send('hello');
     await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
     expect(replies()).toEqual(['from a tool']);
+  });
+
+  describe('files the agent produced (ProviderEvent file)', () => {
+    const made = (name: string, data: string) => {
+      const p = path.join(dir, name);
+      fs.writeFileSync(p, data);
+      return p;
+    };
+    const file = (p: string): ProviderEvent => ({ type: 'file', path: p });
+    const rows = () => host.outboundSince(0);
+
+    it('go with the reply as copies under outbox/ that the host accepts for delivery', async () => {
+      const img = made('cat.png', 'png bytes');
+      start(scripted([[file(img), result('here is the cat')]]));
+      const m = send('draw a cat');
+      await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+      expect(rows()).toHaveLength(1);
+      const [row] = rows();
+      expect(row!.content.text).toBe('here is the cat');
+      expect(row!.content.files).toHaveLength(1);
+      const rel = row!.content.files[0]!;
+      expect(rel).toMatch(/^outbox\/[^/]+\/cat\.png$/);
+      expect(fs.readFileSync(path.join(host.dir, rel), 'utf8')).toBe('png bytes');
+      // A copy: changing the original later does not change what is sent.
+      fs.writeFileSync(img, 'changed');
+      expect(fs.readFileSync(path.join(host.dir, rel), 'utf8')).toBe('png bytes');
+    });
+
+    it('go alone when a tool already said the text, and a file that cannot be copied is named', async () => {
+      const img = made('chart.png', 'chart');
+      const provider = scripted([[file(img), file(path.join(dir, 'gone.png')), result('the chart')]]);
+      const query = provider.query.bind(provider);
+      let m = { id: '' };
+      provider.query = (input) => {
+        queue.commit([{ kind: 'message', inReplyTo: m.id, routing, content: { text: 'the chart' } }], []);
+        return query(input);
+      };
+      start(provider);
+      m = send('chart please');
+      await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+      const [tool, withFiles] = rows();
+      expect(tool!.content).toMatchObject({ text: 'the chart', files: [] });
+      expect(withFiles!.inReplyTo).toBe(m.id);
+      expect(withFiles!.content.files).toEqual([expect.stringMatching(/chart\.png$/)]);
+      expect(withFiles!.content.text).toMatch(/gone\.png could not be attached: .*missing/);
+    });
   });
 
   describe("tool approvals under the 'ask' policy", () => {

@@ -4,6 +4,7 @@
  * pushes follow-ups into the open query, and commits each reply together with its acks. It
  * never decides that a message has finally failed: it acks the attempt, the host decides.
  */
+import path from 'node:path';
 import type { Logger } from '../shared/log.js';
 import { errorMessage } from '../shared/errors.js';
 import { ProviderConfigError, type AgentProvider, type AgentQuery } from '../shared/provider.js';
@@ -12,6 +13,7 @@ import { formatMessages, stripInternal, systemContext } from './formatter.js';
 import type { PendingMessage, RunnerQueue, SessionContext } from './session-io.js';
 import type { RunnerHint } from '../shared/runner-hint.js';
 import { ApprovalDesk } from './approvals.js';
+import { stageOutboxFile } from './outbox.js';
 import { gateTaskScripts, type ScriptRunner } from './task-script.js';
 import { sameChat, type AckError } from '../shared/messages.js';
 
@@ -42,12 +44,12 @@ const isClear = (m: PendingMessage) => m.trigger && m.content.text.trim() === '/
 /** Answers are read by the waiting tool, never prompted: they are acked as soon as they are seen. */
 const isAnswer = (m: PendingMessage) => m.kind === 'answer';
 
-/** The turn's text reply to the last message of its group. */
-const replyTo = (last: PendingMessage, text: string) => ({
+/** The turn's reply to the last message of its group (`files`: staged under outbox/). */
+const replyTo = (last: PendingMessage, text: string, files: string[] = []) => ({
   kind: 'message' as const,
   inReplyTo: last.id,
   routing: last.routing,
-  content: { text },
+  content: { text, files },
 });
 
 /** Whether `sent` already carries `text` (whitespace aside: the agent may join its text blocks differently). */
@@ -214,6 +216,10 @@ export class RunnerLoop {
     });
     this.current = q;
     let deltas = '';
+    /** Files the agent produced in the front group's turn (ProviderEvent 'file'), staged under outbox/. */
+    let files: string[] = [];
+    /** Why a produced file could not be attached, told with the reply. */
+    let unattached: string[] = [];
     let sawInit = false;
     const desk = new ApprovalDesk({ queue, log, now: this.now, timeoutMs: this.d.approvalTimeoutMs });
     /** What the front group's early replies (ProviderEvent 'reply') already delivered. */
@@ -251,6 +257,14 @@ export class RunnerLoop {
             break;
           case 'progress':
             queue.setState('progress', ev.message);
+            break;
+          case 'file':
+            try {
+              files.push(stageOutboxFile(queue.sessionDir, ev.path));
+            } catch (err) {
+              log.warn('a file the agent produced cannot be attached', { path: ev.path, err });
+              unattached.push(`⚠️ ${path.basename(ev.path)} could not be attached: ${errorMessage(err)}`);
+            }
             break;
           case 'approval': {
             const { id } = ev.request;
@@ -290,7 +304,13 @@ export class RunnerLoop {
             // Never both: when a tool already answered this chat during the turn, the final text
             // is not sent; nor is a text the turn's early reply already carried.
             const dup = !!text && !!sent?.texts.some((t) => covers(t, text));
-            const out = text && !dup && !this.toolAnswered(last, sent?.seqs) ? [replyTo(last, text)] : [];
+            const said = text && !dup && !this.toolAnswered(last, sent?.seqs) ? text : '';
+            // The turn's files go with its text, or alone when the text is said elsewhere.
+            const extra = unattached.join('\n');
+            const body = [said, extra].filter(Boolean).join('\n\n');
+            const out = body || files.length ? [replyTo(last, body, files)] : [];
+            files = [];
+            unattached = [];
             queue.commit(out, group);
             for (const m of group) inflight.delete(m.id);
             setTurn();
@@ -308,6 +328,9 @@ export class RunnerLoop {
             if (!group) break;
             deltas = '';
             early = null;
+            // The attempt failed: another try makes its files again.
+            files = [];
+            unattached = [];
             if (ev.classification === 'stale-session') queue.setContinuation(provider.name, null);
             queue.ack(group, 'failed', {
               message: ev.message,

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'sandbox'
   | 'already_running'
   | 'path_refused'
+  | 'file_missing'
+  | 'file_too_large'
   | 'config';
 
 export class PolyclawError extends Error {

@@ -52,6 +52,12 @@ export type ProviderEvent =
   | { type: 'activity' }
   | { type: 'progress'; message: string }
   | { type: 'delta'; text: string }
+  /**
+   * A file the agent produced in the current turn (e.g. a generated image), at a path the runner
+   * can read: copied into outbox/ and sent with the turn's reply — alone when the reply's text is
+   * said elsewhere (a tool message); one that cannot be copied is named in the reply instead.
+   * Dropped when the turn ends in an `error` (another try makes it again).
+   */
   | { type: 'file'; path: string }
   | { type: 'approval'; request: ApprovalRequest }
   /**

@@ -6,11 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { writeAttachment } from '../../shared/safe-files.js';
+import { MAX_FILE_BYTES, stageOutboxFile } from '../outbox.js';
 import { registerTool } from './registry.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
-
-export const MAX_FILE_BYTES = 25 * 1024 * 1024;
 
 registerTool(
   defineTool({
@@ -53,14 +51,7 @@ registerTool(
       if (!/^[^/\\\0]{1,200}$/.test(name) || name === '.' || name === '..')
         throw new ToolError(`filename "${name}" must be a plain file name without slashes.`);
       const { routing } = resolveTarget(ctx, args.to);
-      const folder = ctx.newId();
-      const written = writeAttachment(
-        path.join(ctx.sessionDir, 'outbox'),
-        folder,
-        name,
-        fs.readFileSync(real),
-      );
-      const rel = path.relative(ctx.sessionDir, written);
+      const rel = stageOutboxFile(ctx.sessionDir, real, name, ctx.newId());
       const [seq] = ctx.write([
         {
           kind: 'message',

@@ -1,0 +1,37 @@
+/**
+ * Staging a file for delivery. Outbound rows may name files under outbox/ only (the host refuses
+ * anything else, see delivery.ts), so a file the agent made elsewhere — a send_file argument, an
+ * image its agent CLI generated — is copied into outbox/<folder>/ first: a copy, so later changes
+ * to the original do not alter what is sent, written with the attachment rules of safe-files.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PolyclawError } from '../shared/errors.js';
+import { writeAttachment } from '../shared/safe-files.js';
+
+/** The largest file one outbound message carries. */
+export const MAX_FILE_BYTES = 25 * 1024 * 1024;
+
+/**
+ * Copy `source` to outbox/<folder>/<name> of the session; returns the path relative to the
+ * session dir, as outbound rows name it. Throws PolyclawError: 'file_missing' (absent or not a
+ * regular file), 'file_too_large', 'path_refused' (see writeAttachment).
+ */
+export function stageOutboxFile(
+  sessionDir: string,
+  source: string,
+  name = path.basename(source),
+  folder: string = randomUUID(),
+): string {
+  const st = fs.statSync(source, { throwIfNoEntry: false });
+  if (!st?.isFile()) throw new PolyclawError('file_missing', `${source} is missing or not a regular file`);
+  if (st.size > MAX_FILE_BYTES) {
+    throw new PolyclawError(
+      'file_too_large',
+      `${path.basename(source)} is ${(st.size / 1048576).toFixed(1)} MB; the limit is ${MAX_FILE_BYTES / 1048576} MB`,
+    );
+  }
+  const written = writeAttachment(path.join(sessionDir, 'outbox'), folder, name, fs.readFileSync(source));
+  return path.relative(sessionDir, written);
+}
