@@ -169,17 +169,23 @@ describe('runner loop', () => {
     expect(replies()).toEqual(['first answer', 'a', 'b']);
   });
 
-  it('never both: after a tool answered the chat, neither the early reply nor the result is sent', async () => {
-    const provider = scripted([[reply('final words'), result('final words')]]);
+  /** Send `prompt` to a scripted turn in which a tool first sends `toolText` to this chat. */
+  function sendToolAnswered(events: ProviderEvent[], toolText: string, prompt: string) {
+    const provider = scripted([events]);
     const query = provider.query.bind(provider);
     let m = { id: '' };
     // As the tool server does while the turn runs: a message to this chat, in reply to it.
     provider.query = (input) => {
-      queue.commit([{ kind: 'message', inReplyTo: m.id, routing, content: { text: 'from a tool' } }], []);
+      queue.commit([{ kind: 'message', inReplyTo: m.id, routing, content: { text: toolText } }], []);
       return query(input);
     };
     start(provider);
-    m = send('hello');
+    m = send(prompt);
+    return m;
+  }
+
+  it('never both: after a tool answered the chat, neither the early reply nor the result is sent', async () => {
+    const m = sendToolAnswered([reply('final words'), result('final words')], 'from a tool', 'hello');
     await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
     expect(replies()).toEqual(['from a tool']);
   });
@@ -212,15 +218,8 @@ describe('runner loop', () => {
 
     it('go alone when a tool already said the text, and a file that cannot be copied is named', async () => {
       const img = made('chart.png', 'chart');
-      const provider = scripted([[file(img), file(path.join(dir, 'gone.png')), result('the chart')]]);
-      const query = provider.query.bind(provider);
-      let m = { id: '' };
-      provider.query = (input) => {
-        queue.commit([{ kind: 'message', inReplyTo: m.id, routing, content: { text: 'the chart' } }], []);
-        return query(input);
-      };
-      start(provider);
-      m = send('chart please');
+      const turn = [file(img), file(path.join(dir, 'gone.png')), result('the chart')];
+      const m = sendToolAnswered(turn, 'the chart', 'chart please');
       await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
       const [tool, withFiles] = rows();
       expect(tool!.content).toMatchObject({ text: 'the chart', files: [] });
