@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChannelAdapter, ChannelCallbacks, DeliveryTarget, OutgoingMessage } from './adapter.js';
 import { DeliveryError } from './adapter.js';
+import { errorMessage } from '../shared/errors.js';
 import { registerChannel } from './registry.js';
 
 export const MAX_AGENT_HOPS = 4;
@@ -25,7 +26,7 @@ function readFile(file: string): { name: string; data: Buffer } {
   try {
     return { name: path.basename(file), data: fs.readFileSync(file) };
   } catch (err) {
-    throw new DeliveryError(`cannot read ${path.basename(file)}: ${(err as Error).message}`, false);
+    throw new DeliveryError(`cannot read ${path.basename(file)}: ${errorMessage(err)}`, false);
   }
 }
 
