@@ -18,7 +18,8 @@ import {
 } from './support/cli.js';
 import { mock } from './support/meta.js';
 
-const env = { POLYCLAW_RETRY_BASE_MS: '100', POLYCLAW_LOG_LEVEL: 'warn' };
+// Info: the host's log is kept in memory and shown only when a wait times out (turnStarted).
+const env = { POLYCLAW_RETRY_BASE_MS: '100', POLYCLAW_LOG_LEVEL: 'info' };
 
 let homes: string[] = [];
 let hosts: HostProc[] = [];
@@ -67,6 +68,21 @@ function onlySession(home: string) {
   return list[0] as { id: string; group: string; sandbox: { pid: number } | null };
 }
 
+/**
+ * Wait until the runner has taken the message and the agent (mock) has started on it. On a
+ * timeout the error carries what was seen and the host's log, to tell a slow start from a stuck one.
+ */
+async function turnStarted(h: HostProc, home: string, s: { id: string; group: string }): Promise<void> {
+  try {
+    await waitFor(() => ackStatus(home, s) === 'processing' && mockStarted(home), 20_000, 'turn started');
+  } catch (err) {
+    const seen = `ack ${ackStatus(home, s)}, agent started ${mockStarted(home)}`;
+    throw new Error(`${(err as Error).message} (${seen}); host log:\n${h.stderr().slice(-3000)}`, {
+      cause: err,
+    });
+  }
+}
+
 describe('kill -9', () => {
   it('of the host mid-turn: after restart the message is answered exactly once', async () => {
     const home = tempHome();
@@ -80,7 +96,7 @@ describe('kill -9', () => {
     ]);
     const s = await waitFor(() => onlySession(home)?.sandbox && onlySession(home), 10_000, 'sandbox running');
     // Kill mid-turn: the runner has taken the message and the agent (mock) has started on it.
-    await waitFor(() => ackStatus(home, s) === 'processing' && mockStarted(home), 10_000, 'turn started');
+    await turnStarted(h1, home, s);
     await h1.kill9();
     const lost = await chat;
     expect(lost.code).toBe(1);
@@ -99,7 +115,7 @@ describe('kill -9', () => {
       'answer after 2 attempts',
     ]);
     expect(next.json.result.replies.map((r: { text: string }) => r.text)).toEqual(['echo: hello again']);
-  });
+  }, 60_000);
 
   it('of the host after the runner wrote the reply but before delivery: delivered once after restart', async () => {
     const home = tempHome();
@@ -147,7 +163,7 @@ describe('kill -9', () => {
   it('of the sandbox mid-turn: the message is retried in a new sandbox and answered', async () => {
     const home = tempHome();
     homes.push(home);
-    await host(home);
+    const h = await host(home);
     const chat = cliAsync(home, [
       'chat',
       '-m',
@@ -155,7 +171,7 @@ describe('kill -9', () => {
       '--json',
     ]);
     const s = await waitFor(() => onlySession(home)?.sandbox && onlySession(home), 10_000, 'sandbox running');
-    await waitFor(() => ackStatus(home, s) === 'processing' && mockStarted(home), 10_000, 'turn started');
+    await turnStarted(h, home, s);
     process.kill(s.sandbox!.pid, 'SIGKILL');
     const r = await chat;
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -163,5 +179,5 @@ describe('kill -9', () => {
     expect(r.json.result.replies.map((x: { text: string }) => x.text)).toEqual(['survived, attempt 2']);
     const after = onlySession(home);
     expect(after.sandbox?.pid).not.toBe(s.sandbox!.pid);
-  });
+  }, 60_000);
 });
