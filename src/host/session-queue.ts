@@ -214,9 +214,8 @@ export class SessionQueue {
 
   /** The ids of pending messages, oldest first (no row parsing: for the ack snapshot). */
   pendingIds(): string[] {
-    return prep(this.inbound, `SELECT id FROM messages_in WHERE status = 'pending' ORDER BY seq`)
-      .pluck()
-      .all() as string[];
+    const rows = prep(this.inbound, `SELECT id FROM messages_in WHERE status = 'pending' ORDER BY seq`).all();
+    return (rows as Array<{ id: string }>).map((r) => r.id);
   }
 
   markDone(id: string, status: 'completed' | 'failed'): boolean {
