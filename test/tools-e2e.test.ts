@@ -63,7 +63,7 @@ describe('agent tools through the terminal', () => {
     expect(reply.files[0]).toContain(`${path.sep}outbox${path.sep}`);
   });
 
-  it('send_file refuses paths outside the workspace, escaping symlinks, missing and oversized files', () => {
+  it('send_file refuses paths outside the workspace, escaping symlinks, missing, oversized and non-regular files, bad names and destinations, leaving no copy', () => {
     fs.symlinkSync('/app/package.json', path.join(workspace, 'sneaky.txt')); // exists inside the sandbox
     const big = path.join(workspace, 'big.bin');
     fs.closeSync(fs.openSync(big, 'w'));
@@ -73,7 +73,19 @@ describe('agent tools through the terminal', () => {
     expect(err('sneaky.txt')).toMatch(/tool error: .*outside your workspace/);
     expect(err('../../polyclaw.db')).toMatch(/tool error: /);
     expect(err('nope.txt')).toMatch(/tool error: No file at "nope.txt"/);
-    expect(err('big.bin')).toMatch(/tool error: .*26\.0 MB; the limit is 25 MB/);
+    expect(err('big.bin')).toMatch(
+      /tool error: big\.bin is 26\.0 MB; the limit is 25 MB\. Compress or split it/,
+    );
+    fs.mkdirSync(path.join(workspace, 'adir'));
+    expect(err('adir')).toMatch(/tool error: "adir" is not a regular file/);
+    fs.writeFileSync(path.join(workspace, 'ok.txt'), 'fine');
+    const errArgs = (args: Record<string, string>) =>
+      texts(chat(call([{ name: 'send_file', args: { path: 'ok.txt', ...args } }])))[0];
+    expect(errArgs({ filename: 'a/b.txt' })).toMatch(
+      /tool error: filename "a\/b\.txt" must be a plain file name/,
+    );
+    expect(errArgs({ filename: '..' })).toMatch(/tool error: filename "\.\." must be a plain file name/);
+    expect(errArgs({ to: 'nowhere' })).toMatch(/tool error: Unknown destination "nowhere"/);
     const outbox = fs
       .readdirSync(path.join(home, 'sessions', 'main'))
       .map((s) => path.join(home, 'sessions', 'main', s, 'outbox'))

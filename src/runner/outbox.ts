@@ -25,7 +25,8 @@ export function stageOutboxFile(
   folder: string = randomUUID(),
 ): string {
   const st = fs.statSync(source, { throwIfNoEntry: false });
-  if (!st?.isFile()) throw new PolyclawError('file_missing', `${source} is missing or not a regular file`);
+  if (!st?.isFile())
+    throw new PolyclawError('file_missing', `${path.basename(source)} is missing or not a regular file`);
   if (st.size > MAX_FILE_BYTES) {
     throw new PolyclawError(
       'file_too_large',

@@ -1,14 +1,32 @@
 /**
  * send_file: deliver a file from the agent's workspace. The path must resolve (after symlinks)
- * inside the workspace and be a regular file under the size limit; it is copied into
- * outbox/<message>/ so later changes to the original do not alter what is sent.
+ * inside the workspace; the checks on the file itself (a regular file, under the size limit, a
+ * plain file name) are the staging helper's (outbox.ts), worded here so the model can fix its
+ * call. The destination is resolved before anything is copied, so a refused call leaves no
+ * copy behind in outbox/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { MAX_FILE_BYTES, stageOutboxFile } from '../outbox.js';
+import { PolyclawError } from '../../shared/errors.js';
+import { stageOutboxFile } from '../outbox.js';
 import { registerTool } from './registry.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
+
+/** The staging helper's refusal, said to the model in terms of its own arguments. */
+function refusal(err: unknown, given: string, name: string): unknown {
+  if (!(err instanceof PolyclawError)) return err;
+  switch (err.code) {
+    case 'file_missing':
+      return new ToolError(`"${given}" is not a regular file.`);
+    case 'file_too_large':
+      return new ToolError(`${err.message}. Compress or split it.`);
+    case 'path_refused':
+      return new ToolError(`filename "${name}" must be a plain file name without slashes (${err.message}).`);
+    default:
+      return err;
+  }
+}
 
 registerTool(
   defineTool({
@@ -40,18 +58,14 @@ registerTool(
           `"${args.path}" is outside your workspace (${ctx.agentDir}); copy the file into it first.`,
         );
       }
-      const st = fs.statSync(real);
-      if (!st.isFile()) throw new ToolError(`"${args.path}" is not a regular file.`);
-      if (st.size > MAX_FILE_BYTES) {
-        throw new ToolError(
-          `"${args.path}" is ${(st.size / 1048576).toFixed(1)} MB; the limit is ${MAX_FILE_BYTES / 1048576} MB. Compress or split it.`,
-        );
-      }
       const name = args.filename ?? path.basename(real);
-      if (!/^[^/\\\0]{1,200}$/.test(name) || name === '.' || name === '..')
-        throw new ToolError(`filename "${name}" must be a plain file name without slashes.`);
       const { routing } = resolveTarget(ctx, args.to);
-      const rel = stageOutboxFile(ctx.sessionDir, real, name, ctx.newId());
+      let rel: string;
+      try {
+        rel = stageOutboxFile(ctx.sessionDir, real, name, ctx.newId());
+      } catch (err) {
+        throw refusal(err, args.path, name);
+      }
       const [seq] = ctx.write([
         {
           kind: 'message',
@@ -60,7 +74,7 @@ registerTool(
           content: { text: args.text ?? '', files: [rel] },
         },
       ]);
-      return `Sent ${name} (${st.size} bytes) as message seq ${seq}.`;
+      return `Sent ${name} (${fs.statSync(path.join(ctx.sessionDir, rel)).size} bytes) as message seq ${seq}.`;
     },
   }),
 );
