@@ -227,6 +227,34 @@ describe('runner loop', () => {
       expect(withFiles!.content.files).toEqual([expect.stringMatching(/chart\.png$/)]);
       expect(withFiles!.content.text).toMatch(/gone\.png could not be attached: .*missing/);
     });
+
+    it("a failed attempt's copies are removed from outbox/, whether the turn errs or the query throws", async () => {
+      const img = made('plot.png', 'plot');
+      const failed: ProviderEvent = { type: 'error', message: 'model overloaded', retryable: true };
+      const provider = scripted([[file(img), failed]]);
+      const query = provider.query.bind(provider);
+      let calls = 0;
+      provider.query = (input) => {
+        if (++calls === 1) return query(input);
+        // The second attempt stages its file, then the provider throws.
+        const events = (async function* (): AsyncGenerator<ProviderEvent> {
+          yield file(img);
+          throw new Error('the agent CLI died');
+        })();
+        return { push() {}, end() {}, abort() {}, events };
+      };
+      start(provider);
+      const outbox = path.join(host.dir, 'outbox');
+      const staged = () => (fs.existsSync(outbox) ? fs.readdirSync(outbox) : []);
+      const m1 = send('plot it');
+      await waitFor(() => ackOf(m1.id)?.status === 'failed', 5000, 'first failed ack');
+      expect(staged()).toEqual([]);
+      const m2 = send('plot it again');
+      await waitFor(() => ackOf(m2.id)?.status === 'failed', 5000, 'second failed ack');
+      expect(calls).toBe(2);
+      expect(staged()).toEqual([]);
+      expect(rows()).toEqual([]);
+    });
   });
 
   describe("tool approvals under the 'ask' policy", () => {

@@ -13,7 +13,7 @@ import { formatMessages, stripInternal, systemContext } from './formatter.js';
 import type { PendingMessage, RunnerQueue, SessionContext } from './session-io.js';
 import type { RunnerHint } from '../shared/runner-hint.js';
 import { ApprovalDesk } from './approvals.js';
-import { stageOutboxFile } from './outbox.js';
+import { discardOutboxFiles, stageOutboxFile } from './outbox.js';
 import { gateTaskScripts, type ScriptRunner } from './task-script.js';
 import { sameChat, type AckError } from '../shared/messages.js';
 
@@ -220,6 +220,16 @@ export class RunnerLoop {
     let files: string[] = [];
     /** Why a produced file could not be attached, told with the reply. */
     let unattached: string[] = [];
+    /** The front group's attempt failed: its staged copies go (another try makes them again). */
+    const dropFiles = () => {
+      try {
+        discardOutboxFiles(queue.sessionDir, files);
+      } catch (err) {
+        log.warn('staged files of a failed attempt could not be removed', { files, err });
+      }
+      files = [];
+      unattached = [];
+    };
     let sawInit = false;
     const desk = new ApprovalDesk({ queue, log, now: this.now, timeoutMs: this.d.approvalTimeoutMs });
     /** What the front group's early replies (ProviderEvent 'reply') already delivered. */
@@ -328,9 +338,7 @@ export class RunnerLoop {
             if (!group) break;
             deltas = '';
             early = null;
-            // The attempt failed: another try makes its files again.
-            files = [];
-            unattached = [];
+            dropFiles();
             if (ev.classification === 'stale-session') queue.setContinuation(provider.name, null);
             queue.ack(group, 'failed', {
               message: ev.message,
@@ -352,6 +360,7 @@ export class RunnerLoop {
           provider: provider.name,
         });
         queue.setContinuation(provider.name, null);
+        dropFiles();
         pumping = false;
         this.d.doorbell.ring();
         await pump;
@@ -359,6 +368,7 @@ export class RunnerLoop {
         return this.runQuery(groups.flat(), false);
       }
       log.error('provider query failed', { err });
+      dropFiles();
       const left = groups.flat();
       if (left.length) queue.ack(left, 'failed', failureOf(err));
       groups.length = 0;
@@ -370,6 +380,7 @@ export class RunnerLoop {
       this.current = null;
     }
     const orphaned = groups.flat();
+    dropFiles();
     if (orphaned.length && !this.stopped) {
       queue.ack(orphaned, 'failed', {
         message: 'the agent ended its turn without an answer',

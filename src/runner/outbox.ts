@@ -3,6 +3,8 @@
  * anything else, see delivery.ts), so a file the agent made elsewhere — a send_file argument, an
  * image its agent CLI generated — is copied into outbox/<folder>/ first: a copy, so later changes
  * to the original do not alter what is sent, written with the attachment rules of safe-files.ts.
+ * A staged copy no row will name (its attempt failed) is removed with its folder, so failed
+ * turns leave nothing behind in outbox/.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -35,4 +37,16 @@ export function stageOutboxFile(
   }
   const written = writeAttachment(path.join(sessionDir, 'outbox'), folder, name, fs.readFileSync(source));
   return path.relative(sessionDir, written);
+}
+
+/**
+ * Remove staged copies no outbound row will name (paths as stageOutboxFile returned them):
+ * each one's outbox/<folder>/ goes. Anything not of that shape is left alone.
+ */
+export function discardOutboxFiles(sessionDir: string, staged: readonly string[]): void {
+  for (const rel of staged) {
+    const folder = path.dirname(path.normalize(rel));
+    if (path.dirname(folder) !== 'outbox') continue;
+    fs.rmSync(path.join(sessionDir, folder), { recursive: true, force: true });
+  }
 }

@@ -56,7 +56,8 @@ export type ProviderEvent =
    * A file the agent produced in the current turn (e.g. a generated image), at a path the runner
    * can read: copied into outbox/ and sent with the turn's reply — alone when the reply's text is
    * said elsewhere (a tool message); one that cannot be copied is named in the reply instead.
-   * Dropped when the turn ends in an `error` (another try makes it again).
+   * Dropped, its copy removed, when the turn ends in an `error` or the query throws or ends
+   * without a result (another try makes it again).
    */
   | { type: 'file'; path: string }
   | { type: 'approval'; request: ApprovalRequest }
