@@ -90,6 +90,40 @@ describe('vault', () => {
     expect(() => v.byName(caller, 'a')).toThrow(/cannot be decrypted/);
     db.close();
   });
+
+  it('a lookup after a change sees it: a new value (here or from another process), a revoke, a delete', () => {
+    const h = home();
+    const db = openCentralDb(paths(h).db);
+    const v = Vault.open(db, { kind: 'file', path: paths(h).vaultKey });
+    const g = createGroup(db, 'g', { provider: 'mock' });
+    const other = createGroup(db, 'other', { provider: 'mock' });
+    const caller = { groupId: g.id, groupName: 'g', sandboxId: 'x' };
+    const value = () => {
+      const r = v.byName(caller, 'a');
+      return r.ok ? r.secret.value : r.reason;
+    };
+    v.set({ name: 'a', kind: 'anthropic', value: 'key-1' });
+    expect(value()).toBe('key-1');
+    expect(value()).toBe('key-1');
+    v.set({ name: 'a', kind: 'anthropic', value: 'key-2' });
+    expect(value()).toBe('key-2');
+    // Another process (the CLI) writing the same DB file.
+    const db2 = openCentralDb(paths(h).db);
+    Vault.open(db2, { kind: 'file', path: paths(h).vaultKey }).set({
+      name: 'a',
+      kind: 'anthropic',
+      value: 'key-3',
+    });
+    db2.close();
+    expect(value()).toBe('key-3');
+    v.grant('a', other.id);
+    expect(value()).toBe('not_granted');
+    v.grantAll('a');
+    expect(value()).toBe('key-3');
+    v.delete('a');
+    expect(value()).toBe('none');
+    db.close();
+  });
 });
 
 describe('polyclaw secrets', () => {

@@ -212,8 +212,10 @@ function forward(
         res.destroy();
         done(`upstream: ${errorMessage(err)}`);
       });
-      ur.on('end', () => done());
       ur.pipe(res);
+      // After the pipe's own 'end' listener: the response is ended towards the client before
+      // the use is recorded (a DB write).
+      ur.on('end', () => done());
     });
     up.on('error', (err) => {
       if (!res.headersSent) {
