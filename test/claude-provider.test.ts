@@ -14,7 +14,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { ClaudeProvider, loadSdk } from '../src/runner/providers/claude.js';
-import type { ProviderEvent } from '../src/shared/provider.js';
+import { ProviderConfigError, type ProviderEvent } from '../src/shared/provider.js';
 import {
   cliAsync,
   createEndpointGroup,
@@ -156,6 +156,22 @@ describe('claude provider, direct', () => {
       fake.script = null;
     }
   }, 40_000);
+
+  it('a missing Claude Code fails the query at once as a config error that says what to run', async () => {
+    const requestsBefore = fake.messages().length;
+    const p = new ClaudeProvider(ctx(), { exitGraceMs: 500, binary: () => null });
+    const q = p.query(input('hello'));
+    const err = await collect(q.events).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ProviderConfigError);
+    expect((err as Error).message).toBe(
+      'the claude binary is not installed: run npm ci in the Polyclaw install (@anthropic-ai/claude-agent-sdk bundles Claude Code)',
+    );
+    expect(fake.messages()).toHaveLength(requestsBefore);
+    p.close();
+  });
 
   it('keep warm: the next batch of the session goes into the parked CLI; another session gets a new one', async () => {
     let starts = 0;

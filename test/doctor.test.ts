@@ -69,16 +69,16 @@ describe('the agent binary locators', () => {
 
 describe('an agent binary check', () => {
   it('says the binary is missing, or why it did not answer', async () => {
-    expect(await binaryCheck(() => null, 'run npm ci')).toEqual({
+    expect(await binaryCheck(() => null, 'codex')).toEqual({
       ok: false,
       detail: 'its binary is not installed',
-      fix: 'run npm ci',
+      fix: 'run npm ci in the Polyclaw install (@openai/codex vendors the codex binary)',
     });
-    expect(await binaryCheck(() => '/nonexistent/codex', 'x')).toMatchObject({
+    expect(await binaryCheck(() => '/nonexistent/codex', 'codex')).toMatchObject({
       ok: false,
       detail: 'its binary is not installed',
     });
-    expect(await binaryCheck(() => '/bin/false', 'x')).toMatchObject({
+    expect(await binaryCheck(() => '/bin/false', 'claude')).toMatchObject({
       ok: false,
       detail: expect.stringMatching(/\/bin\/false --version failed/),
     });

@@ -33,11 +33,7 @@ export function claudeStateDir(groupDir: string, groupName: string): string {
 registerHostProvider({
   name: 'claude',
   approvals: ['bypass', 'ask', 'deny'],
-  check: () =>
-    binaryCheck(
-      claudeBinary,
-      'run npm ci in the Polyclaw install (@anthropic-ai/claude-agent-sdk bundles Claude Code)',
-    ),
+  check: () => binaryCheck(claudeBinary, 'claude'),
   validate: ({ effort }) => {
     if (effort !== null && !EFFORTS.includes(effort))
       throw badRequest(`claude: unknown effort "${effort}" (expected one of ${EFFORTS.join(', ')})`);

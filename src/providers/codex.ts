@@ -26,8 +26,7 @@ export function codexStateDir(groupDir: string, groupName: string): string {
 
 registerHostProvider({
   name: 'codex',
-  check: () =>
-    binaryCheck(codexBinary, 'run npm ci in the Polyclaw install (@openai/codex vendors the codex binary)'),
+  check: () => binaryCheck(codexBinary, 'codex'),
   // The runner side maps these onto codex's approval policy (runner/providers/codex-approvals.ts).
   approvals: ['bypass', 'ask', 'deny'],
   validate: ({ effort }) => {

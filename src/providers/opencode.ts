@@ -10,11 +10,7 @@ import { binaryCheck } from './binary-check.js';
 
 registerHostProvider({
   name: 'opencode',
-  check: () =>
-    binaryCheck(
-      opencodeBinary,
-      'run npm ci in the Polyclaw install on Linux x64 (opencode-linux-x64 is the binary)',
-    ),
+  check: () => binaryCheck(opencodeBinary, 'opencode'),
   // The runner maps them onto OpenCode's permission rules (src/runner/providers/opencode-config.ts).
   approvals: ['bypass', 'ask', 'deny'],
   contribute: ({ endpoint, config }) => {

@@ -55,6 +55,24 @@ export function opencodeBinary(): string | null {
   return dir && path.join(dir, 'bin', 'opencode');
 }
 
+/** Which package brings each agent's binary: what the message about a missing one names. */
+const INSTALLED_BY = {
+  claude: '@anthropic-ai/claude-agent-sdk bundles Claude Code',
+  codex: '@openai/codex vendors the codex binary',
+  opencode: 'opencode-linux-x64 is the binary, on Linux x64',
+} as const;
+export type AgentBinary = keyof typeof INSTALLED_BY;
+
+/** What to do about a missing agent binary (doctor's fix line). */
+export function installFix(agent: AgentBinary): string {
+  return `run npm ci in the Polyclaw install (${INSTALLED_BY[agent]})`;
+}
+
+/** The one-line error when an agent's binary is missing where a query needs it. */
+export function notInstalled(agent: AgentBinary): string {
+  return `the ${agent} binary is not installed: ${installFix(agent)}`;
+}
+
 /** First line of `<bin> --version`, or a one-line reason it could not run. */
 export function binaryVersion(
   bin: string,

@@ -15,7 +15,14 @@
 import type { Options } from '@anthropic-ai/claude-agent-sdk';
 import { createLogger, type Logger } from '../../shared/log.js';
 import type { ApprovalPolicy } from '../../shared/messages.js';
-import type { AgentProvider, AgentQuery, ProviderContext, QueryInput } from '../../shared/provider.js';
+import { claudeBinary, notInstalled } from '../../shared/agent-binaries.js';
+import {
+  ProviderConfigError,
+  type AgentProvider,
+  type AgentQuery,
+  type ProviderContext,
+  type QueryInput,
+} from '../../shared/provider.js';
 import { nativeSlashCommand } from '../../shared/slash-commands.js';
 import { unescapeXml } from '../formatter.js';
 import { forClaude, toolServer } from '../tools/config.js';
@@ -90,6 +97,12 @@ export interface ClaudeDeps {
    * session id, cwd and system context), so a warm turn needs no new process. 0 = off.
    */
   keepWarmMs?: number;
+  /**
+   * Where Claude Code is (default: the SDK's platform package, as the SDK finds it); null means
+   * not installed, which fails the query at once as a config error instead of a retried crash.
+   * Checked only when the SDK's own query() is used.
+   */
+  binary?: () => string | null;
 }
 
 /** The runner's default: a parked CLI lives at most this long without a new batch. */
@@ -166,7 +179,13 @@ export class ClaudeProvider implements AgentProvider {
     let cli = this.unpark(input.continuation, key);
     if (cli) this.log.debug('reusing the warm claude process', { session: input.continuation });
     else {
-      const query = this.deps.query ?? (async (p) => (await loadSdk())(p));
+      const binary = this.deps.binary ?? claudeBinary;
+      const query =
+        this.deps.query ??
+        (async (p) => {
+          if (!binary()) throw new ProviderConfigError(notInstalled('claude'));
+          return (await loadSdk())(p);
+        });
       const live: LiveCli = new LiveCli((prompt) => query({ prompt, options: this.options(input, live) }));
       cli = live;
     }

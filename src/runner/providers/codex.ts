@@ -33,7 +33,7 @@ import { codexEnv } from './codex-env.js';
 import { RpcClient } from './codex-rpc.js';
 import { CodexConversation, type CodexConnection } from './codex-conversation.js';
 import { registerProvider } from './registry.js';
-import { codexBinary } from '../../shared/agent-binaries.js';
+import { codexBinary, notInstalled } from '../../shared/agent-binaries.js';
 
 export const DEFAULT_TURN_TIMEOUT_MS = 10 * 60_000;
 
@@ -176,8 +176,7 @@ export class CodexProvider implements AgentProvider {
       if (this.live && !this.live.conn.rpc.isClosed && !this.live.conn.retired) return this.live.conn;
       // An empty POLYCLAW_CODEX_BIN counts as unset.
       const bin = this.deps.binary ?? (this.ctx.env.POLYCLAW_CODEX_BIN || codexBinary());
-      if (!bin)
-        throw new CodexConfigError('the codex binary is not installed (@openai/codex-linux-x64): run npm ci');
+      if (!bin) throw new CodexConfigError(notInstalled('codex'));
       const child = (this.deps.spawn ?? nodeSpawn)(bin, ['app-server', '--listen', 'stdio://'], {
         cwd: input.cwd,
         env,

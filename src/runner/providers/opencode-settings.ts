@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { opencodeBinary } from '../../shared/agent-binaries.js';
+import { notInstalled, opencodeBinary } from '../../shared/agent-binaries.js';
 import { ApprovalPolicySchema, type ApprovalPolicy } from '../../shared/messages.js';
 
 const Ms = z.coerce
@@ -120,8 +120,7 @@ export function readSettings(opts: {
   if (!approval.success)
     throw new OpencodeSettingsError(`unknown approval policy "${String(opts.approval)}"`);
   const binary = opts.binary ?? (env.OPENCODE_BIN || opencodeBinary()); // an empty OPENCODE_BIN counts as unset
-  if (!binary)
-    throw new OpencodeSettingsError('the opencode binary is not installed (opencode-linux-x64): run npm ci');
+  if (!binary) throw new OpencodeSettingsError(notInstalled('opencode'));
   return {
     binary,
     model: opts.model ?? 'gpt-5-mini',
