@@ -82,9 +82,9 @@ describe('agent tools through the terminal', () => {
     const errArgs = (args: Record<string, string>) =>
       texts(chat(call([{ name: 'send_file', args: { path: 'ok.txt', ...args } }])))[0];
     expect(errArgs({ filename: 'a/b.txt' })).toMatch(
-      /tool error: filename "a\/b\.txt" must be a plain file name/,
+      /tool error: file name "a\/b\.txt" is not a plain file name \(one name, no slashes/,
     );
-    expect(errArgs({ filename: '..' })).toMatch(/tool error: filename "\.\." must be a plain file name/);
+    expect(errArgs({ filename: '..' })).toMatch(/tool error: file name "\.\." is not a plain file name/);
     expect(errArgs({ to: 'nowhere' })).toMatch(/tool error: Unknown destination "nowhere"/);
     const outbox = fs
       .readdirSync(path.join(home, 'sessions', 'main'))

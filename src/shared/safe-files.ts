@@ -11,7 +11,10 @@ const SAFE_SEGMENT = /^[^/\\\0]{1,200}$/;
 
 export function assertSafeSegment(name: string, what: string): void {
   if (!SAFE_SEGMENT.test(name) || name === '.' || name === '..') {
-    throw new PolyclawError('path_refused', `${what} "${name}" is not a plain file name`);
+    throw new PolyclawError(
+      'path_refused',
+      `${what} "${name}" is not a plain file name (one name, no slashes, not . or ..)`,
+    );
   }
 }
 

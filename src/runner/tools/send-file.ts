@@ -14,7 +14,7 @@ import { registerTool } from './registry.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
 
 /** The staging helper's refusal, said to the model in terms of its own arguments. */
-function refusal(err: unknown, given: string, name: string): unknown {
+function refusal(err: unknown, given: string): unknown {
   if (!(err instanceof PolyclawError)) return err;
   switch (err.code) {
     case 'file_missing':
@@ -22,7 +22,7 @@ function refusal(err: unknown, given: string, name: string): unknown {
     case 'file_too_large':
       return new ToolError(`${err.message}. Compress or split it.`);
     case 'path_refused':
-      return new ToolError(`filename "${name}" must be a plain file name without slashes (${err.message}).`);
+      return new ToolError(`${err.message}.`);
     default:
       return err;
   }
@@ -64,7 +64,7 @@ registerTool(
       try {
         rel = stageOutboxFile(ctx.sessionDir, real, name, ctx.newId());
       } catch (err) {
-        throw refusal(err, args.path, name);
+        throw refusal(err, args.path);
       }
       const [seq] = ctx.write([
         {
