@@ -281,7 +281,7 @@ export class Vault implements SecretSource {
   private openRow(row: Row): OpenedSecret {
     let hit = this.opened.get(row.id);
     if (!hit || !hit.sealed.equals(row.sealed)) {
-      hit = { sealed: Buffer.from(row.sealed), value: unseal(this.key, row.sealed, row.id) };
+      hit = { sealed: row.sealed, value: unseal(this.key, row.sealed, row.id) };
       this.opened.set(row.id, hit);
     }
     return { id: row.id, name: row.name, kind: row.kind, baseUrl: row.base_url, value: hit.value };

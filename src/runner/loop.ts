@@ -368,7 +368,6 @@ export class RunnerLoop {
         return this.runQuery(groups.flat(), false);
       }
       log.error('provider query failed', { err });
-      dropFiles();
       const left = groups.flat();
       if (left.length) queue.ack(left, 'failed', failureOf(err));
       groups.length = 0;
@@ -379,8 +378,9 @@ export class RunnerLoop {
       await pump;
       this.current = null;
     }
-    const orphaned = groups.flat();
+    // A thrown query's or a turn without a result: its staged files go.
     dropFiles();
+    const orphaned = groups.flat();
     if (orphaned.length && !this.stopped) {
       queue.ack(orphaned, 'failed', {
         message: 'the agent ended its turn without an answer',

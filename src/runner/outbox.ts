@@ -12,8 +12,8 @@ import path from 'node:path';
 import { PolyclawError } from '../shared/errors.js';
 import { writeAttachment } from '../shared/safe-files.js';
 
-/** The largest file one outbound message carries. */
-export const MAX_FILE_BYTES = 25 * 1024 * 1024;
+/** The largest file one outbound message carries (send_file and files the agent CLI made). */
+const MAX_FILE_BYTES = 25 * 1024 * 1024;
 
 /**
  * Copy `source` to outbox/<folder>/<name> of the session; returns the path relative to the
