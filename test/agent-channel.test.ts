@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { InboundEvent } from '../src/channels/adapter.js';
+import type { InboundEvent, OutgoingFile } from '../src/channels/adapter.js';
 import { DeliveryError } from '../src/channels/adapter.js';
 import { AgentChannel } from '../src/channels/agent.js';
+import { outboxFile } from '../src/host/delivery.js';
 import { createLogger } from '../src/shared/log.js';
 
 const dirs: string[] = [];
@@ -26,7 +27,7 @@ async function channel(events: InboundEvent[]) {
   return ch;
 }
 
-const message = (files: string[]) => ({
+const message = (files: OutgoingFile[]) => ({
   text: 'the report',
   files,
   idempotencyKey: 'k1',
@@ -34,30 +35,59 @@ const message = (files: string[]) => ({
   fromGroup: 'main',
 });
 
+/** A session dir with outbox/m/; returns it. */
+function sessionDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polyclaw-agent-ch-'));
+  dirs.push(dir);
+  fs.mkdirSync(path.join(dir, 'outbox', 'm'), { recursive: true });
+  return dir;
+}
+
 describe('agent channel', () => {
   it("carries a message's files into the receiving group as attachments", async () => {
-    const outbox = fs.mkdtempSync(path.join(os.tmpdir(), 'polyclaw-agent-ch-'));
-    dirs.push(outbox);
-    const file = path.join(outbox, 'report.pdf');
-    fs.writeFileSync(file, 'pdf bytes');
+    const dir = sessionDir();
+    fs.writeFileSync(path.join(dir, 'outbox/m/report.pdf'), 'pdf bytes');
     const events: InboundEvent[] = [];
     const ch = await channel(events);
+    const file = await outboxFile(dir, 'outbox/m/report.pdf');
     await ch.deliver({ platformId: 'main->helper', threadId: null }, message([file]));
     expect(events).toHaveLength(1);
     expect(events[0]!.text).toBe('the report');
     expect(events[0]!.attachments).toEqual([{ name: 'report.pdf', data: Buffer.from('pdf bytes') }]);
   });
 
-  it('refuses, not retryable, a file that is gone by delivery time', async () => {
-    const events: InboundEvent[] = [];
-    const ch = await channel(events);
-    const gone = path.join(os.tmpdir(), 'polyclaw-no-such-dir', 'gone.png');
-    const sent = ch.deliver({ platformId: 'main->helper', threadId: null }, message([gone]));
-    await expect(sent).rejects.toThrow(DeliveryError);
-    await expect(sent).rejects.toMatchObject({
-      transient: false,
-      message: expect.stringMatching(/gone\.png/),
-    });
-    expect(events).toEqual([]);
+  it('refuses, not retryable, a file that is gone or swapped for a symlink after delivery checked it', async () => {
+    const dir = sessionDir();
+    const outside = sessionDir();
+    fs.writeFileSync(path.join(outside, 'secret.txt'), 'host secret');
+    for (const swap of [
+      (f: string) => fs.rmSync(f),
+      (f: string) => {
+        fs.rmSync(f);
+        fs.symlinkSync(path.join(outside, 'secret.txt'), f);
+      },
+      (f: string) => {
+        fs.rmSync(path.dirname(f), { recursive: true });
+        fs.symlinkSync(outside, path.dirname(f));
+        fs.renameSync(path.join(outside, 'secret.txt'), path.join(outside, 'gone.png'));
+      },
+    ]) {
+      fs.mkdirSync(path.join(dir, 'outbox/m'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'outbox/m/gone.png'), 'png');
+      const file = await outboxFile(dir, 'outbox/m/gone.png');
+      swap(path.join(dir, 'outbox/m/gone.png'));
+      const events: InboundEvent[] = [];
+      const ch = await channel(events);
+      const sent = ch.deliver({ platformId: 'main->helper', threadId: null }, message([file]));
+      await expect(sent).rejects.toThrow(DeliveryError);
+      await expect(sent).rejects.toMatchObject({
+        transient: false,
+        message: expect.stringMatching(/gone\.png is missing or not a regular file inside outbox/),
+      });
+      expect(events).toEqual([]);
+      fs.rmSync(path.join(dir, 'outbox/m'), { recursive: true, force: true });
+      if (fs.existsSync(path.join(outside, 'gone.png')))
+        fs.renameSync(path.join(outside, 'gone.png'), path.join(outside, 'secret.txt'));
+    }
   });
 });

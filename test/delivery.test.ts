@@ -1,4 +1,5 @@
 /** Delivery of outbound rows with a fake channel adapter, a real ledger and real queues. */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -171,6 +172,41 @@ describe('delivery', () => {
     );
     await delivery.process(session, host);
     expect(channel.sent.map((s) => s.msg.text)).toEqual(['first', 'first (edited)']);
+  });
+
+  it('refuses an outbox file reached through a symlinked folder or a symlinked outbox', async () => {
+    const outside = tempHome('polyclaw-outside-');
+    fs.writeFileSync(`${outside}/secret.txt`, 'host secret');
+    fs.mkdirSync(`${dir}/outbox`, { recursive: true });
+    fs.symlinkSync(outside, `${dir}/outbox/evil`);
+    const file = (text: string, f: string) =>
+      runner.commit([{ kind: 'message', inReplyTo: null, routing, content: { text, files: [f] } }], []);
+    file('via folder', 'outbox/evil/secret.txt');
+    await delivery.process(session, host);
+    fs.rmSync(`${dir}/outbox`, { recursive: true });
+    fs.symlinkSync(outside, `${dir}/outbox`);
+    file('via outbox', 'outbox/secret.txt');
+    await delivery.process(session, host);
+    expect(channel.sent).toEqual([]);
+    expect(host.pending().map((m) => m.content.text)).toEqual([
+      expect.stringMatching(/not a regular file inside outbox/),
+      expect.stringMatching(/not a regular file inside outbox/),
+    ]);
+  });
+
+  it('refuses an outbox FIFO without blocking and a file over the 25 MB limit', async () => {
+    fs.mkdirSync(`${dir}/outbox/m`, { recursive: true });
+    execFileSync('mkfifo', [`${dir}/outbox/m/pipe`]);
+    fs.closeSync(fs.openSync(`${dir}/outbox/m/big.bin`, 'w'));
+    fs.truncateSync(`${dir}/outbox/m/big.bin`, 26 * 1024 * 1024);
+    for (const f of ['outbox/m/pipe', 'outbox/m/big.bin'])
+      runner.commit([{ kind: 'message', inReplyTo: null, routing, content: { text: f, files: [f] } }], []);
+    await delivery.process(session, host);
+    expect(channel.sent).toEqual([]);
+    expect(host.pending().map((m) => m.content.text)).toEqual([
+      expect.stringMatching(/pipe is missing or not a regular file inside outbox/),
+      expect.stringMatching(/big\.bin is 26\.0 MB; the limit is 25 MB/),
+    ]);
   });
 
   it('refuses outbox files that escape the outbox or are symlinks', async () => {

@@ -59,8 +59,8 @@ export interface DeliveryTarget {
 
 export interface OutgoingMessage {
   text: string;
-  /** Absolute paths of files to attach (already validated to be inside the session outbox). */
-  files: string[];
+  /** Files to attach, checked by delivery to be regular files inside the session's outbox/. */
+  files: OutgoingFile[];
   /** Stable per outbound row: a re-send after a crash carries the same key. */
   idempotencyKey: string;
   /** Session sequence number of this message (odd: agent, or 0 for host notices). */
@@ -73,6 +73,23 @@ export interface OutgoingMessage {
   fromGroup?: string;
   /** Agent-to-agent relays behind the message this one answers (agent channel loop guard). */
   hops?: number;
+}
+
+/**
+ * A file of an outgoing message. The sandbox can still change what `path` names after delivery
+ * checked it (swap it for a symlink to a host file), so an adapter never opens `path` itself:
+ * it gets the bytes from `read()`, which checks again on the descriptor it reads.
+ */
+export interface OutgoingFile {
+  /** The file's name, as the chat shows it. */
+  name: string;
+  /** Absolute host path inside the session's outbox/, for display to a local user only. */
+  path: string;
+  /**
+   * The bytes (at most 25 MB), read through a descriptor that is a regular file inside outbox/.
+   * Rejects with a non-retryable DeliveryError naming the file when that no longer holds.
+   */
+  read(): Promise<Buffer>;
 }
 
 export interface OutgoingQuestion {

@@ -5,11 +5,8 @@
  * from anyone else it goes to "X->Y". A hop counter stops two agents answering each other
  * forever: a message that would be the MAX_AGENT_HOPS-th relay of one exchange is refused.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import type { ChannelAdapter, ChannelCallbacks, DeliveryTarget, OutgoingMessage } from './adapter.js';
 import { DeliveryError } from './adapter.js';
-import { errorMessage } from '../shared/errors.js';
 import { registerChannel } from './registry.js';
 
 export const MAX_AGENT_HOPS = 4;
@@ -19,15 +16,6 @@ export const agentChatId = (from: string, to: string) => `${from}->${to}`;
 export function parseAgentChat(platformId: string): { from: string; to: string } | null {
   const m = /^([a-z0-9][a-z0-9_-]*)->([a-z0-9][a-z0-9_-]*)$/.exec(platformId);
   return m ? { from: m[1]!, to: m[2]! } : null;
-}
-
-/** A file of the message, for the receiving group's inbox (delivery checked it is in outbox/). */
-function readFile(file: string): { name: string; data: Buffer } {
-  try {
-    return { name: path.basename(file), data: fs.readFileSync(file) };
-  } catch (err) {
-    throw new DeliveryError(`cannot read ${path.basename(file)}: ${errorMessage(err)}`, false);
-  }
 }
 
 export class AgentChannel implements ChannelAdapter {
@@ -56,13 +44,16 @@ export class AgentChannel implements ChannelAdapter {
       );
     const platformId = sender === chat.to ? agentChatId(chat.to, chat.from) : target.platformId;
     const platformMessageId = `agent-${message.idempotencyKey}`;
+    const attachments = await Promise.all(
+      message.files.map(async (f) => ({ name: f.name, data: await f.read() })),
+    );
     const accepted = await this.callbacks.onMessage({
       channelType: this.channelType,
       platformId,
       threadId: null,
       sender: { id: `agent:${sender}`, name: sender },
       text: message.text,
-      attachments: message.files.map(readFile),
+      attachments,
       isMention: true,
       isDirect: true,
       platformMessageId,

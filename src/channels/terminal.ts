@@ -93,7 +93,7 @@ export class TerminalChannel implements ChannelAdapter {
       key: message.idempotencyKey,
       seq: message.seq,
       text: message.text,
-      files: message.files,
+      files: message.files.map((f) => f.path),
       replyTo: message.replyTo ?? null,
       kind: message.kind ?? 'message',
     };

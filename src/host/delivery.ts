@@ -8,13 +8,13 @@
  * and delivers no row in reply to a message that was never queued.
  */
 import { prep } from '../shared/sql.js';
-import fs from 'node:fs';
 import path from 'node:path';
-import type { ChannelAdapter, DeliveryTarget, OutgoingMessage } from '../channels/adapter.js';
+import type { ChannelAdapter, DeliveryTarget, OutgoingFile, OutgoingMessage } from '../channels/adapter.js';
 import { DeliveryError } from '../channels/adapter.js';
-import { errorMessage } from '../shared/errors.js';
+import { errorMessage, PolyclawError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { Routing } from '../shared/messages.js';
+import { checkInside, readInside } from '../shared/safe-files.js';
 import type { Db } from './db/open.js';
 import type { InboundRow, OutboundRow, SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
@@ -156,7 +156,7 @@ export class Delivery {
     const key = `${session.id}:${row.id}`;
     const msg: OutgoingMessage = {
       text: row.content.text,
-      files: this.files(queue, row),
+      files: await this.files(queue, row),
       idempotencyKey: key,
       seq: row.seq,
       replyTo: origin?.content.platformMessageId ?? undefined,
@@ -219,16 +219,12 @@ export class Delivery {
     return queue.bySeq(seq)?.content.platformMessageId ?? null;
   }
 
-  /** Files must be regular files inside outbox/ (no symlinks); anything else is refused. */
-  private files(queue: SessionQueue, row: OutboundRow): string[] {
-    const outbox = path.join(queue.dir, 'outbox');
-    return row.content.files.map((f) => {
-      const abs = path.resolve(queue.dir, f);
-      if (!abs.startsWith(outbox + path.sep)) throw new DeliveryError(`file ${f} is outside outbox/`, false);
-      const st = fs.lstatSync(abs, { throwIfNoEntry: false });
-      if (!st || !st.isFile()) throw new DeliveryError(`file ${f} is missing or not a regular file`, false);
-      return abs;
-    });
+  /**
+   * Files must be regular files inside outbox/ (no symlink anywhere on the way, at most 25 MB);
+   * anything else refuses the row. Each file's read() checks again (see OutgoingFile).
+   */
+  private files(queue: SessionQueue, row: OutboundRow): Promise<OutgoingFile[]> {
+    return Promise.all(row.content.files.map((f) => outboxFile(queue.dir, f)));
   }
 
   /** Host-generated notice (e.g. "your message failed"), sent once per key. */
@@ -277,5 +273,28 @@ export class Delivery {
       });
       this.d.log.error('could not deliver failure notice', { session: session.id, err });
     }
+  }
+}
+
+/**
+ * A file an outbound row names (`rel`, relative to the session dir) once it is checked to be a
+ * regular file inside outbox/; its read() checks again. Refusals are DeliveryErrors.
+ */
+export async function outboxFile(sessionDir: string, rel: string): Promise<OutgoingFile> {
+  await refused(() => checkInside(sessionDir, 'outbox', rel));
+  return {
+    name: path.basename(rel),
+    path: path.resolve(sessionDir, rel),
+    read: () => refused(() => readInside(sessionDir, 'outbox', rel)),
+  };
+}
+
+/** A refused outbox file is a permanent failure of its row: a retry cannot make it acceptable. */
+async function refused<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof PolyclawError) throw new DeliveryError(`file ${err.message}`, false);
+    throw err;
   }
 }

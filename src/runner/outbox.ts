@@ -10,10 +10,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PolyclawError } from '../shared/errors.js';
-import { writeAttachment } from '../shared/safe-files.js';
-
-/** The largest file one outbound message carries (send_file and files the agent CLI made). */
-const MAX_FILE_BYTES = 25 * 1024 * 1024;
+import { MAX_ATTACHMENT_BYTES, tooLarge, writeAttachment } from '../shared/safe-files.js';
 
 /**
  * Copy `source` to outbox/<folder>/<name> of the session; returns the path relative to the
@@ -29,12 +26,7 @@ export function stageOutboxFile(
   const st = fs.statSync(source, { throwIfNoEntry: false });
   if (!st?.isFile())
     throw new PolyclawError('file_missing', `${path.basename(source)} is missing or not a regular file`);
-  if (st.size > MAX_FILE_BYTES) {
-    throw new PolyclawError(
-      'file_too_large',
-      `${path.basename(source)} is ${(st.size / 1048576).toFixed(1)} MB; the limit is ${MAX_FILE_BYTES / 1048576} MB`,
-    );
-  }
+  if (st.size > MAX_ATTACHMENT_BYTES) throw tooLarge(path.basename(source), st.size);
   const written = writeAttachment(path.join(sessionDir, 'outbox'), folder, name, fs.readFileSync(source));
   return path.relative(sessionDir, written);
 }
