@@ -120,7 +120,9 @@ async function openInside(
   try {
     const st = await ph.stat();
     if (!st.isFile()) throw missing();
-    const real = LINUX ? await fs.promises.readlink(`/proc/self/fd/${ph.fd}`) : await fs.promises.realpath(abs);
+    const real = LINUX
+      ? await fs.promises.readlink(`/proc/self/fd/${ph.fd}`)
+      : await fs.promises.realpath(abs);
     if (!real.startsWith(path.join(await fs.promises.realpath(dir), sub) + path.sep)) throw missing();
     if (st.size > MAX_ATTACHMENT_BYTES) throw tooLarge(rel, st.size);
     if (!LINUX) return { fh: ph, size: st.size };
