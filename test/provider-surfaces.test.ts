@@ -1,4 +1,5 @@
 /** Host-composed agent surfaces: skill links and the tool guidance in AGENTS.md. */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,12 +15,59 @@ describe('provider surfaces', () => {
   it('links the selected skills, removes deselected links, never touches the agent files', () => {
     dir = tempHome();
     const skills = path.join(dir, '.agents', 'skills');
-    linkSkills(skills, ['pdf', 'web-search']);
+    linkSkills(dir, '.agents/skills', ['pdf', 'web-search']);
     expect(fs.readlinkSync(path.join(skills, 'pdf'))).toBe('/app/skills/pdf');
     fs.writeFileSync(path.join(skills, 'my-notes.md'), 'mine');
-    linkSkills(skills, ['web-search', '../escape']);
+    linkSkills(dir, '.agents/skills', ['web-search', '../escape']);
     expect(fs.readdirSync(skills).sort()).toEqual(['.._escape', 'my-notes.md', 'web-search']);
     expect(fs.readlinkSync(path.join(skills, '.._escape'))).toBe('/app/skills/.._escape');
+  });
+
+  it('keeps skill links in the real folder when the sandbox made it, or a folder above it, a symlink', () => {
+    dir = tempHome();
+    const host = path.join(dir, 'host');
+    fs.mkdirSync(host);
+    fs.symlinkSync('/usr/bin/env', path.join(host, 'dotfile-link'));
+    const group = path.join(dir, 'group');
+    fs.mkdirSync(path.join(group, '.agents'), { recursive: true });
+    fs.symlinkSync(host, path.join(group, '.agents', 'skills'));
+    linkSkills(group, '.agents/skills', ['pdf']);
+    fs.rmSync(path.join(group, '.agents'), { recursive: true });
+    fs.symlinkSync(host, path.join(group, '.agents'));
+    linkSkills(group, '.agents/skills', ['pdf']);
+    expect(fs.readdirSync(host)).toEqual(['dotfile-link']);
+    expect(fs.lstatSync(path.join(group, '.agents')).isDirectory()).toBe(true);
+    expect(fs.readlinkSync(path.join(group, '.agents', 'skills', 'pdf'))).toBe('/app/skills/pdf');
+  });
+
+  it('never inlines a memory index the sandbox pointed elsewhere, nor blocks on a FIFO there', () => {
+    dir = tempHome();
+    fs.writeFileSync(path.join(dir, 'vault.key'), 'HOST-SECRET');
+    const group = path.join(dir, 'group');
+    const compose = () =>
+      fs.readFileSync(
+        writeAgentsMd(
+          path.join(dir, 'AGENTS.md'),
+          { groupDir: group, skills: [], mcpServers: [] },
+          createLogger({ level: 'error' }),
+        ),
+        'utf8',
+      );
+    fs.mkdirSync(path.join(group, 'memory'), { recursive: true });
+    fs.writeFileSync(path.join(group, 'memory', 'index.md'), '- notes.md: my notes');
+    expect(compose()).toContain('- notes.md: my notes');
+    fs.rmSync(path.join(group, 'memory', 'index.md'));
+    fs.symlinkSync(path.join(dir, 'vault.key'), path.join(group, 'memory', 'index.md'));
+    expect(compose()).not.toContain('HOST-SECRET');
+    fs.rmSync(path.join(group, 'memory'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'elsewhere'));
+    fs.copyFileSync(path.join(dir, 'vault.key'), path.join(dir, 'elsewhere', 'index.md'));
+    fs.symlinkSync(path.join(dir, 'elsewhere'), path.join(group, 'memory'));
+    expect(compose()).not.toContain('HOST-SECRET');
+    fs.rmSync(path.join(group, 'memory'));
+    fs.mkdirSync(path.join(group, 'memory'));
+    execFileSync('mkfifo', [path.join(group, 'memory', 'index.md')]);
+    expect(compose()).toContain('(no memory index yet)');
   });
 
   it('composes AGENTS.md with the tool guidance of every tool module', () => {

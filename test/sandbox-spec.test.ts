@@ -6,7 +6,9 @@ import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
 import { buildSpec } from '../src/host/sandbox-spec.js';
 import { createGroup } from '../src/host/store/groups.js';
+import { bwrapArgs } from '../src/sandbox/bwrap.js';
 import { runtimeRegistry } from '../src/sandbox/index.js';
+import type { Mount, SandboxSpec } from '../src/sandbox/runtime.js';
 import { createLogger } from '../src/shared/log.js';
 import { mcpServersFromEnv } from '../src/shared/mcp.js';
 import { tempHome } from './support/cli.js';
@@ -90,6 +92,33 @@ describe('sandbox spec: host-wide provider defaults come from the config module'
       );
     } finally {
       delete process.env.OPENCODE_IDLE_TIMEOUT_MS;
+    }
+  });
+});
+
+describe('bwrap arguments', () => {
+  it('refuse a read-only overlay of a writable mount whose source is gone; skip other missing sources', () => {
+    const home = tempHome();
+    try {
+      const spec = (mounts: Mount[]): SandboxSpec => ({
+        id: 's',
+        installId: 'i',
+        mounts,
+        env: {},
+        command: ['/bin/true'],
+        cwd: '/',
+        limits: { memoryMb: 256, cpus: 1, pids: 64 },
+      });
+      const gone = path.join(home, 'gone');
+      const session = { source: home, target: '/session', mode: 'rw' as const };
+      expect(() =>
+        bwrapArgs(spec([session, { source: gone, target: '/session/inbound.db', mode: 'ro' }])),
+      ).toThrow(/read-only overlay \/session\/inbound\.db has no source/);
+      const args = bwrapArgs(spec([session, { source: gone, target: '/app/extra', mode: 'ro' }]));
+      expect(args).not.toContain('/app/extra');
+      expect(args.join(' ')).toContain(`--bind ${home} /session`);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
     }
   });
 });

@@ -14,7 +14,7 @@ import { DeliveryError } from '../channels/adapter.js';
 import { errorMessage, PolyclawError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { Routing } from '../shared/messages.js';
-import { checkInside, readInside } from '../shared/safe-files.js';
+import { checkInside, readInside } from '../shared/confined.js';
 import type { Db } from './db/open.js';
 import type { InboundRow, OutboundRow, SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
@@ -290,7 +290,7 @@ export async function outboxFile(sessionDir: string, rel: string): Promise<Outgo
 }
 
 /** A refused outbox file is a permanent failure of its row: a retry cannot make it acceptable. */
-async function refused<T>(run: () => Promise<T>): Promise<T> {
+async function refused<T>(run: () => T | Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import type { ChannelAdapter } from '../channels/adapter.js';
 import type { Logger } from '../shared/log.js';
-import { errorMessage } from '../shared/errors.js';
+import { errorMessage, PolyclawError } from '../shared/errors.js';
 import type { ExitInfo, SandboxRuntime } from '../sandbox/runtime.js';
 import { bellsDir, OUTBOUND_BELL } from '../shared/session-db.js';
 import type { Config } from './config.js';
@@ -186,14 +186,20 @@ export class SessionManager {
     for (const { sessionId } of this.pool.list()) {
       const q = this.queues.get(sessionId);
       if (!q) continue;
-      const beat = Number(q.state('heartbeat')?.value ?? 0);
-      const processing = q.acksFor(q.pendingIds()).some((a) => a.status === 'processing');
-      if (processing && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
-        this.log.warn('turn is stuck: killing its sandbox', {
-          session: sessionId,
-          silentMs: this.now() - beat,
-        });
-        this.pool.handle(sessionId)?.kill();
+      try {
+        const beat = Number(q.state('heartbeat')?.value ?? 0);
+        const processing = q.acksFor(q.pendingIds()).some((a) => a.status === 'processing');
+        if (processing && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
+          this.log.warn('turn is stuck: killing its sandbox', {
+            session: sessionId,
+            silentMs: this.now() - beat,
+          });
+          this.pool.handle(sessionId)?.kill();
+        }
+      } catch (err) {
+        // One session's unreadable outbound.db (the sandbox wrote it) must not stop the sweep
+        // of the others, nor the host: this runs on a timer, outside any session's chain.
+        this.log.error('cannot read the session queue', { session: sessionId, err });
       }
       this.kick(sessionId);
     }
@@ -342,18 +348,28 @@ export class SessionManager {
     // Only the pending ids are read first: settlement acts on acked attempts alone, and every
     // ack here belongs to one of these ids, so the rows themselves are read (and parsed) after
     // the delivery, off the reply's path — and not at all when no attempt was acked.
-    const acks = q.acksFor(q.pendingIds());
+    let acks;
+    try {
+      acks = q.acksFor(q.pendingIds());
+    } catch (err) {
+      if (!(err instanceof PolyclawError && err.code === 'sandbox')) throw err;
+      // The sandbox broke its own reply queue: nothing it says can be read, so its turns
+      // cannot end. Stop it and tell the user, instead of leaving the messages pending.
+      this.log.error('session reply queue refused: stopping its sandbox', { session: sessionId, err });
+      this.pool.handle(sessionId)?.kill();
+      return this.failDue(sessionId, err.message, false);
+    }
     const drained = await this.delivery.process(session, q);
     if (acks.length === 0) return;
     await this.settlement.reconcile(session, q, q.pending(), acks, alive, drained);
   }
 
-  /** Fail every due message of a session whose sandbox cannot start (after the usual retries). */
-  private async failDue(sessionId: string, reason: string): Promise<void> {
+  /** Fail every due message of a session (retried as usual when `retryable`). */
+  private async failDue(sessionId: string, reason: string, retryable = true): Promise<void> {
     const session = getSession(this.d.db, sessionId);
     const q = this.queueFor(session);
     for (const m of q.pending().filter((x) => x.trigger && x.processAfter <= this.now())) {
-      await this.settlement.attemptFailed(session, q, m, reason, true);
+      await this.settlement.attemptFailed(session, q, m, reason, retryable);
     }
   }
 }

@@ -16,7 +16,6 @@ import {
   type SessionMeta,
 } from '../shared/messages.js';
 import {
-  bellsDir,
   INBOUND_BELL,
   openInboundWriter,
   openOutboundReader,
@@ -70,8 +69,7 @@ export class SessionQueue {
     fs.mkdirSync(path.join(dir, 'inbox'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'outbox'), { recursive: true });
     this.inbound = openInboundWriter(dir);
-    const bell = path.join(bellsDir(dir), INBOUND_BELL);
-    if (!fs.existsSync(bell)) fs.writeFileSync(bell, '');
+    ringBell(dir, INBOUND_BELL);
   }
 
   /** Wake the runner (and a tool waiting for an answer): called after the commit returned. */

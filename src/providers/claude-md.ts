@@ -10,6 +10,7 @@
  * no longer composed are pruned; the memory file is created once and never overwritten (it is
  * the agent's to edit). Claude Code resolves @-imports relative to the importing file.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { TOOL_INSTRUCTIONS } from '../shared/tool-instructions.js';
@@ -40,8 +41,19 @@ function writeAtomic(file: string, text: string): void {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
+  // A name no one can plant ahead (the memory file's folder is the sandbox's), created new:
+  // a symlink or FIFO already there fails the open instead of being written through.
+  const tmp = `${file}.${randomUUID()}.tmp`;
+  const fd = fs.openSync(
+    tmp,
+    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+    0o644,
+  );
+  try {
+    fs.writeSync(fd, text);
+  } finally {
+    fs.closeSync(fd);
+  }
   fs.renameSync(tmp, file);
 }
 

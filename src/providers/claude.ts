@@ -42,7 +42,7 @@ registerHostProvider({
     const root = claudeStateDir(input.groupDir, input.groupName);
     const config = path.join(root, 'config');
     fs.mkdirSync(config, { recursive: true });
-    linkSkills(path.join(config, 'skills'), input.skills ?? []);
+    linkSkills(config, 'skills', input.skills ?? []);
     const { claudeMd, fragmentsDir } = composeClaudeMd({
       mdDir: path.join(root, 'md'),
       groupDir: input.groupDir,

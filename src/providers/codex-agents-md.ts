@@ -11,9 +11,13 @@
 import { TOOL_INSTRUCTIONS } from '../shared/tool-instructions.js';
 import fs from 'node:fs';
 import path from 'node:path';
+import { readInsideSync } from '../shared/confined.js';
+import { PolyclawError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 
 export const AGENTS_MD_CAP = 32 * 1024;
+/** More than AGENTS.md could ever keep of it. */
+const INDEX_MAX_BYTES = 1024 * 1024;
 
 export interface Section {
   title: string;
@@ -76,11 +80,12 @@ export interface ComposeInput {
   toolInstructions?: Readonly<Record<string, string>>;
 }
 
+/** The index is read like any sandbox-written file (confined.ts): a symlink or a FIFO is no index. */
 function readIndex(groupDir: string): string {
   try {
-    return fs.readFileSync(path.join(groupDir, 'memory', 'index.md'), 'utf8');
+    return readInsideSync(groupDir, 'memory', 'memory/index.md', INDEX_MAX_BYTES).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '(no memory index yet)';
+    if (err instanceof PolyclawError && err.code === 'file_missing') return '(no memory index yet)';
     throw err;
   }
 }

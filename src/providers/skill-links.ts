@@ -1,21 +1,30 @@
 /**
  * Skill links: a folder of symlinks, one per skill the group selected, pointing at the shared
  * skills mounted read-only in the sandbox (/app/skills/<name>). Links of deselected skills are
- * removed; anything that is not a link (the agent's own files) is never touched.
+ * removed; anything that is not a link (the agent's own files) is never touched. The folder is
+ * the sandbox's to write, so it is used through a handle checked to be that folder (confined.ts):
+ * a sandbox that made it (or a folder above it) a symlink cannot steer the host's listing,
+ * removals and links into a host folder.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { folderInside } from '../shared/confined.js';
 
 export const SANDBOX_SKILLS = '/app/skills';
 
-export function linkSkills(dir: string, skills: string[]): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const want = new Set(skills.map((s) => s.replace(/[^A-Za-z0-9_.-]/g, '_')));
-  for (const name of fs.readdirSync(dir))
-    if (!want.has(name) && isLink(path.join(dir, name))) fs.rmSync(path.join(dir, name));
-  for (const name of want) {
-    const link = path.join(dir, name);
-    if (!fs.existsSync(link) && !isLink(link)) fs.symlinkSync(`${SANDBOX_SKILLS}/${name}`, link);
+/** Keep the links of `skills` in the folder `rel` under `root` (a mount root the host trusts). */
+export function linkSkills(root: string, rel: string, skills: string[]): void {
+  const dir = folderInside(root, rel);
+  try {
+    const want = new Set(skills.map((s) => s.replace(/[^A-Za-z0-9_.-]/g, '_')));
+    for (const name of fs.readdirSync(dir.path))
+      if (!want.has(name) && isLink(path.join(dir.path, name))) fs.rmSync(path.join(dir.path, name));
+    for (const name of want) {
+      const link = path.join(dir.path, name);
+      if (!fs.existsSync(link) && !isLink(link)) fs.symlinkSync(`${SANDBOX_SKILLS}/${name}`, link);
+    }
+  } finally {
+    dir.close();
   }
 }
 

@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PolyclawError } from '../shared/errors.js';
-import { MAX_ATTACHMENT_BYTES, tooLarge, writeAttachment } from '../shared/safe-files.js';
+import { MAX_ATTACHMENT_BYTES, tooLarge } from '../shared/confined.js';
+import { writeAttachment } from '../shared/safe-files.js';
 
 /**
  * Copy `source` to outbox/<folder>/<name> of the session; returns the path relative to the

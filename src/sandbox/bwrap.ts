@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { PolyclawError } from '../shared/errors.js';
 import { registerRuntime } from './registry.js';
 import type { RuntimeDeps, SandboxSpec } from './runtime.js';
 import { MARKER_ENV, marker, ProcessTreeRuntime } from './tree.js';
@@ -78,8 +79,15 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     if (fs.existsSync(p)) a.push('--ro-bind', p, p);
   }
   a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--dir', '/workspace');
+  const rw = spec.mounts.filter((m) => m.mode === 'rw').map((m) => m.target);
   for (const m of spec.mounts) {
-    if (!fs.existsSync(m.source)) continue;
+    if (!fs.existsSync(m.source)) {
+      // A read-only mount over part of a writable one (inbound.db, inbox/ over the session
+      // dir) is what keeps that part from the sandbox: without it the part would be writable.
+      if (m.mode === 'ro' && rw.some((t) => m.target.startsWith(t + '/')))
+        throw new PolyclawError('sandbox', `the read-only overlay ${m.target} has no source (${m.source})`);
+      continue;
+    }
     a.push(m.mode === 'ro' ? '--ro-bind' : '--bind', m.source, m.target);
   }
   // The root bwrap builds is a tmpfs: make it read-only too, leaving only the rw mounts and /tmp writable.

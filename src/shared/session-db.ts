@@ -22,6 +22,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
+import { PolyclawError } from './errors.js';
 
 export type Db = Database.Database;
 
@@ -31,24 +32,41 @@ export const OUTBOUND_FILE = 'outbound.db';
 export const OUTBOUND_BELL = 'outbound.bell';
 export const BELLS_DIR = 'bells';
 
-/** The session's bells directory (created if missing): watch this, not the session dir. */
+/**
+ * The session's bells directory, made a real one if it is missing or the sandbox replaced it
+ * (a symlink is removed, not followed): watch this, not the session dir.
+ */
 export function bellsDir(sessionDir: string): string {
   const dir = path.join(sessionDir, BELLS_DIR);
+  const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+  if (st?.isDirectory()) return dir;
+  if (st) fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
 
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
 /**
- * Ring a bell: touch it after a commit returned. The sandbox can write the session dir and
- * may have removed the bell (or its directory): it is put back, and that creation rings too.
+ * Ring a bell: touch it after a commit returned. The session dir is the sandbox's to write, so
+ * the bell is opened without following a symlink and without blocking on a FIFO, never
+ * truncated, and touched through that descriptor; a bell (or bells/) that is missing or is
+ * not a plain file is put back as one, and that creation rings too.
  */
 export function ringBell(sessionDir: string, name: typeof INBOUND_BELL | typeof OUTBOUND_BELL): void {
   const t = new Date();
+  const file = path.join(bellsDir(sessionDir), name);
+  let fd: number;
   try {
-    fs.utimesSync(path.join(sessionDir, BELLS_DIR, name), t, t);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    fs.writeFileSync(path.join(bellsDir(sessionDir), name), '');
+    fd = fs.openSync(file, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644);
+  } catch {
+    fs.rmSync(file, { recursive: true, force: true });
+    fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o644);
+  }
+  try {
+    fs.futimesSync(fd, t, t);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 /**
@@ -148,7 +166,18 @@ export function openOutboundWriter(sessionDir: string): Db {
  */
 export function openOutboundReader(sessionDir: string): Db | null {
   const file = path.join(sessionDir, OUTBOUND_FILE);
-  if (!fs.existsSync(file)) return null;
+  // The sandbox writes these files: SQLite follows a symlink (another session's queue) and
+  // blocks for good opening a FIFO, so each must be a plain file or absent before the open.
+  // (A swap in the microseconds between this check and SQLite's own open is not covered.)
+  for (const suffix of ['', '-wal', '-shm', '-journal']) {
+    const st = fs.lstatSync(file + suffix, { throwIfNoEntry: false });
+    if (st && !st.isFile())
+      throw new PolyclawError(
+        'sandbox',
+        `${OUTBOUND_FILE}${suffix} of session ${path.basename(sessionDir)} is not a plain file (the sandbox replaced it); its replies cannot be read`,
+      );
+    if (!st && suffix === '') return null;
+  }
   const db = new Database(file, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 5000');
   const ready = db

@@ -1,0 +1,53 @@
+/**
+ * A sandbox is untrusted with the files it can write: a hostile one that leaves a FIFO or a
+ * symlink where the host reads its reply queue must neither hang nor crash the host, and the
+ * user hears that the message failed. Real host process, real bwrap, real queues on disk.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cli, cliAsync, startHostProc, tempHome, type HostProc } from './support/cli.js';
+
+let homes: string[] = [];
+let hosts: HostProc[] = [];
+afterEach(async () => {
+  for (const h of hosts) await h.stop();
+  for (const d of homes) fs.rmSync(d, { recursive: true, force: true });
+  hosts = [];
+  homes = [];
+});
+
+async function host(home: string) {
+  const h = await startHostProc(home, { POLYCLAW_RETRY_BASE_MS: '100' });
+  hosts.push(h);
+  return h;
+}
+
+describe('a sandbox that replaced its reply queue', () => {
+  for (const [what, plant] of [
+    ['a FIFO', (file: string) => execFileSync('mkfifo', [file])],
+    ['a symlink to another file', (file: string) => fs.symlinkSync('/etc/hostname', file)],
+  ] as const) {
+    it(`as ${what}: the host starts, stays responsive, and the user hears the message failed`, async () => {
+      const home = tempHome();
+      homes.push(home);
+      fs.writeFileSync(path.join(home, 'config.json'), JSON.stringify({ safetyPollMs: 500 }));
+      let h = await host(home);
+      expect(cli(home, ['chat', '-m', 'hello', '--json']).json.result.replies[0].text).toBe('echo: hello');
+      const s = cli(home, ['sessions', 'list', '--json']).json.result[0] as { id: string; group: string };
+      await h.stop();
+      const dir = path.join(home, 'sessions', s.group, s.id);
+      for (const f of fs.readdirSync(dir).filter((n) => n.startsWith('outbound.db')))
+        fs.rmSync(path.join(dir, f));
+      plant(path.join(dir, 'outbound.db'));
+
+      // Start-up opens every session's queue: a FIFO used to hang it here for good.
+      h = await host(home);
+      const r = await cliAsync(home, ['chat', '-m', 'again', '--json', '--timeout', '20']);
+      expect(r.stdout + r.stderr).toMatch(/outbound\.db of session .* is not a plain file/);
+      expect(cli(home, ['sessions', 'list', '--json']).code).toBe(0);
+      expect(h.child.exitCode).toBeNull();
+    }, 60_000);
+  }
+});
