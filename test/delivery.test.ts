@@ -1,5 +1,6 @@
 /** Delivery of outbound rows with a fake channel adapter, a real ledger and real queues. */
 import { execFileSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -10,7 +11,7 @@ import {
 } from '../src/channels/adapter.js';
 import { openCentralDb, type Db } from '../src/host/db/open.js';
 import { Delivery } from '../src/host/delivery.js';
-import { SessionQueue } from '../src/host/session-queue.js';
+import { OUTBOUND_BATCH, SessionQueue } from '../src/host/session-queue.js';
 import { getDelivery } from '../src/host/store/deliveries.js';
 import { createGroup } from '../src/host/store/groups.js';
 import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
@@ -192,6 +193,46 @@ describe('delivery', () => {
       expect.stringMatching(/not a regular file inside outbox/),
       expect.stringMatching(/not a regular file inside outbox/),
     ]);
+  });
+
+  it('reads past a batch: every row of a long backlog is delivered once, in order', async () => {
+    for (let i = 0; i < OUTBOUND_BATCH + 10; i++) reply(`m${i}`);
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(channel.sent).toHaveLength(OUTBOUND_BATCH + 10);
+    expect(channel.sent.at(-1)!.msg.text).toBe(`m${OUTBOUND_BATCH + 9}`);
+  });
+
+  it('an oversized row the sandbox wrote is skipped, not loaded; the rows after it are delivered', async () => {
+    const raw = new Database(`${dir}/outbound.db`);
+    raw
+      .prepare(
+        `INSERT INTO messages_out (id, seq, in_reply_to, kind, timestamp, routing, content) VALUES ('big', 1, NULL, 'message', 0, ?, ?)`,
+      )
+      .run(JSON.stringify(routing), JSON.stringify({ text: 'x'.repeat(2 * 1024 * 1024) }));
+    raw.close();
+    reply('after');
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['after']);
+    expect(getDelivery(db, session.id, 'big')).toMatchObject({ status: 'skipped' });
+  });
+
+  it('refuses an outbound.db whose schema the sandbox changed (a view runs inside every read)', async () => {
+    reply('one');
+    expect(await delivery.process(session, host)).toBe(true);
+    const raw = new Database(`${dir}/outbound.db`);
+    raw.exec(`ALTER TABLE messages_out RENAME TO old;
+      CREATE VIEW messages_out AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
+        SELECT 'x' || i AS id, i AS seq, NULL AS in_reply_to, 'message' AS kind, 0 AS timestamp,
+               '{}' AS routing, '{}' AS content FROM n;`);
+    raw.close();
+    await expect(delivery.process(session, host)).rejects.toMatchObject({
+      code: 'sandbox',
+      message: expect.stringMatching(/holds a schema Polyclaw did not write \(table old\)/),
+    });
+    host.close();
+    host = new SessionQueue(dir);
+    expect(() => host.outboundSince(0)).toThrow(/schema Polyclaw did not write/);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['one']);
   });
 
   it('refuses an outbox FIFO without blocking and a file over the 25 MB limit', async () => {

@@ -16,7 +16,7 @@ import type { Logger } from '../shared/log.js';
 import type { Routing } from '../shared/messages.js';
 import { checkInside, readInside } from '../shared/confined.js';
 import type { Db } from './db/open.js';
-import type { InboundRow, OutboundRow, SessionQueue } from './session-queue.js';
+import { OUTBOUND_BATCH, type InboundRow, type OutboundRow, type SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
 import { mayPostTo } from './store/messaging.js';
@@ -55,12 +55,16 @@ export class Delivery {
         prep(this.d.db, 'SELECT out_cursor FROM sessions WHERE id = ?').get(session.id) as
           { out_cursor: number } | undefined
       )?.out_cursor ?? 0;
-    for (const row of queue.outboundSince(cursor)) {
-      const done = await this.one(session, queue, row);
-      if (!done) return false;
-      setOutCursor(this.d.db, session.id, row.seq);
+    for (let at = cursor; ;) {
+      const rows = queue.outboundSince(at);
+      for (const row of rows) {
+        const done = await this.one(session, queue, row);
+        if (!done) return false;
+        setOutCursor(this.d.db, session.id, row.seq);
+        at = row.seq;
+      }
+      if (rows.length < OUTBOUND_BATCH) return true;
     }
-    return true;
   }
 
   /** Returns false when the row is waiting for a retry (later rows must wait too). */

@@ -19,6 +19,7 @@ import {
   INBOUND_BELL,
   openInboundWriter,
   openOutboundReader,
+  outboundSchemaReady,
   ringBell,
   type Db,
 } from '../shared/session-db.js';
@@ -37,6 +38,25 @@ import {
 } from './session-rows.js';
 
 export type { AckRow, InboundRow, OutboundRow } from './session-rows.js';
+
+/** Outbound rows read per pass (delivery reads on from the last one). */
+export const OUTBOUND_BATCH = 256;
+/** Longest text cell read from outbound.db; a longer one reads as NULL (the row is then invalid). */
+const MAX_CELL_CHARS = 1024 * 1024;
+const MAX_ACK_ROWS = 4096;
+const cap = (col: string) =>
+  `CASE WHEN length(${col}) > ${MAX_CELL_CHARS} THEN NULL ELSE ${col} END AS ${col}`;
+const OUT_COLUMNS = [
+  // An id too long to be one of the runner's still names the row once (the ledger needs a key).
+  `CASE WHEN length(id) > 200 THEN 'oversized-id-' || seq ELSE id END AS id`,
+  'seq',
+  ...['in_reply_to', 'kind'].map(cap),
+  'timestamp',
+  ...['routing', 'content'].map(cap),
+].join(', ');
+const ACK_COLUMNS = ['message_id', 'try', 'status', 'error', 'updated_at']
+  .map((c) => (c === 'try' || c === 'updated_at' ? c : cap(c)))
+  .join(', ');
 
 export type EnqueueInput = {
   kind: InboundRow['kind'];
@@ -59,6 +79,8 @@ export interface RunnerLine {
 export class SessionQueue {
   private inbound: Db;
   private outbound: Db | null = null;
+  /** outbound.db's schema version when its schema was last checked. */
+  private outVersion: number | null = null;
   /** The metadata generation published last (setMeta); hints carry it. */
   private gen: string | null = null;
   private runner: RunnerLine | null = null;
@@ -234,44 +256,71 @@ export class SessionQueue {
     this.ring();
   }
 
-  private out(): Db | null {
+  /**
+   * Run `fn` on outbound.db in one read transaction whose snapshot was checked to hold only the
+   * runner's schema (checked again whenever the schema version moves); null before the runner
+   * made the file. Every text column is read through `cap`, so no row of the sandbox's can
+   * make the host load more than MAX_CELL_CHARS of it.
+   */
+  private read<T>(fn: (db: Db) => T): T | null {
     if (!this.outbound) this.outbound = openOutboundReader(this.dir);
-    return this.outbound;
+    const db = this.outbound;
+    if (!db) return null;
+    return db.transaction(() => {
+      const v = db.pragma('schema_version', { simple: true }) as number;
+      if (v !== this.outVersion) {
+        outboundSchemaReady(db, this.dir);
+        this.outVersion = v;
+      }
+      return fn(db);
+    })();
   }
 
-  outboundSince(seq: number): OutboundRow[] {
-    const db = this.out();
-    if (!db) return [];
-    const rows = prep(db, 'SELECT * FROM messages_out WHERE seq > ? ORDER BY seq').all(seq) as RawOut[];
-    return rows.map(outRow);
+  /** Rows after `seq`, oldest first, at most `limit` of them (read again from the last one for more). */
+  outboundSince(seq: number, limit = OUTBOUND_BATCH): OutboundRow[] {
+    const rows = this.read(
+      (db) =>
+        prep(db, `SELECT ${OUT_COLUMNS} FROM messages_out WHERE seq > ? ORDER BY seq LIMIT ?`).all(
+          seq,
+          limit,
+        ) as RawOut[],
+    );
+    return (rows ?? []).map(outRow);
   }
 
   outboundById(id: string): OutboundRow | null {
-    const db = this.out();
-    const r = db?.prepare('SELECT * FROM messages_out WHERE id = ?').get(id) as RawOut | undefined;
+    const r = this.read(
+      (db) => prep(db, `SELECT ${OUT_COLUMNS} FROM messages_out WHERE id = ?`).get(id) as RawOut | undefined,
+    );
     return r ? outRow(r) : null;
   }
 
-  /** Acks of the given messages (all tries). */
+  /** Acks of the given messages (all tries; a bounded number). */
   acksFor(ids: string[]): AckRow[] {
-    const db = this.out();
-    if (!db || ids.length === 0) return [];
-    const rows = prep(db, `SELECT * FROM acks WHERE message_id IN (${ids.map(() => '?').join(',')})`).all(
-      ...ids,
-    ) as RawAck[];
-    return rows.flatMap(ackRow);
+    if (ids.length === 0) return [];
+    const rows = this.read(
+      (db) =>
+        prep(
+          db,
+          `SELECT ${ACK_COLUMNS} FROM acks WHERE message_id IN (${ids.map(() => '?').join(',')}) LIMIT ${MAX_ACK_ROWS}`,
+        ).all(...ids) as RawAck[],
+    );
+    return (rows ?? []).flatMap(ackRow);
   }
 
   state(key: string): { value: string; updatedAt: number } | null {
-    const db = this.out();
-    const r = db?.prepare('SELECT value, updated_at FROM state WHERE key = ?').get(key) as
-      { value: string; updated_at: number } | undefined;
-    return r ? { value: r.value, updatedAt: r.updated_at } : null;
+    const r = this.read(
+      (db) =>
+        prep(db, `SELECT ${cap('value')}, updated_at FROM state WHERE key = ?`).get(key) as
+          { value: string | null; updated_at: number } | undefined,
+    );
+    return r && r.value !== null ? { value: r.value, updatedAt: r.updated_at } : null;
   }
 
   close(): void {
     this.inbound.close();
     this.outbound?.close();
     this.outbound = null;
+    this.outVersion = null;
   }
 }

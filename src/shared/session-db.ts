@@ -180,14 +180,45 @@ export function openOutboundReader(sessionDir: string): Db | null {
   }
   const db = new Database(file, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 5000');
-  const ready = db
-    .prepare(
-      `SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('messages_out', 'acks', 'state')`,
-    )
-    .get() as { n: number };
-  if (ready.n < 3) {
+  // Functions with side effects may not run from anything the schema holds.
+  db.pragma('trusted_schema = OFF');
+  try {
+    if (outboundSchemaReady(db, sessionDir)) return db;
+  } catch (err) {
     db.close();
-    return null;
+    throw err;
   }
-  return db;
+  db.close();
+  return null;
+}
+
+let expectedOutbound: Set<string> | null = null;
+const schemaRows = (db: Db) =>
+  db
+    .prepare(`SELECT type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, '') FROM sqlite_master`)
+    .pluck()
+    .all() as string[];
+
+/**
+ * Whether outbound.db holds exactly the schema the runner creates (false: not all of it yet).
+ * The sandbox writes this file, and a view or trigger in it runs inside every host read — a
+ * recursive view never ends — so anything else (an extra view, trigger or index, a table
+ * defined otherwise) is refused: PolyclawError 'sandbox'. Run it inside the read transaction
+ * whose snapshot the reads use, again whenever PRAGMA schema_version moved.
+ */
+export function outboundSchemaReady(db: Db, sessionDir: string): boolean {
+  if (!expectedOutbound) {
+    const mem = new Database(':memory:');
+    mem.exec(OUTBOUND_SCHEMA);
+    expectedOutbound = new Set(schemaRows(mem));
+    mem.close();
+  }
+  const rows = schemaRows(db);
+  const odd = rows.find((r) => !expectedOutbound!.has(r));
+  if (odd !== undefined)
+    throw new PolyclawError(
+      'sandbox',
+      `${OUTBOUND_FILE} of session ${path.basename(sessionDir)} holds a schema Polyclaw did not write (${odd.split(' ', 2).join(' ')}); its replies cannot be read`,
+    );
+  return rows.length === expectedOutbound.size;
 }
