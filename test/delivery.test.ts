@@ -195,6 +195,21 @@ describe('delivery', () => {
     ]);
   });
 
+  it("a notice speaks for the session's group with the relays behind its message (agent chats route it back)", async () => {
+    await delivery.notice(session, 'fail:m1', routing, 'could not', undefined, 2);
+    expect(channel.sent[0]!.msg).toMatchObject({ kind: 'notice', fromGroup: 'g', hops: 2 });
+  });
+
+  it('a row whose id looks like a host ledger key cannot pass for a notice already sent', async () => {
+    reply('forged');
+    const raw = new Database(`${dir}/outbound.db`);
+    raw.prepare(`UPDATE messages_out SET id = 'fail:m1'`).run();
+    raw.close();
+    await delivery.process(session, host);
+    await delivery.notice(session, 'fail:m1', routing, 'your message failed');
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['forged', 'your message failed']);
+  });
+
   it('reads past a batch: every row of a long backlog is delivered once, in order', async () => {
     for (let i = 0; i < OUTBOUND_BATCH + 10; i++) reply(`m${i}`);
     expect(await delivery.process(session, host)).toBe(true);

@@ -231,13 +231,19 @@ export class Delivery {
     return Promise.all(row.content.files.map((f) => outboxFile(queue.dir, f)));
   }
 
-  /** Host-generated notice (e.g. "your message failed"), sent once per key. */
+  /**
+   * Host-generated notice (e.g. "your message failed"), sent once per key. It speaks for the
+   * session's group with the relays behind the message it is about (`hops`): in an agent chat
+   * it then goes back to the group that wrote that message, under the loop guard — not into
+   * the failing group's own session as a new message from its peer.
+   */
   async notice(
     session: Session,
     key: string,
     routing: Routing,
     text: string,
     replyTo?: string,
+    hops = 0,
   ): Promise<void> {
     const prev = getDelivery(this.d.db, session.id, key);
     if (prev?.status === 'sent') return;
@@ -256,7 +262,16 @@ export class Delivery {
     try {
       const pid = await adapter.deliver(
         { platformId: routing.platformId, threadId: routing.threadId },
-        { text, files: [], idempotencyKey: `${session.id}:${key}`, seq: 0, replyTo, kind: 'notice' },
+        {
+          text,
+          files: [],
+          idempotencyKey: `${session.id}:${key}`,
+          seq: 0,
+          replyTo,
+          kind: 'notice',
+          fromGroup: getGroup(this.d.db, session.agentGroupId).name,
+          hops,
+        },
       );
       recordDelivery(this.d.db, {
         sessionId: session.id,

@@ -47,8 +47,10 @@ const MAX_ACK_ROWS = 4096;
 const cap = (col: string) =>
   `CASE WHEN length(${col}) > ${MAX_CELL_CHARS} THEN NULL ELSE ${col} END AS ${col}`;
 const OUT_COLUMNS = [
-  // An id too long to be one of the runner's still names the row once (the ledger needs a key).
-  `CASE WHEN length(id) > 200 THEN 'oversized-id-' || seq ELSE id END AS id`,
+  // An id too long to be one of the runner's, or with a ':' (the host's own ledger keys, such as
+  // fail:<message>, have one: a row must not pass for a notice already sent), still names the
+  // row once, by its seq.
+  `CASE WHEN length(id) > 200 OR instr(id, ':') > 0 THEN 'row:' || seq ELSE id END AS id`,
   'seq',
   ...['in_reply_to', 'kind'].map(cap),
   'timestamp',

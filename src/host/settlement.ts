@@ -91,6 +91,7 @@ export class Settlement {
         m.routing,
         `⚠️ I could not process your message: ${reason}`,
         m.content.platformMessageId,
+        m.content.hops ?? 0,
       );
     }
     q.markDone(m.id, 'failed');
