@@ -5,13 +5,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import {
   cli,
   cliAsync,
+  hostsPerTest,
   processAlive,
-  startHostProc,
   tempHome,
   waitFor,
   type HostProc,
@@ -21,20 +21,7 @@ import { mock } from './support/meta.js';
 // Info: the host's log is kept in memory and shown only when a wait times out (turnStarted).
 const env = { POLYCLAW_RETRY_BASE_MS: '100', POLYCLAW_LOG_LEVEL: 'info' };
 
-let homes: string[] = [];
-let hosts: HostProc[] = [];
-afterEach(async () => {
-  for (const h of hosts) await h.stop();
-  for (const d of homes) fs.rmSync(d, { recursive: true, force: true });
-  hosts = [];
-  homes = [];
-});
-
-async function host(home: string) {
-  const h = await startHostProc(home, env);
-  hosts.push(h);
-  return h;
-}
+const { homes, host } = hostsPerTest(env);
 
 function ackStatus(home: string, s: { id: string; group: string }): string | null {
   const file = path.join(home, 'sessions', s.group, s.id, 'outbound.db');

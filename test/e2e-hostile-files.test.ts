@@ -6,23 +6,10 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { cli, cliAsync, startHostProc, tempHome, type HostProc } from './support/cli.js';
+import { describe, expect, it } from 'vitest';
+import { cli, cliAsync, hostsPerTest, tempHome } from './support/cli.js';
 
-let homes: string[] = [];
-let hosts: HostProc[] = [];
-afterEach(async () => {
-  for (const h of hosts) await h.stop();
-  for (const d of homes) fs.rmSync(d, { recursive: true, force: true });
-  hosts = [];
-  homes = [];
-});
-
-async function host(home: string) {
-  const h = await startHostProc(home, { POLYCLAW_RETRY_BASE_MS: '100' });
-  hosts.push(h);
-  return h;
-}
+const { homes, host } = hostsPerTest({ POLYCLAW_RETRY_BASE_MS: '100' });
 
 describe('a sandbox that replaced its reply queue', () => {
   for (const [what, plant] of [

@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterEach } from 'vitest';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
@@ -179,4 +180,28 @@ export function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Host processes and homes of a test file: `host(home)` starts one with `env`; after each test
+ * every host is stopped and every home in `homes` removed.
+ */
+export function hostsPerTest(env: Record<string, string>): {
+  homes: string[];
+  host(home: string): Promise<HostProc>;
+} {
+  const homes: string[] = [];
+  const hosts: HostProc[] = [];
+  afterEach(async () => {
+    for (const h of hosts.splice(0)) await h.stop();
+    for (const d of homes.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    homes,
+    async host(home) {
+      const h = await startHostProc(home, env);
+      hosts.push(h);
+      return h;
+    },
+  };
 }
