@@ -20,6 +20,7 @@ import {
   openInboundWriter,
   openOutboundReader,
   outboundSchemaReady,
+  ensureBell,
   ringBell,
   type Db,
 } from '../shared/session-db.js';
@@ -56,6 +57,7 @@ const OUT_COLUMNS = [
   'timestamp',
   ...['routing', 'content'].map(cap),
 ].join(', ');
+const NOT_READY = Symbol('not ready');
 const ACK_COLUMNS = ['message_id', 'try', 'status', 'error', 'updated_at']
   .map((c) => (c === 'try' || c === 'updated_at' ? c : cap(c)))
   .join(', ');
@@ -93,7 +95,7 @@ export class SessionQueue {
     fs.mkdirSync(path.join(dir, 'inbox'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'outbox'), { recursive: true });
     this.inbound = openInboundWriter(dir);
-    ringBell(dir, INBOUND_BELL);
+    ensureBell(dir, INBOUND_BELL);
   }
 
   /** Wake the runner (and a tool waiting for an answer): called after the commit returned. */
@@ -261,21 +263,27 @@ export class SessionQueue {
   /**
    * Run `fn` on outbound.db in one read transaction whose snapshot was checked to hold only the
    * runner's schema (checked again whenever the schema version moves); null before the runner
-   * made the file. Every text column is read through `cap`, so no row of the sandbox's can
+   * made the file and committed that schema. Every text column is read through `cap`, so no row of the sandbox's can
    * make the host load more than MAX_CELL_CHARS of it.
    */
   private read<T>(fn: (db: Db) => T): T | null {
     if (!this.outbound) this.outbound = openOutboundReader(this.dir);
     const db = this.outbound;
     if (!db) return null;
-    return db.transaction(() => {
+    const r = db.transaction(() => {
       const v = db.pragma('schema_version', { simple: true }) as number;
       if (v !== this.outVersion) {
-        outboundSchemaReady(db, this.dir);
+        if (!outboundSchemaReady(db, this.dir)) return NOT_READY;
         this.outVersion = v;
       }
       return fn(db);
     })();
+    if (r !== NOT_READY) return r;
+    // Not all of it yet (the runner commits its schema in one transaction): open afresh later,
+    // as the file may not even be in WAL mode yet.
+    db.close();
+    this.outbound = null;
+    return null;
   }
 
   /** Rows after `seq`, oldest first, at most `limit` of them (read again from the last one for more). */

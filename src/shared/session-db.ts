@@ -55,20 +55,29 @@ const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
  */
 export function ringBell(sessionDir: string, name: typeof INBOUND_BELL | typeof OUTBOUND_BELL): void {
   const t = new Date();
-  const file = path.join(bellsDir(sessionDir), name);
-  let fd: number;
-  try {
-    fd = fs.openSync(file, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644);
-  } catch {
-    fs.rmSync(file, { recursive: true, force: true });
-    fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o644);
-  }
+  const fd = openBell(sessionDir, name);
   try {
     fs.futimesSync(fd, t, t);
   } finally {
     fs.closeSync(fd);
   }
 }
+
+/** Make sure the bell is there as a plain file, without ringing it (opening raises no watched event). */
+export function ensureBell(sessionDir: string, name: typeof INBOUND_BELL | typeof OUTBOUND_BELL): void {
+  fs.closeSync(openBell(sessionDir, name));
+}
+
+function openBell(sessionDir: string, name: string): number {
+  const file = path.join(bellsDir(sessionDir), name);
+  try {
+    return fs.openSync(file, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644);
+  } catch {
+    fs.rmSync(file, { recursive: true, force: true });
+    return fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o644);
+  }
+}
+
 /**
  * Touched by the host after each inbound commit the runner must act on. Waking on inbound.db
  * itself would wake the runner while the host still holds the write lock (the page writes
@@ -160,10 +169,7 @@ export function openOutboundWriter(sessionDir: string): Db {
   return db;
 }
 
-/**
- * Host side: outbound.db read-only; null while the runner has not created it yet, or has
- * created the file but not yet committed its schema (the schema is one transaction).
- */
+/** Host side: outbound.db read-only; null while the runner has not created it yet. */
 export function openOutboundReader(sessionDir: string): Db | null {
   const file = path.join(sessionDir, OUTBOUND_FILE);
   // The sandbox writes these files: SQLite follows a symlink (another session's queue) and
@@ -180,16 +186,10 @@ export function openOutboundReader(sessionDir: string): Db | null {
   }
   const db = new Database(file, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 5000');
-  // Functions with side effects may not run from anything the schema holds.
+  // Functions with side effects may not run from anything the schema holds; the schema itself
+  // is checked by the reader in each read's snapshot (outboundSchemaReady).
   db.pragma('trusted_schema = OFF');
-  try {
-    if (outboundSchemaReady(db, sessionDir)) return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-  db.close();
-  return null;
+  return db;
 }
 
 let expectedOutbound: Set<string> | null = null;
