@@ -21,8 +21,11 @@ export interface PoolDeps {
   now?: () => number;
   /** Start the sandbox of a session (throws if it cannot be built). */
   start(sessionId: string): SandboxHandle;
-  /** Called once per sandbox exit, whatever the cause. */
-  onExit(sessionId: string, info: ExitInfo, handle: SandboxHandle): void;
+  /**
+   * Called once per sandbox exit, whatever the cause. `requested` is true when the pool stopped
+   * it (idle, eviction, retirement, stop, stopAll); false when it ended on its own or was killed.
+   */
+  onExit(sessionId: string, info: ExitInfo, handle: SandboxHandle, requested: boolean): void;
   /** The sandbox could not even be built: the session's due work must be failed or retried. */
   onStartFailed(sessionId: string, err: unknown): void;
   /** Does this session have a turn in flight or due work? Busy sandboxes are not stopped. */
@@ -141,7 +144,7 @@ export class SandboxPool {
     void handle.exited.then((info) => {
       if (entry.idleTimer) clearTimeout(entry.idleTimer);
       if (this.running.get(sessionId) === entry) this.running.delete(sessionId);
-      this.d.onExit(sessionId, info, handle);
+      this.d.onExit(sessionId, info, handle, entry.stopping);
       this.next();
     });
   }

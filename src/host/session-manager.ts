@@ -82,7 +82,7 @@ export class SessionManager {
       log: d.log.child('pool'),
       now: this.now,
       start: (sid) => this.startSandbox(sid),
-      onExit: (sid, info) => this.onExit(sid, info),
+      onExit: (sid, info, _handle, requested) => this.onExit(sid, info, requested),
       onStartFailed: (sid, err) =>
         this.serial(sid, () => this.failDue(sid, `the sandbox could not start: ${errorMessage(err)}`)),
       isBusy: (sid) => this.isBusy(sid),
@@ -295,9 +295,13 @@ export class SessionManager {
     return handle;
   }
 
-  private onExit(sessionId: string, info: ExitInfo): void {
-    this.log.info('sandbox exited', { session: sessionId, ...info });
+  private onExit(sessionId: string, info: ExitInfo, requested: boolean): void {
+    this.log.info('sandbox exited', { session: sessionId, ...info, requested });
     void this.serial(sessionId, async () => {
+      if (!requested) {
+        const session = getSession(this.d.db, sessionId);
+        await this.settlement.untakenFailed(session, this.queueFor(session), info);
+      }
       await this.processOutbound(sessionId, false);
       this.wake(sessionId);
     });

@@ -6,7 +6,9 @@
  * Callers serialize per session (SessionManager's chain): nothing here runs twice at once.
  */
 import type { ChannelAdapter } from '../channels/adapter.js';
+import { PolyclawError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import type { ExitInfo } from '../sandbox/runtime.js';
 import type { Db } from './db/open.js';
 import type { Delivery } from './delivery.js';
 import type { AckRow, InboundRow, SessionQueue } from './session-queue.js';
@@ -58,6 +60,39 @@ export class Settlement {
       } else if (!alive) {
         await this.attemptFailed(session, q, m, 'the sandbox stopped during the turn', true);
       }
+    }
+  }
+
+  /**
+   * The sandbox ended without being asked to and no turn was in flight: each due message its
+   * runner never took (no ack for its current try) has had an attempt, and it counts. A sandbox
+   * that dies before its runner acks anything (bwrap cannot build it, the runner crashes at
+   * start) so backs off between tries and finally fails the message and tells the user, instead
+   * of restarting at once, for ever. Call it before the acked attempts are settled (those move
+   * to a new try that has no ack yet).
+   */
+  async untakenFailed(session: Session, q: SessionQueue, info: ExitInfo): Promise<void> {
+    const due = q.pending().filter((m) => m.trigger && m.processAfter <= this.d.now());
+    if (due.length === 0) return;
+    let acks;
+    try {
+      acks = q.acksFor(due.map((m) => m.id));
+    } catch (err) {
+      if (err instanceof PolyclawError && err.code === 'sandbox') return; // the caller fails them
+      throw err;
+    }
+    const taken = new Set(acks.map((a) => `${a.messageId}:${a.tryNo}`));
+    // A turn in flight carries the blame (settled as usual); what waited behind it is not charged.
+    if (due.some((m) => taken.has(`${m.id}:${m.tries}`))) return;
+    const how = info.signal ? `signal ${info.signal}` : `exit code ${info.code}`;
+    for (const m of due) {
+      await this.attemptFailed(
+        session,
+        q,
+        m,
+        `the sandbox stopped before the agent took the message (${how})`,
+        true,
+      );
     }
   }
 

@@ -1,0 +1,101 @@
+/**
+ * A sandbox that dies before its runner takes the message (bwrap cannot build it, the runner
+ * crashes at start) must not be restarted at once for ever: each such death is an attempt,
+ * tries back off, and the message finally fails with the user told. Real session manager,
+ * queues, settlement and delivery; the sandbox is a real process (the `process` runtime) that
+ * exits at once, as a broken sandbox does.
+ */
+import fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ops } from '../src/host/admin-ops.js';
+import { loadConfig } from '../src/host/config.js';
+import { openCentralDb } from '../src/host/db/open.js';
+import { SessionManager } from '../src/host/session-manager.js';
+import { findMessagingGroup } from '../src/host/store/messaging.js';
+import { resolveSession } from '../src/host/store/sessions.js';
+import { getGroupByName } from '../src/host/store/groups.js';
+import '../src/sandbox/index.js';
+import { runtimeRegistry } from '../src/sandbox/registry.js';
+import type { SandboxRuntime, SandboxSpec } from '../src/sandbox/runtime.js';
+import { createLogger, memoryLogger } from '../src/shared/log.js';
+import { tempHome, waitFor } from './support/cli.js';
+import { FullChannel } from './support/fake-channel.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** The real `process` runtime, whose sandboxes run `script` instead of the runner. */
+function runtimeRunning(script: string, home: string, starts: number[]): SandboxRuntime {
+  const log = createLogger({ level: 'error' });
+  const real = runtimeRegistry.get('process')({ log, runDir: `${home}/run` });
+  return {
+    name: 'crashing',
+    isolating: false,
+    available: () => real.available(),
+    start: (spec: SandboxSpec) => {
+      starts.push(Date.now());
+      return real.start({ ...spec, command: [process.execPath, '-e', script] });
+    },
+    exec: (spec, opts) => real.exec(spec, opts),
+    cleanupOrphans: (id) => real.cleanupOrphans(id),
+  };
+}
+
+async function setup(script: string) {
+  const home = tempHome();
+  fs.mkdirSync(`${home}/run`, { recursive: true });
+  const config = loadConfig({
+    POLYCLAW_HOME: home,
+    POLYCLAW_RETRY_BASE_MS: '50',
+    POLYCLAW_MAX_TRIES: '3',
+  });
+  const db = openCentralDb(':memory:');
+  const ctx = { db, config, host: null };
+  ops['groups.create']!(ctx, { name: 'main', provider: 'mock' });
+  ops['wirings.add']!(ctx, { group: 'main', channel: 'fullchat', platformId: 'room', engage: 'mention' });
+  const ch = new FullChannel();
+  const starts: number[] = [];
+  const sessions = new SessionManager({
+    db,
+    config,
+    runtime: runtimeRunning(script, home, starts),
+    installId: 'crash-loop-test',
+    channels: new Map([[ch.channelType, ch]]),
+    log: memoryLogger(),
+  });
+  cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }));
+  cleanups.push(() => db.close());
+  cleanups.push(() => sessions.close());
+  const group = getGroupByName(db, 'main')!;
+  const mg = findMessagingGroup(db, 'fullchat', 'room')!;
+  const { session } = resolveSession(db, group.id, 'shared', mg.id, null);
+  const q = sessions.queueFor(session);
+  const { id } = q.enqueue({
+    kind: 'chat',
+    trigger: true,
+    routing: { channelType: 'fullchat', platformId: 'room', threadId: null },
+    content: { text: 'hello', sender: { id: 'u1' }, attachments: [], platformMessageId: 'pm-1' },
+  });
+  sessions.wake(session.id);
+  return { ch, starts, q, id };
+}
+
+describe('a sandbox that dies before its runner takes the message', () => {
+  it('is tried maxTries times with backoff, then the message fails and the user is told', async () => {
+    const { ch, starts, q, id } = await setup('process.exit(3)');
+    await waitFor(() => q.get(id)?.status === 'failed', 10_000, 'message failed');
+    // No restart after the last try: the loop has ended.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(starts).toHaveLength(3);
+    // Backoff of retryBaseMs × 2^tries between the starts (50 ms, then 100 ms).
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(45);
+    expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(95);
+    const told = ch.log.filter((e) => e.op === 'deliver');
+    expect(told).toHaveLength(1);
+    expect(told[0]!.text).toContain('the sandbox stopped before the agent took the message (exit code 3)');
+    expect(told[0]!.replyTo).toBe('pm-1');
+    expect(ch.settled).toEqual([['pm-1', 'failed']]);
+  }, 20_000);
+});
