@@ -200,6 +200,43 @@ describe('delivery', () => {
     expect(channel.sent[0]!.msg).toMatchObject({ kind: 'notice', fromGroup: 'g', hops: 2 });
   });
 
+  it('a notice to a chat the group may not post to is not sent', async () => {
+    await delivery.notice(session, 'fail:m1', { ...routing, platformId: 'not-wired' }, 'could not');
+    expect(channel.sent).toEqual([]);
+    await delivery.notice(session, 'fail:m2', routing, 'could not');
+    expect(channel.sent.map((s) => s.target.platformId)).toEqual(['room']);
+  });
+
+  it('a long backlog of rows without I/O (task actions) lets the event loop run between batches', async () => {
+    const handled: number[] = [];
+    const withActions = new Delivery({
+      db,
+      log: createLogger({ level: 'error' }),
+      channels: new Map([['fake', channel]]),
+      maxAttempts: 3,
+      baseDelayMs: 100,
+      later: () => {},
+      onAction: (_s, _q, row) => handled.push(row.seq),
+    });
+    const total = OUTBOUND_BATCH * 3;
+    const action = { type: 'cancel_task' as const, taskId: 'x' };
+    runner.commit(
+      Array.from({ length: total }, () => ({
+        kind: 'system' as const,
+        inReplyTo: null,
+        routing,
+        content: { text: '', action },
+      })),
+      [],
+    );
+    let seenByOthers = -1;
+    setImmediate(() => (seenByOthers = handled.length));
+    expect(await withActions.process(session, host)).toBe(true);
+    expect(handled).toHaveLength(total);
+    expect(seenByOthers).toBeGreaterThanOrEqual(0);
+    expect(seenByOthers).toBeLessThan(total);
+  });
+
   it('a row whose id looks like a host ledger key cannot pass for a notice already sent', async () => {
     reply('forged');
     const raw = new Database(`${dir}/outbound.db`);

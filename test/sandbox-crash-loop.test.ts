@@ -66,7 +66,7 @@ async function setup(script: string) {
     log: memoryLogger(),
   });
   cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }));
-  cleanups.push(() => db.close());
+  cleanups.push(() => void db.close());
   cleanups.push(() => sessions.close());
   const group = getGroupByName(db, 'main')!;
   const mg = findMessagingGroup(db, 'fullchat', 'room')!;

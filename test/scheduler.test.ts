@@ -10,13 +10,19 @@ import { Delivery } from '../src/host/delivery.js';
 import { Scheduler, type SchedulerSessions } from '../src/host/scheduler.js';
 import { SessionQueue, type InboundRow } from '../src/host/session-queue.js';
 import { getDelivery } from '../src/host/store/deliveries.js';
-import { createGroup } from '../src/host/store/groups.js';
-import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
+import { createGroup, getGroupByName } from '../src/host/store/groups.js';
+import {
+  createWiring,
+  deleteWiring,
+  ensureMessagingGroup,
+  wiringsForMessagingGroup,
+} from '../src/host/store/messaging.js';
 import { resolveSession, type Session } from '../src/host/store/sessions.js';
-import { getTask, listGroupTasks, updateTask } from '../src/host/store/tasks.js';
+import { getTask, insertTask, listGroupTasks, updateTask } from '../src/host/store/tasks.js';
+import { MAX_LIVE_TASKS } from '../src/host/task-actions.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import { createLogger } from '../src/shared/log.js';
-import type { SystemAction } from '../src/shared/messages.js';
+import type { Routing, SystemAction } from '../src/shared/messages.js';
 import { localWallTime } from '../src/shared/wall-time.js';
 import { FakeClock } from './support/fake-clock.js';
 import { tempHome, waitFor } from './support/cli.js';
@@ -25,6 +31,7 @@ const log = createLogger({ level: 'error' });
 const T0 = Date.parse('2026-03-27T12:00:00Z');
 const HOUR = 3_600_000;
 const routing = { channelType: 'fake', platformId: 'room', threadId: null };
+const elsewhere = { channelType: 'fake', platformId: 'elsewhere', threadId: null };
 
 let dir: string;
 let db: Db;
@@ -98,15 +105,19 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** Write the action as a tool does (a 'system' outbound row) and let the host process it. */
-async function act(action: SystemAction, s: Session = mine): Promise<void> {
+/**
+ * Write the action as a tool does (a 'system' outbound row, from the session's chat unless
+ * `from` says otherwise) and let the host process it.
+ */
+async function act(action: SystemAction, s: Session = mine, from?: Routing): Promise<void> {
   const q = sessions.queueFor(s);
   let r = runners.find((x) => x.sessionDir === q.dir);
   if (!r) {
     r = new RunnerQueue(q.dir, () => clock.now);
     runners.push(r);
   }
-  r.commit([{ kind: 'system', inReplyTo: null, routing, content: { text: '', action } }], []);
+  const chat = from ?? (s === theirs ? elsewhere : routing);
+  r.commit([{ kind: 'system', inReplyTo: null, routing: chat, content: { text: '', action } }], []);
   expect(await delivery.process(s, q)).toBe(true);
 }
 
@@ -368,6 +379,65 @@ describe('task actions on the live series', () => {
     ).toBe(true);
     expect(listGroupTasks(db, mine.agentGroupId)).toEqual([]);
     expect(JSON.stringify(listGroupTasks(db, theirs.agentGroupId))).toBe(before);
+  });
+
+  it("refuses a schedule whose chat the group may not post to: a task cannot open a way into another group's chat", async () => {
+    const spec = { id: 'sneak', prompt: 'x', at: null, cron: '0 8 * * *', script: null };
+    await act({ type: 'schedule_task', task: spec }, mine, elsewhere);
+    expect(notices()).toEqual([
+      expect.stringMatching(
+        /refused: this agent group may not post to fake:elsewhere; schedule the task from a chat/,
+      ),
+    ]);
+    expect(listGroupTasks(db, mine.agentGroupId)).toEqual([]);
+  });
+
+  it('pauses a task whose stored chat its group may no longer post to, instead of running it there', async () => {
+    // A session with no chat of its own answers in the chat the task was scheduled from.
+    const g = getGroupByName(db, 'g')!;
+    const mg = ensureMessagingGroup(db, 'fake', 'room');
+    const loose = resolveSession(db, g.id, 'agent-shared', mg.id, null).session;
+    await act(
+      {
+        type: 'schedule_task',
+        task: { id: 'later', prompt: 'x', at: isoAt(T0 + 60_000), cron: null, script: null },
+      },
+      loose,
+    );
+    expect(getTask(db, 'later')).toMatchObject({ status: 'active', routing });
+    for (const w of wiringsForMessagingGroup(db, mg.id)) deleteWiring(db, w.id);
+    clock.advance(60_000);
+    expect(taskRuns(loose)).toEqual([]);
+    expect(getTask(db, 'later')).toMatchObject({ status: 'paused' });
+  });
+
+  it('refuses a schedule past MAX_LIVE_TASKS live tasks of the group; a cancel makes room', async () => {
+    for (let i = 0; i < MAX_LIVE_TASKS; i++) {
+      insertTask(
+        db,
+        {
+          id: `t${i}`,
+          agentGroupId: mine.agentGroupId,
+          sessionId: mine.id,
+          prompt: 'x',
+          cron: '0 8 * * *',
+          at: null,
+          script: null,
+          timezone: 'UTC',
+          routing,
+          status: i % 2 ? 'paused' : 'active',
+          nextRunAt: T0 + HOUR,
+        },
+        T0,
+      );
+    }
+    await schedule('one-more', { cron: '0 9 * * *' });
+    expect(notices()).toEqual([expect.stringMatching(/already has 500 live tasks; cancel some first/)]);
+    expect(getTask(db, 'one-more')).toBeNull();
+    await act({ type: 'cancel_task', taskId: 't0' });
+    await schedule('one-more', { cron: '0 9 * * *' });
+    expect(getTask(db, 'one-more')).toMatchObject({ status: 'active' });
+    expect(notices()).toHaveLength(1);
   });
 
   it('handles each action row once (ledger), even when delivery runs again', async () => {

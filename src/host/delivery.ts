@@ -64,6 +64,9 @@ export class Delivery {
         at = row.seq;
       }
       if (rows.length < OUTBOUND_BATCH) return true;
+      // A backlog of rows handled without I/O (task actions, skips) must not hold the host's
+      // event loop: other sessions, channels and the admin socket run between batches.
+      await new Promise((r) => setImmediate(r));
     }
   }
 
@@ -247,6 +250,15 @@ export class Delivery {
   ): Promise<void> {
     const prev = getDelivery(this.d.db, session.id, key);
     if (prev?.status === 'sent') return;
+    if (!mayPostTo(this.d.db, session.agentGroupId, routing.channelType, routing.platformId)) {
+      // The same rule as for the agent's own rows: a notice never opens a way into another chat.
+      this.d.log.error('notice not sent: this agent group may not post to that chat', {
+        session: session.id,
+        channel: routing.channelType,
+        text,
+      });
+      return;
+    }
     const adapter = this.d.channels.get(routing.channelType);
     if (!adapter) {
       this.d.log.error('cannot tell the user: channel not running', { channel: routing.channelType, text });

@@ -20,7 +20,7 @@ import type { Routing } from '../shared/messages.js';
 import type { Db } from './db/open.js';
 import type { OutboundRow, SessionQueue } from './session-queue.js';
 import { getGroup } from './store/groups.js';
-import { getMessagingGroup } from './store/messaging.js';
+import { getMessagingGroup, mayPostTo } from './store/messaging.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
 import { dueTasks, earliestRun, listGroupTasks, toMirror, updateTask, type Task } from './store/tasks.js';
 import { applyTaskAction, TaskRefused } from './task-actions.js';
@@ -186,6 +186,9 @@ export class Scheduler {
     const q = this.d.sessions.queueFor(session);
     const routing = this.defaultRouting(session) ?? t.routing;
     if (!routing) throw new Error(`session ${session.id} has no chat to answer in`);
+    // Checked at every run: a wiring or destination may have been removed since it was scheduled.
+    if (!mayPostTo(this.d.db, t.agentGroupId, routing.channelType, routing.platformId))
+      throw new Error(`its group may no longer post to ${routing.channelType}:${routing.platformId}`);
     if (!q.hasTaskRun(t.id, runAt)) {
       q.enqueue({
         kind: 'task',

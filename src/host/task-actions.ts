@@ -12,7 +12,15 @@ import { PolyclawError } from '../shared/errors.js';
 import type { Routing, SystemAction, TaskPatch, TaskSpec } from '../shared/messages.js';
 import { nextCronRun, resolveAt, validateCron } from '../shared/schedule.js';
 import type { Db } from './db/open.js';
-import { getTask, insertTask, updateTask, type Task, type TaskChange } from './store/tasks.js';
+import { mayPostTo } from './store/messaging.js';
+import {
+  countLiveTasks,
+  getTask,
+  insertTask,
+  updateTask,
+  type Task,
+  type TaskChange,
+} from './store/tasks.js';
 
 /** A refused action: `message` is one line the agent can act on. */
 export class TaskRefused extends PolyclawError {
@@ -27,6 +35,8 @@ export const AT_GRACE_MS = 60_000;
 const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 const MAX_PROMPT = 100_000;
 const MAX_SCRIPT = 20_000;
+/** Live (active or paused) series per agent group: a runaway agent cannot flood the scheduler. */
+export const MAX_LIVE_TASKS = 500;
 
 export interface ActionContext {
   db: Db;
@@ -70,6 +80,12 @@ function schedule(ctx: ActionContext, spec: TaskSpec): Task {
   if (!TASK_ID.test(spec.id))
     throw new TaskRefused(`task id "${spec.id}" must be 1-100 letters, digits, "_", ".", ":" or "-"`);
   checkText(spec.prompt, spec.script);
+  const { channelType, platformId } = ctx.routing;
+  // The stored chat is where the runs answer when the session has no chat of its own.
+  if (!mayPostTo(ctx.db, ctx.agentGroupId, channelType, platformId))
+    throw new TaskRefused(
+      `this agent group may not post to ${channelType}:${platformId}; schedule the task from a chat it may post to`,
+    );
   const when = schedulingOf(ctx, spec.at, spec.cron);
   const existing = getTask(ctx.db, spec.id);
   if (existing) {
@@ -82,6 +98,10 @@ function schedule(ctx: ActionContext, spec: TaskSpec): Task {
     if (same) return existing; // the same row handled again after a crash
     throw new TaskRefused(`task id "${spec.id}" is already in use; schedule it under a new id`);
   }
+  if (countLiveTasks(ctx.db, ctx.agentGroupId) >= MAX_LIVE_TASKS)
+    throw new TaskRefused(
+      `this agent group already has ${MAX_LIVE_TASKS} live tasks; cancel some first (list_tasks shows them)`,
+    );
   return insertTask(
     ctx.db,
     {

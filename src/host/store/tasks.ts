@@ -138,6 +138,15 @@ export function listGroupTasks(db: Db, agentGroupId: string): Task[] {
     .map(fromRow);
 }
 
+/** How many of the group's series can still run (active or paused). */
+export function countLiveTasks(db: Db, agentGroupId: string): number {
+  const r = prep(
+    db,
+    `SELECT COUNT(*) AS n FROM tasks WHERE agent_group_id = ? AND status IN ('active', 'paused')`,
+  ).get(agentGroupId) as { n: number };
+  return r.n;
+}
+
 /** Active series whose live occurrence is due at `now`. */
 export function dueTasks(db: Db, now: number): Task[] {
   return prep(
