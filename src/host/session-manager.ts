@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import type { SandboxGatewayAccess } from '../gateway/contract.js';
 import type { Db } from './db/open.js';
 import { Delivery, type DeliveryDeps } from './delivery.js';
+import { relayRunnerLog } from './runner-log.js';
 import { runtimeSignature } from './runtime-signature.js';
 import { SandboxPool } from './sandbox-pool.js';
 import { buildSpec, groupDir, sessionDir } from './sandbox-spec.js';
@@ -274,22 +275,7 @@ export class SessionManager {
       detach();
       ticket?.revoke();
     });
-    handle.stderr?.setEncoding('utf8');
-    handle.stderr?.on('data', (chunk: string) => {
-      for (const line of chunk.split('\n'))
-        if (line.trim())
-          process.stderr.write(
-            line.startsWith('{')
-              ? line + '\n'
-              : JSON.stringify({
-                  t: new Date().toISOString(),
-                  level: 'info',
-                  component: 'runner',
-                  session: sessionId,
-                  msg: line,
-                }) + '\n',
-          );
-    });
+    if (handle.stderr) relayRunnerLog(handle.stderr, this.d.log.child('runner', { session: sessionId }));
     handle.stdout?.resume();
     log.info('sandbox started', { runtime: this.d.runtime.name });
     return handle;
