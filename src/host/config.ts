@@ -62,6 +62,15 @@ const ConfigSchema = z.object({
     .int()
     .min(1000)
     .default(15 * 60_000),
+  /**
+   * A turn running longer than this (host clock, checked by the safety sweep) is failed and its
+   * sandbox stopped, heartbeat or not.
+   */
+  maxTurnMs: z
+    .number()
+    .int()
+    .min(60_000)
+    .default(2 * 3_600_000),
   deliveryMaxAttempts: z.number().int().min(1).max(20).default(5),
   deliveryBaseMs: z.number().int().min(10).default(500),
   /** Safety-net sweep; the hot path is event-driven. */
@@ -78,6 +87,7 @@ const ENV_MAP: Array<[string, string[], 'int' | 'str']> = [
   ['POLYCLAW_MAX_TRIES', ['maxTries'], 'int'],
   ['POLYCLAW_RETRY_BASE_MS', ['retryBaseMs'], 'int'],
   ['POLYCLAW_STUCK_TIMEOUT_MS', ['stuckTimeoutMs'], 'int'],
+  ['POLYCLAW_MAX_TURN_MS', ['maxTurnMs'], 'int'],
   ['POLYCLAW_TZ', ['timezone'], 'str'],
   ['POLYCLAW_GATEWAY_PORT', ['gateway', 'tcpPort'], 'int'],
   ['OPENCODE_IDLE_TIMEOUT_MS', ['opencode', 'idleTimeoutMs'], 'int'],

@@ -50,6 +50,8 @@ export class SessionManager {
   private dirty = new Set<string>();
   /** The runtime signature of the group settings each session's sandbox was started with. */
   private signatures = new Map<string, string>();
+  /** The turn in flight per session and when the host first saw it (sweep's own clock). */
+  private turnsSeen = new Map<string, { key: string; since: number }>();
   private readonly now: () => number;
   private readonly log: Logger;
   private closed = false;
@@ -182,15 +184,31 @@ export class SessionManager {
     }
   }
 
-  /** Kill sandboxes whose turn has shown no heartbeat for stuckTimeoutMs (safety net). */
+  /**
+   * Safety net on a timer. Kills sandboxes whose turn has shown no heartbeat for
+   * stuckTimeoutMs (retried as usual), and stops those whose turn has run past maxTurnMs by the
+   * host's own clock — heartbeats come from the sandbox, so a looping agent (or one that forges
+   * them) cannot hold a slot for ever: that turn fails, not retryable, and the user is told.
+   */
   sweep(): void {
     for (const { sessionId } of this.pool.list()) {
       const q = this.queues.get(sessionId);
       if (!q) continue;
       try {
+        const inFlight = q.acksFor(q.pendingIds()).filter((a) => a.status === 'processing');
+        const key = inFlight.map((a) => `${a.messageId}:${a.tryNo}`).join(',');
+        const seen = this.turnsSeen.get(sessionId);
+        if (!key) this.turnsSeen.delete(sessionId);
+        else if (seen?.key !== key) this.turnsSeen.set(sessionId, { key, since: this.now() });
+        else if (this.now() - seen.since > this.d.config.maxTurnMs) {
+          this.endLongTurn(
+            sessionId,
+            inFlight.map((a) => a.messageId),
+          );
+          continue;
+        }
         const beat = Number(q.state('heartbeat')?.value ?? 0);
-        const processing = q.acksFor(q.pendingIds()).some((a) => a.status === 'processing');
-        if (processing && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
+        if (key && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
           this.log.warn('turn is stuck: killing its sandbox', {
             session: sessionId,
             silentMs: this.now() - beat,
@@ -204,6 +222,23 @@ export class SessionManager {
       }
       this.kick(sessionId);
     }
+  }
+
+  /** Fail the turn's messages (the user is told), then stop the sandbox as the host asked for it. */
+  private endLongTurn(sessionId: string, messageIds: string[]): void {
+    const limit = `${Math.round(this.d.config.maxTurnMs / 60_000)} min`;
+    this.log.warn('turn ran past maxTurnMs: stopping its sandbox', { session: sessionId, limit });
+    this.turnsSeen.delete(sessionId);
+    void this.serial(sessionId, async () => {
+      const session = getSession(this.d.db, sessionId);
+      const q = this.queueFor(session);
+      const ids = new Set(messageIds);
+      for (const m of q.pending().filter((x) => ids.has(x.id))) {
+        const why = `the turn ran longer than the ${limit} limit (maxTurnMs); ask again in smaller steps`;
+        await this.settlement.attemptFailed(session, q, m, why, false);
+      }
+      void this.pool.stop(sessionId, 0);
+    });
   }
 
   async close(): Promise<void> {
@@ -283,6 +318,7 @@ export class SessionManager {
 
   private onExit(sessionId: string, info: ExitInfo, requested: boolean): void {
     this.log.info('sandbox exited', { session: sessionId, ...info, requested });
+    this.turnsSeen.delete(sessionId);
     void this.serial(sessionId, async () => {
       if (!requested) {
         const session = getSession(this.d.db, sessionId);

@@ -1,9 +1,10 @@
 /**
- * A sandbox that dies before its runner takes the message (bwrap cannot build it, the runner
- * crashes at start) must not be restarted at once for ever: each such death is an attempt,
- * tries back off, and the message finally fails with the user told. Real session manager,
- * queues, settlement and delivery; the sandbox is a real process (the `process` runtime) that
- * exits at once, as a broken sandbox does.
+ * Sandboxes that die or run away. One that dies before its runner takes the message (bwrap
+ * cannot build it, the runner crashes at start) must not be restarted at once for ever: each
+ * such death is an attempt, tries back off, and the message finally fails with the user told.
+ * A turn that runs past maxTurnMs is ended whatever heartbeats the sandbox writes. Real session
+ * manager, queues, settlement and delivery; the sandbox is a real process (the `process`
+ * runtime) running a stand-in script; the test plays the runner's part in the queue.
  */
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { ops } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
 import { SessionManager } from '../src/host/session-manager.js';
+import { RunnerQueue } from '../src/runner/session-io.js';
 import { findMessagingGroup } from '../src/host/store/messaging.js';
 import { resolveSession } from '../src/host/store/sessions.js';
 import { getGroupByName } from '../src/host/store/groups.js';
@@ -43,13 +45,19 @@ function runtimeRunning(script: string, home: string, starts: number[]): Sandbox
   };
 }
 
-async function setup(script: string) {
+let offset = 0; // added to the session manager's clock
+afterEach(() => {
+  offset = 0;
+});
+
+async function setup(script: string, env: Record<string, string> = {}) {
   const home = tempHome();
   fs.mkdirSync(`${home}/run`, { recursive: true });
   const config = loadConfig({
     POLYCLAW_HOME: home,
     POLYCLAW_RETRY_BASE_MS: '50',
     POLYCLAW_MAX_TRIES: '3',
+    ...env,
   });
   const db = openCentralDb(':memory:');
   const ctx = { db, config, host: null };
@@ -64,6 +72,7 @@ async function setup(script: string) {
     installId: 'crash-loop-test',
     channels: new Map([[ch.channelType, ch]]),
     log: memoryLogger(),
+    now: () => Date.now() + offset,
   });
   cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }));
   cleanups.push(() => void db.close());
@@ -79,7 +88,7 @@ async function setup(script: string) {
     content: { text: 'hello', sender: { id: 'u1' }, attachments: [], platformMessageId: 'pm-1' },
   });
   sessions.wake(session.id);
-  return { ch, starts, q, id };
+  return { ch, starts, q, id, sessions };
 }
 
 describe('a sandbox that dies before its runner takes the message', () => {
@@ -97,5 +106,53 @@ describe('a sandbox that dies before its runner takes the message', () => {
     expect(told[0]!.text).toContain('the sandbox stopped before the agent took the message (exit code 3)');
     expect(told[0]!.replyTo).toBe('pm-1');
     expect(ch.settled).toEqual([['pm-1', 'failed']]);
+  }, 20_000);
+});
+
+describe('a turn that runs past maxTurnMs', () => {
+  it('is failed and its sandbox stopped although its heartbeat is fresh; not retried', async () => {
+    const { ch, starts, q, id, sessions } = await setup('setInterval(() => {}, 1000)', {
+      POLYCLAW_MAX_TURN_MS: '60000',
+    });
+    await waitFor(() => sessions.sandboxes().length === 1, 10_000, 'sandbox running');
+    const runner = new RunnerQueue(q.dir);
+    cleanups.push(() => runner.close());
+    runner.ack([{ id, tries: 0 }], 'processing');
+    runner.heartbeat(true);
+    sessions.sweep(); // the host's clock for this turn starts here
+    offset = 30_000;
+    runner.heartbeat(true);
+    sessions.sweep();
+    expect(q.get(id)?.status).toBe('pending');
+    offset = 61_000;
+    runner.heartbeat(true);
+    sessions.sweep();
+    await waitFor(() => q.get(id)?.status === 'failed', 10_000, 'message failed');
+    await waitFor(() => sessions.sandboxes().length === 0, 10_000, 'sandbox stopped');
+    const told = ch.log.filter((e) => e.op === 'deliver');
+    expect(told.map((e) => e.text)).toEqual([
+      expect.stringContaining('the turn ran longer than the 1 min limit (maxTurnMs)'),
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(starts).toHaveLength(1);
+  }, 20_000);
+});
+
+describe('a turn whose heartbeat stopped for stuckTimeoutMs', () => {
+  it('has its sandbox killed and the message retried in a new one', async () => {
+    const { starts, q, id, sessions } = await setup('setInterval(() => {}, 1000)', {
+      POLYCLAW_STUCK_TIMEOUT_MS: '1000',
+    });
+    await waitFor(() => sessions.sandboxes().length === 1, 10_000, 'sandbox running');
+    const runner = new RunnerQueue(q.dir);
+    cleanups.push(() => runner.close());
+    runner.ack([{ id, tries: 0 }], 'processing');
+    runner.heartbeat(true);
+    sessions.sweep();
+    expect(starts).toHaveLength(1);
+    offset = 5_000; // five seconds without a beat
+    sessions.sweep();
+    await waitFor(() => starts.length === 2, 10_000, 'second sandbox');
+    expect(q.get(id)).toMatchObject({ status: 'pending', tries: 1 });
   }, 20_000);
 });
