@@ -3,6 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openCentralDb } from '../src/host/db/open.js';
+import { addAgentDestination, removeDestination } from '../src/host/store/destinations.js';
+import { createGroup } from '../src/host/store/groups.js';
+import { mayPostTo } from '../src/host/store/messaging.js';
 import { cli, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
 
 const FENCE = '```';
@@ -116,5 +120,28 @@ describe('agent destinations', () => {
     await new Promise((res) => setTimeout(res, 1500));
     expect(inbound('main').length + inbound('helper').length).toBe(total);
     expect(total).toBeLessThanOrEqual(5);
+  });
+});
+
+describe('removing an agent destination', () => {
+  it('unwires both agent chats, unless the other group still has its own grant back', () => {
+    const db = openCentralDb(':memory:');
+    try {
+      const a = createGroup(db, 'a', { provider: 'mock' });
+      const b = createGroup(db, 'b', { provider: 'mock' });
+      // Either group could still post into an agent chat it is wired to, and so reach the other.
+      const reach = () => [mayPostTo(db, b.id, 'agent', 'a->b'), mayPostTo(db, a.id, 'agent', 'b->a')];
+      addAgentDestination(db, a, 'helper', b);
+      addAgentDestination(db, b, 'boss', a);
+      expect(reach()).toEqual([true, true]);
+      removeDestination(db, a, 'helper');
+      expect(reach()).toEqual([true, true]); // b's grant to a uses the same two chats
+      removeDestination(db, b, 'boss');
+      expect(reach()).toEqual([false, false]);
+      expect(mayPostTo(db, a.id, 'agent', 'a->b')).toBe(false);
+      expect(() => removeDestination(db, a, 'helper')).toThrow(/group a has no destination "helper"/);
+    } finally {
+      db.close();
+    }
   });
 });

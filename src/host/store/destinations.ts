@@ -7,8 +7,14 @@ import { prep } from '../../shared/sql.js';
 import { agentChatId } from '../../channels/agent.js';
 import { badRequest, conflict, notFound } from '../../shared/errors.js';
 import type { Db } from '../db/open.js';
-import type { AgentGroup } from './groups.js';
-import { createWiring, ensureMessagingGroup, wiringsForMessagingGroup } from './messaging.js';
+import { getGroup, type AgentGroup } from './groups.js';
+import {
+  createWiring,
+  deleteWiring,
+  ensureMessagingGroup,
+  findMessagingGroup,
+  wiringsForMessagingGroup,
+} from './messaging.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/;
 
@@ -67,9 +73,36 @@ export function addAgentDestination(db: Db, group: AgentGroup, name: string, tar
   })();
 }
 
+/**
+ * Removing an agent destination also unwires its two agent chats, unless the other group still
+ * has an agent destination of its own back to this one (the same two chats carry both grants):
+ * a wiring left behind would let either group keep posting to the other.
+ */
 export function removeDestination(db: Db, group: AgentGroup, name: string): void {
-  const r = prep(db, 'DELETE FROM destinations WHERE agent_group_id = ? AND name = ?').run(group.id, name);
-  if (r.changes === 0) throw notFound(`group ${group.name} has no destination "${name}"`);
+  db.transaction(() => {
+    const row = prep(
+      db,
+      'SELECT kind, target_agent_group_id AS target FROM destinations WHERE agent_group_id = ? AND name = ?',
+    ).get(group.id, name) as { kind: string; target: string | null } | undefined;
+    if (!row) throw notFound(`group ${group.name} has no destination "${name}"`);
+    prep(db, 'DELETE FROM destinations WHERE agent_group_id = ? AND name = ?').run(group.id, name);
+    if (row.kind !== 'agent' || !row.target) return;
+    const granted = (from: string, to: string) =>
+      !!prep(
+        db,
+        `SELECT 1 FROM destinations WHERE agent_group_id = ? AND kind = 'agent' AND target_agent_group_id = ?`,
+      ).get(from, to);
+    if (granted(group.id, row.target) || granted(row.target, group.id)) return;
+    const target = getGroup(db, row.target);
+    const unwire = (from: AgentGroup, to: AgentGroup) => {
+      const mg = findMessagingGroup(db, 'agent', agentChatId(from.name, to.name));
+      if (!mg) return;
+      for (const w of wiringsForMessagingGroup(db, mg.id))
+        if (w.agentGroupId === to.id) deleteWiring(db, w.id);
+    };
+    unwire(group, target);
+    unwire(target, group);
+  })();
 }
 
 export function listDestinations(db: Db): DestinationRow[] {
