@@ -13,7 +13,8 @@ import {
   findMessagingGroup,
   updateWiring,
 } from '../src/host/store/messaging.js';
-import { getSession, listSessions } from '../src/host/store/sessions.js';
+import { getQuestion, MAX_QUESTION_OPEN_MS, recordQuestion } from '../src/host/store/questions.js';
+import { getSession, listSessions, resolveSession } from '../src/host/store/sessions.js';
 import { addMembership, ensureUser, grantRole } from '../src/host/store/users.js';
 import { routerKit, type RouterKit } from './support/router-kit.js';
 
@@ -180,5 +181,78 @@ describe('router', () => {
     await expect(
       router.route(ev({ attachments: [{ name: '../../escape', data: Buffer.from('x') }] })),
     ).rejects.toThrow(/not a plain file name/);
+  });
+});
+
+describe('answers to open questions', () => {
+  const ask = (
+    sessionId: string,
+    questionId: string,
+    options: string[],
+    adminOnly = false,
+    at = Date.now(),
+  ) =>
+    recordQuestion(
+      db,
+      {
+        questionId,
+        sessionId,
+        routing: { channelType: 'chat', platformId: 'room-1', threadId: null },
+        options,
+        expiresAt: at + 60_000,
+        adminOnly,
+      },
+      at,
+    );
+  function twoSessions() {
+    const a = wire('a', { engageMode: 'mention' });
+    const b = wire('b', { engageMode: 'mention' });
+    const mg = findMessagingGroup(db, 'chat', 'room-1')!;
+    return [a, b].map((x) => resolveSession(db, x.group.id, 'shared', mg.id, null).session.id);
+  }
+  const answers = (sessionId: string) =>
+    (queues.get(sessionId)?.pending() ?? []).filter((m) => m.kind === 'answer').map((m) => m.content.answer);
+
+  it('a reply answers the oldest question it fits, not only the oldest question of the chat', async () => {
+    const [sa, sb] = twoSessions();
+    ask(sa!, 'q-a', ['Yes', 'No'], false, Date.now() - 1000);
+    ask(sb!, 'q-b', ['Red', 'Blue']);
+    const [r] = await router.route(ev({ text: 'blue' }));
+    expect(r).toMatchObject({ answered: true, sessionId: sb });
+    expect(answers(sb!)).toEqual([{ questionId: 'q-b', text: 'Blue' }]);
+    expect(answers(sa!)).toEqual([]);
+  });
+
+  it('a person who may not answer an older approval answers the newer question they may', async () => {
+    const [sa, sb] = twoSessions();
+    ask(sa!, 'approval', ['Allow', 'Deny'], true, Date.now() - 1000);
+    ask(sb!, 'q-b', ['one day', 'two days']);
+    const [r] = await router.route(ev({ text: '2' }));
+    expect(r).toMatchObject({ answered: true, sessionId: sb });
+    expect(answers(sb!)).toEqual([{ questionId: 'q-b', text: 'two days' }]);
+    // Only the approval fits: refused, and told so.
+    expect(await router.route(ev({ text: 'allow', platformMessageId: 'pm-9' }))).toEqual([]);
+    expect(kit.told.map((t) => t.text)).toEqual([
+      'Only an admin of this group can answer an approval request.',
+    ]);
+  });
+
+  it('a question stays open at most a day, whatever deadline the sandbox wrote', () => {
+    const [sa] = twoSessions();
+    const now = Date.now();
+    recordQuestion(
+      db,
+      {
+        questionId: 'forever',
+        sessionId: sa!,
+        routing: { channelType: 'chat', platformId: 'room-1', threadId: null },
+        options: ['1', '2'],
+        expiresAt: now + 10 * 365 * 86_400_000,
+      },
+      now,
+    );
+    expect(getQuestion(db, 'forever', now + 23 * 3_600_000)).not.toBeNull();
+    expect(MAX_QUESTION_OPEN_MS).toBeLessThan(25 * 3_600_000);
+    expect(getQuestion(db, 'forever', now + 25 * 3_600_000)).toBeNull();
   });
 });

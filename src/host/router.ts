@@ -26,7 +26,7 @@ import {
   getQuestion,
   markAnswered,
   matchOption,
-  openQuestionFor,
+  openQuestionsFor,
   type OpenQuestion,
 } from './store/questions.js';
 import { getSession, resolveSession, touchSession, type Session } from './store/sessions.js';
@@ -96,31 +96,32 @@ export class Router {
 
   async route(event: InboundEvent): Promise<AcceptedMessage[]> {
     const { db, log } = this.deps;
-    // A reply naming an option of an open question in this chat answers it and goes no further.
-    const open = openQuestionFor(db, {
-      channelType: event.channelType,
-      platformId: event.platformId,
-      threadId: event.threadId,
+    // A reply naming an option of an open question in this chat answers it and goes no further:
+    // the oldest question it fits that this sender may answer (several groups can share a chat).
+    const chat = { channelType: event.channelType, platformId: event.platformId, threadId: event.threadId };
+    const fitting = openQuestionsFor(db, chat).flatMap((q) => {
+      const option = matchOption(q.options, event.text);
+      return option === null ? [] : [{ q, option }];
     });
-    if (open) {
-      const option = matchOption(open.options, event.text);
-      if (option !== null && !this.mayAnswer(open, event.sender)) {
+    if (fitting.length) {
+      const mine = fitting.find((f) => this.mayAnswer(f.q, event.sender));
+      if (!mine) {
         log.info('refused a non-admin answer to an approval', { sender: event.sender.id });
         await this.deps.tell?.(
-          getSession(db, open.sessionId),
+          getSession(db, fitting[0]!.q.sessionId),
           `refused:${event.platformMessageId ?? randomUUID()}`,
-          { channelType: event.channelType, platformId: event.platformId, threadId: event.threadId },
+          chat,
           'Only an admin of this group can answer an approval request.',
           event.platformMessageId,
         );
         return [];
       }
-      if (option !== null && this.storeAnswer(open.questionId, open.sessionId, option, event.sender)) {
+      if (this.storeAnswer(mine.q.questionId, mine.q.sessionId, mine.option, event.sender)) {
         return [
           {
             group: '',
-            sessionId: open.sessionId,
-            messageId: open.questionId,
+            sessionId: mine.q.sessionId,
+            messageId: mine.q.questionId,
             seq: 0,
             engaged: false,
             answered: true,

@@ -15,6 +15,12 @@ export interface OpenQuestion {
   adminOnly: boolean;
 }
 
+/**
+ * The longest a question stays open, whatever deadline the sandbox wrote (the tool allows 24 h;
+ * a minute more for clock skew): a question must not catch a chat's replies for ever.
+ */
+export const MAX_QUESTION_OPEN_MS = 24 * 3_600_000 + 60_000;
+
 export function recordQuestion(
   db: Db,
   q: {
@@ -40,7 +46,7 @@ export function recordQuestion(
     q.routing.platformId,
     q.routing.threadId,
     JSON.stringify(q.options),
-    q.expiresAt,
+    Math.min(q.expiresAt, now + MAX_QUESTION_OPEN_MS),
     q.adminOnly ? 1 : 0,
     q.messageId ?? null,
     now,
@@ -69,17 +75,17 @@ function fromRow(r: Row): OpenQuestion {
   };
 }
 
-/** The oldest open, unexpired question in this chat (thread-aware), or null. */
-export function openQuestionFor(db: Db, routing: Routing, now = Date.now()): OpenQuestion | null {
+/** The open, unexpired questions in this chat (thread-aware), oldest first. */
+export function openQuestionsFor(db: Db, routing: Routing, now = Date.now()): OpenQuestion[] {
   prep(db, `UPDATE pending_questions SET status = 'expired' WHERE status = 'open' AND expires_at <= ?`).run(
     now,
   );
-  const r = prep(
+  const rows = prep(
     db,
     `SELECT question_id, session_id, channel_type, options, expires_at, admin_only FROM pending_questions
-       WHERE status = 'open' AND channel_type = ? AND platform_id = ? AND thread_id IS ? ORDER BY created_at LIMIT 1`,
-  ).get(routing.channelType, routing.platformId, routing.threadId) as Row | undefined;
-  return r ? fromRow(r) : null;
+       WHERE status = 'open' AND channel_type = ? AND platform_id = ? AND thread_id IS ? ORDER BY created_at, rowid`,
+  ).all(routing.channelType, routing.platformId, routing.threadId) as Row[];
+  return rows.map(fromRow);
 }
 
 export function getQuestion(db: Db, questionId: string, now = Date.now()): OpenQuestion | null {
