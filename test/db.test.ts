@@ -26,6 +26,29 @@ describe('central DB migrations', () => {
     expect(migrate(db, migrations)).toEqual([]);
   });
 
+  it('007 keeps every task and makes task ids unique per group, not per install', () => {
+    const db = new Database(':memory:');
+    db.pragma('foreign_keys = ON');
+    migrate(
+      db,
+      migrations.filter((m) => m.name < '007'),
+    );
+    db.exec(`
+      INSERT INTO agent_groups (id, name, provider, created_at, updated_at) VALUES ('g1', 'a', 'mock', 0, 0), ('g2', 'b', 'mock', 0, 0);
+      INSERT INTO sessions (id, agent_group_id, session_key, session_mode, created_at, last_active_at) VALUES ('s1', 'g1', 'k', 'shared', 0, 0), ('s2', 'g2', 'k', 'shared', 0, 0);
+      INSERT INTO tasks (id, agent_group_id, session_id, prompt, cron, timezone, status, next_run_at, created_at, updated_at)
+        VALUES ('digest', 'g1', 's1', 'p', '0 8 * * *', 'UTC', 'active', 5, 1, 2);`);
+    const before = db.prepare('SELECT * FROM tasks').all();
+    expect(migrate(db, migrations)).toEqual(['007-task-ids-per-group']);
+    expect(db.prepare('SELECT * FROM tasks').all()).toEqual(before);
+    const add = db.prepare(
+      `INSERT INTO tasks (id, agent_group_id, session_id, prompt, cron, timezone, status, created_at, updated_at) VALUES ('digest', ?, ?, 'p', '0 9 * * *', 'UTC', 'active', 0, 0)`,
+    );
+    add.run('g2', 's2');
+    expect(() => add.run('g1', 's1')).toThrow(/UNIQUE/);
+    expect(db.prepare(`SELECT name FROM sqlite_master WHERE name = 'tasks_due'`).get()).toBeDefined();
+  });
+
   it('opens in WAL mode with foreign keys enforced', () => {
     const db = openCentralDb(':memory:');
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);

@@ -157,7 +157,11 @@ describe('scheduler timing', () => {
       content: { text: 'do once', task: { id: 'once', runAt: due } },
     });
     expect(woken).toContain(mine.id);
-    expect(getTask(db, 'once')).toMatchObject({ status: 'done', nextRunAt: null, lastRunAt: due });
+    expect(getTask(db, mine.agentGroupId, 'once')).toMatchObject({
+      status: 'done',
+      nextRunAt: null,
+      lastRunAt: due,
+    });
     clock.advance(10 * HOUR);
     expect(taskRuns()).toHaveLength(1);
     expect(clock.pending).toBe(0);
@@ -171,9 +175,9 @@ describe('scheduler timing', () => {
     await waitFor(() => taskRuns().length === 1, 3000, 'the task to fire');
     const fired = taskRuns()[0]!;
     // The queue stamps rows with the (frozen) fake clock, so measure with the task row instead.
-    expect(getTask(db, 'real')!.lastRunAt! - due).toBeGreaterThanOrEqual(0);
+    expect(getTask(db, mine.agentGroupId, 'real')!.lastRunAt! - due).toBeGreaterThanOrEqual(0);
     // 50 ms is the goal (met by the fake-clock test); real timers get slack for a loaded CI machine.
-    expect(getTask(db, 'real')!.lastRunAt! - due).toBeLessThan(250);
+    expect(getTask(db, mine.agentGroupId, 'real')!.lastRunAt! - due).toBeLessThan(250);
     expect(fired.content.task?.runAt).toBe(due);
   });
 
@@ -222,7 +226,7 @@ describe('scheduler timing', () => {
       expect(r.content.task!.runAt! % HOUR).toBe(0);
       expect(r.timestamp - r.content.task!.runAt!).toBe(700); // late by the same amount, never more
     }
-    expect(getTask(db, 'hourly')!.nextRunAt! % HOUR).toBe(0);
+    expect(getTask(db, mine.agentGroupId, 'hourly')!.nextRunAt! % HOUR).toBe(0);
   });
 
   it('fires runs missed while the host was down once at start-up, then continues on schedule', async () => {
@@ -233,8 +237,8 @@ describe('scheduler timing', () => {
     newScheduler().start();
     const runs = taskRuns();
     expect(runs.map((r) => r.content.task!.id).sort()).toEqual(['hourly', 'oneshot']);
-    expect(getTask(db, 'oneshot')!.status).toBe('done');
-    expect(getTask(db, 'hourly')!.nextRunAt).toBe(T0 + 6 * HOUR); // first slot after now: 18:00Z
+    expect(getTask(db, mine.agentGroupId, 'oneshot')!.status).toBe('done');
+    expect(getTask(db, mine.agentGroupId, 'hourly')!.nextRunAt).toBe(T0 + 6 * HOUR); // first slot after now: 18:00Z
     clock.advance(0.5 * HOUR);
     expect(taskRuns().filter((r) => r.content.task!.id === 'hourly')).toHaveLength(2);
   });
@@ -243,10 +247,10 @@ describe('scheduler timing', () => {
     await schedule('hourly', { cron: '0 * * * *' });
     clock.advance(HOUR);
     const run = taskRuns()[0]!;
-    updateTask(db, 'hourly', { nextRunAt: run.content.task!.runAt! }, clock.now); // as if the update was lost
+    updateTask(db, mine.agentGroupId, 'hourly', { nextRunAt: run.content.task!.runAt! }, clock.now); // as if the update was lost
     newScheduler().start();
     expect(taskRuns()).toHaveLength(1);
-    expect(getTask(db, 'hourly')!.nextRunAt).toBe(run.content.task!.runAt! + HOUR);
+    expect(getTask(db, mine.agentGroupId, 'hourly')!.nextRunAt).toBe(run.content.task!.runAt! + HOUR);
   });
 });
 
@@ -258,21 +262,28 @@ describe('task actions on the live series', () => {
     expect(taskRuns()).toHaveLength(0);
     expect(clock.pending).toBe(0);
     await act({ type: 'resume_task', taskId: 'hourly' });
-    expect(getTask(db, 'hourly')).toMatchObject({ status: 'active', nextRunAt: T0 + 4 * HOUR });
+    expect(getTask(db, mine.agentGroupId, 'hourly')).toMatchObject({
+      status: 'active',
+      nextRunAt: T0 + 4 * HOUR,
+    });
     clock.advance(HOUR);
     expect(taskRuns()).toHaveLength(1); // slots missed while paused are not replayed
     await act({ type: 'update_task', taskId: 'hourly', patch: { cron: '30 * * * *', prompt: 'new words' } });
-    expect(getTask(db, 'hourly')).toMatchObject({ cron: '30 * * * *', at: null, nextRunAt: T0 + 4.5 * HOUR });
+    expect(getTask(db, mine.agentGroupId, 'hourly')).toMatchObject({
+      cron: '30 * * * *',
+      at: null,
+      nextRunAt: T0 + 4.5 * HOUR,
+    });
     clock.advance(0.5 * HOUR);
     expect(taskRuns().map((r) => r.content.text)).toEqual(['do hourly', 'new words']);
     await act({ type: 'update_task', taskId: 'hourly', patch: { script: 'echo hi' } });
-    expect(getTask(db, 'hourly')).toMatchObject({
+    expect(getTask(db, mine.agentGroupId, 'hourly')).toMatchObject({
       script: 'echo hi',
       cron: '30 * * * *',
       prompt: 'new words',
     });
     await act({ type: 'cancel_task', taskId: 'hourly' });
-    expect(getTask(db, 'hourly')).toMatchObject({ status: 'cancelled', nextRunAt: null });
+    expect(getTask(db, mine.agentGroupId, 'hourly')).toMatchObject({ status: 'cancelled', nextRunAt: null });
     expect(clock.pending).toBe(0);
     clock.advance(5 * HOUR);
     expect(taskRuns()).toHaveLength(2);
@@ -353,9 +364,9 @@ describe('task actions on the live series', () => {
       [
         {
           type: 'schedule_task',
-          task: { id: 'theirs', prompt: 'mine now', at: null, cron: '0 8 * * *', script: null },
+          task: { id: 'c5', prompt: ' ', at: null, cron: '0 8 * * *', script: null },
         },
-        /already in use/,
+        /prompt is empty/,
       ],
       [{ type: 'cancel_task', taskId: 'nope' }, /no task "nope" in this agent group/],
       [{ type: 'cancel_task', taskId: 'theirs' }, /no task "theirs" in this agent group/],
@@ -404,11 +415,11 @@ describe('task actions on the live series', () => {
       },
       loose,
     );
-    expect(getTask(db, 'later')).toMatchObject({ status: 'active', routing });
+    expect(getTask(db, mine.agentGroupId, 'later')).toMatchObject({ status: 'active', routing });
     for (const w of wiringsForMessagingGroup(db, mg.id)) deleteWiring(db, w.id);
     clock.advance(60_000);
     expect(taskRuns(loose)).toEqual([]);
-    expect(getTask(db, 'later')).toMatchObject({ status: 'paused' });
+    expect(getTask(db, mine.agentGroupId, 'later')).toMatchObject({ status: 'paused' });
   });
 
   it('refuses a schedule past MAX_LIVE_TASKS live tasks of the group; a cancel makes room', async () => {
@@ -433,11 +444,29 @@ describe('task actions on the live series', () => {
     }
     await schedule('one-more', { cron: '0 9 * * *' });
     expect(notices()).toEqual([expect.stringMatching(/already has 500 live tasks; cancel some first/)]);
-    expect(getTask(db, 'one-more')).toBeNull();
+    expect(getTask(db, mine.agentGroupId, 'one-more')).toBeNull();
     await act({ type: 'cancel_task', taskId: 't0' });
     await schedule('one-more', { cron: '0 9 * * *' });
-    expect(getTask(db, 'one-more')).toMatchObject({ status: 'active' });
+    expect(getTask(db, mine.agentGroupId, 'one-more')).toMatchObject({ status: 'active' });
     expect(notices()).toHaveLength(1);
+  });
+
+  it('task ids are per group: the same id in another group neither collides nor leaks', async () => {
+    const spec = { id: 'digest', at: null, cron: '0 8 * * *', script: null };
+    await act({ type: 'schedule_task', task: { ...spec, prompt: 'their digest' } }, theirs);
+    await act({ type: 'schedule_task', task: { ...spec, prompt: 'my digest' } });
+    expect(notices()).toEqual([]);
+    await act({ type: 'cancel_task', taskId: 'digest' });
+    expect(getTask(db, mine.agentGroupId, 'digest')).toMatchObject({
+      prompt: 'my digest',
+      status: 'cancelled',
+    });
+    expect(getTask(db, theirs.agentGroupId, 'digest')).toMatchObject({
+      prompt: 'their digest',
+      status: 'active',
+    });
+    await act({ type: 'schedule_task', task: { ...spec, prompt: 'a new one' } });
+    expect(notices()).toEqual([expect.stringMatching(/task id "digest" is already in use/)]);
   });
 
   it('handles each action row once (ledger), even when delivery runs again', async () => {

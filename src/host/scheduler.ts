@@ -171,7 +171,7 @@ export class Scheduler {
       } catch (err) {
         // One broken task must not stop the others; it is parked so it cannot spin the timer.
         this.log.error('task could not fire; pausing it', { task: t.id, err: errorMessage(err) });
-        updateTask(this.d.db, t.id, { status: 'paused' }, this.now());
+        updateTask(this.d.db, t.agentGroupId, t.id, { status: 'paused' }, this.now());
       }
       groups.add(t.agentGroupId);
     }
@@ -205,6 +205,7 @@ export class Scheduler {
     }
     updateTask(
       this.d.db,
+      t.agentGroupId,
       t.id,
       { lastRunAt: now, nextRunAt: next, status: next === null ? 'done' : 'active' },
       now,

@@ -1,8 +1,8 @@
 /**
  * Host-side validation and application of the task actions a sandbox writes (outbound rows of
  * kind 'system'). The sandbox is untrusted: every rule the tools check is checked again here,
- * and a session can only ever see or touch tasks of its own agent group — an id of another
- * group's task is answered exactly like an unknown id, so ids do not leak across groups.
+ * and a session can only ever see or touch tasks of its own agent group: task ids are per
+ * group (another group's id is simply not there), so ids neither leak nor collide across groups.
  *
  * Every action is idempotent, so a row handled again after a host crash (before the ledger
  * recorded it) changes nothing: re-scheduling the same id with the same spec, pausing a paused
@@ -57,11 +57,13 @@ export function applyTaskAction(ctx: ActionContext, action: SystemAction): Task 
       const t = owned(ctx, action.taskId);
       if (t.status === 'cancelled') return t;
       if (t.status === 'done') throw new TaskRefused(`task "${t.id}" already ran and is done`);
-      return updateTask(ctx.db, t.id, { status: 'cancelled', nextRunAt: null }, ctx.now);
+      return updateTask(ctx.db, t.agentGroupId, t.id, { status: 'cancelled', nextRunAt: null }, ctx.now);
     }
     case 'pause_task': {
       const t = live(owned(ctx, action.taskId));
-      return t.status === 'paused' ? t : updateTask(ctx.db, t.id, { status: 'paused' }, ctx.now);
+      return t.status === 'paused'
+        ? t
+        : updateTask(ctx.db, t.agentGroupId, t.id, { status: 'paused' }, ctx.now);
     }
     case 'resume_task': {
       const t = live(owned(ctx, action.taskId));
@@ -69,7 +71,7 @@ export function applyTaskAction(ctx: ActionContext, action: SystemAction): Task 
       // A cron series continues with its next slot after now; a one-shot whose time passed
       // while paused fires at once (it was missed, like a run missed while the host was down).
       const nextRunAt = t.cron ? nextRun(t.cron, t.timezone, ctx.now) : t.nextRunAt;
-      return updateTask(ctx.db, t.id, { status: 'active', nextRunAt }, ctx.now);
+      return updateTask(ctx.db, t.agentGroupId, t.id, { status: 'active', nextRunAt }, ctx.now);
     }
     case 'update_task':
       return update(ctx, live(owned(ctx, action.taskId)), action.patch);
@@ -87,10 +89,9 @@ function schedule(ctx: ActionContext, spec: TaskSpec): Task {
       `this agent group may not post to ${channelType}:${platformId}; schedule the task from a chat it may post to`,
     );
   const when = schedulingOf(ctx, spec.at, spec.cron);
-  const existing = getTask(ctx.db, spec.id);
+  const existing = getTask(ctx.db, ctx.agentGroupId, spec.id);
   if (existing) {
     const same =
-      existing.agentGroupId === ctx.agentGroupId &&
       existing.prompt === spec.prompt &&
       existing.at === spec.at &&
       existing.cron === spec.cron &&
@@ -135,7 +136,7 @@ function update(ctx: ActionContext, t: Task, patch: TaskPatch): Task {
     change.nextRunAt = schedulingOf({ ...ctx, timezone: t.timezone }, at, cron);
   }
   // updateTask skips undefined, so cleared values must be written as null explicitly.
-  return updateTask(ctx.db, t.id, change, ctx.now);
+  return updateTask(ctx.db, t.agentGroupId, t.id, change, ctx.now);
 }
 
 /** The first run of a schedule given as exactly one of `at` and `cron`. */
@@ -170,9 +171,8 @@ function checkText(prompt: string, script: string | null): void {
 
 /** The task, if it exists AND belongs to the caller's group; otherwise the same refusal either way. */
 function owned(ctx: ActionContext, id: string): Task {
-  const t = getTask(ctx.db, id);
-  if (!t || t.agentGroupId !== ctx.agentGroupId)
-    throw new TaskRefused(`no task "${id}" in this agent group (list_tasks shows its tasks)`);
+  const t = getTask(ctx.db, ctx.agentGroupId, id);
+  if (!t) throw new TaskRefused(`no task "${id}" in this agent group (list_tasks shows its tasks)`);
   return t;
 }
 

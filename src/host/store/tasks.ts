@@ -97,11 +97,12 @@ export function insertTask(db: Db, t: NewTask, now: number): Task {
     now,
     now,
   );
-  return getTask(db, t.id)!;
+  return getTask(db, t.agentGroupId, t.id)!;
 }
 
-export function getTask(db: Db, id: string): Task | null {
-  const r = prep(db, 'SELECT * FROM tasks WHERE id = ?').get(id);
+/** Task ids are per agent group (migration 007). */
+export function getTask(db: Db, agentGroupId: string, id: string): Task | null {
+  const r = prep(db, 'SELECT * FROM tasks WHERE agent_group_id = ? AND id = ?').get(agentGroupId, id);
   return r ? fromRow(r) : null;
 }
 
@@ -119,15 +120,14 @@ const COLUMNS: Record<keyof TaskChange, string> = {
   lastRunAt: 'last_run_at',
 };
 
-export function updateTask(db: Db, id: string, change: TaskChange, now: number): Task {
+export function updateTask(db: Db, agentGroupId: string, id: string, change: TaskChange, now: number): Task {
   const keys = (Object.keys(change) as Array<keyof TaskChange>).filter((k) => change[k] !== undefined);
   const sets = keys.map((k) => `${COLUMNS[k]} = ?`);
-  prep(db, `UPDATE tasks SET ${[...sets, 'updated_at = ?'].join(', ')} WHERE id = ?`).run(
-    ...keys.map((k) => change[k] ?? null),
-    now,
-    id,
-  );
-  const t = getTask(db, id);
+  prep(
+    db,
+    `UPDATE tasks SET ${[...sets, 'updated_at = ?'].join(', ')} WHERE agent_group_id = ? AND id = ?`,
+  ).run(...keys.map((k) => change[k] ?? null), now, agentGroupId, id);
+  const t = getTask(db, agentGroupId, id);
   if (!t) throw new PolyclawError('not_found', `no task ${id}`);
   return t;
 }

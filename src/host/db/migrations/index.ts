@@ -5,10 +5,11 @@ import * as m003 from './003-tasks.js';
 import * as m004 from './004-questions.js';
 import * as m005 from './005-vault.js';
 import * as m006 from './006-approval.js';
+import * as m007 from './007-task-ids-per-group.js';
 
 export interface Migration {
   name: string;
   sql: string;
 }
 
-export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006];
+export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006, m007];
