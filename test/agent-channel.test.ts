@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InboundEvent, OutgoingFile } from '../src/channels/adapter.js';
 import { DeliveryError } from '../src/channels/adapter.js';
-import { AgentChannel } from '../src/channels/agent.js';
+import { AgentChannel, MAX_AGENT_MESSAGES_PER_MINUTE } from '../src/channels/agent.js';
 import { outboxFile } from '../src/host/delivery.js';
 import { createLogger } from '../src/shared/log.js';
 
@@ -14,8 +14,8 @@ afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-async function channel(events: InboundEvent[]) {
-  const ch = new AgentChannel();
+async function channel(events: InboundEvent[], now?: () => number) {
+  const ch = new AgentChannel(now);
   await ch.setup({
     onMessage: async (e) => {
       events.push(e);
@@ -44,6 +44,23 @@ function sessionDir(): string {
 }
 
 describe('agent channel', () => {
+  it('lets a group send another at most MAX_AGENT_MESSAGES_PER_MINUTE messages in a minute, each way', async () => {
+    let t = 1_000_000;
+    const events: InboundEvent[] = [];
+    const ch = await channel(events, () => t);
+    const send = (platformId: string, fromGroup: string, i: number) =>
+      ch.deliver({ platformId, threadId: null }, { ...message([]), fromGroup, idempotencyKey: `k${i}` });
+    for (let i = 0; i < MAX_AGENT_MESSAGES_PER_MINUTE; i++) await send('main->helper', 'main', i);
+    const refused = await send('main->helper', 'main', 99).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(DeliveryError);
+    expect((refused as DeliveryError).transient).toBe(false);
+    expect((refused as Error).message).toMatch(/more than 30 messages a minute to agent group "helper"/);
+    await send('main->helper', 'helper', 100); // helper's answer back has its own budget
+    t += 60_000;
+    await send('main->helper', 'main', 101);
+    expect(events).toHaveLength(MAX_AGENT_MESSAGES_PER_MINUTE + 2);
+  });
+
   it("carries a message's files into the receiving group as attachments", async () => {
     const dir = sessionDir();
     fs.writeFileSync(path.join(dir, 'outbox/m/report.pdf'), 'pdf bytes');

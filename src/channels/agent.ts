@@ -4,12 +4,16 @@
  * A, where B's answers arrive). Delivering on "X->Y" from Y is an answer and goes to "Y->X";
  * from anyone else it goes to "X->Y". A hop counter stops two agents answering each other
  * forever: a message that would be the MAX_AGENT_HOPS-th relay of one exchange is refused.
+ * The hop count follows replies only, so a rate limit backs it: a group sends another at most
+ * MAX_AGENT_MESSAGES_PER_MINUTE messages in any minute (background sends, loops that restart).
  */
 import type { ChannelAdapter, ChannelCallbacks, DeliveryTarget, OutgoingMessage } from './adapter.js';
 import { DeliveryError } from './adapter.js';
 import { registerChannel } from './registry.js';
 
 export const MAX_AGENT_HOPS = 4;
+export const MAX_AGENT_MESSAGES_PER_MINUTE = 30;
+const MINUTE = 60_000;
 
 export const agentChatId = (from: string, to: string) => `${from}->${to}`;
 
@@ -22,6 +26,10 @@ export class AgentChannel implements ChannelAdapter {
   readonly channelType = 'agent';
   private callbacks: ChannelCallbacks | null = null;
   private n = 0;
+  /** Send times per "sender->receiver", within the last minute. */
+  private sent = new Map<string, number[]>();
+
+  constructor(private readonly now: () => number = Date.now) {}
 
   async setup(callbacks: ChannelCallbacks): Promise<void> {
     this.callbacks = callbacks;
@@ -43,6 +51,7 @@ export class AgentChannel implements ChannelAdapter {
         false,
       );
     const platformId = sender === chat.to ? agentChatId(chat.to, chat.from) : target.platformId;
+    this.countSend(sender, sender === chat.to ? chat.from : chat.to);
     const platformMessageId = `agent-${message.idempotencyKey}`;
     const attachments = await Promise.all(
       message.files.map(async (f) => ({ name: f.name, data: await f.read() })),
@@ -62,6 +71,22 @@ export class AgentChannel implements ChannelAdapter {
     if (accepted.length === 0) throw new DeliveryError(`no agent group receives "${platformId}"`, false);
     this.n += 1;
     return platformMessageId;
+  }
+
+  /** Refuses (not retryable) the send that would exceed the per-pair rate limit. */
+  private countSend(from: string, to: string): void {
+    const key = agentChatId(from, to);
+    const now = this.now();
+    const recent = (this.sent.get(key) ?? []).filter((t) => now - t < MINUTE);
+    if (recent.length >= MAX_AGENT_MESSAGES_PER_MINUTE) {
+      this.sent.set(key, recent);
+      throw new DeliveryError(
+        `more than ${MAX_AGENT_MESSAGES_PER_MINUTE} messages a minute to agent group "${to}" (loop guard); send fewer, longer messages`,
+        false,
+      );
+    }
+    recent.push(now);
+    this.sent.set(key, recent);
   }
 }
 
