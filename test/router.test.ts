@@ -191,6 +191,7 @@ describe('answers to open questions', () => {
     options: string[],
     adminOnly = false,
     at = Date.now(),
+    openMs = 60_000,
   ) =>
     recordQuestion(
       db,
@@ -199,7 +200,7 @@ describe('answers to open questions', () => {
         sessionId,
         routing: { channelType: 'chat', platformId: 'room-1', threadId: null },
         options,
-        expiresAt: at + 60_000,
+        expiresAt: at + openMs,
         adminOnly,
       },
       at,
@@ -240,17 +241,7 @@ describe('answers to open questions', () => {
   it('a question stays open at most a day, whatever deadline the sandbox wrote', () => {
     const [sa] = twoSessions();
     const now = Date.now();
-    recordQuestion(
-      db,
-      {
-        questionId: 'forever',
-        sessionId: sa!,
-        routing: { channelType: 'chat', platformId: 'room-1', threadId: null },
-        options: ['1', '2'],
-        expiresAt: now + 10 * 365 * 86_400_000,
-      },
-      now,
-    );
+    ask(sa!, 'forever', ['1', '2'], false, now, 10 * 365 * 86_400_000);
     expect(getQuestion(db, 'forever', now + 23 * 3_600_000)).not.toBeNull();
     expect(MAX_QUESTION_OPEN_MS).toBeLessThan(25 * 3_600_000);
     expect(getQuestion(db, 'forever', now + 25 * 3_600_000)).toBeNull();

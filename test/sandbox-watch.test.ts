@@ -109,17 +109,21 @@ describe('a sandbox that dies before its runner takes the message', () => {
   }, 20_000);
 });
 
+/** A live sandbox whose turn the test has taken, as the runner would: acked and beating. */
+async function turnInFlight(env: Record<string, string>) {
+  const t = await setup('setInterval(() => {}, 1000)', env);
+  await waitFor(() => t.sessions.sandboxes().length === 1, 10_000, 'sandbox running');
+  const runner = new RunnerQueue(t.q.dir);
+  cleanups.push(() => runner.close());
+  runner.ack([{ id: t.id, tries: 0 }], 'processing');
+  runner.heartbeat(true);
+  t.sessions.sweep(); // the host's clock for this turn starts here
+  return { ...t, runner };
+}
+
 describe('a turn that runs past maxTurnMs', () => {
   it('is failed and its sandbox stopped although its heartbeat is fresh; not retried', async () => {
-    const { ch, starts, q, id, sessions } = await setup('setInterval(() => {}, 1000)', {
-      POLYCLAW_MAX_TURN_MS: '60000',
-    });
-    await waitFor(() => sessions.sandboxes().length === 1, 10_000, 'sandbox running');
-    const runner = new RunnerQueue(q.dir);
-    cleanups.push(() => runner.close());
-    runner.ack([{ id, tries: 0 }], 'processing');
-    runner.heartbeat(true);
-    sessions.sweep(); // the host's clock for this turn starts here
+    const { ch, starts, q, id, sessions, runner } = await turnInFlight({ POLYCLAW_MAX_TURN_MS: '60000' });
     offset = 30_000;
     runner.heartbeat(true);
     sessions.sweep();
@@ -140,15 +144,7 @@ describe('a turn that runs past maxTurnMs', () => {
 
 describe('a turn whose heartbeat stopped for stuckTimeoutMs', () => {
   it('has its sandbox killed and the message retried in a new one', async () => {
-    const { starts, q, id, sessions } = await setup('setInterval(() => {}, 1000)', {
-      POLYCLAW_STUCK_TIMEOUT_MS: '1000',
-    });
-    await waitFor(() => sessions.sandboxes().length === 1, 10_000, 'sandbox running');
-    const runner = new RunnerQueue(q.dir);
-    cleanups.push(() => runner.close());
-    runner.ack([{ id, tries: 0 }], 'processing');
-    runner.heartbeat(true);
-    sessions.sweep();
+    const { starts, q, id, sessions } = await turnInFlight({ POLYCLAW_STUCK_TIMEOUT_MS: '1000' });
     expect(starts).toHaveLength(1);
     offset = 5_000; // five seconds without a beat
     sessions.sweep();
