@@ -124,13 +124,14 @@ describe('agent destinations', () => {
 });
 
 describe('removing an agent destination', () => {
+  const agentChat = (platformId: string) => ({ channelType: 'agent', platformId, threadId: null });
   it('unwires both agent chats, unless the other group still has its own grant back', () => {
     const db = openCentralDb(':memory:');
     try {
       const a = createGroup(db, 'a', { provider: 'mock' });
       const b = createGroup(db, 'b', { provider: 'mock' });
       // Either group could still post into an agent chat it is wired to, and so reach the other.
-      const reach = () => [mayPostTo(db, b.id, 'agent', 'a->b'), mayPostTo(db, a.id, 'agent', 'b->a')];
+      const reach = () => [mayPostTo(db, b.id, agentChat('a->b')), mayPostTo(db, a.id, agentChat('b->a'))];
       addAgentDestination(db, a, 'helper', b);
       addAgentDestination(db, b, 'boss', a);
       expect(reach()).toEqual([true, true]);
@@ -138,7 +139,7 @@ describe('removing an agent destination', () => {
       expect(reach()).toEqual([true, true]); // b's grant to a uses the same two chats
       removeDestination(db, b, 'boss');
       expect(reach()).toEqual([false, false]);
-      expect(mayPostTo(db, a.id, 'agent', 'a->b')).toBe(false);
+      expect(mayPostTo(db, a.id, agentChat('a->b'))).toBe(false);
       expect(() => removeDestination(db, a, 'helper')).toThrow(/group a has no destination "helper"/);
     } finally {
       db.close();

@@ -13,11 +13,13 @@ import { openCentralDb, type Db } from '../src/host/db/open.js';
 import { Delivery } from '../src/host/delivery.js';
 import { OUTBOUND_BATCH, SessionQueue } from '../src/host/session-queue.js';
 import { getDelivery } from '../src/host/store/deliveries.js';
-import { createGroup } from '../src/host/store/groups.js';
+import { addChatDestination } from '../src/host/store/destinations.js';
+import { createGroup, getGroup } from '../src/host/store/groups.js';
 import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
 import { resolveSession, type Session } from '../src/host/store/sessions.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import { createLogger } from '../src/shared/log.js';
+import type { Routing } from '../src/shared/messages.js';
 import { tempHome } from './support/cli.js';
 
 class FakeChannel implements ChannelAdapter {
@@ -44,7 +46,7 @@ let channel: FakeChannel;
 let laters: Array<[string, number]>;
 let delivery: Delivery;
 let now: number;
-const routing = { channelType: 'fake', platformId: 'room', threadId: null };
+const routing: Routing = { channelType: 'fake', platformId: 'room', threadId: null };
 
 beforeEach(() => {
   dir = tempHome('polyclaw-delivery-');
@@ -158,6 +160,20 @@ describe('delivery', () => {
     await delivery.process(session, host);
     expect(channel.sent).toEqual([]);
     expect(host.pending()[0]!.content.text).toMatch(/not allowed to post/);
+  });
+
+  it('a destination granted for one thread lets the group post in that thread only', async () => {
+    addChatDestination(db, getGroup(db, session.agentGroupId), 'standup', 'fake', 'team', 't1');
+    const team = (threadId: string | null) => ({ channelType: 'fake', platformId: 'team', threadId });
+    reply('in the thread', team('t1'));
+    reply('another thread', team('t2'));
+    reply('the main chat', team(null));
+    await delivery.process(session, host);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['in the thread']);
+    expect(host.pending().map((m) => m.content.text)).toEqual([
+      expect.stringMatching(/seq 3 .* not allowed to post/),
+      expect.stringMatching(/seq 5 .* not allowed to post/),
+    ]);
   });
 
   it('turns an edit into a new message on a channel without edits, and drops reactions there', async () => {

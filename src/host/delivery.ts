@@ -121,7 +121,7 @@ export class Delivery {
       });
       return true;
     };
-    if (!mayPostTo(db, session.agentGroupId, row.routing.channelType, row.routing.platformId)) {
+    if (!mayPostTo(db, session.agentGroupId, row.routing)) {
       return fail('this agent group is not allowed to post to that chat');
     }
     const adapter = this.d.channels.get(row.routing.channelType);
@@ -250,7 +250,7 @@ export class Delivery {
   ): Promise<void> {
     const prev = getDelivery(this.d.db, session.id, key);
     if (prev?.status === 'sent') return;
-    if (!mayPostTo(this.d.db, session.agentGroupId, routing.channelType, routing.platformId)) {
+    if (!mayPostTo(this.d.db, session.agentGroupId, routing)) {
       // The same rule as for the agent's own rows: a notice never opens a way into another chat.
       this.d.log.error('notice not sent: this agent group may not post to that chat', {
         session: session.id,

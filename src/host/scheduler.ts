@@ -187,7 +187,7 @@ export class Scheduler {
     const routing = this.defaultRouting(session) ?? t.routing;
     if (!routing) throw new Error(`session ${session.id} has no chat to answer in`);
     // Checked at every run: a wiring or destination may have been removed since it was scheduled.
-    if (!mayPostTo(this.d.db, t.agentGroupId, routing.channelType, routing.platformId))
+    if (!mayPostTo(this.d.db, t.agentGroupId, routing))
       throw new Error(`its group may no longer post to ${routing.channelType}:${routing.platformId}`);
     if (!q.hasTaskRun(t.id, runAt)) {
       q.enqueue({

@@ -84,7 +84,7 @@ function schedule(ctx: ActionContext, spec: TaskSpec): Task {
   checkText(spec.prompt, spec.script);
   const { channelType, platformId } = ctx.routing;
   // The stored chat is where the runs answer when the session has no chat of its own.
-  if (!mayPostTo(ctx.db, ctx.agentGroupId, channelType, platformId))
+  if (!mayPostTo(ctx.db, ctx.agentGroupId, ctx.routing))
     throw new TaskRefused(
       `this agent group may not post to ${channelType}:${platformId}; schedule the task from a chat it may post to`,
     );

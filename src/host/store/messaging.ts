@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { badRequest, conflict, notFound } from '../../shared/errors.js';
 import type { Db } from '../db/open.js';
+import type { Routing } from '../../shared/messages.js';
 
 export interface MessagingGroup {
   id: string;
@@ -217,19 +218,23 @@ export function markSticky(db: Db, wiringId: string, threadKey: string, now = Da
   );
 }
 
-/** Is (channelType, platformId) a chat this agent group may post to? Its own wirings plus destinations. */
-export function mayPostTo(db: Db, agentGroupId: string, channelType: string, platformId: string): boolean {
+/**
+ * May this agent group post to `to`? Anywhere in a chat it is wired to; through a destination,
+ * in that chat — or only in the destination's thread when the grant names one.
+ */
+export function mayPostTo(db: Db, agentGroupId: string, to: Routing): boolean {
   const wired = prep(
     db,
     `SELECT 1 FROM wirings w JOIN messaging_groups m ON m.id = w.messaging_group_id
        WHERE w.agent_group_id = ? AND m.channel_type = ? AND m.platform_id = ?`,
-  ).get(agentGroupId, channelType, platformId);
+  ).get(agentGroupId, to.channelType, to.platformId);
   if (wired) return true;
   return !!prep(
     db,
     `SELECT 1 FROM destinations d JOIN messaging_groups m ON m.id = d.messaging_group_id
-       WHERE d.agent_group_id = ? AND m.channel_type = ? AND m.platform_id = ?`,
-  ).get(agentGroupId, channelType, platformId);
+       WHERE d.agent_group_id = ? AND m.channel_type = ? AND m.platform_id = ?
+         AND (d.thread_id IS NULL OR d.thread_id IS ?)`,
+  ).get(agentGroupId, to.channelType, to.platformId, to.threadId);
 }
 
 /**
