@@ -301,6 +301,18 @@ describe('runner loop', () => {
     });
   });
 
+  it('/clear behind rows that ask for no answer clears with them, and the next message is answered', async () => {
+    start();
+    const note = send('a note for context', false);
+    const clear = send('/clear');
+    await waitFor(() => ackOf(clear.id)?.status === 'completed', 5000, 'clear acked');
+    expect(ackOf(note.id)?.status).toBe('completed');
+    expect(replies()).toEqual(['Session cleared: the next message starts a fresh conversation.']);
+    const next = send('hello again');
+    await waitFor(() => ackOf(next.id)?.status === 'completed', 5000, 'next answered');
+    expect(replies().at(-1)).toBe('echo: hello again');
+  });
+
   it('/clear drops the stored continuation', async () => {
     start();
     const a = send('one');

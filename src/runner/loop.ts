@@ -117,6 +117,9 @@ export class RunnerLoop {
       const due = this.settleAnswers(all);
       if (due.some((m) => m.trigger)) {
         await this.batch(due);
+        // Always back to the event loop between batches: stdin's end, SIGTERM and the doorbell
+        // are heard even if a batch ever made no progress.
+        await new Promise((r) => setImmediate(r));
         continue;
       }
       const wait =
@@ -159,10 +162,13 @@ export class RunnerLoop {
   private async batch(due: PendingMessage[], context?: SessionContext): Promise<void> {
     const { queue } = this.d;
     const clearAt = due.findIndex(isClear);
-    if (clearAt === 0) {
+    // Nothing before the /clear asks for an answer (notes, accumulated chat): those rows were
+    // context of the conversation being cleared, and go with it — waiting for a trigger that
+    // is not coming would hold the /clear, and every message after it, for ever.
+    if (clearAt >= 0 && !due.slice(0, clearAt).some((m) => m.trigger)) {
       const meta = queue.meta();
       queue.setContinuation(meta.provider, null);
-      const m = due[0]!;
+      const m = due[clearAt]!;
       // A person typing /clear hears back; an admin reset (kind 'command') is silent.
       const reply =
         m.kind === 'chat'
@@ -175,7 +181,7 @@ export class RunnerLoop {
               },
             ]
           : [];
-      queue.commit(reply, [m]);
+      queue.commit(reply, due.slice(0, clearAt + 1));
       return;
     }
     const batch = await this.gate(clearAt > 0 ? due.slice(0, clearAt) : due);
