@@ -2,7 +2,8 @@
  * Sandboxes that die or run away. One that dies before its runner takes the message (bwrap
  * cannot build it, the runner crashes at start) must not be restarted at once for ever: each
  * such death is an attempt, tries back off, and the message finally fails with the user told.
- * A turn that runs past maxTurnMs is ended whatever heartbeats the sandbox writes. Real session
+ * A turn that runs past maxTurnMs is ended whatever heartbeats the sandbox writes. At start-up,
+ * no sandbox starts for a session before its own recovery has run. Real session
  * manager, queues, settlement and delivery; the sandbox is a real process (the `process`
  * runtime) running a stand-in script; the test plays the runner's part in the queue.
  */
@@ -14,7 +15,7 @@ import { openCentralDb } from '../src/host/db/open.js';
 import { SessionManager } from '../src/host/session-manager.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import { findMessagingGroup } from '../src/host/store/messaging.js';
-import { resolveSession } from '../src/host/store/sessions.js';
+import { resolveSession, touchSession } from '../src/host/store/sessions.js';
 import { getGroupByName } from '../src/host/store/groups.js';
 import '../src/sandbox/index.js';
 import { runtimeRegistry } from '../src/sandbox/registry.js';
@@ -45,12 +46,19 @@ function runtimeRunning(script: string, home: string, starts: number[]): Sandbox
   };
 }
 
+/** A sandbox that lives until its stdin ends, as the runner does. */
+const LIVE = "process.stdin.on('end', () => process.exit(0)).resume()";
+
 let offset = 0; // added to the session manager's clock
 afterEach(() => {
   offset = 0;
 });
 
-async function setup(script: string, env: Record<string, string> = {}) {
+async function setup(
+  script: string,
+  env: Record<string, string> = {},
+  opts: { ch?: FullChannel; wake?: boolean } = {},
+) {
   const home = tempHome();
   fs.mkdirSync(`${home}/run`, { recursive: true });
   const config = loadConfig({
@@ -63,7 +71,7 @@ async function setup(script: string, env: Record<string, string> = {}) {
   const ctx = { db, config, host: null };
   ops['groups.create']!(ctx, { name: 'main', provider: 'mock' });
   ops['wirings.add']!(ctx, { group: 'main', channel: 'fullchat', platformId: 'room', engage: 'mention' });
-  const ch = new FullChannel();
+  const ch = opts.ch ?? new FullChannel();
   const starts: number[] = [];
   const sessions = new SessionManager({
     db,
@@ -87,8 +95,8 @@ async function setup(script: string, env: Record<string, string> = {}) {
     routing: { channelType: 'fullchat', platformId: 'room', threadId: null },
     content: { text: 'hello', sender: { id: 'u1' }, attachments: [], platformMessageId: 'pm-1' },
   });
-  sessions.wake(session.id);
-  return { ch, starts, q, id, sessions };
+  if (opts.wake !== false) sessions.wake(session.id);
+  return { ch, starts, q, id, sessions, db, ctx, group, session };
 }
 
 describe('a sandbox that dies before its runner takes the message', () => {
@@ -111,7 +119,7 @@ describe('a sandbox that dies before its runner takes the message', () => {
 
 /** A live sandbox whose turn the test has taken, as the runner would: acked and beating. */
 async function turnInFlight(env: Record<string, string>) {
-  const t = await setup('setInterval(() => {}, 1000)', env);
+  const t = await setup(LIVE, env);
   await waitFor(() => t.sessions.sandboxes().length === 1, 10_000, 'sandbox running');
   const runner = new RunnerQueue(t.q.dir);
   cleanups.push(() => runner.close());
@@ -150,5 +158,42 @@ describe('a turn whose heartbeat stopped for stuckTimeoutMs', () => {
     sessions.sweep();
     await waitFor(() => starts.length === 2, 10_000, 'second sandbox');
     expect(q.get(id)).toMatchObject({ status: 'pending', tries: 1 });
+  }, 20_000);
+});
+
+describe('start-up recovery', () => {
+  it("holds back a session's sandbox until its own recovery has run, then starts it", async () => {
+    /** A channel whose delivery wakes another session, as an agent chat's delivery does. */
+    class WakingChannel extends FullChannel {
+      onDeliver = () => {};
+      override async deliver(...args: Parameters<FullChannel['deliver']>) {
+        this.onDeliver();
+        return super.deliver(...args);
+      }
+    }
+    const ch = new WakingChannel();
+    const { starts, sessions, db, ctx, group, session } = await setup(LIVE, {}, { ch, wake: false });
+    // Another session of the group, recovered first, with a reply the last host never delivered.
+    ops['wirings.add']!(ctx, { group: 'main', channel: 'fullchat', platformId: 'other', engage: 'mention' });
+    const other = resolveSession(
+      db,
+      group.id,
+      'shared',
+      findMessagingGroup(db, 'fullchat', 'other')!.id,
+      null,
+    ).session;
+    touchSession(db, other.id, Date.now() + 60_000);
+    const runner = new RunnerQueue(sessions.queueFor(other).dir);
+    cleanups.push(() => runner.close());
+    const to = { channelType: 'fullchat', platformId: 'other', threadId: null };
+    runner.commit([{ kind: 'message', inReplyTo: null, routing: to, content: { text: 'late reply' } }], []);
+    let startedAtDelivery = -1;
+    ch.onDeliver = () => {
+      sessions.wake(session.id);
+      startedAtDelivery = starts.length;
+    };
+    await sessions.recover();
+    expect(startedAtDelivery).toBe(0);
+    expect(starts).toHaveLength(1);
   }, 20_000);
 });

@@ -52,6 +52,8 @@ export class SessionManager {
   private signatures = new Map<string, string>();
   /** The turn in flight per session and when the host first saw it (sweep's own clock). */
   private turnsSeen = new Map<string, { key: string; since: number }>();
+  /** Sessions whose start-up recovery has not run yet (see recover). */
+  private recovering = new Set<string>();
   private readonly now: () => number;
   private readonly log: Logger;
   private closed = false;
@@ -150,7 +152,7 @@ export class SessionManager {
 
   /** New triggering work may be due: make sure a runner will see it. */
   wake(sessionId: string): void {
-    if (this.closed) return;
+    if (this.closed || this.recovering.has(sessionId)) return; // recover() wakes it when done
     if (this.pool.isRunning(sessionId)) {
       this.pool.touch(sessionId);
       return;
@@ -173,14 +175,28 @@ export class SessionManager {
     });
   }
 
-  /** At start-up: deliver what was written while we were down and settle every open message. */
+  /**
+   * At start-up: deliver what was written while we were down and settle every open message.
+   * No sandbox starts for a session before its own recovery has run: one started early (an agent
+   * chat's delivery during another session's recovery wakes it) would have its live turn
+   * settled as the dead sandbox's, failed and run again.
+   */
   async recover(): Promise<void> {
-    for (const s of listSessions(this.d.db)) {
-      const dir = sessionDir(this.d.config.home, getGroup(this.d.db, s.agentGroupId).name, s.id);
-      if (!fs.existsSync(dir)) continue;
-      this.queueFor(s);
-      await this.serial(s.id, () => this.processOutbound(s.id, false));
-      this.wake(s.id);
+    const sessions = listSessions(this.d.db);
+    for (const s of sessions) this.recovering.add(s.id);
+    try {
+      for (const s of sessions) {
+        const dir = sessionDir(this.d.config.home, getGroup(this.d.db, s.agentGroupId).name, s.id);
+        if (fs.existsSync(dir)) {
+          this.queueFor(s);
+          await this.serial(s.id, () => this.processOutbound(s.id, false));
+        }
+        this.recovering.delete(s.id);
+        // Also a session a message reached during the recovery (its wake was held back).
+        if (this.queues.has(s.id)) this.wake(s.id);
+      }
+    } finally {
+      this.recovering.clear();
     }
   }
 
