@@ -14,10 +14,12 @@ afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-async function channel(events: InboundEvent[], now?: () => number) {
+/** The channel over a router that takes every message, or none while `refuse.now` is set. */
+async function channel(events: InboundEvent[], now?: () => number, refuse = { now: false }) {
   const ch = new AgentChannel(now);
   await ch.setup({
     onMessage: async (e) => {
+      if (refuse.now) return [];
       events.push(e);
       return [{ group: 'helper', sessionId: 's', messageId: 'm', seq: 2, engaged: true }];
     },
@@ -47,9 +49,14 @@ describe('agent channel', () => {
   it('lets a group send another at most MAX_AGENT_MESSAGES_PER_MINUTE messages in a minute, each way', async () => {
     let t = 1_000_000;
     const events: InboundEvent[] = [];
-    const ch = await channel(events, () => t);
+    const refuse = { now: true };
+    const ch = await channel(events, () => t, refuse);
     const send = (platformId: string, fromGroup: string, i: number) =>
       ch.deliver({ platformId, threadId: null }, { ...message([]), fromGroup, idempotencyKey: `k${i}` });
+    // Sends no group took do not count.
+    for (let i = 0; i < 5; i++)
+      await expect(send('main->helper', 'main', 50 + i)).rejects.toThrow(/no agent group/);
+    refuse.now = false;
     for (let i = 0; i < MAX_AGENT_MESSAGES_PER_MINUTE; i++) await send('main->helper', 'main', i);
     const refused = await send('main->helper', 'main', 99).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(DeliveryError);

@@ -14,6 +14,7 @@ import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
 import { SessionManager } from '../src/host/session-manager.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
+import { markAnswered, recordQuestion } from '../src/host/store/questions.js';
 import { findMessagingGroup } from '../src/host/store/messaging.js';
 import { resolveSession, touchSession } from '../src/host/store/sessions.js';
 import { getGroupByName } from '../src/host/store/groups.js';
@@ -48,6 +49,9 @@ function runtimeRunning(script: string, home: string, starts: number[]): Sandbox
 
 /** A sandbox that lives until its stdin ends, as the runner does. */
 const LIVE = "process.stdin.on('end', () => process.exit(0)).resume()";
+
+/** Time for the session's chain to run what a sweep queued on it. */
+const settled = () => new Promise((r) => setTimeout(r, 250));
 
 let offset = 0; // added to the session manager's clock
 afterEach(() => {
@@ -121,7 +125,7 @@ describe('a sandbox that dies before its runner takes the message', () => {
 async function turnInFlight(env: Record<string, string>) {
   const t = await setup(LIVE, env);
   await waitFor(() => t.sessions.sandboxes().length === 1, 10_000, 'sandbox running');
-  const runner = new RunnerQueue(t.q.dir);
+  const runner = new RunnerQueue(t.q.dir, () => Date.now() + offset);
   cleanups.push(() => runner.close());
   runner.ack([{ id: t.id, tries: 0 }], 'processing');
   runner.heartbeat(true);
@@ -135,6 +139,7 @@ describe('a turn that runs past maxTurnMs', () => {
     offset = 30_000;
     runner.heartbeat(true);
     sessions.sweep();
+    await settled();
     expect(q.get(id)?.status).toBe('pending');
     offset = 61_000;
     runner.heartbeat(true);
@@ -147,6 +152,55 @@ describe('a turn that runs past maxTurnMs', () => {
     ]);
     await new Promise((r) => setTimeout(r, 300));
     expect(starts).toHaveLength(1);
+  }, 20_000);
+
+  it('a follow-up joining the turn does not restart its clock; the follow-up is retried, not failed', async () => {
+    const t = await turnInFlight({ POLYCLAW_MAX_TURN_MS: '60000' });
+    const follow = t.q.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing: { channelType: 'fullchat', platformId: 'room', threadId: null },
+      content: { text: 'and also', sender: { id: 'u1' }, attachments: [] },
+    });
+    offset = 30_000;
+    t.runner.ack([{ id: follow.id, tries: 0 }], 'processing'); // pushed into the live query
+    t.runner.ack([{ id: t.id, tries: 7 }], 'processing'); // an ack of no current try: ignored
+    t.sessions.sweep();
+    offset = 61_000;
+    t.sessions.sweep();
+    await waitFor(() => t.q.get(t.id)?.status === 'failed', 10_000, 'first message failed');
+    await waitFor(() => t.q.get(follow.id)?.tries === 1, 10_000, 'follow-up retried');
+    expect(t.q.get(follow.id)?.status).toBe('pending');
+  }, 20_000);
+
+  it('is not ended while it waits for a person; its clock starts again when the question closes', async () => {
+    const t = await turnInFlight({ POLYCLAW_MAX_TURN_MS: '60000' });
+    const at = Date.now();
+    recordQuestion(
+      t.db,
+      {
+        questionId: 'deploy?',
+        sessionId: t.session.id,
+        routing: { channelType: 'fullchat', platformId: 'room', threadId: null },
+        options: ['yes', 'no'],
+        expiresAt: at + 3 * 3_600_000,
+      },
+      at,
+    );
+    // Two hours waiting for the answer, the runner beating as it does while it waits.
+    const after = async (ms: number) => {
+      offset += ms;
+      t.runner.heartbeat(true);
+      t.sessions.sweep();
+      await settled();
+    };
+    await after(2 * 3_600_000);
+    expect(t.q.get(t.id)?.status).toBe('pending');
+    markAnswered(t.db, 'deploy?', 'yes');
+    await after(30_000);
+    expect(t.q.get(t.id)?.status).toBe('pending');
+    await after(31_000);
+    await waitFor(() => t.q.get(t.id)?.status === 'failed', 10_000, 'message failed');
   }, 20_000);
 });
 

@@ -420,6 +420,17 @@ describe('task actions on the live series', () => {
     clock.advance(60_000);
     expect(taskRuns(loose)).toEqual([]);
     expect(getTask(db, mine.agentGroupId, 'later')).toMatchObject({ status: 'paused' });
+    expect(notices(loose)).toEqual([
+      expect.stringMatching(
+        /^Your task "later" was paused: it could not fire \(its group may no longer post to fake:room\)/,
+      ),
+    ]);
+    // Resuming it there is refused, so it cannot fire and pause again and again.
+    await act({ type: 'resume_task', taskId: 'later' }, loose);
+    expect(notices(loose).at(-1)).toMatch(
+      /refused: task "later" answers in fake:room, where this agent group may no longer post/,
+    );
+    expect(getTask(db, mine.agentGroupId, 'later')).toMatchObject({ status: 'paused' });
   });
 
   it('refuses a schedule past MAX_LIVE_TASKS live tasks of the group; a cancel makes room', async () => {

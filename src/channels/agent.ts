@@ -51,7 +51,8 @@ export class AgentChannel implements ChannelAdapter {
         false,
       );
     const platformId = sender === chat.to ? agentChatId(chat.to, chat.from) : target.platformId;
-    this.countSend(sender, sender === chat.to ? chat.from : chat.to);
+    const pair = agentChatId(sender, sender === chat.to ? chat.from : chat.to);
+    this.checkLimit(pair);
     const platformMessageId = `agent-${message.idempotencyKey}`;
     const attachments = await Promise.all(
       message.files.map(async (f) => ({ name: f.name, data: await f.read() })),
@@ -69,24 +70,24 @@ export class AgentChannel implements ChannelAdapter {
       hops,
     });
     if (accepted.length === 0) throw new DeliveryError(`no agent group receives "${platformId}"`, false);
+    // Only a message some group took counts.
+    this.sent.set(pair, [...(this.sent.get(pair) ?? []), this.now()]);
     this.n += 1;
     return platformMessageId;
   }
 
-  /** Refuses (not retryable) the send that would exceed the per-pair rate limit. */
-  private countSend(from: string, to: string): void {
-    const key = agentChatId(from, to);
+  /** Refuses (not retryable) a send of `pair` ("sender->receiver") past the rate limit. */
+  private checkLimit(pair: string): void {
     const now = this.now();
-    const recent = (this.sent.get(key) ?? []).filter((t) => now - t < MINUTE);
+    const recent = (this.sent.get(pair) ?? []).filter((t) => now - t < MINUTE);
+    this.sent.set(pair, recent);
     if (recent.length >= MAX_AGENT_MESSAGES_PER_MINUTE) {
-      this.sent.set(key, recent);
+      const to = parseAgentChat(pair)?.to ?? pair;
       throw new DeliveryError(
         `more than ${MAX_AGENT_MESSAGES_PER_MINUTE} messages a minute to agent group "${to}" (loop guard); send fewer, longer messages`,
         false,
       );
     }
-    recent.push(now);
-    this.sent.set(key, recent);
   }
 }
 

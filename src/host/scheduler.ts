@@ -16,14 +16,14 @@
  */
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
-import type { Routing } from '../shared/messages.js';
 import type { Db } from './db/open.js';
 import type { OutboundRow, SessionQueue } from './session-queue.js';
 import { getGroup } from './store/groups.js';
-import { getMessagingGroup, mayPostTo } from './store/messaging.js';
+import { mayPostTo } from './store/messaging.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
 import { dueTasks, earliestRun, listGroupTasks, toMirror, updateTask, type Task } from './store/tasks.js';
 import { applyTaskAction, TaskRefused } from './task-actions.js';
+import { taskAnswerRouting } from './task-routing.js';
 import { nextCronRun } from '../shared/schedule.js';
 
 /** What the scheduler needs from the session manager. */
@@ -172,6 +172,7 @@ export class Scheduler {
         // One broken task must not stop the others; it is parked so it cannot spin the timer.
         this.log.error('task could not fire; pausing it', { task: t.id, err: errorMessage(err) });
         updateTask(this.d.db, t.agentGroupId, t.id, { status: 'paused' }, this.now());
+        this.tellPaused(t, errorMessage(err));
       }
       groups.add(t.agentGroupId);
     }
@@ -179,12 +180,30 @@ export class Scheduler {
     this.arm();
   }
 
+  /** The agent hears that its task was paused, and why, as a note in the task's session. */
+  private tellPaused(t: Task, reason: string): void {
+    try {
+      const q = this.d.sessions.queueFor(getSession(this.d.db, t.sessionId));
+      q.enqueue({
+        kind: 'system',
+        trigger: false,
+        routing: t.routing ?? { channelType: 'internal', platformId: 'scheduler', threadId: null },
+        content: {
+          text: `Your task "${t.id}" was paused: it could not fire (${reason}). Resume it with resume_task once that is fixed, or cancel it.`,
+          attachments: [],
+        },
+      });
+    } catch (err) {
+      this.log.error('could not tell the agent its task was paused', { task: t.id, err: errorMessage(err) });
+    }
+  }
+
   private fire(t: Task): void {
     const now = this.now();
     const runAt = t.nextRunAt!;
     const session = getSession(this.d.db, t.sessionId);
     const q = this.d.sessions.queueFor(session);
-    const routing = this.defaultRouting(session) ?? t.routing;
+    const routing = taskAnswerRouting(this.d.db, t);
     if (!routing) throw new Error(`session ${session.id} has no chat to answer in`);
     // Checked at every run: a wiring or destination may have been removed since it was scheduled.
     if (!mayPostTo(this.d.db, t.agentGroupId, routing))
@@ -217,12 +236,5 @@ export class Scheduler {
       lateMs: now - runAt,
     });
     this.d.sessions.wake(session.id);
-  }
-
-  private defaultRouting(s: Session): Routing | null {
-    if (!s.messagingGroupId) return null;
-    const mg = getMessagingGroup(this.d.db, s.messagingGroupId);
-    if (!mg) return null;
-    return { channelType: mg.channelType, platformId: mg.platformId, threadId: s.threadId };
   }
 }

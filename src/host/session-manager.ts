@@ -19,6 +19,8 @@ import { runtimeSignature } from './runtime-signature.js';
 import { SandboxPool } from './sandbox-pool.js';
 import { buildSpec, groupDir, sessionDir } from './sandbox-spec.js';
 import { SessionQueue } from './session-queue.js';
+import { attemptsInFlight, TurnWatch, type Attempt } from './turn-watch.js';
+import { hasOpenQuestion } from './store/questions.js';
 import { Settlement } from './settlement.js';
 import { getGroup } from './store/groups.js';
 import { destinationsFor, getMessagingGroup } from './store/messaging.js';
@@ -50,8 +52,8 @@ export class SessionManager {
   private dirty = new Set<string>();
   /** The runtime signature of the group settings each session's sandbox was started with. */
   private signatures = new Map<string, string>();
-  /** The turn in flight per session and when the host first saw it (sweep's own clock). */
-  private turnsSeen = new Map<string, { key: string; since: number }>();
+  /** How long each session's attempts in flight have run, on the host's clock (maxTurnMs). */
+  private readonly turns: TurnWatch;
   /** Sessions whose start-up recovery has not run yet (see recover). */
   private recovering = new Set<string>();
   private readonly now: () => number;
@@ -61,6 +63,7 @@ export class SessionManager {
   constructor(private readonly d: SessionManagerDeps) {
     this.now = d.now ?? Date.now;
     this.log = d.log.child('sessions');
+    this.turns = new TurnWatch(this.now, d.config.maxTurnMs);
     this.delivery = new Delivery({
       db: d.db,
       log: d.log.child('delivery'),
@@ -211,20 +214,15 @@ export class SessionManager {
       const q = this.queues.get(sessionId);
       if (!q) continue;
       try {
-        const inFlight = q.acksFor(q.pendingIds()).filter((a) => a.status === 'processing');
-        const key = inFlight.map((a) => `${a.messageId}:${a.tryNo}`).join(',');
-        const seen = this.turnsSeen.get(sessionId);
-        if (!key) this.turnsSeen.delete(sessionId);
-        else if (seen?.key !== key) this.turnsSeen.set(sessionId, { key, since: this.now() });
-        else if (this.now() - seen.since > this.d.config.maxTurnMs) {
-          this.endLongTurn(
-            sessionId,
-            inFlight.map((a) => a.messageId),
-          );
+        const inFlight = attemptsInFlight(q);
+        const asking = inFlight.length > 0 && hasOpenQuestion(this.d.db, sessionId, this.now());
+        const over = this.turns.observe(sessionId, inFlight, asking);
+        if (over.length) {
+          this.endLongTurn(sessionId, over);
           continue;
         }
         const beat = Number(q.state('heartbeat')?.value ?? 0);
-        if (key && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
+        if (inFlight.length && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
           this.log.warn('turn is stuck: killing its sandbox', {
             session: sessionId,
             silentMs: this.now() - beat,
@@ -240,20 +238,27 @@ export class SessionManager {
     }
   }
 
-  /** Fail the turn's messages (the user is told), then stop the sandbox as the host asked for it. */
-  private endLongTurn(sessionId: string, messageIds: string[]): void {
+  /**
+   * Fail the attempts that ran past maxTurnMs (the user is told), then stop the sandbox as the
+   * host asked for it. Checked again in the session's chain: an attempt that ended meanwhile
+   * is left alone, and a sandbox that is not the one the sweep saw is not stopped.
+   */
+  private endLongTurn(sessionId: string, over: Attempt[]): void {
     const limit = `${Math.round(this.d.config.maxTurnMs / 60_000)} min`;
-    this.log.warn('turn ran past maxTurnMs: stopping its sandbox', { session: sessionId, limit });
-    this.turnsSeen.delete(sessionId);
+    const seen = this.pool.handle(sessionId);
+    this.turns.forget(sessionId);
     void this.serial(sessionId, async () => {
       const session = getSession(this.d.db, sessionId);
       const q = this.queueFor(session);
-      const ids = new Set(messageIds);
+      const still = new Set(attemptsInFlight(q).map((a) => `${a.tryNo}:${a.messageId}`));
+      const ids = new Set(over.filter((a) => still.has(`${a.tryNo}:${a.messageId}`)).map((a) => a.messageId));
+      if (ids.size === 0) return;
+      this.log.warn('turn ran past maxTurnMs: stopping its sandbox', { session: sessionId, limit });
       for (const m of q.pending().filter((x) => ids.has(x.id))) {
         const why = `the turn ran longer than the ${limit} limit (maxTurnMs); ask again in smaller steps`;
         await this.settlement.attemptFailed(session, q, m, why, false);
       }
-      void this.pool.stop(sessionId, 0);
+      if (seen && this.pool.handle(sessionId) === seen) void this.pool.stop(sessionId, 0);
     });
   }
 
@@ -334,15 +339,30 @@ export class SessionManager {
 
   private onExit(sessionId: string, info: ExitInfo, requested: boolean): void {
     this.log.info('sandbox exited', { session: sessionId, ...info, requested });
-    this.turnsSeen.delete(sessionId);
+    this.turns.forget(sessionId);
+    // Read now, not in the chain: a kick queued before the exit may settle the turn first
+    // (moving it to a new try), and what waited behind it would then look untaken.
+    const charge = !requested && !this.turnInFlight(sessionId);
     void this.serial(sessionId, async () => {
-      if (!requested) {
+      if (charge) {
         const session = getSession(this.d.db, sessionId);
         await this.settlement.untakenFailed(session, this.queueFor(session), info);
       }
       await this.processOutbound(sessionId, false);
       this.wake(sessionId);
     });
+  }
+
+  /** Has the session an attempt in flight? Unreadable counts as yes (nothing is charged). */
+  private turnInFlight(sessionId: string): boolean {
+    const q = this.queues.get(sessionId);
+    if (!q) return false;
+    try {
+      return attemptsInFlight(q).length > 0;
+    } catch (err) {
+      this.log.warn('cannot read the session queue at sandbox exit', { session: sessionId, err });
+      return true;
+    }
   }
 
   private watch(sessionId: string, dir: string): void {

@@ -242,6 +242,14 @@ export class SessionQueue {
     return (rows as Array<{ id: string }>).map((r) => r.id);
   }
 
+  /** Id and try number of each pending message, oldest first (no row parsing). */
+  pendingTries(): Array<{ id: string; tries: number }> {
+    return prep(
+      this.inbound,
+      `SELECT id, tries FROM messages_in WHERE status = 'pending' ORDER BY seq`,
+    ).all() as Array<{ id: string; tries: number }>;
+  }
+
   markDone(id: string, status: 'completed' | 'failed'): boolean {
     return (
       prep(this.inbound, `UPDATE messages_in SET status = ? WHERE id = ? AND status = 'pending'`).run(

@@ -64,12 +64,11 @@ export class Settlement {
   }
 
   /**
-   * The sandbox ended without being asked to and no turn was in flight: each due message its
-   * runner never took (no ack for its current try) has had an attempt, and it counts. A sandbox
-   * that dies before its runner acks anything (bwrap cannot build it, the runner crashes at
-   * start) so backs off between tries and finally fails the message and tells the user, instead
-   * of restarting at once, for ever. Call it before the acked attempts are settled (those move
-   * to a new try that has no ack yet).
+   * The sandbox ended without being asked to and no turn was in flight when it did (the caller
+   * reads that at the exit): each due message its runner never took (no ack for its current
+   * try) has had an attempt, and it counts. A sandbox that dies before its runner acks anything
+   * (bwrap cannot build it, the runner crashes at start) so backs off between tries and finally
+   * fails the message and tells the user, instead of restarting at once, for ever.
    */
   async untakenFailed(session: Session, q: SessionQueue, info: ExitInfo): Promise<void> {
     const due = q.pending().filter((m) => m.trigger && m.processAfter <= this.d.now());

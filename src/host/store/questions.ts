@@ -88,6 +88,14 @@ export function openQuestionsFor(db: Db, routing: Routing, now = Date.now()): Op
   return rows.map(fromRow);
 }
 
+/** Is the session asking a person something right now (an open, unexpired question)? */
+export function hasOpenQuestion(db: Db, sessionId: string, now = Date.now()): boolean {
+  return !!prep(
+    db,
+    `SELECT 1 FROM pending_questions WHERE session_id = ? AND status = 'open' AND expires_at > ?`,
+  ).get(sessionId, now);
+}
+
 export function getQuestion(db: Db, questionId: string, now = Date.now()): OpenQuestion | null {
   const r = prep(
     db,
