@@ -313,6 +313,53 @@ describe('runner loop', () => {
     expect(replies().at(-1)).toBe('echo: hello again');
   });
 
+  it('a task with a pre-script due mid-turn waits for the next batch: its script runs once, it completes', async () => {
+    let runs = 0;
+    f.start({
+      provider: new MockProvider({ agentDir: dir, sessionDir: host.dir }),
+      cwd: dir,
+      safetyPollMs: 60_000,
+      runScript: async () => {
+        runs++;
+        await new Promise((r) => setTimeout(r, 400)); // longer than the rest of the turn
+        return {
+          code: 0,
+          signal: null,
+          stdout: 'new mail: 1',
+          stderr: '',
+          timedOut: false,
+          truncated: false,
+        };
+      },
+    });
+    const chat = send('hi\n```mock\n{"delayMs":150}\n```');
+    await waitFor(() => ackOf(chat.id)?.status === 'processing', 5000, 'turn started');
+    const task = host.enqueue({
+      kind: 'task',
+      trigger: true,
+      routing,
+      content: { text: 'check mail', attachments: [], task: { id: 'mail', runAt: 1, script: 'check-mail' } },
+    });
+    await waitFor(() => ackOf(task.id)?.status === 'completed', 5000, 'task completed');
+    expect(ackOf(chat.id)?.status).toBe('completed');
+    expect(runs).toBe(1);
+  });
+
+  it('a /clear sent mid-turn is not pushed into the turn, nor is what follows it', async () => {
+    start();
+    const first = send('long one\n```mock\n{"delayMs":300}\n```');
+    await waitFor(() => ackOf(first.id)?.status === 'processing', 5000, 'turn started');
+    const clear = send('/clear');
+    const after = send('fresh start');
+    await waitFor(() => ackOf(after.id)?.status === 'completed', 5000, 'after answered');
+    expect(ackOf(clear.id)?.status).toBe('completed');
+    expect(replies()).toEqual([
+      'echo: long one',
+      'Session cleared: the next message starts a fresh conversation.',
+      'echo: fresh start',
+    ]);
+  });
+
   it('/clear drops the stored continuation', async () => {
     start();
     const a = send('one');

@@ -41,6 +41,7 @@ export function failureOf(err: unknown): AckError {
 }
 
 const isClear = (m: PendingMessage) => m.trigger && m.content.text.trim() === '/clear';
+const hasScript = (m: PendingMessage) => m.kind === 'task' && !!m.content.task?.script;
 /** Answers are read by the waiting tool, never prompted: they are acked as soon as they are seen. */
 const isAnswer = (m: PendingMessage) => m.kind === 'answer';
 
@@ -241,16 +242,28 @@ export class RunnerLoop {
     /** What the front group's early replies (ProviderEvent 'reply') already delivered. */
     let early: { seqs: Set<number>; texts: string[] } | null = null;
 
-    // Follow-ups that arrive while the query is open go into it instead of waiting for the next batch.
+    // Follow-ups that arrive while the query is open go into it instead of waiting for the next
+    // batch. Not a task with a pre-script (the script may outlast the turn, and a row pushed into
+    // an ended query fails), nor a /clear and what follows it: those wait for the next batch, as
+    // does anything found after the end.
     let pumping = true;
+    let ended = false;
+    const end = () => {
+      ended = true;
+      q.end();
+    };
     const pump = (async () => {
       while (pumping && !this.stopped) {
         await this.d.doorbell.wait(this.d.safetyPollMs ?? 30_000);
         if (!pumping) break;
         desk.poll();
+        const due = this.settleAnswers(queue.pending(inflight).due);
+        // Nothing from a /clear on: what follows it belongs to the fresh conversation.
+        const clearAt = due.findIndex(isClear);
         const more = await this.gate(
-          this.settleAnswers(queue.pending(inflight).due).filter((m) => !isClear(m)),
+          (clearAt >= 0 ? due.slice(0, clearAt) : due).filter((m) => !hasScript(m)),
         );
+        if (ended || !pumping) break;
         if (!more.some((m) => m.trigger)) continue;
         queue.ack(more, 'processing');
         for (const m of more) inflight.add(m.id);
@@ -336,7 +349,7 @@ export class RunnerLoop {
               continuation: queue.continuation(provider.name) ?? undefined,
               status: 'completed',
             });
-            if (groups.length === 0) q.end();
+            if (groups.length === 0) end();
             break;
           }
           case 'error': {
@@ -353,7 +366,7 @@ export class RunnerLoop {
             });
             for (const m of group) inflight.delete(m.id);
             setTurn();
-            if (groups.length === 0) q.end();
+            if (groups.length === 0) end();
             break;
           }
           default:
