@@ -117,6 +117,29 @@ describe('router', () => {
     expect(rows(agentSession.id).map((r) => r.routing.platformId)).toEqual(['room-1', 'room-1', 'room-2']);
   });
 
+  it('an event delivered again (same chat, same platform id) is queued once; the same id in another chat is not a repeat', async () => {
+    const { group } = wire('agent', { engageMode: 'pattern', pattern: '.*', sessionMode: 'agent-shared' });
+    createWiring(db, ensureMessagingGroup(db, 'chat', 'room-2').id, group.id, {
+      engageMode: 'pattern',
+      pattern: '.*',
+      sessionMode: 'agent-shared',
+    });
+    const [first] = await router.route(ev({ platformMessageId: '42' }));
+    const [again] = await router.route(ev({ platformMessageId: '42' }));
+    expect(again).toMatchObject({
+      sessionId: first!.sessionId,
+      messageId: first!.messageId,
+      seq: first!.seq,
+    });
+    await router.route(ev({ platformId: 'room-2', platformMessageId: '42' })); // ids are per chat
+    await router.route(ev({ platformMessageId: '43' }));
+    expect(rows(first!.sessionId).map((r) => [r.routing.platformId, r.content.platformMessageId])).toEqual([
+      ['room-1', '42'],
+      ['room-2', '42'],
+      ['room-1', '43'],
+    ]);
+  });
+
   it('fans one event out to every engaged wiring, each with its own session and routing', async () => {
     wire('a', { engageMode: 'pattern', pattern: 'hello' });
     wire('b', { engageMode: 'mention' });

@@ -158,16 +158,23 @@ export class Router {
       const command = engaged && !senderIsAdmin ? nativeSlashCommand(event.text) : null;
       if (command) {
         log.info('refused a native slash command', { group: group.name, command, sender: event.sender.id });
-        const routing = {
-          channelType: event.channelType,
-          platformId: event.platformId,
-          threadId: event.threadId,
-        };
         const key = `refused:${event.platformMessageId ?? randomUUID()}`;
-        await this.deps.tell?.(session, key, routing, slashCommandRefusal(command), event.platformMessageId);
+        await this.deps.tell?.(session, key, chat, slashCommandRefusal(command), event.platformMessageId);
         continue;
       }
       const queue = this.deps.queueFor(session);
+      const again = event.platformMessageId ? queue.byPlatformMessage(chat, event.platformMessageId) : null;
+      if (again) {
+        log.info('an event delivered again is not queued twice', { session: session.id, seq: again.seq });
+        accepted.push({
+          group: group.name,
+          sessionId: session.id,
+          messageId: again.id,
+          seq: again.seq,
+          engaged,
+        });
+        continue;
+      }
       const folder = randomUUID();
       const attachments = event.attachments.map((a) => {
         const abs = queue.saveAttachment(folder, a.name, a.data);
@@ -181,7 +188,7 @@ export class Router {
       const { id, seq } = queue.enqueue({
         kind: 'chat',
         trigger: engaged,
-        routing: { channelType: event.channelType, platformId: event.platformId, threadId: event.threadId },
+        routing: chat,
         content: {
           text: event.text,
           sender: {

@@ -225,6 +225,20 @@ export class SessionQueue {
     return r ? inRow(r) : null;
   }
 
+  /**
+   * The message that came in from this chat with this platform id, if any: an event delivered
+   * again (an agent chat's send replayed after a host crash) is recognised, not queued twice.
+   */
+  byPlatformMessage(routing: Routing, platformMessageId: string): { id: string; seq: number } | null {
+    const r = prep(
+      this.inbound,
+      `SELECT id, seq FROM messages_in WHERE json_extract(content, '$.platformMessageId') = ?
+         AND json_extract(routing, '$.channelType') = ? AND json_extract(routing, '$.platformId') = ?
+         AND json_extract(routing, '$.threadId') IS ?`,
+    ).get(platformMessageId, routing.channelType, routing.platformId, routing.threadId);
+    return (r as { id: string; seq: number } | undefined) ?? null;
+  }
+
   bySeq(seq: number): InboundRow | null {
     const r = prep(this.inbound, 'SELECT * FROM messages_in WHERE seq = ?').get(seq) as RawIn | undefined;
     return r ? inRow(r) : null;

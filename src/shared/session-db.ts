@@ -101,6 +101,7 @@ CREATE TABLE IF NOT EXISTS messages_in (
   content TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_in_pending ON messages_in(status, process_after);
+CREATE INDEX IF NOT EXISTS messages_in_platform_id ON messages_in(json_extract(content, '$.platformMessageId'));
 CREATE TABLE IF NOT EXISTS destinations (name TEXT PRIMARY KEY, kind TEXT NOT NULL, routing TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
