@@ -14,10 +14,10 @@ import type { Config } from './config.js';
 import type { SandboxGatewayAccess } from '../gateway/contract.js';
 import type { Db } from './db/open.js';
 import { Delivery, type DeliveryDeps } from './delivery.js';
-import { relayRunnerLog } from './runner-log.js';
 import { runtimeSignature } from './runtime-signature.js';
 import { SandboxPool } from './sandbox-pool.js';
-import { buildSpec, groupDir, sessionDir } from './sandbox-spec.js';
+import { launchSandbox } from './sandbox-launch.js';
+import { groupDir, sessionDir } from './sandbox-spec.js';
 import { SessionQueue } from './session-queue.js';
 import { attemptsInFlight, TurnWatch, type Attempt } from './turn-watch.js';
 import { hasOpenQuestion } from './store/questions.js';
@@ -289,51 +289,8 @@ export class SessionManager {
   private startSandbox(sessionId: string) {
     const session = getSession(this.d.db, sessionId);
     const group = getGroup(this.d.db, session.agentGroupId);
-    const queue = this.queueFor(session);
-    const ticket = this.d.gateway?.issue(
-      { groupId: group.id, groupName: group.name },
-      sessionId,
-      group.endpoint,
-    );
-    let handle;
-    try {
-      const spec = buildSpec({
-        config: this.d.config,
-        runtime: this.d.runtime,
-        installId: this.d.installId,
-        group,
-        sessionId,
-        gateway: ticket,
-      });
-      handle = this.d.runtime.start(spec);
-      this.signatures.set(sessionId, runtimeSignature(group));
-    } catch (err) {
-      ticket?.revoke();
-      throw err;
-    }
-    const log = this.log.child('sandbox', { session: sessionId, pid: handle.pid });
-    const started = handle;
-    const detach = queue.attachRunner({
-      tell: (line) => {
-        const stdin = started.stdin as (NodeJS.WritableStream & { destroyed?: boolean }) | null;
-        if (!stdin || stdin.destroyed || !stdin.writable) return false;
-        stdin.write(line);
-        return true;
-      },
-      retract: () => {
-        // Same synchronous step as the failed commit: nothing the runner did can be served.
-        ticket?.revoke();
-        started.kill();
-        log.error('a message the runner was told of could not be queued: sandbox stopped');
-      },
-    });
-    void handle.exited.then(() => {
-      detach();
-      ticket?.revoke();
-    });
-    if (handle.stderr) relayRunnerLog(handle.stderr, this.d.log.child('runner', { session: sessionId }));
-    handle.stdout?.resume();
-    log.info('sandbox started', { runtime: this.d.runtime.name });
+    const handle = launchSandbox(this.d, group, sessionId, this.queueFor(session));
+    this.signatures.set(sessionId, runtimeSignature(group));
     return handle;
   }
 
