@@ -18,6 +18,7 @@ import { ProviderConfigError, type ProviderEvent } from '../src/shared/provider.
 import {
   cliAsync,
   createEndpointGroup,
+  ROOT,
   startHostProc,
   tempHome,
   waitFor,
@@ -25,6 +26,8 @@ import {
   type HostProc,
 } from './support/cli.js';
 import { startFakeAnthropic, type FakeAnthropic } from './support/fake-anthropic.js';
+import { writeEchoMcpServer } from './support/echo-mcp.js';
+import { mcpServersEnv } from '../src/shared/mcp.js';
 
 async function collect(events: AsyncIterable<ProviderEvent>, onEvent?: (e: ProviderEvent) => void) {
   const out: ProviderEvent[] = [];
@@ -156,6 +159,44 @@ describe('claude provider, direct', () => {
       fake.script = null;
     }
   }, 40_000);
+
+  it("the group's own MCP servers reach Claude next to ours, and the model can call their tools", async () => {
+    fs.mkdirSync(path.join(ROOT, '.test-tmp'), { recursive: true });
+    const where = fs.mkdtempSync(path.join(ROOT, '.test-tmp', 'claude-mcp-'));
+    const server = writeEchoMcpServer(where);
+    fake.script = (r) =>
+      r.toolResults.length
+        ? { text: `TOOL RESULT SEEN: ${r.toolResults[0]!.text}` }
+        : r.lastUserText.startsWith('ECHO')
+          ? { toolUse: { name: 'mcp__echo__echo', input: { text: 'hi' } } }
+          : undefined;
+    try {
+      const env = {
+        ...ctx().env,
+        ...mcpServersEnv([{ name: 'echo', command: process.execPath, args: [server] }]),
+      };
+      const q = new ClaudeProvider({ ...ctx(), env }, { exitGraceMs: 500 }).query(input('ECHO please'));
+      const evs = await collect(q.events, (e) => (e.type === 'result' || e.type === 'error') && q.end());
+      expect(evs.filter((e) => e.type === 'result' || e.type === 'error')).toEqual([
+        { type: 'result', text: 'TOOL RESULT SEEN: echoed hi' },
+      ]);
+      const tools = fake
+        .messages()
+        .at(-1)!
+        .body.tools.map((t: { name: string }) => t.name);
+      // (Our own server is listed in the end-to-end case, where it can start: here it has no CLI.)
+      expect(tools).toContain('mcp__echo__echo');
+    } finally {
+      fake.script = null;
+      fs.rmSync(where, { recursive: true, force: true });
+    }
+  }, 40_000);
+
+  it('a malformed list of group MCP servers fails the query at once as a config error', async () => {
+    const env = { ...ctx().env, POLYCLAW_MCP_SERVERS: '[{"name":' };
+    const q = new ClaudeProvider({ ...ctx(), env }, { exitGraceMs: 500 }).query(input('hi'));
+    await expect(collect(q.events)).rejects.toBeInstanceOf(ProviderConfigError);
+  }, 30_000);
 
   it('a missing Claude Code fails the query at once as a config error that says what to run', async () => {
     const requestsBefore = fake.messages().length;

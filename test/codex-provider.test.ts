@@ -14,6 +14,7 @@ import type { AgentQuery, ApprovalRequest, ProviderEvent } from '../src/shared/p
 import { createLogger } from '../src/shared/log.js';
 import { startFakeResponses, type FakeResponses } from './support/fake-responses.js';
 import { MAIN, ROOT } from './support/cli.js';
+import { writeEchoMcpServer } from './support/echo-mcp.js';
 import { sessionMeta } from './support/meta.js';
 
 const TMP = path.join(ROOT, '.test-tmp');
@@ -360,19 +361,7 @@ describe('codex provider with the real codex app-server', () => {
 
     it("'ask': a group MCP server's tool call is put to the admin; allowed runs, denied is refused", async () => {
       const dir = mkAgent('ask-group-mcp');
-      const server = path.join(dir, 'echo-mcp.mjs');
-      fs.writeFileSync(
-        server,
-        [
-          "import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';",
-          "import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';",
-          "import { z } from 'zod';",
-          "const s = new McpServer({ name: 'echo', version: '1.0.0' });",
-          "s.registerTool('echo', { description: 'echo', inputSchema: { text: z.string() } }, async ({ text }) =>",
-          "  ({ content: [{ type: 'text', text: `echoed ${text}` }] }));",
-          'await s.connect(new StdioServerTransport());',
-        ].join('\n'),
-      );
+      const server = writeEchoMcpServer(dir);
       const call = (text: string) => ({ mcp: { server: 'echo', tool: 'echo', args: { text } } });
       const p = mk(dir, mcpServersEnv([{ name: 'echo', command: process.execPath, args: [server] }]), 'ask');
       // Codex starts a group's MCP servers in the background: a call the model makes before the

@@ -12,12 +12,11 @@
  *    forwarder; without it (or with a CLI that ignores it) the base URL still reaches the gateway.
  */
 import path from 'node:path';
+import { ProviderConfigError } from '../../shared/provider.js';
 
-export class ClaudeConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ClaudeConfigError';
-  }
+/** No Claude turn can start under this configuration: the runner fails the message at once. */
+export class ClaudeConfigError extends ProviderConfigError {
+  override name = 'ClaudeConfigError';
 }
 
 /** The host contribution names the gateway route the model calls use ('/anthropic' or '/endpoints/NAME'). */

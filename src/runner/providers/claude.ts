@@ -13,6 +13,7 @@
  * gate has already refused them from anyone but an admin.
  */
 import type { Options } from '@anthropic-ai/claude-agent-sdk';
+import { errorMessage } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import type { ApprovalPolicy } from '../../shared/messages.js';
 import { claudeBinary, notInstalled } from '../../shared/agent-binaries.js';
@@ -25,9 +26,10 @@ import {
 } from '../../shared/provider.js';
 import { nativeSlashCommand } from '../../shared/slash-commands.js';
 import { unescapeXml } from '../formatter.js';
-import { forClaude, toolServer } from '../tools/config.js';
+import { forClaude, groupForClaude, toolServer } from '../tools/config.js';
+import { mcpServersFromEnv } from '../../shared/mcp.js';
 import { archiveTranscript } from './claude-archive.js';
-import { claudeEnv } from './claude-env.js';
+import { ClaudeConfigError, claudeEnv } from './claude-env.js';
 import { isSessionInvalidError } from './claude-events.js';
 import { LiveCli, liveQuery, type QueryFn } from './claude-query.js';
 import { registerProvider } from './registry.js';
@@ -130,6 +132,18 @@ export class ClaudeProvider implements AgentProvider {
     return isSessionInvalidError(err);
   }
 
+  /** Our tool server, and the group's own MCP servers (POLYCLAW_MCP_SERVERS). */
+  private mcpServers() {
+    const ours = toolServer({ sessionDir: this.ctx.sessionDir, agentDir: this.ctx.agentDir });
+    let group;
+    try {
+      group = mcpServersFromEnv(this.ctx.env);
+    } catch (err) {
+      throw new ClaudeConfigError(errorMessage(err));
+    }
+    return { ...groupForClaude(group, ours.name), ...forClaude(ours) };
+  }
+
   /** SDK options for a new CLI; `cli` receives tool approvals under the 'ask' policy. */
   options(input: QueryInput, cli?: LiveCli): Options {
     const { ctx } = this;
@@ -151,7 +165,7 @@ export class ClaudeProvider implements AgentProvider {
       settingSources: ['user', 'project'],
       includePartialMessages: true,
       systemPrompt: { type: 'preset', preset: 'claude_code', append: input.systemContext },
-      mcpServers: forClaude(toolServer({ sessionDir: ctx.sessionDir, agentDir: ctx.agentDir })),
+      mcpServers: this.mcpServers(),
       disallowedTools: DISALLOWED_TOOLS,
       stderr: (data: string) => this.log.debug('claude stderr', { data: data.slice(0, 2000) }),
       hooks: {

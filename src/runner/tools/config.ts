@@ -1,3 +1,5 @@
+import type { McpServerSpec } from '../../shared/mcp.js';
+
 /**
  * How a provider launches the tool server, in the shape each agent's config wants. All of
  * them run the same stdio command inside the sandbox; the env only names the session dirs.
@@ -27,6 +29,23 @@ export function toolServer(opts: {
 export const forClaude = (s: StdioServer) => ({
   [s.name]: { type: 'stdio' as const, command: s.command, args: s.args, env: s.env },
 });
+
+/**
+ * Claude Agent SDK `mcpServers` entries for the group's own servers (stdio or remote HTTP).
+ * One named like our tool server is left out: ours always wins its name.
+ */
+export function groupForClaude(
+  servers: McpServerSpec[],
+  ours: string,
+): Record<string, { type: 'http'; url: string } | { type: 'stdio'; command: string; args: string[] }> {
+  const out: ReturnType<typeof groupForClaude> = {};
+  for (const m of servers) {
+    if (m.name === ours) continue;
+    if (m.url) out[m.name] = { type: 'http', url: m.url };
+    else if (m.command) out[m.name] = { type: 'stdio', command: m.command, args: m.args };
+  }
+  return out;
+}
 
 /** OpenCode `mcp` entry. */
 export const forOpencode = (s: StdioServer) => ({
