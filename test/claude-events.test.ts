@@ -57,6 +57,55 @@ describe('claude event mapping: the early reply', () => {
     expect(none([compacting, start(), text('summary'), stopReason('end_turn'), stop()])).toEqual([]);
   });
 
+  it('after an automatic compaction inside a turn, the answer that follows is the reply and the result', () => {
+    const boundary = (trigger: string) =>
+      ({
+        type: 'system',
+        subtype: 'compact_boundary',
+        compact_metadata: { trigger, pre_tokens: 180_000 },
+      }) as unknown as SDKMessage;
+    const result = (r: string) =>
+      ({ type: 'result', subtype: 'success', is_error: false, result: r }) as unknown as SDKMessage;
+    const m = new ClaudeEventMapper();
+    const out = [
+      start(),
+      text("I'll check the logs."),
+      stopReason('tool_use'),
+      stop(),
+      compacting,
+      start(),
+      text('summary of it all'),
+      stopReason('end_turn'),
+      stop(),
+      boundary('auto'),
+      start(),
+      text('It restarted at 3am.'),
+      stopReason('end_turn'),
+      stop(),
+      result('It restarted at 3am.'),
+    ].flatMap((x) => m.map(x).events);
+    expect(out.filter((e) => e.type === 'reply' || e.type === 'result')).toEqual([
+      { type: 'reply', text: 'It restarted at 3am.' },
+      { type: 'result', text: 'It restarted at 3am.' },
+    ]);
+    // A requested compaction is the whole turn: no reply, no result text, with or without a boundary.
+    for (const tail of [[boundary('manual')], []]) {
+      const manual = [
+        compacting,
+        start(),
+        text('summary'),
+        stopReason('end_turn'),
+        stop(),
+        ...tail,
+        result('Compacted'),
+      ];
+      const evs = manual.flatMap((x) => m.map(x).events);
+      expect(evs.filter((e) => e.type === 'reply' || e.type === 'result')).toEqual([
+        { type: 'result', text: null },
+      ]);
+    }
+  });
+
   it('each message starts its text afresh: only the final message’s text is the reply', () => {
     const out = run([
       start(),

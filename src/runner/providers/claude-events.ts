@@ -6,8 +6,9 @@
  *  - when a main-thread message's stop reason arrives as end_turn (message_delta, after its
  *    last content block), its text goes out as `reply` (the CLI emits its result only after
  *    its end-of-turn bookkeeping, ~4 ms later);
- *  - a turn that compacted the conversation reports `progress`, and its result carries no
- *    text: a compaction summary is never delivered as a reply;
+ *  - a compaction reports `progress` and its summary is never delivered as a reply: a
+ *    requested one (/compact) is the whole turn and its result carries no text; after an
+ *    automatic one (compact_boundary trigger 'auto') the turn goes on and its answer is the reply;
  *  - an unknown stored session (no init, "No conversation found") is thrown as
  *    ClaudeSessionInvalid so the runner starts a fresh session with the message kept;
  *  - an API retry ends the turn as an `error` (the host's retry policy owns retries): retryable
@@ -68,6 +69,9 @@ export interface Mapped {
 
 export class ClaudeEventMapper {
   private sawInit = false;
+  /** A compaction is under way: the message streamed now is its summary, not a reply. */
+  private compacting = false;
+  /** The turn was a requested compaction (/compact): its result is no reply either. */
   private compacted = false;
   private lastError: string | null = null;
   /** Text and stop reason of the main-thread message streaming now. */
@@ -99,7 +103,8 @@ export class ClaudeEventMapper {
             // one event before message_stop.
             this.stopReason = e.delta.stop_reason;
             const text = this.msgText;
-            const final = this.stopReason === 'end_turn' && text.trim() !== '' && !this.compacted;
+            const final =
+              this.stopReason === 'end_turn' && text.trim() !== '' && !this.compacting && !this.compacted;
             this.msgText = '';
             return final ? { events: [{ type: 'reply', text }], fatal: false } : alive;
           }
@@ -149,12 +154,15 @@ export class ClaudeEventMapper {
         return { events: [{ type: 'init', continuation: m.session_id }], fatal: false };
       case 'status':
         if (m.status === 'compacting') {
-          this.compacted = true;
+          this.compacting = true;
           return { events: [{ type: 'progress', message: 'compacting the conversation' }], fatal: false };
         }
         return alive;
       case 'compact_boundary':
-        this.compacted = true;
+        // An automatic compaction happens inside a turn that goes on: what the model says
+        // after it is the answer. A requested one (/compact) is the whole turn.
+        this.compacting = false;
+        if (m.compact_metadata?.trigger !== 'auto') this.compacted = true;
         return { events: [{ type: 'progress', message: 'conversation compacted' }], fatal: false };
       case 'api_retry': {
         const c = errorKind(m.error) ?? { retryable: true };
@@ -181,8 +189,10 @@ export class ClaudeEventMapper {
   }
 
   private result(m: Extract<SDKMessage, { type: 'result' }>): Mapped {
-    const compacted = this.compacted;
+    // Still compacting at the result (no boundary came): the turn was the compaction.
+    const compacted = this.compacted || this.compacting;
     this.compacted = false;
+    this.compacting = false;
     const lastError = this.lastError;
     this.lastError = null;
     if (m.subtype === 'success' && !m.is_error)
