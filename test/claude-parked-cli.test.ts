@@ -53,7 +53,18 @@ function scriptedCli() {
       },
     }) as unknown as Query;
   };
-  return { start, speak: (text: string) => emit(turn(text).slice(1)) };
+  return {
+    start,
+    speak: (text: string) => emit(turn(text).slice(1)),
+    /** A message of no turn (a status update), as the CLI sends now and then. */
+    status: () =>
+      emit([{ ...base, type: 'system', subtype: 'status', status: null } as unknown as SDKMessage]),
+    /** The CLI process ends (its stream is done). */
+    exit: () => {
+      closed = true;
+      wake?.();
+    },
+  };
 }
 
 async function answer(p: ClaudeProvider, text: string, continuation?: string): Promise<ProviderEvent[]> {
@@ -93,6 +104,14 @@ describe('claude provider: a parked CLI', () => {
       await new Promise((r) => setTimeout(r, 20));
       expect(results(await answer(p, 'three', SESSION))).toEqual([{ type: 'result', text: 'echo: three' }]);
       expect(clis).toHaveLength(2); // a new CLI (resuming the session) answered
+
+      // A status message while parked, then the CLI exits: still noticed, not reused.
+      clis[1]!.status();
+      await new Promise((r) => setTimeout(r, 20));
+      clis[1]!.exit();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(results(await answer(p, 'four', SESSION))).toEqual([{ type: 'result', text: 'echo: four' }]);
+      expect(clis).toHaveLength(3);
     } finally {
       p.close();
     }

@@ -77,11 +77,14 @@ export class LiveCli {
   private it: AsyncIterator<SDKMessage> | null = null;
   /** The SDK read in flight (kept across an approval handed out meanwhile, and while parked). */
   private pending: Promise<IteratorResult<SDKMessage>> | null = null;
+  /** Parked and watching (see watch); a turn's first next() ends it. */
+  private watching = false;
 
   constructor(private readonly start: (input: AsyncIterable<SDKUserMessage>) => Query | Promise<Query>) {}
 
   /** The next SDK message, or an approval request the CLI is waiting on. */
   async next(): Promise<IteratorResult<CliItem>> {
+    this.watching = false; // a turn reads from here on: the watch hands its pending read over
     if (!this.it) {
       this.q = await this.start(this.input);
       this.it = this.q[Symbol.asyncIterator]();
@@ -102,11 +105,18 @@ export class LiveCli {
 
   watch(): void {
     if (!this.it || this.pending) return;
+    this.watching = true;
     const p = this.it.next();
     this.pending = p;
     p.then(
       (r) => {
         if (r.done || TURN_MESSAGES.has(r.value.type)) this.dead = true;
+        // A message of no turn (a status) while still parked: dropped, and the watch goes on,
+        // or an exit after it would go unseen and the next batch be pushed into a dead CLI.
+        else if (this.watching && this.pending === p) {
+          this.pending = null;
+          this.watch();
+        }
       },
       () => {
         this.dead = true;
