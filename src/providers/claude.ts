@@ -20,7 +20,7 @@ import { registerHostProvider } from './registry.js';
 
 const AGENT = '/workspace/agent';
 const EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'];
-/** Must match CONFIG_SUBDIR of src/runner/providers/claude-env.ts. */
+/** Must match DEFAULT_CONFIG_SUBDIR of src/runner/providers/claude-env.ts (a test ties them). */
 export const CONFIG_SUBDIR = '.claude-config';
 
 /** Fields core may pass beyond ContributionInput (the group's MCP servers and skills). */
