@@ -296,7 +296,7 @@ describe('claude group end to end: host, bwrap sandbox, gateway', () => {
     host = await startHostProc(home, env);
     await createEndpointGroup(
       home,
-      { name: 'asst', provider: 'claude' },
+      { name: 'asst', provider: 'claude', model: 'claude-fake-4', effort: 'low' },
       { name: 'fake-claude', kind: 'anthropic', baseUrl: fake.url, secret: SECRET },
     );
   }, 30_000);
@@ -324,6 +324,9 @@ describe('claude group end to end: host, bwrap sandbox, gateway', () => {
     }
     // The composed CLAUDE.md reached the model (Claude Code loaded it and its @-imports).
     expect(JSON.stringify(reqs.at(-1)!.body)).toContain('Polyclaw runtime');
+    // The group's --model and --effort are what the model is asked with.
+    expect(reqs.at(-1)!.body.model).toBe('claude-fake-4');
+    expect(reqs.at(-1)!.body.output_config).toMatchObject({ effort: 'low' });
   }, 40_000);
 
   it('Bash tool round trip inside the sandbox', async () => {
