@@ -16,6 +16,7 @@ import {
 import { getQuestion, MAX_QUESTION_OPEN_MS, recordQuestion } from '../src/host/store/questions.js';
 import { getSession, listSessions, resolveSession } from '../src/host/store/sessions.js';
 import { addMembership, ensureUser, grantRole } from '../src/host/store/users.js';
+import { mayBacktrack } from '../src/host/pattern-guard.js';
 import { routerKit, type RouterKit } from './support/router-kit.js';
 
 let kit: RouterKit;
@@ -155,6 +156,22 @@ describe('router', () => {
     expect(woken.sort()).toEqual(acc.map((a) => a.sessionId).sort());
   });
 
+  it('a pattern that backtracks for ever is stopped after its time limit (no match); other chats go on', async () => {
+    wire('slow', { engageMode: 'pattern', pattern: '(a+)+$' });
+    const t0 = Date.now();
+    expect(await router.route(ev({ text: 'a'.repeat(40) + '!' }))).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(2000); // unguarded: minutes
+    const [hit] = await router.route(ev({ text: 'aaaa' }));
+    expect(hit?.engaged).toBe(true);
+  });
+
+  it('only patterns that may backtrack pay for the guard', () => {
+    for (const p of ['.*', '^@?bot\\b', '^(hi|hello)\\b', 'help[+*]me', 'a{2,3}'])
+      expect(mayBacktrack(p), p).toBe(false);
+    for (const p of ['(a+)+$', '(x|xx)*y', '\\s+\\w+', '.*.*x', '(\\w)\\1', 'a{2,}b+'])
+      expect(mayBacktrack(p), p).toBe(true);
+  });
+
   it('rejects a bad pattern when the wiring is saved, not at message time', () => {
     const g = createGroup(db, 'a', { provider: 'mock' });
     const mg = ensureMessagingGroup(db, 'chat', 'room-1');
@@ -164,6 +181,13 @@ describe('router', () => {
     expect(() => createWiring(db, mg.id, g.id, { engageMode: 'pattern' })).toThrow(/needs --pattern/);
     const w = createWiring(db, mg.id, g.id, { engageMode: 'mention' });
     expect(() => updateWiring(db, w.id, { engageMode: 'pattern', pattern: '[' })).toThrow(/invalid pattern/);
+    // Checked in every mode (a later --engage pattern would use it), and at most 500 characters.
+    expect(() => createWiring(db, mg.id, g.id, { engageMode: 'mention', pattern: '([' })).toThrow(
+      /invalid pattern/,
+    );
+    expect(() => createWiring(db, mg.id, g.id, { engageMode: 'pattern', pattern: 'x'.repeat(501) })).toThrow(
+      /at most 500 characters \(got 501\)/,
+    );
   });
 
   it('sender scope: members and admins only', async () => {

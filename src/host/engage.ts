@@ -3,6 +3,7 @@
  * saved; compiled ones are cached by source so the hot path never recompiles.
  */
 import type { InboundEvent } from '../channels/adapter.js';
+import { testPattern } from './pattern-guard.js';
 import type { Wiring } from './store/messaging.js';
 
 const compiled = new Map<string, RegExp>();
@@ -21,11 +22,23 @@ export function threadKey(event: Pick<InboundEvent, 'threadId'>): string {
   return event.threadId ?? '';
 }
 
-/** `sticky` answers whether an earlier mention in this thread made the wiring sticky. */
-export function engages(wiring: Wiring, event: InboundEvent, sticky: () => boolean): boolean {
+/**
+ * `sticky` answers whether an earlier mention in this thread made the wiring sticky;
+ * `slow` hears of a pattern that ran out of time (pattern-guard.ts): no match.
+ */
+export function engages(
+  wiring: Wiring,
+  event: InboundEvent,
+  sticky: () => boolean,
+  slow?: (pattern: string) => void,
+): boolean {
   switch (wiring.engageMode) {
-    case 'pattern':
-      return wiring.pattern != null && regex(wiring.pattern).test(event.text);
+    case 'pattern': {
+      if (wiring.pattern == null) return false;
+      const hit = testPattern(regex(wiring.pattern), event.text);
+      if (hit === null) slow?.(wiring.pattern);
+      return hit === true;
+    }
     case 'mention':
       return event.isMention;
     case 'mention-sticky':

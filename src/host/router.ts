@@ -148,7 +148,12 @@ export class Router {
     const tkey = threadKey(event);
     for (const w of wirings) {
       if (!this.inScope(w, event, user.id, mg.id)) continue;
-      const engaged = engages(w, event, () => isSticky(db, w.id, tkey));
+      const engaged = engages(
+        w,
+        event,
+        () => isSticky(db, w.id, tkey),
+        (pattern) => log.warn('a wiring pattern ran out of time: no match', { wiring: w.id, pattern }),
+      );
       if (!engaged && w.ignoredPolicy === 'drop') continue;
       if (engaged && w.engageMode === 'mention-sticky' && event.isMention) markSticky(db, w.id, tkey);
       const group = getGroup(db, w.agentGroupId);

@@ -110,18 +110,22 @@ export function listMessagingGroups(db: Db): MessagingGroup[] {
 
 /** Compile-check a wiring's pattern; throws a one-line error the admin can act on. */
 export function validateWiring(input: WiringInput): void {
-  if (input.engageMode === 'pattern') {
-    if (input.pattern == null || input.pattern === '')
-      throw badRequest('engage mode "pattern" needs --pattern REGEX');
-    try {
-      new RegExp(input.pattern, 'iu');
-    } catch (err) {
-      throw badRequest(
-        `invalid pattern /${input.pattern}/: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`,
-      );
-    }
+  if (input.engageMode === 'pattern' && (input.pattern == null || input.pattern === ''))
+    throw badRequest('engage mode "pattern" needs --pattern REGEX');
+  // Checked in every mode: a pattern stored now is the one a later --engage pattern uses.
+  if (input.pattern == null || input.pattern === '') return;
+  if (input.pattern.length > MAX_PATTERN)
+    throw badRequest(`a pattern is at most ${MAX_PATTERN} characters (got ${input.pattern.length})`);
+  try {
+    new RegExp(input.pattern, 'iu');
+  } catch (err) {
+    throw badRequest(
+      `invalid pattern /${input.pattern}/: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`,
+    );
   }
 }
+
+const MAX_PATTERN = 500;
 
 export function createWiring(
   db: Db,

@@ -1,0 +1,38 @@
+/**
+ * Wiring patterns are admin-written regular expressions run on every message of their chat,
+ * on the host's one event loop. V8's backtracking engine takes exponential time on some
+ * ("(a+)+$" against "aaaa…!"), so a pattern that could backtrack badly is run in a vm context
+ * with a time limit, and one that runs out of time counts as no match. A pattern is run
+ * directly only when it cannot backtrack badly: no quantified group, no back-reference and at
+ * most one unbounded quantifier (".*", "\bhelp\b", "^(hi|hello)" are; "\s+\w+" is guarded).
+ */
+import vm from 'node:vm';
+
+export const PATTERN_TIME_LIMIT_MS = 50;
+
+const context = vm.createContext({ re: null as RegExp | null, text: '' });
+const script = new vm.Script('re.test(text)');
+
+/** Could this pattern take super-linear time? Errs towards yes. */
+export function mayBacktrack(pattern: string): boolean {
+  if (/\\[1-9]|\\k</.test(pattern)) return true;
+  const bare = pattern.replace(/\\./g, 'x').replace(/\[(?:\\.|[^\]])*\]/g, 'x');
+  if (/\)(?:[*+?]|\{\d)/.test(bare)) return true;
+  return (bare.match(/[*+]|\{\d+,\d*\}/g) ?? []).length > 1;
+}
+
+/** `re.test(text)`, or null when it ran out of time (only patterns that may backtrack are timed). */
+export function testPattern(re: RegExp, text: string, ms = PATTERN_TIME_LIMIT_MS): boolean | null {
+  if (!mayBacktrack(re.source)) return re.test(text);
+  context.re = re;
+  context.text = text;
+  try {
+    return script.runInContext(context, { timeout: ms }) === true;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return null;
+    throw err;
+  } finally {
+    context.re = null;
+    context.text = '';
+  }
+}
