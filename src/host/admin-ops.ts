@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { secretExists } from '../gateway/vault.js';
 import { hostProviderRegistry } from '../providers/index.js';
+import { isTimeZone } from '../shared/wall-time.js';
 import { badRequest, PolyclawError } from '../shared/errors.js';
 import { APPROVAL_POLICIES, type ApprovalPolicy } from '../shared/messages.js';
 import type { Config } from './config.js';
@@ -104,12 +105,8 @@ const GroupFields = z.object({
 });
 
 function checkTimezone(tz: string | null | undefined): void {
-  if (!tz) return;
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-  } catch {
+  if (tz && !isTimeZone(tz))
     throw badRequest(`unknown timezone "${tz}" (use an IANA name such as Europe/Paris)`);
-  }
 }
 
 function groupView(ctx: OpContext, g: AgentGroup) {

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { isTimeZone } from '../shared/wall-time.js';
 import { PolyclawError } from '../shared/errors.js';
 
 const SandboxConfig = z.object({
@@ -51,7 +52,12 @@ const OpencodeConfig = z.object({
 });
 
 const ConfigSchema = z.object({
-  timezone: z.string().default(Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'),
+  timezone: z
+    .string()
+    .refine(isTimeZone, {
+      error: (iss) => `unknown timezone "${String(iss.input)}" (use an IANA name such as Europe/Paris)`,
+    })
+    .default(Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'),
   sandbox: SandboxConfig.default(SandboxConfig.parse({})),
   /** Inbound processing attempts before a message is failed and the user told. */
   maxTries: z.number().int().min(1).max(20).default(3),
