@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { migrate, openCentralDb } from '../src/host/db/open.js';
 import { migrations } from '../src/host/db/migrations/index.js';
+import { createGroup } from '../src/host/store/groups.js';
+import { ensureMessagingGroup } from '../src/host/store/messaging.js';
+import { findSession, resolveSession } from '../src/host/store/sessions.js';
 
 describe('central DB migrations', () => {
   it('apply in order, are recorded by name, and re-running is a no-op', () => {
@@ -59,5 +62,19 @@ describe('central DB migrations', () => {
         )
         .run(),
     ).toThrow(/FOREIGN KEY/);
+  });
+});
+
+describe('finding a session by id prefix', () => {
+  it('compares the prefix as text: "%" and "_" are no wildcards', () => {
+    const db = openCentralDb(':memory:');
+    const g = createGroup(db, 'g', { provider: 'mock' });
+    const mg = ensureMessagingGroup(db, 'chat', 'room');
+    const s = resolveSession(db, g.id, 'shared', mg.id, null).session;
+    expect(findSession(db, s.id.slice(0, 6)).id).toBe(s.id);
+    expect(findSession(db, s.id).id).toBe(s.id);
+    for (const bad of ['%', `%${s.id.slice(2, 6)}`, `${s.id.slice(0, 2)}_${s.id.slice(3, 6)}`])
+      expect(() => findSession(db, bad), bad).toThrow(/no session matching/);
+    expect(() => findSession(db, '')).toThrow(/no session id given/);
   });
 });

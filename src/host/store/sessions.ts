@@ -98,8 +98,13 @@ export function getSession(db: Db, id: string): Session {
   return fromRow(r);
 }
 
+/** The session whose id is `idOrPrefix` or starts with it (compared as text: no wildcards). */
 export function findSession(db: Db, idOrPrefix: string): Session {
-  const rows = prep(db, `SELECT * FROM sessions WHERE id LIKE ? || '%' LIMIT 2`).all(idOrPrefix) as Row[];
+  if (!idOrPrefix) throw notFound('no session id given');
+  const rows = prep(db, `SELECT * FROM sessions WHERE substr(id, 1, length(?)) = ? LIMIT 2`).all(
+    idOrPrefix,
+    idOrPrefix,
+  ) as Row[];
   if (rows.length === 0) throw notFound(`no session matching "${idOrPrefix}"`);
   if (rows.length > 1) throw notFound(`session prefix "${idOrPrefix}" is ambiguous`);
   return fromRow(rows[0]!);
