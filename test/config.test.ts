@@ -1,8 +1,13 @@
-/** Configuration is read and checked in one place: a bad value is one line naming it, at start. */
+/**
+ * Configuration and group settings are checked where they are read or saved: a bad value is
+ * one line naming it, and nothing is changed.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/host/config.js';
+import { openCentralDb } from '../src/host/db/open.js';
+import { createGroup, getGroupByName, updateGroup } from '../src/host/store/groups.js';
 import { tempHome } from './support/cli.js';
 
 const homes: string[] = [];
@@ -34,5 +39,21 @@ describe('config', () => {
     );
     fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ maxTurnMs: 'soon' }));
     expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config maxTurnMs: /);
+  });
+});
+
+describe('group settings', () => {
+  it('a value out of range is one line naming the field, and nothing is saved', () => {
+    const db = openCentralDb(':memory:');
+    createGroup(db, 'g', { provider: 'mock' });
+    expect(() => createGroup(db, 'y', { provider: 'mock', assistantName: 'x'.repeat(200) })).toThrow(
+      'assistantName: at most 100 characters',
+    );
+    expect(() => updateGroup(db, 'g', { model: 'm'.repeat(10_000) })).toThrow(
+      'model: at most 200 characters',
+    );
+    expect(() => updateGroup(db, 'g', { assistantName: '' })).toThrow('assistantName: empty');
+    expect(getGroupByName(db, 'y')).toBeNull();
+    expect(getGroupByName(db, 'g')).toMatchObject({ model: null, assistantName: 'Assistant' });
   });
 });

@@ -26,10 +26,10 @@ const ExtraMount = z.object({
 
 export const GroupSettings = z.object({
   provider: z.string().min(1),
-  model: z.string().min(1).nullable().default(null),
+  model: z.string().min(1).max(200, 'at most 200 characters').nullable().default(null),
   effort: z.enum(EFFORTS).nullable().default(null),
   endpoint: z.string().min(1).nullable().default(null),
-  assistantName: z.string().min(1).max(100).default('Assistant'),
+  assistantName: z.string().min(1, 'empty').max(100, 'at most 100 characters').default('Assistant'),
   timezone: z.string().nullable().default(null),
   skills: StringList.default([]),
   mcpServers: z.array(McpServer).default([]),
@@ -38,6 +38,14 @@ export const GroupSettings = z.object({
   approval: ApprovalPolicySchema.default('bypass'),
 });
 export type GroupSettings = z.infer<typeof GroupSettings>;
+
+/** Settings as saved, or a one-line error naming the field (never zod's JSON dump). */
+function parseSettings(input: unknown): GroupSettings {
+  const r = GroupSettings.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  throw badRequest(`${issue.path.join('.') || 'group settings'}: ${issue.message}`);
+}
 
 export interface AgentGroup extends GroupSettings {
   id: string;
@@ -126,7 +134,7 @@ export function createGroup(
   now = Date.now(),
 ): AgentGroup {
   validateGroupName(name);
-  const s = GroupSettings.parse(input);
+  const s = parseSettings(input);
   if (getGroupByName(db, name)) throw conflict(`group "${name}" already exists`);
   const id = randomUUID();
   prep(
@@ -168,7 +176,7 @@ export function updateGroup(
   now = Date.now(),
 ): AgentGroup {
   const g = requireGroup(db, name);
-  const merged = GroupSettings.parse({ ...g, ...patch });
+  const merged = parseSettings({ ...g, ...patch });
   prep(
     db,
     `UPDATE agent_groups SET provider=?, model=?, effort=?, endpoint=?, assistant_name=?, timezone=?, skills=?, mcp_servers=?, packages=?, extra_mounts=?, approval=?, updated_at=? WHERE id=?`,
