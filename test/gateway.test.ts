@@ -107,7 +107,10 @@ describe('gateway reverse proxy', () => {
     kit.vault.grantAll('claude');
     expect(up.requests).toHaveLength(1);
     const missing = await request(kit.socket, { path: '/chatgpt/models', headers: { 'x-api-key': tokA } });
-    expect(missing.status).toBe(503);
+    expect(missing.status).toBe(401); // a credential problem: clients fail at once, no retries
+    expect(JSON.parse(missing.body).error.message).toBe(
+      'the vault holds no codex-chatgpt secret (polyclaw secrets set)',
+    );
     const unknown = await request(kit.socket, { path: '/elsewhere/x', headers: { 'x-api-key': tokA } });
     expect(unknown.status).toBe(404);
   });

@@ -74,7 +74,8 @@ function lookupError(
 ): [number, string] {
   if (lookup.reason === 'not_granted')
     return [403, `agent group "${caller.groupName}" has no grant for ${what} (polyclaw secrets grant)`];
-  return [503, `no ${what} in the vault (polyclaw secrets set)`];
+  // A credential problem, not an outage: clients fail at once instead of retrying a 5xx.
+  return [401, `the vault holds ${what.replace(/^(any|the) /, 'no ')} (polyclaw secrets set)`];
 }
 
 /** Split `/route/rest?query` into the route, the secret lookup and the upstream path. */
@@ -92,7 +93,7 @@ function resolveRoute(
       route: first,
       lookup: ctx.secrets.forKind(caller, kind),
       rest: restPath + query,
-      what: `an ${kind} secret`,
+      what: `any ${kind} secret`,
     };
   }
   if (first === 'endpoints') {
