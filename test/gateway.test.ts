@@ -73,6 +73,18 @@ describe('gateway reverse proxy', () => {
     expect(l.status).toBe(200);
     expect(up.requests.at(-1)!.url).toBe('/v1/models');
     expect(up.requests.at(-1)!.headers.authorization).toBe(`Bearer ${KEY_LOCAL}`);
+    // A keyless local endpoint (Ollama): stored with an empty value, forwarded with no key at all.
+    kit.vault.set({ name: 'ollama', kind: 'openai-compatible', value: '', baseUrl: `${up.url}/v1` });
+    kit.vault.grantAll('ollama');
+    const n = await request(kit.socket, {
+      path: '/endpoints/ollama/models',
+      headers: { authorization: `Bearer ${tokA}` },
+    });
+    expect(n.status).toBe(200);
+    expect(up.requests.at(-1)!.headers.authorization).toBeUndefined();
+    expect(() => kit.vault.set({ name: 'nokey', kind: 'anthropic', value: ' ' })).toThrow(
+      'the secret value is empty',
+    );
   });
 
   it('refuses unknown, missing and revoked tokens without contacting the upstream', async () => {

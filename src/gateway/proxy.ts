@@ -118,8 +118,9 @@ async function credentialHeaders(ctx: ProxyContext, s: OpenedSecret): Promise<Re
         ? { authorization: `Bearer ${s.value}`, 'anthropic-beta': 'oauth-2025-04-20' }
         : { 'x-api-key': s.value };
     case 'openai':
-    case 'openai-compatible':
       return { authorization: `Bearer ${s.value}` };
+    case 'openai-compatible':
+      return s.value ? { authorization: `Bearer ${s.value}` } : {}; // a keyless local server
     case 'codex-chatgpt': {
       const c = await ctx.refresher.credential(s);
       return {

@@ -35,7 +35,7 @@ const API_KEY = /^[\x21-\x7e]+$/;
 const SetInput = z.object({
   name: z.string().regex(SECRET_NAME, 'secret names are lowercase letters, digits, . _ - (max 63)'),
   kind: z.enum(SECRET_KINDS),
-  value: z.string().min(1, 'the secret value is empty').max(MAX_VALUE, 'the secret value is too long'),
+  value: z.string().max(MAX_VALUE, 'the secret value is too long'),
   baseUrl: z.string().nullable().default(null),
 });
 
@@ -84,6 +84,9 @@ function checkValue(kind: SecretKind, value: string): string {
     return value;
   }
   const v = value.trim();
+  // A local OpenAI-compatible server (Ollama, vLLM without --api-key) takes no key at all.
+  if (v === '' && kind === 'openai-compatible') return v;
+  if (v === '') throw badRequest('the secret value is empty');
   if (!API_KEY.test(v)) throw badRequest('an API key must be one line of printable characters');
   return v;
 }
