@@ -68,7 +68,18 @@ describe('terminal chat through a bwrap sandbox', () => {
     expect(r.json.result.status).toBe('failed');
     expect(r.json.result.replies[0].text).toMatch(/could not process your message: the model refused/);
     expect(r.json.result.replies[0].kind).toBe('notice');
+    const plain = cli(home, ['chat', '-m', mock({ fail: { message: 'the model refused' } })]);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr.trim()).toBe('polyclaw: the message failed (the reply above says why)');
   });
+
+  it('piped chat to a group that does not exist says so and exits non-zero at once', async () => {
+    const t0 = Date.now();
+    const r = await cliAsync(home, ['chat', '--group', 'nope'], {}, 'hi\n');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no agent group/);
+    expect(Date.now() - t0).toBeLessThan(20_000); // it waited 300 s
+  }, 30_000);
 
   it('retries a retryable failure and then answers', () => {
     const r = cli(home, [

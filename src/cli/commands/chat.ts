@@ -117,6 +117,7 @@ async function oneShot(
       process.stdout.write(r.text + (r.files.length ? `\n[files: ${r.files.join(', ')}]` : '') + '\n');
   if (status === 'timeout')
     process.stderr.write(`polyclaw: no answer within ${timeoutMs / 1000}s (the message stays queued)\n`);
+  if (status === 'failed') process.stderr.write('polyclaw: the message failed (the reply above says why)\n');
   if (status === 'disconnected')
     process.stderr.write(
       'polyclaw: the host went away before the answer (it will be kept for your next chat)\n',
@@ -157,6 +158,7 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
   // Created after attach so no typed (or piped) line can arrive before we listen for it.
   rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'you> ' });
   let quit = false;
+  let failed = false; // a line the host refused: the exit status says so
   await new Promise<void>((resolve) => {
     rl!.on('line', (line) => {
       const text = line.trim();
@@ -174,8 +176,9 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
             if (!accepted.some((a) => a.engaged) && open.delete(pmid) && open.size === 0) drained?.();
           },
           (err: Error) => {
-            open.delete(pmid);
+            failed = true;
             process.stderr.write(`polyclaw: ${err.message}\n`);
+            if (open.delete(pmid) && open.size === 0) drained?.();
           },
         );
       }
@@ -193,5 +196,5 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
   }
   leaving = true;
   process.stdin.destroy(); // /quit with stdin still open must not keep the process alive
-  return hostGone ? 1 : 0;
+  return hostGone || failed ? 1 : 0;
 }
