@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ops } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
 import { createGroup, getGroupByName, updateGroup } from '../src/host/store/groups.js';
@@ -55,5 +56,16 @@ describe('group settings', () => {
     expect(() => updateGroup(db, 'g', { assistantName: '' })).toThrow('assistantName: empty');
     expect(getGroupByName(db, 'y')).toBeNull();
     expect(getGroupByName(db, 'g')).toMatchObject({ model: null, assistantName: 'Assistant' });
+  });
+});
+
+describe('admin arguments', () => {
+  it('a missing required argument is named as the flag to pass', () => {
+    const db = openCentralDb(':memory:');
+    const ctx = { db, config: loadConfig({ POLYCLAW_HOME: home() }), host: null };
+    expect(() => ops['wirings.add']!(ctx, {})).toThrow('--group is required');
+    expect(() => ops['wirings.add']!(ctx, { group: 'main', channel: 'terminal' })).toThrow(
+      '--platform-id is required',
+    );
   });
 });

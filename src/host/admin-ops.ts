@@ -67,7 +67,11 @@ function parse<T>(schema: z.ZodType<T>, args: unknown): T {
   const r = schema.safeParse(args ?? {});
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw badRequest(`${i.path.join('.') || 'arguments'}: ${i.message}`);
+    const field = i.path.join('.');
+    // Named as the CLI flag the admin types (platformId → --platform-id).
+    if (field && i.code === 'invalid_type' && /received undefined$/.test(i.message))
+      throw badRequest(`--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is required`);
+    throw badRequest(`${field || 'arguments'}: ${i.message}`);
   }
   return r.data;
 }
