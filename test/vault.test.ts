@@ -177,6 +177,21 @@ describe('polyclaw secrets', () => {
     }
   });
 
+  it('secrets test of an endpoint that fails says why on stderr, in one line, and exits non-zero', async () => {
+    const h = home();
+    expect(
+      setSecret(h, ['dead', '--kind', 'openai-compatible', '--base-url', 'http://127.0.0.1:9/v1'], 'k').code,
+    ).toBe(0);
+    const r = await cliAsync(h, ['secrets', 'test', 'dead']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^polyclaw: secret dead FAILED \(HTTP 502, \d+ ms\): \S/);
+    const j = await cliAsync(h, ['secrets', 'test', 'dead', '--json']);
+    expect(j.code).toBe(1);
+    expect(j.json).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+  });
+
   it('bad input: one-line error, non-zero exit, nothing lost', () => {
     const h = home();
     expect(setSecret(h, ['k', '--kind', 'openai'], 'keep-me').code).toBe(0);

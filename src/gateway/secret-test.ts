@@ -24,7 +24,7 @@ export async function testSecret(
   vault: Vault,
   name: string,
   deps: Omit<GatewayDeps, 'secrets' | 'policy'> & { log: Logger },
-): Promise<{ name: string; ok: boolean; status: number; durationMs: number }> {
+): Promise<{ name: string; ok: boolean; status: number; durationMs: number; reason?: string }> {
   const info = vault.list().find((s) => s.name === name);
   if (!info) throw notFound(`no secret named "${name}"`);
   // The test may use the secret whatever its grants: it acts for the owner, not a group.
@@ -44,7 +44,7 @@ export async function testSecret(
   try {
     await gw.listen({ socketDir: dir, tcpPort: null });
     const ticket = gw.issue({ groupId: '-', groupName: '(owner test)' }, 'secrets-test');
-    const status = await new Promise<number>((resolve, reject) => {
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request(
         {
           socketPath: path.join(dir, GATEWAY_SOCKET),
@@ -53,8 +53,12 @@ export async function testSecret(
           timeout: 30_000,
         },
         (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            if (body.length < 4096) body += c;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
           res.on('error', reject);
         },
       );
@@ -62,9 +66,23 @@ export async function testSecret(
       req.on('error', reject);
       req.end();
     });
-    return { name, ok: status >= 200 && status < 300, status, durationMs: Date.now() - t0 };
+    const ok = status >= 200 && status < 300;
+    const durationMs = Date.now() - t0;
+    return ok ? { name, ok, status, durationMs } : { name, ok, status, durationMs, reason: reasonOf(body) };
   } finally {
     await gw.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What an error answer says: its JSON error message (Anthropic, OpenAI, ours), else its first line. */
+function reasonOf(body: string): string {
+  try {
+    const j = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown };
+    const m = typeof j.error === 'string' ? j.error : (j.error?.message ?? j.message);
+    if (typeof m === 'string' && m.trim()) return m.trim().split('\n')[0]!.slice(0, 300);
+  } catch {
+    // not JSON: the text itself
+  }
+  return body.trim().split('\n')[0]?.slice(0, 300) || 'no reason given';
 }

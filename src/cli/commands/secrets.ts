@@ -6,6 +6,7 @@
  * anything is written.
  */
 import fs from 'node:fs';
+import { PolyclawError } from '../../shared/errors.js';
 import { loadConfig, paths } from '../../host/config.js';
 import { openCentralDb, type Db } from '../../host/db/open.js';
 import { openVault } from '../../host/gateway-host.js';
@@ -154,8 +155,13 @@ export async function secretsCommand(argv: string[]): Promise<number> {
           chatgptTokenUrl: config.gateway.chatgptTokenUrl,
         }),
       );
-      printResult(r, json, () => `${name}: ${r.ok ? 'ok' : 'FAILED'} (HTTP ${r.status}, ${r.durationMs} ms)`);
-      return r.ok ? 0 : 1;
+      if (!r.ok)
+        throw new PolyclawError(
+          'unavailable',
+          `secret ${name} FAILED (HTTP ${r.status}, ${r.durationMs} ms): ${r.reason ?? 'no reason given'}`,
+        );
+      printResult(r, json, () => `${name}: ok (HTTP ${r.status}, ${r.durationMs} ms)`);
+      return 0;
     }
     case 'login': {
       if (pos[1] !== 'codex') throw new UsageError(`only "secrets login codex" exists — usage: ${USAGE}`);
