@@ -9,7 +9,7 @@ import { ops } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
 import { createGroup, getGroupByName, updateGroup } from '../src/host/store/groups.js';
-import { tempHome } from './support/cli.js';
+import { cliAsync, tempHome } from './support/cli.js';
 
 const homes: string[] = [];
 afterEach(() => {
@@ -66,6 +66,29 @@ describe('admin arguments', () => {
     expect(() => ops['wirings.add']!(ctx, {})).toThrow('--group is required');
     expect(() => ops['wirings.add']!(ctx, { group: 'main', channel: 'terminal' })).toThrow(
       '--platform-id is required',
+    );
+  });
+});
+
+describe('wirings update', () => {
+  it('refuses an update that changes nothing; the CLI refuses to move a wiring to another group', async () => {
+    const h = home();
+    const db = openCentralDb(':memory:');
+    const ctx = { db, config: loadConfig({ POLYCLAW_HOME: h }), host: null };
+    ops['groups.create']!(ctx, { name: 'main', provider: 'mock' });
+    const w = ops['wirings.add']!(ctx, {
+      group: 'main',
+      channel: 'terminal',
+      platformId: 'p',
+      engage: 'mention',
+    }) as {
+      id: string;
+    };
+    expect(() => ops['wirings.update']!(ctx, { id: w.id })).toThrow(/^nothing to update/);
+    const r = await cliAsync(h, ['wirings', 'update', w.id, '--group', 'other']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      'polyclaw: wirings update cannot change --group: remove the wiring and add a new one',
     );
   });
 });

@@ -268,6 +268,8 @@ export const ops: Record<string, Op> = {
         ignoredPolicy: a.ignored,
       }).filter(([, v]) => v !== undefined),
     );
+    if (Object.keys(patch).length === 0)
+      throw badRequest('nothing to update: give --engage, --pattern, --session, --scope or --ignored');
     return updateWiring(ctx.db, a.id, patch);
   },
 

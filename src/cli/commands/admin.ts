@@ -102,9 +102,13 @@ export async function adminCommand(noun: keyof typeof OPTS, argv: string[]): Pro
         'wirings.add',
         { group: vals.group, channel: vals.channel, platformId: vals['platform-id'], ...w },
       ];
-    else if (verb === 'update')
+    else if (verb === 'update') {
+      // A wiring joins one group to one chat: moving it is remove + add, not an update.
+      for (const f of ['group', 'channel', 'platform-id'])
+        if (vals[f] !== undefined)
+          throw new UsageError(`wirings update cannot change --${f}: remove the wiring and add a new one`);
       [op, args] = ['wirings.update', { id: need(pos, 1, 'wiring ID', usage), ...w }];
-    else if (verb === 'remove') [op, args] = ['wirings.remove', { id: need(pos, 1, 'wiring ID', usage) }];
+    } else if (verb === 'remove') [op, args] = ['wirings.remove', { id: need(pos, 1, 'wiring ID', usage) }];
     else throw new UsageError(`unknown wirings command "${verb}" — usage: ${usage}`);
   } else if (noun === 'destinations') {
     const d = {
