@@ -73,6 +73,31 @@ describe('terminal chat through a bwrap sandbox', () => {
     expect(plain.stderr.trim()).toBe('polyclaw: the message failed (the reply above says why)');
   });
 
+  it('a message no wiring of a wired chat takes says to check the wiring, not to create a group', () => {
+    expect(
+      cli(home, [
+        'wirings',
+        'add',
+        '--group',
+        'main',
+        '--channel',
+        'terminal',
+        '--platform-id',
+        'picky',
+        '--pattern',
+        '^!',
+      ]).code,
+    ).toBe(0);
+    const r = cli(home, ['chat', '--group', 'picky', '-m', 'no bang']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      'polyclaw: no wiring of the terminal chat "picky" took this message (see its --engage and --pattern: polyclaw wirings list)',
+    );
+    expect(cli(home, ['chat', '--group', ' ', '-m', 'x']).stderr.trim()).toBe(
+      'polyclaw: --group is empty: give the name of a group',
+    );
+  });
+
   it('piped chat to a group that does not exist says so and exits non-zero at once', async () => {
     const t0 = Date.now();
     const r = await cliAsync(home, ['chat', '--group', 'nope'], {}, 'hi\n');

@@ -27,6 +27,7 @@ import { Router } from './router.js';
 import { Scheduler } from './scheduler.js';
 import { SessionManager } from './session-manager.js';
 import { sqliteMailbox } from './store/mailbox.js';
+import { findMessagingGroup, wiringsForMessagingGroup } from './store/messaging.js';
 
 export interface Host {
   config: Config;
@@ -121,7 +122,8 @@ export async function startHost(
     const terminal = channels.get('terminal') as TerminalChannel;
     const admin = new AdminServer(
       p.socket,
-      (op, args, conn) => (HOST_ONLY.has(op) ? chatOp(terminal, op, args, conn) : runOp(ctx, op, args)),
+      (op, args, conn) =>
+        HOST_ONLY.has(op) ? chatOp(centralDb, terminal, op, args, conn) : runOp(ctx, op, args),
       log.child('admin'),
     );
 
@@ -173,6 +175,7 @@ const SendArgs = z.object({
 });
 
 async function chatOp(
+  db: Db,
   terminal: TerminalChannel,
   op: string,
   args: unknown,
@@ -193,10 +196,15 @@ async function chatOp(
     a.data.text,
     a.data.platformMessageId ?? randomUUID(),
   );
-  if (r.accepted.length === 0)
+  if (r.accepted.length === 0) {
+    const chat = a.data.platformId;
+    const mg = findMessagingGroup(db, 'terminal', chat);
     throw new PolyclawError(
       'not_found',
-      `no agent group answers the terminal chat "${a.data.platformId}" (create one with: polyclaw groups create ${a.data.platformId} --provider mock)`,
+      mg && wiringsForMessagingGroup(db, mg.id).length
+        ? `no wiring of the terminal chat "${chat}" took this message (see its --engage and --pattern: polyclaw wirings list)`
+        : `no agent group answers the terminal chat "${chat}" (create one with: polyclaw groups create ${chat} --provider mock)`,
     );
+  }
   return r;
 }

@@ -53,6 +53,7 @@ export async function chatCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--timeout must be a positive number of seconds`);
   if (message !== undefined && message.trim() === '') throw new UsageError('-m needs a non-empty message');
   const platformId = (v.group as string | undefined) ?? 'main';
+  if (!platformId.trim()) throw new UsageError('--group is empty: give the name of a group');
   const client = await connect();
   try {
     if (message !== undefined)
