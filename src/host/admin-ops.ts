@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { secretExists } from '../gateway/vault.js';
 import { hostProviderRegistry } from '../providers/index.js';
-import { isTimeZone } from '../shared/wall-time.js';
-import { badRequest, PolyclawError } from '../shared/errors.js';
+import { badRequest, issueLine, PolyclawError } from '../shared/errors.js';
+import { validateTimezone } from '../shared/schedule.js';
 import { APPROVAL_POLICIES, type ApprovalPolicy } from '../shared/messages.js';
 import type { Config } from './config.js';
 import type { Db } from './db/open.js';
@@ -71,7 +71,7 @@ function parse<T>(schema: z.ZodType<T>, args: unknown): T {
     // Named as the CLI flag the admin types (platformId → --platform-id).
     if (field && i.code === 'invalid_type' && /received undefined$/.test(i.message))
       throw badRequest(`--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is required`);
-    throw badRequest(`${field || 'arguments'}: ${i.message}`);
+    throw badRequest(issueLine(r.error, 'arguments'));
   }
   return r.data;
 }
@@ -109,7 +109,7 @@ const GroupFields = z.object({
 });
 
 function checkTimezone(tz: string | null | undefined): void {
-  if (tz && !isTimeZone(tz))
+  if (tz && validateTimezone(tz) !== null)
     throw badRequest(`unknown timezone "${tz}" (use an IANA name such as Europe/Paris)`);
 }
 

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { isTimeZone } from '../shared/wall-time.js';
-import { PolyclawError } from '../shared/errors.js';
+import { validateTimezone } from '../shared/schedule.js';
+import { issueLine, PolyclawError } from '../shared/errors.js';
 
 const SandboxConfig = z.object({
   runtime: z.enum(['auto', 'bwrap', 'process']).default('auto'),
@@ -54,7 +54,7 @@ const OpencodeConfig = z.object({
 const ConfigSchema = z.object({
   timezone: z
     .string()
-    .refine(isTimeZone, {
+    .refine((tz) => validateTimezone(tz) === null, {
       error: (iss) => `unknown timezone "${String(iss.input)}" (use an IANA name such as Europe/Paris)`,
     })
     .default(Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'),
@@ -131,10 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     obj[keys[keys.length - 1]!] = value;
   }
   const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new PolyclawError('config', `config ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new PolyclawError('config', `config ${issueLine(parsed.error, '(root)')}`);
   return { ...parsed.data, home, installDir: installDir() };
 }
 

@@ -1,21 +1,22 @@
 /**
  * Does a wiring engage its agent on this event? Patterns were validated when the wiring was
- * saved; compiled ones are cached by source so the hot path never recompiles.
+ * saved; their testers (pattern-guard.ts) are cached by source so the hot path never
+ * recompiles nor judges a pattern again.
  */
 import type { InboundEvent } from '../channels/adapter.js';
-import { testPattern } from './pattern-guard.js';
+import { patternTester } from './pattern-guard.js';
 import type { Wiring } from './store/messaging.js';
 
-const compiled = new Map<string, RegExp>();
+const compiled = new Map<string, (text: string) => boolean | null>();
 
-function regex(pattern: string): RegExp {
-  let re = compiled.get(pattern);
-  if (!re) {
-    re = new RegExp(pattern, 'iu');
+function tester(pattern: string): (text: string) => boolean | null {
+  let t = compiled.get(pattern);
+  if (!t) {
+    t = patternTester(pattern);
     if (compiled.size > 1000) compiled.clear();
-    compiled.set(pattern, re);
+    compiled.set(pattern, t);
   }
-  return re;
+  return t;
 }
 
 export function threadKey(event: Pick<InboundEvent, 'threadId'>): string {
@@ -35,7 +36,7 @@ export function engages(
   switch (wiring.engageMode) {
     case 'pattern': {
       if (wiring.pattern == null) return false;
-      const hit = testPattern(regex(wiring.pattern), event.text);
+      const hit = tester(wiring.pattern)(event.text);
       if (hit === null) slow?.(wiring.pattern);
       return hit === true;
     }

@@ -21,18 +21,24 @@ export function mayBacktrack(pattern: string): boolean {
   return (bare.match(/[*+]|\{\d+,\d*\}/g) ?? []).length > 1;
 }
 
-/** `re.test(text)`, or null when it ran out of time (only patterns that may backtrack are timed). */
-export function testPattern(re: RegExp, text: string, ms = PATTERN_TIME_LIMIT_MS): boolean | null {
-  if (!mayBacktrack(re.source)) return re.test(text);
-  context.re = re;
-  context.text = text;
-  try {
-    return script.runInContext(context, { timeout: ms }) === true;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return null;
-    throw err;
-  } finally {
-    context.re = null;
-    context.text = '';
-  }
+/**
+ * A test of `pattern` (case-insensitive, unicode) against a text: true/false, or null when it
+ * ran out of time. Compiled, and judged guarded or not, once: callers keep the tester.
+ */
+export function patternTester(pattern: string, ms = PATTERN_TIME_LIMIT_MS): (text: string) => boolean | null {
+  const re = new RegExp(pattern, 'iu');
+  if (!mayBacktrack(pattern)) return (text) => re.test(text);
+  return (text) => {
+    context.re = re;
+    context.text = text;
+    try {
+      return script.runInContext(context, { timeout: ms }) === true;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return null;
+      throw err;
+    } finally {
+      context.re = null;
+      context.text = '';
+    }
+  };
 }

@@ -6,6 +6,7 @@
  * MAX_RUNNER_LOG_LINE characters and the host holds at most that much of a line that has not
  * ended yet, whatever the sandbox writes.
  */
+import { lineSplitter } from '../shared/lines.js';
 import type { Level, Logger } from '../shared/log.js';
 
 export const MAX_RUNNER_LOG_LINE = 16 * 1024;
@@ -15,29 +16,13 @@ const HOST_KEYS = new Set(['t', 'level', 'msg', 'component', 'session']);
 
 /** Log every line of `stream` through `log` (a child logger tagged with the session). */
 export function relayRunnerLog(stream: NodeJS.ReadableStream, log: Logger): void {
-  let pending = '';
-  let cut = false; // the current line was already emitted, cut at the limit: skip to its end
+  const feed = lineSplitter((line) => relayLine(line, log), {
+    maxChars: MAX_RUNNER_LOG_LINE,
+    onOverflow: (head) => relayLine(head, log), // cut at the limit by relayLine
+  });
   stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    let start = 0;
-    for (let nl = chunk.indexOf('\n'); nl !== -1; nl = chunk.indexOf('\n', start)) {
-      if (!cut) relayLine(pending + chunk.slice(start, nl), log);
-      pending = '';
-      cut = false;
-      start = nl + 1;
-    }
-    if (cut) return;
-    pending += chunk.slice(start);
-    if (pending.length > MAX_RUNNER_LOG_LINE) {
-      relayLine(pending, log);
-      pending = '';
-      cut = true;
-    }
-  });
-  stream.on('end', () => {
-    if (!cut && pending) relayLine(pending, log);
-    pending = '';
-  });
+  stream.on('data', feed);
+  stream.on('end', () => feed('\n'));
 }
 
 /** One line of a runner's stderr, re-logged under the host's own tags. */

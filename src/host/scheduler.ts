@@ -19,11 +19,10 @@ import type { Logger } from '../shared/log.js';
 import type { Db } from './db/open.js';
 import type { OutboundRow, SessionQueue } from './session-queue.js';
 import { getGroup } from './store/groups.js';
-import { mayPostTo } from './store/messaging.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
 import { dueTasks, earliestRun, listGroupTasks, toMirror, updateTask, type Task } from './store/tasks.js';
 import { applyTaskAction, TaskRefused } from './task-actions.js';
-import { taskAnswerRouting } from './task-routing.js';
+import { taskAnswer } from './task-routing.js';
 import { nextCronRun } from '../shared/schedule.js';
 
 /** What the scheduler needs from the session manager. */
@@ -203,10 +202,9 @@ export class Scheduler {
     const runAt = t.nextRunAt!;
     const session = getSession(this.d.db, t.sessionId);
     const q = this.d.sessions.queueFor(session);
-    const routing = taskAnswerRouting(this.d.db, t);
+    const { routing, allowed } = taskAnswer(this.d.db, t);
     if (!routing) throw new Error(`session ${session.id} has no chat to answer in`);
-    // Checked at every run: a wiring or destination may have been removed since it was scheduled.
-    if (!mayPostTo(this.d.db, t.agentGroupId, routing))
+    if (!allowed)
       throw new Error(`its group may no longer post to ${routing.channelType}:${routing.platformId}`);
     if (!q.hasTaskRun(t.id, runAt)) {
       q.enqueue({

@@ -19,7 +19,7 @@ import { SandboxPool } from './sandbox-pool.js';
 import { launchSandbox } from './sandbox-launch.js';
 import { groupDir, sessionDir } from './sandbox-spec.js';
 import { SessionQueue } from './session-queue.js';
-import { attemptsInFlight, TurnWatch, type Attempt } from './turn-watch.js';
+import { attemptKey, attemptsInFlight, TurnWatch, type Attempt } from './turn-watch.js';
 import { hasOpenQuestion } from './store/questions.js';
 import { Settlement } from './settlement.js';
 import { getGroup } from './store/groups.js';
@@ -250,14 +250,13 @@ export class SessionManager {
     void this.serial(sessionId, async () => {
       const session = getSession(this.d.db, sessionId);
       const q = this.queueFor(session);
-      const still = new Set(attemptsInFlight(q).map((a) => `${a.tryNo}:${a.messageId}`));
-      const ids = new Set(over.filter((a) => still.has(`${a.tryNo}:${a.messageId}`)).map((a) => a.messageId));
+      const still = new Set(attemptsInFlight(q).map(attemptKey));
+      const ids = new Set(over.filter((a) => still.has(attemptKey(a))).map((a) => a.messageId));
       if (ids.size === 0) return;
       this.log.warn('turn ran past maxTurnMs: stopping its sandbox', { session: sessionId, limit });
-      for (const m of q.pending().filter((x) => ids.has(x.id))) {
-        const why = `the turn ran longer than the ${limit} limit (maxTurnMs); ask again in smaller steps`;
+      const why = `the turn ran longer than the ${limit} limit (maxTurnMs); ask again in smaller steps`;
+      for (const m of q.pending().filter((x) => ids.has(x.id)))
         await this.settlement.attemptFailed(session, q, m, why, false);
-      }
       if (seen && this.pool.handle(sessionId) === seen) void this.pool.stop(sessionId, 0);
     });
   }

@@ -252,8 +252,7 @@ export class SessionQueue {
 
   /** The ids of pending messages, oldest first (no row parsing: for the ack snapshot). */
   pendingIds(): string[] {
-    const rows = prep(this.inbound, `SELECT id FROM messages_in WHERE status = 'pending' ORDER BY seq`).all();
-    return (rows as Array<{ id: string }>).map((r) => r.id);
+    return this.pendingTries().map((r) => r.id);
   }
 
   /** Id and try number of each pending message, oldest first (no row parsing). */

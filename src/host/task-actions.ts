@@ -13,7 +13,7 @@ import type { Routing, SystemAction, TaskPatch, TaskSpec } from '../shared/messa
 import { nextCronRun, resolveAt, validateCron } from '../shared/schedule.js';
 import type { Db } from './db/open.js';
 import { mayPostTo } from './store/messaging.js';
-import { taskAnswerRouting } from './task-routing.js';
+import { taskAnswer } from './task-routing.js';
 import {
   countLiveTasks,
   getTask,
@@ -69,8 +69,8 @@ export function applyTaskAction(ctx: ActionContext, action: SystemAction): Task 
     case 'resume_task': {
       const t = live(owned(ctx, action.taskId));
       if (t.status === 'active') return t;
-      const to = taskAnswerRouting(ctx.db, t);
-      if (!to || !mayPostTo(ctx.db, ctx.agentGroupId, to))
+      const { routing: to, allowed } = taskAnswer(ctx.db, t);
+      if (!allowed)
         throw new TaskRefused(
           `task "${t.id}" answers in ${to ? `${to.channelType}:${to.platformId}` : 'no chat'}, where this agent group may no longer post; cancel it and schedule a new one from a chat it may post to`,
         );

@@ -14,6 +14,8 @@ export interface Attempt {
   tryNo: number;
 }
 
+export const attemptKey = (a: Attempt) => `${a.tryNo}:${a.messageId}`;
+
 /** Attempts of `q` in flight: acked 'processing' at the message's current try. */
 export function attemptsInFlight(q: SessionQueue): Attempt[] {
   const tries = new Map(q.pendingTries().map((m) => [m.id, m.tries]));
@@ -37,7 +39,7 @@ export class TurnWatch {
     const prev = this.seen.get(sessionId);
     const next = new Map<string, Attempt & { since: number }>();
     for (const a of inFlight) {
-      const key = `${a.tryNo}:${a.messageId}`;
+      const key = attemptKey(a);
       next.set(key, { ...a, since: waitingForPerson ? now : (prev?.get(key)?.since ?? now) });
     }
     if (next.size) this.seen.set(sessionId, next);

@@ -260,10 +260,9 @@ export class RunnerLoop {
         const due = this.settleAnswers(queue.pending(inflight).due);
         // Nothing from a /clear on: what follows it belongs to the fresh conversation.
         const clearAt = due.findIndex(isClear);
-        const more = await this.gate(
-          (clearAt >= 0 ? due.slice(0, clearAt) : due).filter((m) => !hasScript(m)),
-        );
-        if (ended || !pumping) break;
+        // No pre-script is run here (those rows wait), so nothing needs gating.
+        const more = (clearAt >= 0 ? due.slice(0, clearAt) : due).filter((m) => !hasScript(m));
+        if (ended) break;
         if (!more.some((m) => m.trigger)) continue;
         queue.ack(more, 'processing');
         for (const m of more) inflight.add(m.id);

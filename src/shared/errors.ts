@@ -30,6 +30,15 @@ export const badRequest = (msg: string) => new PolyclawError('bad_request', msg)
 export const notFound = (msg: string) => new PolyclawError('not_found', msg);
 export const conflict = (msg: string) => new PolyclawError('conflict', msg);
 
+/** A validation failure (zod) as one line: its first issue, named by its path or by `top`. */
+export function issueLine(
+  error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> },
+  top: string,
+): string {
+  const i = error.issues[0];
+  return i ? `${i.path.map(String).join('.') || top}: ${i.message}` : `${top}: invalid`;
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

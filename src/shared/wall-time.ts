@@ -3,16 +3,6 @@
  * it without the scheduler). Building an Intl.DateTimeFormat costs ~0.5 ms, so one is kept
  * per timezone; formatting with it costs microseconds.
  */
-/** Is `tz` a timezone Intl knows (an IANA name such as Europe/Paris, or UTC)? */
-export function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false; // RangeError: unknown time zone
-  }
-}
-
 const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(tz: string): Intl.DateTimeFormat {
   let f = formatters.get(tz);

@@ -2,7 +2,7 @@
 import { prep } from '../../shared/sql.js';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { badRequest, conflict, notFound } from '../../shared/errors.js';
+import { badRequest, conflict, issueLine, notFound } from '../../shared/errors.js';
 import { ApprovalPolicySchema } from '../../shared/messages.js';
 import type { Db } from '../db/open.js';
 
@@ -43,8 +43,7 @@ export type GroupSettings = z.infer<typeof GroupSettings>;
 function parseSettings(input: unknown): GroupSettings {
   const r = GroupSettings.safeParse(input);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  throw badRequest(`${issue.path.join('.') || 'group settings'}: ${issue.message}`);
+  throw badRequest(issueLine(r.error, 'group settings'));
 }
 
 export interface AgentGroup extends GroupSettings {

@@ -1,9 +1,9 @@
-import type { McpServerSpec } from '../../shared/mcp.js';
-
 /**
  * How a provider launches the tool server, in the shape each agent's config wants. All of
  * them run the same stdio command inside the sandbox; the env only names the session dirs.
  */
+import type { McpServerSpec } from '../../shared/mcp.js';
+
 export interface StdioServer {
   name: string;
   command: string;
