@@ -212,14 +212,18 @@ describe('delivery', () => {
   });
 
   it("a notice speaks for the session's group with the relays behind its message (agent chats route it back)", async () => {
-    await delivery.notice(session, 'fail:m1', routing, 'could not', undefined, 2);
+    await delivery.notice(session, 'fail:m1', { routing, text: 'could not', hops: 2 });
     expect(channel.sent[0]!.msg).toMatchObject({ kind: 'notice', fromGroup: 'g', hops: 2 });
   });
 
   it('a notice to a chat the group may not post to is not sent', async () => {
-    await delivery.notice(session, 'fail:m1', { ...routing, platformId: 'not-wired' }, 'could not');
+    await delivery.notice(session, 'fail:m1', {
+      routing: { ...routing, platformId: 'not-wired' },
+      text: 'could not',
+      hops: 0,
+    });
     expect(channel.sent).toEqual([]);
-    await delivery.notice(session, 'fail:m2', routing, 'could not');
+    await delivery.notice(session, 'fail:m2', { routing, text: 'could not', hops: 0 });
     expect(channel.sent.map((s) => s.target.platformId)).toEqual(['room']);
   });
 
@@ -259,7 +263,7 @@ describe('delivery', () => {
     raw.prepare(`UPDATE messages_out SET id = 'fail:m1'`).run();
     raw.close();
     await delivery.process(session, host);
-    await delivery.notice(session, 'fail:m1', routing, 'your message failed');
+    await delivery.notice(session, 'fail:m1', { routing, text: 'your message failed', hops: 0 });
     expect(channel.sent.map((s) => s.msg.text)).toEqual(['forged', 'your message failed']);
   });
 
@@ -349,5 +353,114 @@ describe('delivery', () => {
       expect.stringMatching(/not a regular file/),
       expect.stringMatching(/outside outbox/),
     ]);
+  });
+});
+
+describe('host notices are never lost', () => {
+  const failed = (text = 'failed') => ({ routing, text, hops: 0 });
+  const chat = () =>
+    host.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing,
+      content: { text: 'hi', sender: { id: 'ann' }, attachments: [] },
+    });
+
+  it('a notice whose send fails for a moment is sent on a later pass, once', async () => {
+    channel.failures.push(new DeliveryError('rate limited', true));
+    await delivery.notice(session, 'fail:m1', failed('⚠️ could not'));
+    expect(channel.sent).toEqual([]);
+    expect(laters).toEqual([[session.id, 100]]);
+    await delivery.process(session, host); // not due yet
+    expect(channel.sent).toEqual([]);
+    now += 100;
+    await delivery.process(session, host);
+    await delivery.process(session, host);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['⚠️ could not']);
+    expect(getDelivery(db, session.id, 'fail:m1')).toMatchObject({ status: 'sent', attempts: 2 });
+  });
+
+  it('a notice whose channel is not running yet is kept and sent when it runs', async () => {
+    const bare = new Delivery({
+      db,
+      log: createLogger({ level: 'error' }),
+      channels: new Map(),
+      maxAttempts: 3,
+      baseDelayMs: 100,
+      now: () => now,
+      later: () => {},
+    });
+    await bare.notice(session, 'fail:m1', failed());
+    now += 100;
+    await delivery.process(session, host);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['failed']);
+  });
+
+  it('gives up on a notice after maxAttempts, and on a permanent refusal at once', async () => {
+    for (let i = 0; i < 3; i++) channel.failures.push(new DeliveryError('timeout', true));
+    await delivery.notice(session, 'fail:m1', failed());
+    for (let i = 0; i < 3; i++) {
+      now += 1000;
+      await delivery.process(session, host);
+    }
+    expect(getDelivery(db, session.id, 'fail:m1')).toMatchObject({ status: 'failed', attempts: 3 });
+    channel.failures.push(new DeliveryError('chat was deleted', false));
+    await delivery.notice(session, 'fail:m2', failed());
+    expect(getDelivery(db, session.id, 'fail:m2')).toMatchObject({ status: 'failed', attempts: 1 });
+    now += 1000;
+    await delivery.process(session, host);
+    expect(channel.sent).toEqual([]);
+  });
+
+  it('a notice cut off by a crash is sent again by the next process with the same idempotency key', async () => {
+    const keys: string[] = [];
+    const hanging: ChannelAdapter = {
+      channelType: 'fake',
+      setup: async () => {},
+      teardown: async () => {},
+      deliver: (_t, msg) => {
+        keys.push(msg.idempotencyKey);
+        return new Promise<string>(() => {}); // the process dies during this call
+      },
+    };
+    const dying = new Delivery({
+      db,
+      log: createLogger({ level: 'error' }),
+      channels: new Map([['fake', hanging]]),
+      maxAttempts: 3,
+      baseDelayMs: 100,
+      now: () => now,
+      later: () => {},
+    });
+    void dying.notice(session, 'fail:m1', failed('⚠️ could not'));
+    await new Promise((r) => setImmediate(r));
+    expect(getDelivery(db, session.id, 'fail:m1')).toMatchObject({ status: 'sending' });
+    await delivery.process(session, host); // the restarted host
+    expect(channel.sent.map((s) => [s.msg.text, s.msg.idempotencyKey])).toEqual([['⚠️ could not', keys[0]]]);
+  });
+
+  it('a notice about a message waits while the message is pending; sent once it fails, dropped if it completes', async () => {
+    const a = chat();
+    const b = chat();
+    delivery.notices.keep(session, `fail:${a.id}`, { ...failed('a failed'), about: a.id });
+    delivery.notices.keep(session, `fail:${b.id}`, { ...failed('b failed'), about: b.id });
+    await delivery.process(session, host);
+    expect(channel.sent).toEqual([]);
+    host.markDone(a.id, 'failed');
+    host.markDone(b.id, 'completed');
+    await delivery.process(session, host);
+    await delivery.process(session, host);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['a failed']);
+    expect(getDelivery(db, session.id, `fail:${b.id}`)).toMatchObject({ status: 'skipped' });
+  });
+
+  it('a kept notice whose chat is unwired before it goes out is dropped, not sent', async () => {
+    channel.failures.push(new DeliveryError('rate limited', true));
+    await delivery.notice(session, 'fail:m1', failed());
+    db.prepare('DELETE FROM wirings').run();
+    now += 100;
+    await delivery.process(session, host);
+    expect(channel.sent).toEqual([]);
+    expect(getDelivery(db, session.id, 'fail:m1')).toMatchObject({ status: 'skipped' });
   });
 });

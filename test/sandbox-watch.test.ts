@@ -9,9 +9,11 @@
  */
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DeliveryError, type DeliveryTarget, type OutgoingMessage } from '../src/channels/adapter.js';
 import { ops } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
+import { sessionDir } from '../src/host/sandbox-spec.js';
 import { SessionManager } from '../src/host/session-manager.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import { markAnswered, recordQuestion } from '../src/host/store/questions.js';
@@ -118,6 +120,29 @@ describe('a sandbox that dies before its runner takes the message', () => {
     expect(told[0]!.text).toContain('the sandbox stopped before the agent took the message (exit code 3)');
     expect(told[0]!.replyTo).toBe('pm-1');
     expect(ch.settled).toEqual([['pm-1', 'failed']]);
+  }, 20_000);
+
+  it('the user is told only once the message is failed; a notice whose send failed is sent later, once', async () => {
+    /** Fails its first send; notes the message's state at each send. */
+    class Flaky extends FullChannel {
+      seen: Array<string | undefined> = [];
+      status: () => string | undefined = () => 'unknown';
+      private fails = 1;
+      override async deliver(t: DeliveryTarget, m: OutgoingMessage) {
+        this.seen.push(this.status());
+        if (this.fails-- > 0) throw new DeliveryError('platform busy', true);
+        return super.deliver(t, m);
+      }
+    }
+    const ch = new Flaky();
+    const { q, id } = await setup('process.exit(3)', {}, { ch });
+    ch.status = () => q.get(id)?.status;
+    await waitFor(() => ch.log.some((e) => e.op === 'deliver'), 10_000, 'notice delivered');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ch.seen).toEqual(['failed', 'failed']);
+    const told = ch.log.filter((e) => e.op === 'deliver');
+    expect(told).toHaveLength(1);
+    expect(told[0]!.text).toContain('the sandbox stopped before the agent took the message');
   }, 20_000);
 });
 
@@ -249,5 +274,30 @@ describe('start-up recovery', () => {
     await sessions.recover();
     expect(startedAtDelivery).toBe(0);
     expect(starts).toHaveLength(1);
+  }, 20_000);
+});
+
+describe('start-up recovery of notices', () => {
+  it('sends a notice the last host kept but never sent, also for a session with no files yet', async () => {
+    const { ch, sessions, db, ctx, group } = await setup(LIVE, {}, { wake: false });
+    ops['wirings.add']!(ctx, { group: 'main', channel: 'fullchat', platformId: 'other', engage: 'mention' });
+    const other = resolveSession(
+      db,
+      group.id,
+      'shared',
+      findMessagingGroup(db, 'fullchat', 'other')!.id,
+      null,
+    );
+    const to = { channelType: 'fullchat', platformId: 'other', threadId: null };
+    // The last host kept a refusal and died before sending it; this session never had a message.
+    sessions.delivery.notices.keep(other.session, 'refused:pm-9', { routing: to, text: 'refused', hops: 0 });
+    expect(fs.existsSync(sessionDir(ctx.config.home, 'main', other.session.id))).toBe(false);
+    await sessions.recover();
+    await waitFor(() => ch.log.some((e) => e.op === 'deliver'), 5_000, 'notice sent');
+    expect(
+      ch.log
+        .filter((e) => e.op === 'deliver')
+        .map((e) => [e.text, (e.target as { platformId: string }).platformId]),
+    ).toEqual([['refused', 'other']]);
   }, 20_000);
 });

@@ -13,9 +13,9 @@ import type { ChannelAdapter, DeliveryTarget, OutgoingFile, OutgoingMessage } fr
 import { DeliveryError } from '../channels/adapter.js';
 import { errorMessage, PolyclawError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
-import type { Routing } from '../shared/messages.js';
 import { checkInside, readInside } from '../shared/confined.js';
 import type { Db } from './db/open.js';
+import { Notices, type MessageStatus, type Notice } from './notices.js';
 import { OUTBOUND_BATCH, type InboundRow, type OutboundRow, type SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
@@ -41,8 +41,11 @@ export interface DeliveryDeps {
 
 export class Delivery {
   private readonly now: () => number;
+  /** Host notices: kept in the ledger before they are sent, retried until told (notices.ts). */
+  readonly notices: Notices;
   constructor(private readonly d: DeliveryDeps) {
     this.now = d.now ?? Date.now;
+    this.notices = new Notices({ ...d, now: this.now });
   }
 
   /**
@@ -50,6 +53,8 @@ export class Delivery {
    * false when a row is waiting for a retry (it and every later row are still undelivered).
    */
   async process(session: Session, queue: SessionQueue): Promise<boolean> {
+    // Notices first: they do not wait behind a row in backoff, nor it behind them.
+    await this.notices.flush(session, (id) => queue.get(id)?.status ?? null);
     const cursor =
       (
         prep(this.d.db, 'SELECT out_cursor FROM sessions WHERE id = ?').get(session.id) as
@@ -235,75 +240,19 @@ export class Delivery {
   }
 
   /**
-   * Host-generated notice (e.g. "your message failed"), sent once per key. It speaks for the
-   * session's group with the relays behind the message it is about (`hops`): in an agent chat
-   * it then goes back to the group that wrote that message, under the loop guard — not into
-   * the failing group's own session as a new message from its peer.
+   * Host-generated notice (e.g. "your message failed"), sent once per key and never lost (see
+   * notices.ts). It speaks for the session's group with the relays behind the message it is about
+   * (`hops`): in an agent chat it then goes back to the group that wrote that message, under the
+   * loop guard — not into the failing group's own session as a new message from its peer.
    */
   async notice(
     session: Session,
     key: string,
-    routing: Routing,
-    text: string,
-    replyTo?: string,
-    hops = 0,
+    notice: Notice,
+    status: MessageStatus = () => null,
   ): Promise<void> {
-    const prev = getDelivery(this.d.db, session.id, key);
-    if (prev?.status === 'sent') return;
-    if (!mayPostTo(this.d.db, session.agentGroupId, routing)) {
-      // The same rule as for the agent's own rows: a notice never opens a way into another chat.
-      this.d.log.error('notice not sent: this agent group may not post to that chat', {
-        session: session.id,
-        channel: routing.channelType,
-        text,
-      });
-      return;
-    }
-    const adapter = this.d.channels.get(routing.channelType);
-    if (!adapter) {
-      this.d.log.error('cannot tell the user: channel not running', { channel: routing.channelType, text });
-      return;
-    }
-    recordDelivery(this.d.db, {
-      sessionId: session.id,
-      outId: key,
-      seq: null,
-      status: 'sending',
-      attempts: (prev?.attempts ?? 0) + 1,
-    });
-    try {
-      const pid = await adapter.deliver(
-        { platformId: routing.platformId, threadId: routing.threadId },
-        {
-          text,
-          files: [],
-          idempotencyKey: `${session.id}:${key}`,
-          seq: 0,
-          replyTo,
-          kind: 'notice',
-          fromGroup: getGroup(this.d.db, session.agentGroupId).name,
-          hops,
-        },
-      );
-      recordDelivery(this.d.db, {
-        sessionId: session.id,
-        outId: key,
-        seq: null,
-        status: 'sent',
-        attempts: 1,
-        platformMessageId: pid,
-      });
-    } catch (err) {
-      recordDelivery(this.d.db, {
-        sessionId: session.id,
-        outId: key,
-        seq: null,
-        status: 'failed',
-        attempts: 1,
-        error: errorMessage(err),
-      });
-      this.d.log.error('could not deliver failure notice', { session: session.id, err });
-    }
+    this.notices.keep(session, key, notice);
+    await this.notices.flush(session, status);
   }
 }
 

@@ -99,7 +99,8 @@ export async function startHost(
       log: log.child('router'),
       queueFor: (s) => sessions.queueFor(s),
       wake: (sid) => sessions.wake(sid),
-      tell: (s, key, routing, text, replyTo) => sessions.delivery.notice(s, key, routing, text, replyTo),
+      tell: (s, key, routing, text, replyTo) =>
+        sessions.delivery.notice(s, key, { routing, text, replyTo, hops: 0 }),
     });
     for (const [name, ch] of channels) {
       await ch.setup({

@@ -22,6 +22,7 @@ import { SessionQueue } from './session-queue.js';
 import { attemptKey, attemptsInFlight, TurnWatch, type Attempt } from './turn-watch.js';
 import { hasOpenQuestion } from './store/questions.js';
 import { Settlement } from './settlement.js';
+import { openNotices } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
 import { destinationsFor, getMessagingGroup } from './store/messaging.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
@@ -190,7 +191,8 @@ export class SessionManager {
     try {
       for (const s of sessions) {
         const dir = sessionDir(this.d.config.home, getGroup(this.d.db, s.agentGroupId).name, s.id);
-        if (fs.existsSync(dir)) {
+        // A session with no files yet may still owe the user a notice (a refusal cut off by a crash).
+        if (fs.existsSync(dir) || openNotices(this.d.db, s.id).length > 0) {
           this.queueFor(s);
           await this.serial(s.id, () => this.processOutbound(s.id, false));
         }

@@ -118,18 +118,20 @@ export class Settlement {
       return;
     }
     this.d.log.error('message failed', { session: session.id, seq: m.seq, tries: m.tries + 1, reason });
+    // The notice is kept before the message is marked failed and sent after: a crash in between
+    // never fails a message silently, and never tells of a failure while the message runs again.
     if (m.trigger) {
-      await this.d.delivery.notice(
-        session,
-        `fail:${m.id}`,
-        m.routing,
-        `⚠️ I could not process your message: ${reason}`,
-        m.content.platformMessageId,
-        m.content.hops ?? 0,
-      );
+      this.d.delivery.notices.keep(session, `fail:${m.id}`, {
+        routing: m.routing,
+        text: `⚠️ I could not process your message: ${reason}`,
+        replyTo: m.content.platformMessageId ?? undefined,
+        hops: m.content.hops ?? 0,
+        about: m.id,
+      });
     }
     q.markDone(m.id, 'failed');
     this.settled(m, 'failed');
+    await this.d.delivery.notices.flush(session, (id) => q.get(id)?.status ?? null);
   }
 
   private settled(m: InboundRow, status: 'completed' | 'failed'): void {

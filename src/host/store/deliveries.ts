@@ -13,6 +13,8 @@ export interface DeliveryRow {
   nextAttemptAt: number | null;
   platformMessageId: string | null;
   error: string | null;
+  /** A host notice's payload (JSON, see notices.ts); null for the agent's own rows. */
+  notice: string | null;
 }
 
 export function getDelivery(db: Db, sessionId: string, outId: string): DeliveryRow | null {
@@ -28,22 +30,24 @@ export function getDelivery(db: Db, sessionId: string, outId: string): DeliveryR
     nextAttemptAt: (r.next_attempt_at as number | null) ?? null,
     platformMessageId: (r.platform_message_id as string | null) ?? null,
     error: (r.error as string | null) ?? null,
+    notice: (r.notice as string | null) ?? null,
   };
 }
 
 export function recordDelivery(
   db: Db,
   row: Pick<DeliveryRow, 'sessionId' | 'outId' | 'seq' | 'status'> &
-    Partial<Pick<DeliveryRow, 'attempts' | 'nextAttemptAt' | 'platformMessageId' | 'error'>>,
+    Partial<Pick<DeliveryRow, 'attempts' | 'nextAttemptAt' | 'platformMessageId' | 'error' | 'notice'>>,
   now = Date.now(),
 ): void {
   prep(
     db,
-    `INSERT INTO deliveries (session_id, out_id, seq, status, attempts, next_attempt_at, platform_message_id, error, updated_at)
-     VALUES (@sessionId, @outId, @seq, @status, @attempts, @nextAttemptAt, @platformMessageId, @error, @now)
+    `INSERT INTO deliveries (session_id, out_id, seq, status, attempts, next_attempt_at, platform_message_id, error, notice, updated_at)
+     VALUES (@sessionId, @outId, @seq, @status, @attempts, @nextAttemptAt, @platformMessageId, @error, @notice, @now)
      ON CONFLICT(session_id, out_id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
        next_attempt_at = excluded.next_attempt_at, platform_message_id = COALESCE(excluded.platform_message_id, deliveries.platform_message_id),
-       error = excluded.error, updated_at = excluded.updated_at`,
+       error = excluded.error, notice = COALESCE(excluded.notice, deliveries.notice),
+       updated_at = excluded.updated_at`,
   ).run({
     sessionId: row.sessionId,
     outId: row.outId,
@@ -53,6 +57,7 @@ export function recordDelivery(
     nextAttemptAt: row.nextAttemptAt ?? null,
     platformMessageId: row.platformMessageId ?? null,
     error: row.error ?? null,
+    notice: row.notice ?? null,
     now,
   });
 }
@@ -63,4 +68,14 @@ export function platformIdForSeq(db: Db, sessionId: string, seq: number): string
     `SELECT platform_message_id FROM deliveries WHERE session_id = ? AND seq = ? AND status = 'sent'`,
   ).get(sessionId, seq) as { platform_message_id: string | null } | undefined;
   return r?.platform_message_id ?? null;
+}
+
+/** Notices of a session not yet sent nor given up on ('retry', or 'sending' when a send was cut off). */
+export function openNotices(db: Db, sessionId: string): DeliveryRow[] {
+  const keys = prep(
+    db,
+    `SELECT out_id FROM deliveries WHERE session_id = ? AND notice IS NOT NULL AND status IN ('sending', 'retry')
+     ORDER BY updated_at, out_id`,
+  ).all(sessionId) as Array<{ out_id: string }>;
+  return keys.flatMap((k) => getDelivery(db, sessionId, k.out_id) ?? []);
 }
