@@ -70,6 +70,29 @@ describe('admin arguments', () => {
   });
 });
 
+describe('chats named by an admin', () => {
+  it('must be on a channel Polyclaw has; agent chats are made by destinations only', () => {
+    const db = openCentralDb(':memory:');
+    const ctx = { db, config: loadConfig({ POLYCLAW_HOME: home() }), host: null };
+    ops['groups.create']!(ctx, { name: 'main', provider: 'mock' });
+    const wire = (channel: string) => () =>
+      ops['wirings.add']!(ctx, { group: 'main', channel, platformId: 'room', engage: 'mention' });
+    const before = { w: ops['wirings.list']!(ctx, {}), d: ops['destinations.list']!(ctx, {}) };
+    const dest = (channel: string) => () =>
+      ops['destinations.add']!(ctx, { group: 'main', name: 'team', channel, platformId: 'room' });
+    for (const bad of [wire('termnal'), dest('termnal')])
+      expect(bad).toThrow(/^unknown channel "termnal" \(known: .*terminal.*\)$/);
+    for (const bad of [wire('agent'), dest('agent')])
+      expect(bad).toThrow(
+        'agent chats are made with: polyclaw destinations add --group G --name N --agent GROUP',
+      );
+    expect(ops['wirings.list']!(ctx, {})).toEqual(before.w);
+    expect(ops['destinations.list']!(ctx, {})).toEqual(before.d);
+    expect(wire('terminal')()).toMatchObject({ agentGroupId: expect.any(String) });
+    expect(dest('terminal')()).toMatchObject({ kind: 'chat', channel: 'terminal' });
+  });
+});
+
 describe('wirings update', () => {
   it('refuses an update that changes nothing; the CLI refuses to move a wiring to another group', async () => {
     const h = home();

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { migrate, openCentralDb } from '../src/host/db/open.js';
 import { migrations } from '../src/host/db/migrations/index.js';
+import { getDelivery, openNotices } from '../src/host/store/deliveries.js';
 import { createGroup } from '../src/host/store/groups.js';
 import { ensureMessagingGroup } from '../src/host/store/messaging.js';
 import { findSession, resolveSession } from '../src/host/store/sessions.js';
@@ -42,7 +43,12 @@ describe('central DB migrations', () => {
       INSERT INTO tasks (id, agent_group_id, session_id, prompt, cron, timezone, status, next_run_at, created_at, updated_at)
         VALUES ('digest', 'g1', 's1', 'p', '0 8 * * *', 'UTC', 'active', 5, 1, 2);`);
     const before = db.prepare('SELECT * FROM tasks').all();
-    expect(migrate(db, migrations)).toEqual(['007-task-ids-per-group']);
+    expect(
+      migrate(
+        db,
+        migrations.filter((m) => m.name < '008'),
+      ),
+    ).toEqual(['007-task-ids-per-group']);
     expect(db.prepare('SELECT * FROM tasks').all()).toEqual(before);
     const add = db.prepare(
       `INSERT INTO tasks (id, agent_group_id, session_id, prompt, cron, timezone, status, created_at, updated_at) VALUES ('digest', ?, ?, 'p', '0 9 * * *', 'UTC', 'active', 0, 0)`,
@@ -50,6 +56,22 @@ describe('central DB migrations', () => {
     add.run('g2', 's2');
     expect(() => add.run('g1', 's1')).toThrow(/UNIQUE/);
     expect(db.prepare(`SELECT name FROM sqlite_master WHERE name = 'tasks_due'`).get()).toBeDefined();
+  });
+
+  it('008 keeps every ledger row; rows from before it are no notices to send', () => {
+    const db = new Database(':memory:');
+    db.pragma('foreign_keys = ON');
+    migrate(
+      db,
+      migrations.filter((m) => m.name < '008'),
+    );
+    db.exec(`
+      INSERT INTO agent_groups (id, name, provider, created_at, updated_at) VALUES ('g1', 'a', 'mock', 0, 0);
+      INSERT INTO sessions (id, agent_group_id, session_key, session_mode, created_at, last_active_at) VALUES ('s1', 'g1', 'k', 'shared', 0, 0);
+      INSERT INTO deliveries (session_id, out_id, seq, status, attempts, updated_at) VALUES ('s1', 'fail:m1', NULL, 'sending', 1, 0);`);
+    expect(migrate(db, migrations)).toEqual(['008-notice-payload']);
+    expect(getDelivery(db, 's1', 'fail:m1')).toMatchObject({ status: 'sending', attempts: 1, notice: null });
+    expect(openNotices(db, 's1')).toEqual([]);
   });
 
   it('opens in WAL mode with foreign keys enforced', () => {

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryError, type DeliveryTarget, type OutgoingMessage } from '../src/channels/adapter.js';
+import { channelRegistry } from '../src/channels/index.js';
 import { ops } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
@@ -26,6 +27,9 @@ import type { SandboxRuntime, SandboxSpec } from '../src/sandbox/runtime.js';
 import { createLogger, memoryLogger } from '../src/shared/log.js';
 import { tempHome, waitFor } from './support/cli.js';
 import { FullChannel } from './support/fake-channel.js';
+
+// The fake chat platform is a channel Polyclaw has, for this file: admins may wire it.
+channelRegistry.register('fullchat', () => new FullChannel());
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

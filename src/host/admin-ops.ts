@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { z } from 'zod';
+import { channelRegistry } from '../channels/index.js';
 import { secretExists } from '../gateway/vault.js';
 import { hostProviderRegistry } from '../providers/index.js';
 import { badRequest, issueLine, PolyclawError } from '../shared/errors.js';
@@ -39,10 +40,26 @@ import {
 import {
   addAgentDestination,
   addChatDestination,
+  AGENT_CHANNEL,
   listDestinations,
   removeDestination,
 } from './store/destinations.js';
 import { findSession, listSessions, type Session } from './store/sessions.js';
+
+/**
+ * A chat an admin names must be on a channel Polyclaw has: a misspelt one would wire nothing and
+ * say nothing. Agent chats are made by `destinations add --agent` only (their ids and loop
+ * guard are the host's), never by hand.
+ */
+function chatChannel(name: string): string {
+  if (name === AGENT_CHANNEL)
+    throw badRequest('agent chats are made with: polyclaw destinations add --group G --name N --agent GROUP');
+  if (!channelRegistry.has(name)) {
+    const known = channelRegistry.names().filter((n) => n !== AGENT_CHANNEL);
+    throw badRequest(`unknown channel "${name}" (known: ${known.join(', ')})`);
+  }
+  return name;
+}
 
 /** What the running host offers to admin ops (absent in direct mode). */
 export interface HostServices {
@@ -236,7 +253,7 @@ export const ops: Record<string, Op> = {
     );
     const g = requireGroup(ctx.db, a.group);
     return ctx.db.transaction(() => {
-      const mg = ensureMessagingGroup(ctx.db, a.channel, a.platformId);
+      const mg = ensureMessagingGroup(ctx.db, chatChannel(a.channel), a.platformId);
       return createWiring(ctx.db, mg.id, g.id, {
         engageMode: a.engage,
         pattern: a.pattern,
@@ -301,7 +318,7 @@ export const ops: Record<string, Op> = {
     } else {
       if (!a.channel || !a.platformId)
         throw badRequest('a destination needs --agent GROUP, or --channel C and --platform-id ID');
-      addChatDestination(ctx.db, g, a.name, a.channel, a.platformId, a.threadId ?? null);
+      addChatDestination(ctx.db, g, a.name, chatChannel(a.channel), a.platformId, a.threadId ?? null);
     }
     return listDestinations(ctx.db).find((d) => d.group === g.name && d.name === a.name);
   },

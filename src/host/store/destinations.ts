@@ -16,6 +16,9 @@ import {
   wiringsForMessagingGroup,
 } from './messaging.js';
 
+/** The channel of agent chats (one per pair of groups that may talk); only destinations make them. */
+export const AGENT_CHANNEL = 'agent';
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/;
 
 export interface DestinationRow {
@@ -58,7 +61,7 @@ export function addAgentDestination(db: Db, group: AgentGroup, name: string, tar
   if (target.id === group.id) throw badRequest('a group cannot be its own agent destination');
   db.transaction(() => {
     const wire = (from: AgentGroup, to: AgentGroup) => {
-      const mg = ensureMessagingGroup(db, 'agent', agentChatId(from.name, to.name), { isDirect: true });
+      const mg = ensureMessagingGroup(db, AGENT_CHANNEL, agentChatId(from.name, to.name), { isDirect: true });
       if (!wiringsForMessagingGroup(db, mg.id).some((w) => w.agentGroupId === to.id)) {
         createWiring(db, mg.id, to.id, { engageMode: 'pattern', pattern: '.*', sessionMode: 'shared' });
       }
@@ -95,7 +98,7 @@ export function removeDestination(db: Db, group: AgentGroup, name: string): void
     if (granted(group.id, row.target) || granted(row.target, group.id)) return;
     const target = getGroup(db, row.target);
     const unwire = (from: AgentGroup, to: AgentGroup) => {
-      const mg = findMessagingGroup(db, 'agent', agentChatId(from.name, to.name));
+      const mg = findMessagingGroup(db, AGENT_CHANNEL, agentChatId(from.name, to.name));
       if (!mg) return;
       for (const w of wiringsForMessagingGroup(db, mg.id))
         if (w.agentGroupId === to.id) deleteWiring(db, w.id);
