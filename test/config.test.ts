@@ -41,6 +41,23 @@ describe('config', () => {
     fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ maxTurnMs: 'soon' }));
     expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config maxTurnMs: /);
   });
+
+  it('refuses a misspelt setting instead of running on its default', () => {
+    const h = home();
+    const file = (v: unknown) => fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify(v));
+    file({ maxTurnMS: 60_000 });
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config .*"maxTurnMS"/);
+    file({ sandbox: { memoryMB: 512 } });
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config sandbox: .*"memoryMB"/);
+    file({ gateway: { groups: { main: { allowHost: ['x.org'] } } } });
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config gateway\.groups\.main: .*"allowHost"/);
+    file({ gateway: { groups: { main: { allowHosts: ['x.org'] } } }, sandbox: { memoryMb: 512 } });
+    expect(loadConfig({ POLYCLAW_HOME: h })).toMatchObject({ sandbox: { memoryMb: 512 } });
+    expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_LOG_LEVEL: 'verbose' })).toThrow(
+      'POLYCLAW_LOG_LEVEL must be one of debug, info, warn, error, got "verbose"',
+    );
+    expect(loadConfig({ POLYCLAW_HOME: h, POLYCLAW_LOG_LEVEL: 'WARN' }).home).toBe(h);
+  });
 });
 
 describe('group settings', () => {

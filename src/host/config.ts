@@ -1,15 +1,17 @@
 /**
  * The one place configuration is read: POLYCLAW_* environment variables over
- * $POLYCLAW_HOME/config.json over embedded defaults, validated with zod. Nothing else in the
- * host reads process.env for settings, and no secret from here is copied into a child's env.
+ * $POLYCLAW_HOME/config.json over embedded defaults, validated with zod; an unknown key is an
+ * error (a misspelt setting must not fall back to its default without a word). Nothing else in
+ * the host reads process.env for settings, and no secret from here is copied into a child's env.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { validateTimezone } from '../shared/schedule.js';
 import { issueLine, PolyclawError } from '../shared/errors.js';
+import { LOG_LEVELS, type Level } from '../shared/log.js';
 
-const SandboxConfig = z.object({
+const SandboxConfig = z.strictObject({
   runtime: z.enum(['auto', 'bwrap', 'process']).default('auto'),
   maxConcurrent: z.number().int().min(1).max(256).default(8),
   idleTimeoutMs: z
@@ -23,16 +25,16 @@ const SandboxConfig = z.object({
 });
 
 /** Per agent group: CONNECT allowlist (host names, `*.domain`) and an optional request budget. */
-const GatewayGroup = z.object({
+const GatewayGroup = z.strictObject({
   allowHosts: z.array(z.string().min(1)).default([]),
   requestsPerHour: z.number().int().min(1).nullable().default(null),
 });
-const GatewayConfig = z.object({
+const GatewayConfig = z.strictObject({
   /** Loopback TCP listener for runtimes without the socket; 0 = any free port, null = off. */
   tcpPort: z.number().int().min(0).max(65535).nullable().default(0),
   /** Upstream base URLs per secret kind (a secret's own --base-url wins). */
   upstreams: z
-    .object({
+    .strictObject({
       anthropic: z.string().url(),
       openai: z.string().url(),
       'codex-chatgpt': z.string().url(),
@@ -44,14 +46,14 @@ const GatewayConfig = z.object({
 });
 
 /** Host-wide defaults for OpenCode groups (slow local models): passed to its runner. */
-const OpencodeConfig = z.object({
+const OpencodeConfig = z.strictObject({
   /** A turn with no event for this long fails as a timeout (a group's own value wins). */
   idleTimeoutMs: z.number().int().min(1000).optional(),
   /** How long `opencode serve` may take to come up. */
   startTimeoutMs: z.number().int().min(1000).optional(),
 });
 
-const ConfigSchema = z.object({
+const ConfigSchema = z.strictObject({
   timezone: z
     .string()
     .refine((tz) => validateTimezone(tz) === null, {
@@ -111,6 +113,14 @@ export function installDir(): string {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const home = resolveHome(env);
+  // Read by the logger itself (it runs before any config), so checked here: a misspelt level
+  // would otherwise log at 'info' without a word.
+  const level = env.POLYCLAW_LOG_LEVEL;
+  if (level && !LOG_LEVELS.includes(level.toLowerCase() as Level))
+    throw new PolyclawError(
+      'config',
+      `POLYCLAW_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`,
+    );
   let raw: Record<string, unknown> = {};
   const file = path.join(home, 'config.json');
   if (fs.existsSync(file)) {

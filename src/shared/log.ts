@@ -2,7 +2,8 @@
  * Structured logging: one JSON object per line on stderr. stdout belongs to command output
  * (and to protocol streams in stdio processes), so nothing here ever writes to it.
  */
-export type Level = 'debug' | 'info' | 'warn' | 'error';
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type Level = (typeof LOG_LEVELS)[number];
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
