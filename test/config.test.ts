@@ -87,6 +87,26 @@ describe('admin arguments', () => {
   });
 });
 
+describe('command shapes', () => {
+  it('an extra argument or a flag the command does not take is a usage error, and nothing runs', async () => {
+    const h = home();
+    const cases: Array<[string[], string]> = [
+      [['groups', 'create', 'x', 'extra', '--provider', 'mock'], 'unexpected argument "extra"'],
+      [['groups', 'list', '--model', 'm'], 'groups list takes no --model'],
+      [['destinations', 'remove', '--group', 'main', '--name', 'n', '--agent', 'a'], 'takes no --agent'],
+      [['secrets', 'list', 'x'], 'unexpected argument "x"'],
+      [['doctor', 'now'], 'unexpected argument "now"'],
+    ];
+    for (const [args, says] of cases) {
+      const r = await cliAsync(h, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.split('\n').filter(Boolean)).toEqual([expect.stringContaining(says)]);
+    }
+    expect((await cliAsync(h, ['groups', 'list', '--json'])).json.result).toEqual([]);
+    expect((await cliAsync(h, ['help', '--json'])).json.result.help).toMatch(/^polyclaw — /);
+  });
+});
+
 describe('chats named by an admin', () => {
   it('must be on a channel Polyclaw has; agent chats are made by destinations only', () => {
     const db = openCentralDb(':memory:');

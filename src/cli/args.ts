@@ -26,3 +26,22 @@ export function parse(
 export function wantsJson(argv: string[]): boolean {
   return argv.includes('--json');
 }
+
+/** How many positionals a command takes (its verb included) and which of its flags. */
+export type Shape = [positionals: number, flags: readonly string[]];
+
+/**
+ * Anything beyond a command's shape is a usage error, not ignored: `groups show main extra` or
+ * `groups list --model m` would otherwise look done. --json and --help go with every command.
+ */
+export function checkShape(
+  command: string,
+  parsed: { values: Values; positionals: string[] },
+  [count, flags]: Shape,
+  usage: string,
+): void {
+  const extra = parsed.positionals[count];
+  if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}" — usage: ${usage}`);
+  const stray = Object.keys(parsed.values).find((f) => f !== 'json' && f !== 'help' && !flags.includes(f));
+  if (stray) throw new UsageError(`${command} takes no --${stray} — usage: ${usage}`);
+}

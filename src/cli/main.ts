@@ -4,7 +4,7 @@
  * starts without the host's modules, and every command shares one error path: a one-line
  * message on stderr and a non-zero exit.
  */
-import { reportError, UsageError } from './output.js';
+import { printResult, reportError, UsageError } from './output.js';
 import { wantsJson } from './args.js';
 
 const HELP = `polyclaw — self-hosted personal AI assistant host
@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(HELP + '\n');
+      printResult({ help: HELP }, wantsJson(rest), () => HELP);
       return 0;
     default:
       throw new UsageError(`unknown command "${cmd}" (try: polyclaw help)`);

@@ -51,10 +51,6 @@ export function cli(
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: lastJson(r.stdout) };
 }
 
-/**
- * Vault an endpoint secret whose upstream is baseUrl and create a group on it (setup only:
- * nothing is waiting on this process's event loop while these short commands run).
- */
 /** Vault an endpoint and create a group on it, without blocking the event loop (a fake model may live here). */
 export async function createEndpointGroup(
   home: string,

@@ -1,5 +1,5 @@
 /** `polyclaw groups|wirings|sessions …`: thin argument mapping onto admin ops. */
-import { parse } from '../args.js';
+import { checkShape, parse, type Shape } from '../args.js';
 import { adminCall } from '../admin-call.js';
 import { printResult, UsageError } from '../output.js';
 
@@ -61,6 +61,28 @@ const DEST_OPTS = {
   thread: { type: 'string' },
 } as const;
 
+const GROUP_FLAGS = Object.keys(GROUP_OPTS);
+const WIRING_STYLE = ['engage', 'pattern', 'session', 'scope', 'ignored'];
+
+/** Each verb's positionals (the verb included) and flags; see checkShape. */
+const SHAPES: Record<keyof typeof OPTS, Record<string, Shape>> = {
+  groups: {
+    list: [1, []],
+    create: [2, GROUP_FLAGS],
+    show: [2, []],
+    delete: [2, []],
+    update: [2, GROUP_FLAGS],
+  },
+  wirings: {
+    list: [1, []],
+    add: [1, Object.keys(WIRING_OPTS)],
+    update: [2, [...WIRING_STYLE, 'group', 'channel', 'platform-id']],
+    remove: [2, []],
+  },
+  destinations: { list: [1, []], add: [1, Object.keys(DEST_OPTS)], remove: [1, ['group', 'name']] },
+  sessions: { list: [1, ['group']], show: [2, []], reset: [2, []] },
+};
+
 const OPTS = {
   groups: GROUP_OPTS,
   wirings: WIRING_OPTS,
@@ -75,6 +97,9 @@ export async function adminCommand(noun: keyof typeof OPTS, argv: string[]): Pro
   const json = v.json === true;
   const verb = pos[0];
   if (!verb || v.help) throw new UsageError(`usage: ${usage}`);
+  const shape = SHAPES[noun][verb];
+  if (!shape) throw new UsageError(`unknown ${noun} command "${verb}" — usage: ${usage}`);
+  checkShape(`${noun} ${verb}`, { values: v, positionals: pos }, shape, usage);
   let op: string;
   let args: Record<string, unknown>;
   const vals = v as Record<string, unknown>;

@@ -4,11 +4,13 @@ import { loadConfig, paths } from '../../host/config.js';
 import { runtimeRegistry } from '../../sandbox/index.js';
 import { createLogger } from '../../shared/log.js';
 import { connectAdmin } from '../admin-client.js';
-import { parse } from '../args.js';
+import { checkShape, parse } from '../args.js';
 import { agentChecks, type DoctorCheck as Check } from './doctor-agents.js';
 
 export async function doctorCommand(argv: string[]): Promise<number> {
-  const { values: v } = parse(argv, {}, 'polyclaw doctor [--json]');
+  const parsed = parse(argv, {}, 'polyclaw doctor [--json]');
+  checkShape('doctor', parsed, [0, []], 'polyclaw doctor [--json]');
+  const v = parsed.values;
   const checks: Check[] = [];
   const major = Number(process.versions.node.split('.')[0]);
   checks.push({ name: 'node', ok: major >= 20, detail: process.version, fix: 'install Node.js 20 or newer' });

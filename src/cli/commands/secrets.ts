@@ -15,7 +15,7 @@ import { codexLogin } from '../../gateway/codex-login.js';
 import { testSecret } from '../../gateway/secret-test.js';
 import type { SecretInfo, Vault } from '../../gateway/vault.js';
 import { createLogger } from '../../shared/log.js';
-import { parse } from '../args.js';
+import { checkShape, parse, type Shape } from '../args.js';
 import { printResult, UsageError } from '../output.js';
 
 const USAGE =
@@ -30,6 +30,16 @@ const OPTS = {
   name: { type: 'string' },
   'device-auth': { type: 'boolean' },
 } as const;
+
+const SHAPES: Record<string, Shape> = {
+  set: [2, ['kind', 'base-url', 'value-stdin']],
+  list: [1, []],
+  delete: [2, []],
+  test: [2, []],
+  grant: [2, ['group', 'all']],
+  revoke: [2, ['group']],
+  login: [2, ['name', 'device-auth']],
+};
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -89,18 +99,20 @@ async function withVault<T>(fn: (vault: Vault, db: Db) => Promise<T> | T): Promi
 }
 
 export async function secretsCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals: pos } = parse(argv, OPTS, USAGE);
+  const parsed = parse(argv, OPTS, USAGE);
+  const { values: v, positionals: pos } = parsed;
   const json = v.json === true;
   const verb = pos[0];
   if (!verb || v.help) throw new UsageError(`usage: ${USAGE}`);
+  const shape = SHAPES[verb];
+  if (!shape) throw new UsageError(`unknown secrets command "${verb}" — usage: ${USAGE}`);
+  if (verb === 'set' && pos.length > 2)
+    throw new UsageError('the value is read from stdin (--value-stdin) or a prompt, never from arguments');
+  checkShape(`secrets ${verb}`, parsed, shape, USAGE);
   switch (verb) {
     case 'set': {
       const name = need(pos, 1, 'secret NAME');
       if (typeof v.kind !== 'string') throw new UsageError(`secrets set needs --kind — usage: ${USAGE}`);
-      if (pos.length > 2)
-        throw new UsageError(
-          'the value is read from stdin (--value-stdin) or a prompt, never from arguments',
-        );
       let value: string;
       if (v['value-stdin']) value = await readStdin();
       else if (process.stdin.isTTY) value = await readHidden(`value for ${name}: `);

@@ -1,9 +1,9 @@
 /** `polyclaw up`: run the host in the foreground until SIGINT/SIGTERM. */
 import { startHost } from '../../host/host.js';
-import { parse } from '../args.js';
+import { checkShape, parse } from '../args.js';
 
 export async function upCommand(argv: string[]): Promise<number> {
-  parse(argv, {}, 'polyclaw up');
+  checkShape('up', parse(argv, {}, 'polyclaw up'), [0, []], 'polyclaw up');
   const host = await startHost();
   const groups = host.db.prepare('SELECT COUNT(*) AS n FROM agent_groups').get() as { n: number };
   process.stdout.write(
