@@ -454,6 +454,16 @@ describe('host notices are never lost', () => {
     expect(getDelivery(db, session.id, `fail:${b.id}`)).toMatchObject({ status: 'skipped' });
   });
 
+  it('a notice whose stored form is unreadable is dropped with a log line; the others still go', async () => {
+    channel.failures.push(new DeliveryError('rate limited', true));
+    await delivery.notice(session, 'fail:m1', failed('first'));
+    db.prepare(`UPDATE deliveries SET notice = '{not json' WHERE out_id = 'fail:m1'`).run();
+    now += 100;
+    await delivery.notice(session, 'fail:m2', failed('second'));
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['second']);
+    expect(getDelivery(db, session.id, 'fail:m1')).toMatchObject({ status: 'skipped' });
+  });
+
   it('a kept notice whose chat is unwired before it goes out is dropped, not sent', async () => {
     channel.failures.push(new DeliveryError('rate limited', true));
     await delivery.notice(session, 'fail:m1', failed());

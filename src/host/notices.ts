@@ -19,6 +19,7 @@ import type { Logger } from '../shared/log.js';
 import { RoutingSchema } from '../shared/messages.js';
 import type { Db } from './db/open.js';
 import { getDelivery, openNotices, recordDelivery, type DeliveryRow } from './store/deliveries.js';
+import { safeJson } from './session-rows.js';
 import { getGroup } from './store/groups.js';
 import { mayPostTo } from './store/messaging.js';
 import type { Session } from './store/sessions.js';
@@ -113,7 +114,7 @@ export class Notices {
         { sessionId: session.id, outId: row.outId, seq: null, attempts: row.attempts, ...fields },
         this.d.now(),
       );
-    const parsed = NoticePayload.safeParse(JSON.parse(row.notice ?? 'null'));
+    const parsed = NoticePayload.safeParse(safeJson(row.notice ?? ''));
     if (!parsed.success) {
       log.error('dropping a notice whose stored form is unreadable', { session: session.id, key: row.outId });
       return set({ status: 'skipped', error: 'unreadable notice' });

@@ -75,7 +75,8 @@ export interface RawAck {
   error: string | null;
 }
 
-function safeJson(s: string): unknown {
+/** JSON a sandbox or an older host wrote: unreadable text is undefined, for the schema to refuse. */
+export function safeJson(s: string): unknown {
   try {
     return JSON.parse(s);
   } catch {
