@@ -212,18 +212,18 @@ describe('delivery', () => {
   });
 
   it("a notice speaks for the session's group with the relays behind its message (agent chats route it back)", async () => {
-    await delivery.notice(session, 'fail:m1', { routing, text: 'could not', hops: 2 });
+    await delivery.notice(session, host, 'fail:m1', { routing, text: 'could not', hops: 2 });
     expect(channel.sent[0]!.msg).toMatchObject({ kind: 'notice', fromGroup: 'g', hops: 2 });
   });
 
   it('a notice to a chat the group may not post to is not sent', async () => {
-    await delivery.notice(session, 'fail:m1', {
+    await delivery.notice(session, host, 'fail:m1', {
       routing: { ...routing, platformId: 'not-wired' },
       text: 'could not',
       hops: 0,
     });
     expect(channel.sent).toEqual([]);
-    await delivery.notice(session, 'fail:m2', { routing, text: 'could not', hops: 0 });
+    await delivery.notice(session, host, 'fail:m2', { routing, text: 'could not', hops: 0 });
     expect(channel.sent.map((s) => s.target.platformId)).toEqual(['room']);
   });
 
@@ -263,7 +263,7 @@ describe('delivery', () => {
     raw.prepare(`UPDATE messages_out SET id = 'fail:m1'`).run();
     raw.close();
     await delivery.process(session, host);
-    await delivery.notice(session, 'fail:m1', { routing, text: 'your message failed', hops: 0 });
+    await delivery.notice(session, host, 'fail:m1', { routing, text: 'your message failed', hops: 0 });
     expect(channel.sent.map((s) => s.msg.text)).toEqual(['forged', 'your message failed']);
   });
 
@@ -368,7 +368,7 @@ describe('host notices are never lost', () => {
 
   it('a notice whose send fails for a moment is sent on a later pass, once', async () => {
     channel.failures.push(new DeliveryError('rate limited', true));
-    await delivery.notice(session, 'fail:m1', failed('⚠️ could not'));
+    await delivery.notice(session, host, 'fail:m1', failed('⚠️ could not'));
     expect(channel.sent).toEqual([]);
     expect(laters).toEqual([[session.id, 100]]);
     await delivery.process(session, host); // not due yet
@@ -390,7 +390,7 @@ describe('host notices are never lost', () => {
       now: () => now,
       later: () => {},
     });
-    await bare.notice(session, 'fail:m1', failed());
+    await bare.notice(session, host, 'fail:m1', failed());
     now += 100;
     await delivery.process(session, host);
     expect(channel.sent.map((s) => s.msg.text)).toEqual(['failed']);
@@ -398,14 +398,14 @@ describe('host notices are never lost', () => {
 
   it('gives up on a notice after maxAttempts, and on a permanent refusal at once', async () => {
     for (let i = 0; i < 3; i++) channel.failures.push(new DeliveryError('timeout', true));
-    await delivery.notice(session, 'fail:m1', failed());
+    await delivery.notice(session, host, 'fail:m1', failed());
     for (let i = 0; i < 3; i++) {
       now += 1000;
       await delivery.process(session, host);
     }
     expect(getDelivery(db, session.id, 'fail:m1')).toMatchObject({ status: 'failed', attempts: 3 });
     channel.failures.push(new DeliveryError('chat was deleted', false));
-    await delivery.notice(session, 'fail:m2', failed());
+    await delivery.notice(session, host, 'fail:m2', failed());
     expect(getDelivery(db, session.id, 'fail:m2')).toMatchObject({ status: 'failed', attempts: 1 });
     now += 1000;
     await delivery.process(session, host);
@@ -432,7 +432,7 @@ describe('host notices are never lost', () => {
       now: () => now,
       later: () => {},
     });
-    void dying.notice(session, 'fail:m1', failed('⚠️ could not'));
+    void dying.notice(session, host, 'fail:m1', failed('⚠️ could not'));
     await new Promise((r) => setImmediate(r));
     expect(getDelivery(db, session.id, 'fail:m1')).toMatchObject({ status: 'sending' });
     await delivery.process(session, host); // the restarted host
@@ -456,17 +456,62 @@ describe('host notices are never lost', () => {
 
   it('a notice whose stored form is unreadable is dropped with a log line; the others still go', async () => {
     channel.failures.push(new DeliveryError('rate limited', true));
-    await delivery.notice(session, 'fail:m1', failed('first'));
+    await delivery.notice(session, host, 'fail:m1', failed('first'));
     db.prepare(`UPDATE deliveries SET notice = '{not json' WHERE out_id = 'fail:m1'`).run();
     now += 100;
-    await delivery.notice(session, 'fail:m2', failed('second'));
+    await delivery.notice(session, host, 'fail:m2', failed('second'));
     expect(channel.sent.map((s) => s.msg.text)).toEqual(['second']);
     expect(getDelivery(db, session.id, 'fail:m1')).toMatchObject({ status: 'skipped' });
   });
 
+  it("another notice's send does not send a notice held for a message that runs again", async () => {
+    const a = chat();
+    delivery.notices.keep(session, `fail:${a.id}`, { ...failed('a failed'), about: a.id });
+    await delivery.notice(session, host, 'refused:x', failed('refused'));
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['refused']);
+  });
+
+  it('two passes at once send each notice once (a pass re-reads a notice before sending it)', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: ChannelAdapter = {
+      channelType: 'fake',
+      setup: async () => {},
+      teardown: async () => {},
+      deliver: async (t, msg) => {
+        if (msg.text === 'one') await gate;
+        return channel.deliver(t, msg);
+      },
+    };
+    const d = new Delivery({
+      db,
+      log: createLogger({ level: 'error' }),
+      channels: new Map([['fake', slow]]),
+      maxAttempts: 3,
+      baseDelayMs: 100,
+      now: () => now,
+      later: () => {},
+    });
+    d.notices.keep(session, 'refused:1', failed('one'));
+    d.notices.keep(session, 'refused:2', failed('two'));
+    const first = d.process(session, host); // waits on "one"
+    await d.notice(session, host, 'refused:3', failed('three')); // sends "two" and "three"
+    release();
+    await first;
+    expect(channel.sent.map((s) => s.msg.text).sort()).toEqual(['one', 'three', 'two']);
+  });
+
+  it('a notice left "sending" without its text by an older host gives way to the new one', async () => {
+    db.prepare(
+      `INSERT INTO deliveries (session_id, out_id, seq, status, attempts, updated_at) VALUES (?, 'fail:m1', NULL, 'sending', 1, 0)`,
+    ).run(session.id);
+    await delivery.notice(session, host, 'fail:m1', failed('⚠️ could not'));
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['⚠️ could not']);
+  });
+
   it('a kept notice whose chat is unwired before it goes out is dropped, not sent', async () => {
     channel.failures.push(new DeliveryError('rate limited', true));
-    await delivery.notice(session, 'fail:m1', failed());
+    await delivery.notice(session, host, 'fail:m1', failed());
     db.prepare('DELETE FROM wirings').run();
     now += 100;
     await delivery.process(session, host);

@@ -8,9 +8,8 @@
  * runtime) running a stand-in script; the test plays the runner's part in the queue.
  */
 import fs from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DeliveryError, type DeliveryTarget, type OutgoingMessage } from '../src/channels/adapter.js';
-import { channelRegistry } from '../src/channels/index.js';
 import { ops } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
@@ -27,9 +26,6 @@ import type { SandboxRuntime, SandboxSpec } from '../src/sandbox/runtime.js';
 import { createLogger, memoryLogger } from '../src/shared/log.js';
 import { tempHome, waitFor } from './support/cli.js';
 import { FullChannel } from './support/fake-channel.js';
-
-// The fake chat platform is a channel Polyclaw has, for this file: admins may wire it.
-channelRegistry.register('fullchat', () => new FullChannel());
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -107,6 +103,14 @@ async function setup(
   });
   if (opts.wake !== false) sessions.wake(session.id);
   return { ch, starts, q, id, sessions, db, ctx, group, session };
+}
+
+/** A second chat ("other") wired to the group, and its session. */
+function otherChat(t: Pick<Awaited<ReturnType<typeof setup>>, 'ctx' | 'db' | 'group'>) {
+  ops['wirings.add']!(t.ctx, { group: 'main', channel: 'fullchat', platformId: 'other', engage: 'mention' });
+  const mg = findMessagingGroup(t.db, 'fullchat', 'other')!;
+  const { session } = resolveSession(t.db, t.group.id, 'shared', mg.id, null);
+  return { session, to: { channelType: 'fullchat', platformId: 'other', threadId: null } };
 }
 
 describe('a sandbox that dies before its runner takes the message', () => {
@@ -257,18 +261,10 @@ describe('start-up recovery', () => {
     const ch = new WakingChannel();
     const { starts, sessions, db, ctx, group, session } = await setup(LIVE, {}, { ch, wake: false });
     // Another session of the group, recovered first, with a reply the last host never delivered.
-    ops['wirings.add']!(ctx, { group: 'main', channel: 'fullchat', platformId: 'other', engage: 'mention' });
-    const other = resolveSession(
-      db,
-      group.id,
-      'shared',
-      findMessagingGroup(db, 'fullchat', 'other')!.id,
-      null,
-    ).session;
+    const { session: other, to } = otherChat({ ctx, db, group });
     touchSession(db, other.id, Date.now() + 60_000);
     const runner = new RunnerQueue(sessions.queueFor(other).dir);
     cleanups.push(() => runner.close());
-    const to = { channelType: 'fullchat', platformId: 'other', threadId: null };
     runner.commit([{ kind: 'message', inReplyTo: null, routing: to, content: { text: 'late reply' } }], []);
     let startedAtDelivery = -1;
     ch.onDeliver = () => {
@@ -281,21 +277,38 @@ describe('start-up recovery', () => {
   }, 20_000);
 });
 
+describe('a notice in backoff', () => {
+  it('keeps one wake timer for its session however often the session is woken meanwhile', async () => {
+    class Down extends FullChannel {
+      override async deliver(): Promise<string> {
+        throw new DeliveryError('platform busy', true);
+      }
+    }
+    const { q, id, sessions, session } = await setup('process.exit(3)', {}, { ch: new Down() });
+    await waitFor(() => q.get(id)?.status === 'failed', 10_000, 'message failed');
+    await settled();
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      for (let i = 0; i < 20; i++) {
+        sessions.kick(session.id);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // Backoff waits are deliveryBaseMs (500) × 2^n: count the timers asked for in that range.
+      const backoff = spy.mock.calls.filter(([, ms]) => typeof ms === 'number' && ms > 5 && ms <= 8_000);
+      expect(backoff.length).toBeLessThanOrEqual(1);
+    } finally {
+      spy.mockRestore();
+    }
+  }, 20_000);
+});
+
 describe('start-up recovery of notices', () => {
   it('sends a notice the last host kept but never sent, also for a session with no files yet', async () => {
     const { ch, sessions, db, ctx, group } = await setup(LIVE, {}, { wake: false });
-    ops['wirings.add']!(ctx, { group: 'main', channel: 'fullchat', platformId: 'other', engage: 'mention' });
-    const other = resolveSession(
-      db,
-      group.id,
-      'shared',
-      findMessagingGroup(db, 'fullchat', 'other')!.id,
-      null,
-    );
-    const to = { channelType: 'fullchat', platformId: 'other', threadId: null };
+    const { session: other, to } = otherChat({ ctx, db, group });
     // The last host kept a refusal and died before sending it; this session never had a message.
-    sessions.delivery.notices.keep(other.session, 'refused:pm-9', { routing: to, text: 'refused', hops: 0 });
-    expect(fs.existsSync(sessionDir(ctx.config.home, 'main', other.session.id))).toBe(false);
+    sessions.delivery.notices.keep(other, 'refused:pm-9', { routing: to, text: 'refused', hops: 0 });
+    expect(fs.existsSync(sessionDir(ctx.config.home, 'main', other.id))).toBe(false);
     await sessions.recover();
     await waitFor(() => ch.log.some((e) => e.op === 'deliver'), 5_000, 'notice sent');
     expect(

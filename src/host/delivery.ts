@@ -15,7 +15,7 @@ import { errorMessage, PolyclawError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { checkInside, readInside } from '../shared/confined.js';
 import type { Db } from './db/open.js';
-import { Notices, type MessageStatus, type Notice } from './notices.js';
+import { Notices, statusIn, type Notice } from './notices.js';
 import { OUTBOUND_BATCH, type InboundRow, type OutboundRow, type SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
@@ -54,7 +54,7 @@ export class Delivery {
    */
   async process(session: Session, queue: SessionQueue): Promise<boolean> {
     // Notices first: they do not wait behind a row in backoff, nor it behind them.
-    await this.notices.flush(session, (id) => queue.get(id)?.status ?? null);
+    await this.notices.flush(session, statusIn(queue));
     const cursor =
       (
         prep(this.d.db, 'SELECT out_cursor FROM sessions WHERE id = ?').get(session.id) as
@@ -247,12 +247,13 @@ export class Delivery {
    */
   async notice(
     session: Session,
+    queue: Pick<SessionQueue, 'get'>,
     key: string,
     notice: Notice,
-    status: MessageStatus = () => null,
   ): Promise<void> {
     this.notices.keep(session, key, notice);
-    await this.notices.flush(session, status);
+    // The queue tells which held notices are due: one about a message running again is not.
+    await this.notices.flush(session, statusIn(queue));
   }
 }
 

@@ -100,7 +100,7 @@ export async function startHost(
       queueFor: (s) => sessions.queueFor(s),
       wake: (sid) => sessions.wake(sid),
       tell: (s, key, routing, text, replyTo) =>
-        sessions.delivery.notice(s, key, { routing, text, replyTo, hops: 0 }),
+        sessions.delivery.notice(s, sessions.queueFor(s), key, { routing, text, replyTo, hops: 0 }),
     });
     for (const [name, ch] of channels) {
       await ch.setup({

@@ -37,6 +37,12 @@ export type Notice = z.infer<typeof NoticePayload>;
 /** What a held notice needs to know of the message it is about. */
 export type MessageStatus = (id: string) => 'pending' | 'completed' | 'failed' | null;
 
+/** A message's status as the session's queue has it (null: not in it, e.g. after a reset). */
+export const statusIn =
+  (queue: { get(id: string): { status: 'pending' | 'completed' | 'failed' } | null }): MessageStatus =>
+  (id) =>
+    queue.get(id)?.status ?? null;
+
 export interface NoticesDeps {
   db: Db;
   log: Logger;
@@ -47,6 +53,8 @@ export interface NoticesDeps {
   /** Ask for this session's delivery pass again after a delay (a notice's retry). */
   later(sessionId: string, delayMs: number): void;
 }
+
+const isOpen = (r: DeliveryRow) => r.notice !== null && (r.status === 'sending' || r.status === 'retry');
 
 export class Notices {
   /** Sends of this process under way, by `${session}:${key}`: a concurrent pass leaves them be. */
@@ -62,7 +70,9 @@ export class Notices {
     const prev = getDelivery(this.d.db, session.id, key);
     // Sent, given up on, dropped or being sent: nothing to add. A kept one waiting for its turn
     // (its message failed again after a crash) takes the newer wording and keeps its backoff.
-    if (prev && prev.status !== 'retry') return;
+    // A row without a payload left open by a host before notices were kept cannot be sent: this
+    // one takes its place.
+    if (prev && prev.status !== 'retry' && !(prev.notice === null && prev.status === 'sending')) return;
     if (!mayPostTo(this.d.db, session.agentGroupId, notice.routing)) {
       this.d.log.error('notice not sent: this agent group may not post to that chat', {
         session: session.id,
@@ -99,7 +109,10 @@ export class Notices {
       }
       this.inFlight.add(flight);
       try {
-        await this.sendOne(session, row, status);
+        // Read again: another pass may have sent it (or put it off) while this one awaited.
+        const now = getDelivery(this.d.db, session.id, row.outId);
+        if (now && isOpen(now) && !(now.status === 'retry' && (now.nextAttemptAt ?? 0) > this.d.now()))
+          await this.sendOne(session, now, status);
       } finally {
         this.inFlight.delete(flight);
       }

@@ -50,6 +50,8 @@ export class SessionManager {
   private watchers = new Map<string, fs.FSWatcher>();
   private chains = new Map<string, Promise<void>>();
   private timers = new Set<NodeJS.Timeout>();
+  /** When each session's delivery wake is due (kickLater). */
+  private readonly kickAt = new Map<string, number>();
   private dirty = new Set<string>();
   /** The runtime signature of the group settings each session's sandbox was started with. */
   private signatures = new Map<string, string>();
@@ -72,7 +74,7 @@ export class SessionManager {
       maxAttempts: d.config.deliveryMaxAttempts,
       baseDelayMs: d.config.deliveryBaseMs,
       now: this.now,
-      later: (sid, ms) => this.after(ms, () => this.kick(sid)),
+      later: (sid, ms) => this.kickLater(sid, ms),
       onAction: d.onAction,
     });
     this.settlement = new Settlement({
@@ -345,6 +347,21 @@ export class SessionManager {
       if (this.chains.get(sessionId) === next) this.chains.delete(sessionId);
     });
     return next;
+  }
+
+  /**
+   * One delivery wake per session at the earliest time asked for: a row or notice in backoff
+   * asks again on every pass, and each ask must not add a timer.
+   */
+  private kickLater(sessionId: string, ms: number): void {
+    const at = Date.now() + Math.max(0, ms);
+    const due = this.kickAt.get(sessionId);
+    if (due !== undefined && due <= at && due >= Date.now()) return;
+    this.kickAt.set(sessionId, at);
+    this.after(ms, () => {
+      if (this.kickAt.get(sessionId) === at) this.kickAt.delete(sessionId);
+      this.kick(sessionId);
+    });
   }
 
   private after(ms: number, fn: () => void): void {

@@ -11,6 +11,7 @@ import type { Logger } from '../shared/log.js';
 import type { ExitInfo } from '../sandbox/runtime.js';
 import type { Db } from './db/open.js';
 import type { Delivery } from './delivery.js';
+import { statusIn } from './notices.js';
 import type { AckRow, InboundRow, SessionQueue } from './session-queue.js';
 import { expireQuestionsOf } from './store/questions.js';
 import type { Session } from './store/sessions.js';
@@ -130,8 +131,10 @@ export class Settlement {
       });
     }
     q.markDone(m.id, 'failed');
+    await this.d.delivery.notices.flush(session, statusIn(q));
+    // After the notice's first try: a channel that shows the message settled (a client that
+    // then stops listening) has the reason first.
     this.settled(m, 'failed');
-    await this.d.delivery.notices.flush(session, (id) => q.get(id)?.status ?? null);
   }
 
   private settled(m: InboundRow, status: 'completed' | 'failed'): void {

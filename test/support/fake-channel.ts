@@ -1,5 +1,6 @@
 /** A channel adapter with every optional capability, recording what the host asked of it. */
 import fs from 'node:fs';
+import { channelRegistry } from '../../src/channels/index.js';
 import { ops } from '../../src/host/admin-ops.js';
 import { startHost, type Host } from '../../src/host/host.js';
 import { createLogger } from '../../src/shared/log.js';
@@ -58,6 +59,9 @@ export class FullChannel implements ChannelAdapter {
     this.settled.push([id, status]);
   }
 }
+
+// The fake platform is a channel Polyclaw has, in the tests that use it: admins may wire it.
+if (!channelRegistry.has('fullchat')) channelRegistry.register('fullchat', () => new FullChannel());
 
 /**
  * An in-process host (real sandboxes) with a FullChannel whose chat "room" is wired to the
