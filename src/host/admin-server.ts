@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import { z } from 'zod';
 import { toWireError } from '../shared/errors.js';
 import { lineSplitter } from '../shared/lines.js';
 import type { Logger } from '../shared/log.js';
@@ -18,6 +19,8 @@ export interface Connection {
 export type Handler = (op: string, args: unknown, conn: Connection) => Promise<unknown>;
 
 const MAX_LINE = 1024 * 1024;
+
+const Request = z.object({ id: z.unknown().optional(), op: z.string(), args: z.unknown().optional() });
 
 export class AdminServer {
   private server: net.Server | null = null;
@@ -80,9 +83,9 @@ export class AdminServer {
   }
 
   private async request(line: string, conn: Connection): Promise<void> {
-    let msg: { id?: unknown; op?: unknown; args?: unknown };
+    let raw: unknown;
     try {
-      msg = JSON.parse(line) as typeof msg;
+      raw = JSON.parse(line);
     } catch {
       conn.send({
         id: null,
@@ -91,11 +94,18 @@ export class AdminServer {
       });
       return;
     }
-    const id = msg.id ?? null;
-    if (typeof msg.op !== 'string') {
-      conn.send({ id, ok: false, error: { code: 'bad_request', message: 'request needs an "op" string' } });
+    const parsed = Request.safeParse(raw);
+    if (!parsed.success) {
+      const id = typeof raw === 'object' && raw !== null && 'id' in raw ? (raw.id ?? null) : null;
+      conn.send({
+        id,
+        ok: false,
+        error: { code: 'bad_request', message: 'a request is a JSON object with an "op" string' },
+      });
       return;
     }
+    const msg = parsed.data;
+    const id = msg.id ?? null;
     try {
       const result = await this.handler(msg.op, msg.args, conn);
       conn.send({ id, ok: true, result: result ?? null });
