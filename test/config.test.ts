@@ -8,7 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ops } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
+import { sessionDir } from '../src/host/sandbox-spec.js';
+import { SessionQueue } from '../src/host/session-queue.js';
 import { createGroup, getGroupByName, updateGroup } from '../src/host/store/groups.js';
+import { findMessagingGroup } from '../src/host/store/messaging.js';
+import { resolveSession } from '../src/host/store/sessions.js';
 import { cliAsync, tempHome } from './support/cli.js';
 
 const homes: string[] = [];
@@ -127,6 +131,33 @@ describe('chats named by an admin', () => {
     expect(ops['destinations.list']!(ctx, {})).toEqual(before.d);
     expect(wire('terminal')()).toMatchObject({ agentGroupId: expect.any(String) });
     expect(dest('terminal')()).toMatchObject({ kind: 'chat', channel: 'terminal' });
+  });
+});
+
+describe('groups delete', () => {
+  it('refuses while a message of the group is in progress, and deletes once it settled', async () => {
+    const db = openCentralDb(':memory:');
+    const ctx = { db, config: loadConfig({ POLYCLAW_HOME: home() }), host: null };
+    ops['groups.create']!(ctx, { name: 'rg', provider: 'mock' });
+    const g = getGroupByName(db, 'rg')!;
+    const mg = findMessagingGroup(db, 'terminal', 'rg')!;
+    const { session } = resolveSession(db, g.id, 'shared', mg.id, null);
+    const dir = sessionDir(ctx.config.home, 'rg', session.id);
+    const q = new SessionQueue(dir);
+    const routing = { channelType: 'terminal', platformId: 'rg', threadId: null };
+    const content = { text: 'hi', sender: { id: 'u' }, attachments: [] };
+    q.enqueue({ kind: 'chat', trigger: false, routing, content }); // context only: no turn
+    const m = q.enqueue({ kind: 'chat', trigger: true, routing, content });
+    await expect(ops['groups.delete']!(ctx, { name: 'rg' })).rejects.toThrow(
+      'group "rg" has 1 message in progress; delete it once it has an answer or failed',
+    );
+    expect(getGroupByName(db, 'rg')).not.toBeNull();
+    expect(q.pending()).toHaveLength(2);
+    q.markDone(m.id, 'completed');
+    q.close();
+    await expect(ops['groups.delete']!(ctx, { name: 'rg' })).resolves.toMatchObject({ deleted: 'rg' });
+    expect(getGroupByName(db, 'rg')).toBeNull();
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });
 

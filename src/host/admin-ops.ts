@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { channelRegistry } from '../channels/index.js';
 import { secretExists } from '../gateway/vault.js';
 import { hostProviderRegistry } from '../providers/index.js';
-import { badRequest, issueLine, PolyclawError } from '../shared/errors.js';
+import { badRequest, conflict, issueLine, PolyclawError } from '../shared/errors.js';
 import { validateTimezone } from '../shared/schedule.js';
 import { APPROVAL_POLICIES, type ApprovalPolicy } from '../shared/messages.js';
 import type { Config } from './config.js';
@@ -217,7 +217,12 @@ export const ops: Record<string, Op> = {
     const a = parse(z.object({ name: z.string() }), args);
     const g = requireGroup(ctx.db, a.name);
     const sessions = listSessions(ctx.db, g.id);
+    // Deleting takes the queues with it: a message still in progress would vanish unanswered.
+    // Checked again after the sandboxes stopped (one may have arrived meanwhile), and the
+    // delete follows that check in the same synchronous step.
+    refuseWhileInProgress(ctx, g.name, sessions);
     for (const s of sessions) await ctx.host?.stopSandbox(s.id);
+    refuseWhileInProgress(ctx, g.name, sessions);
     deleteGroup(ctx.db, a.name);
     for (const s of sessions)
       fs.rmSync(sessionDir(ctx.config.home, g.name, s.id), { recursive: true, force: true });
@@ -385,6 +390,17 @@ function withQueue<T>(ctx: OpContext, s: Session, fn: (q: SessionQueue, dir: str
   } finally {
     if (!ctx.host) q.close();
   }
+}
+
+function refuseWhileInProgress(ctx: OpContext, group: string, sessions: Session[]): void {
+  const n = sessions.reduce(
+    (sum, s) => sum + (withQueue(ctx, s, (q) => q.pending().filter((m) => m.trigger).length) ?? 0),
+    0,
+  );
+  if (n > 0)
+    throw conflict(
+      `group "${group}" has ${n} message${n === 1 ? '' : 's'} in progress; delete it once ${n === 1 ? 'it has' : 'they have'} an answer or failed`,
+    );
 }
 
 /** Ops that only make sense while the host runs. */
