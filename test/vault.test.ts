@@ -12,6 +12,11 @@ import { openCentralDb } from '../src/host/db/open.js';
 import { createGroup } from '../src/host/store/groups.js';
 import { codexLogin } from '../src/gateway/codex-login.js';
 import { Vault } from '../src/gateway/vault.js';
+import { testSecret } from '../src/gateway/secret-test.js';
+import { openVault } from '../src/host/gateway-host.js';
+import { createLogger } from '../src/shared/log.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { BASE_ENV, cli, cliAsync, MAIN, tempHome } from './support/cli.js';
 import { startFakeUpstream } from './support/fake-upstream.js';
@@ -295,5 +300,35 @@ describe('secrets login codex', () => {
     ).rejects.toThrow(/not installed/);
     expect(dir).not.toBe('');
     expect(fs.existsSync(dir)).toBe(false);
+  });
+});
+
+describe('secrets test of an upstream that never answers', () => {
+  it('fails with a reason after its timeout; the late end of the request records nothing and throws nothing', async () => {
+    const hang = http.createServer(() => {}); // takes the request, never answers
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
+    const port = (hang.address() as AddressInfo).port;
+    const h = home();
+    const db = openCentralDb(path.join(h, 'polyclaw.db'));
+    try {
+      const vault = openVault(db, { POLYCLAW_HOME: h });
+      vault.set({
+        name: 'slow',
+        kind: 'openai-compatible',
+        value: 'k',
+        baseUrl: `http://127.0.0.1:${port}/v1`,
+      });
+      const r = await testSecret(vault, 'slow', {
+        log: createLogger({ level: 'error' }),
+        upstreams: {},
+        timeoutMs: 200,
+      });
+      expect(r).toMatchObject({ name: 'slow', ok: false, status: 0, reason: 'no answer within 0.2 s' });
+    } finally {
+      db.close(); // as the CLI does once the test returned
+      hang.closeAllConnections();
+      await new Promise((r) => hang.close(r));
+    }
+    await new Promise((r) => setTimeout(r, 100)); // a late markUsed on the closed DB would throw here
   });
 });

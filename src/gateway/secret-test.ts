@@ -20,18 +20,27 @@ const PROBE_PATH: Record<SecretKind, string> = {
   'codex-chatgpt': '/models?client_version=0.0.0',
 };
 
+/** How long the probe waits for the upstream's answer. */
+const PROBE_TIMEOUT_MS = 30_000;
+
 export async function testSecret(
   vault: Vault,
   name: string,
-  deps: Omit<GatewayDeps, 'secrets' | 'policy'> & { log: Logger },
+  deps: Omit<GatewayDeps, 'secrets' | 'policy'> & { log: Logger; timeoutMs?: number },
 ): Promise<{ name: string; ok: boolean; status: number; durationMs: number; reason?: string }> {
+  const timeoutMs = deps.timeoutMs ?? PROBE_TIMEOUT_MS;
+  // The gateway's upstream request can end after this function returned (and the caller closed
+  // the vault's DB): whatever it records then is dropped.
+  let open = true;
   const info = vault.list().find((s) => s.name === name);
   if (!info) throw notFound(`no secret named "${name}"`);
   // The test may use the secret whatever its grants: it acts for the owner, not a group.
   const source: SecretSource = {
     forKind: () => ({ ok: false, reason: 'none' }),
     byName: (_c, n) => (n === name ? vault.openForOwner(n) : { ok: false, reason: 'none' }),
-    markUsed: (id, status) => vault.markUsed(id, status),
+    markUsed: (id, status) => {
+      if (open) vault.markUsed(id, status);
+    },
     replaceValue: (id, v) => vault.replaceValue(id, v),
   };
   const gw = new Gateway({
@@ -44,13 +53,13 @@ export async function testSecret(
   try {
     await gw.listen({ socketDir: dir, tcpPort: null });
     const ticket = gw.issue({ groupId: '-', groupName: '(owner test)' }, 'secrets-test');
-    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const answer = await new Promise<{ status: number; body: string } | null>((resolve, reject) => {
       const req = http.request(
         {
           socketPath: path.join(dir, GATEWAY_SOCKET),
           path: `/endpoints/${name}${PROBE_PATH[info.kind]}`,
           headers: { authorization: `Bearer ${ticket.token}`, 'anthropic-version': '2023-06-01' },
-          timeout: 30_000,
+          timeout: timeoutMs,
         },
         (res) => {
           let body = '';
@@ -62,15 +71,22 @@ export async function testSecret(
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
+      req.on('timeout', () => {
+        resolve(null);
+        req.destroy();
+      });
       req.on('error', reject);
       req.end();
     });
-    const ok = status >= 200 && status < 300;
     const durationMs = Date.now() - t0;
+    if (!answer)
+      return { name, ok: false, status: 0, durationMs, reason: `no answer within ${timeoutMs / 1000} s` };
+    const { status, body } = answer;
+    const ok = status >= 200 && status < 300;
     return ok ? { name, ok, status, durationMs } : { name, ok, status, durationMs, reason: reasonOf(body) };
   } finally {
     await gw.close();
+    open = false;
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

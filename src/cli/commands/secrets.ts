@@ -170,7 +170,7 @@ export async function secretsCommand(argv: string[]): Promise<number> {
       if (!r.ok)
         throw new PolyclawError(
           'unavailable',
-          `secret ${name} FAILED (HTTP ${r.status}, ${r.durationMs} ms): ${r.reason ?? 'no reason given'}`,
+          `secret ${name} FAILED (${r.status ? `HTTP ${r.status}` : 'no answer'}, ${r.durationMs} ms): ${r.reason ?? 'no reason given'}`,
         );
       printResult(r, json, () => `${name}: ok (HTTP ${r.status}, ${r.durationMs} ms)`);
       return 0;
