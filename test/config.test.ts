@@ -100,12 +100,15 @@ describe('command shapes', () => {
       [['destinations', 'remove', '--group', 'main', '--name', 'n', '--agent', 'a'], 'takes no --agent'],
       [['secrets', 'list', 'x'], 'unexpected argument "x"'],
       [['doctor', 'now'], 'unexpected argument "now"'],
+      [['up', '--help'], 'usage: polyclaw up'], // prints the usage: no host starts
+      [['doctor', '-h'], 'usage: polyclaw doctor'],
     ];
     for (const [args, says] of cases) {
       const r = await cliAsync(h, args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.split('\n').filter(Boolean)).toEqual([expect.stringContaining(says)]);
     }
+    expect(fs.existsSync(path.join(h, 'polyclaw.db'))).toBe(false);
     expect((await cliAsync(h, ['groups', 'list', '--json'])).json.result).toEqual([]);
     expect((await cliAsync(h, ['help', '--json'])).json.result.help).toMatch(/^polyclaw — /);
   });

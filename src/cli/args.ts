@@ -32,7 +32,8 @@ export type Shape = [positionals: number, flags: readonly string[]];
 
 /**
  * Anything beyond a command's shape is a usage error, not ignored: `groups show main extra` or
- * `groups list --model m` would otherwise look done. --json and --help go with every command.
+ * `groups list --model m` would otherwise look done. --json goes with every command; --help
+ * prints the usage instead of running anything.
  */
 export function checkShape(
   command: string,
@@ -40,6 +41,7 @@ export function checkShape(
   [count, flags]: Shape,
   usage: string,
 ): void {
+  if (parsed.values.help) throw new UsageError(`usage: ${usage}`);
   const extra = parsed.positionals[count];
   if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}" — usage: ${usage}`);
   const stray = Object.keys(parsed.values).find((f) => f !== 'json' && f !== 'help' && !flags.includes(f));

@@ -1,14 +1,27 @@
 /** `polyclaw up`: run the host in the foreground until SIGINT/SIGTERM. */
 import { startHost } from '../../host/host.js';
 import { checkShape, parse } from '../args.js';
+import { printResult } from '../output.js';
+
+const USAGE = 'polyclaw up [--json]';
 
 export async function upCommand(argv: string[]): Promise<number> {
-  checkShape('up', parse(argv, {}, 'polyclaw up'), [0, []], 'polyclaw up');
+  const parsed = parse(argv, {}, USAGE);
+  checkShape('up', parsed, [0, []], USAGE);
   const host = await startHost();
   const groups = host.db.prepare('SELECT COUNT(*) AS n FROM agent_groups').get() as { n: number };
-  process.stdout.write(
-    `Polyclaw is up (data: ${host.config.home}, sandbox: ${host.runtime.name}, ${groups.n} agent group${groups.n === 1 ? '' : 's'}).\n` +
-      (host.createdMain ? `Created agent group "main" on the mock provider.\n` : '') +
+  const up = {
+    home: host.config.home,
+    sandbox: host.runtime.name,
+    groups: groups.n,
+    createdMain: host.createdMain,
+  };
+  printResult(
+    up,
+    parsed.values.json === true,
+    () =>
+      `Polyclaw is up (data: ${up.home}, sandbox: ${up.sandbox}, ${up.groups} agent group${up.groups === 1 ? '' : 's'}).\n` +
+      (up.createdMain ? `Created agent group "main" on the mock provider.\n` : '') +
       `Chat with it: npx polyclaw chat   (one message: npx polyclaw chat -m "hello")\n`,
   );
   await new Promise<void>((resolve) => {
