@@ -46,6 +46,15 @@ describe('config', () => {
     expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config maxTurnMs: /);
   });
 
+  it('refuses a duration longer than a timer can wait (it would fire at once)', () => {
+    const h = home();
+    expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_IDLE_TIMEOUT_MS: '99999999999' })).toThrow(
+      'config sandbox.idleTimeoutMs: at most 2147483647 ms (about 24.8 days, the longest timer Node can set)',
+    );
+    fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ deliveryBaseMs: 1e12 }));
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config deliveryBaseMs: at most 2147483647 ms/);
+  });
+
   it('refuses a misspelt setting instead of running on its default', () => {
     const h = home();
     const file = (v: unknown) => fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify(v));

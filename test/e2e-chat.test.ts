@@ -106,6 +106,21 @@ describe('terminal chat through a bwrap sandbox', () => {
     expect(Date.now() - t0).toBeLessThan(20_000); // it waited 300 s
   }, 30_000);
 
+  it('a chat line over the size limit is refused alone; the lines after it are still answered', async () => {
+    const long = 'x'.repeat(100_001);
+    const r = await cliAsync(home, ['chat'], {}, `${long}\nafter the long one\n`);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe('polyclaw: message is 100001 characters long; at most 100000; not sent');
+    expect(r.stdout).toContain('after the long one');
+    const one = cli(home, ['chat', '-m', long]);
+    expect([one.code, one.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    const t = cli(home, ['chat', '-m', 'hi', '--timeout', '3000000']);
+    expect([t.code, t.stderr.trim()]).toEqual([
+      2,
+      'polyclaw: --timeout is at most 2147483 seconds (about 24.8 days)',
+    ]);
+  }, 30_000);
+
   it('retries a retryable failure and then answers', () => {
     const r = cli(home, [
       'chat',

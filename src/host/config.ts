@@ -11,14 +11,22 @@ import { validateTimezone } from '../shared/schedule.js';
 import { issueLine, PolyclawError } from '../shared/errors.js';
 import { LOG_LEVELS, type Level } from '../shared/log.js';
 
+/** The longest timer Node can set (~24.8 days); a longer one would fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+/** A duration setting in ms: at least `min`, at most what a timer can wait. */
+const ms = (min: number) =>
+  z
+    .number()
+    .int()
+    .min(min)
+    .max(MAX_TIMER_MS, {
+      error: `at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer Node can set)`,
+    });
+
 const SandboxConfig = z.strictObject({
   runtime: z.enum(['auto', 'bwrap', 'process']).default('auto'),
   maxConcurrent: z.number().int().min(1).max(256).default(8),
-  idleTimeoutMs: z
-    .number()
-    .int()
-    .min(1000)
-    .default(30 * 60_000),
+  idleTimeoutMs: ms(1000).default(30 * 60_000),
   memoryMb: z.number().int().min(64).default(4096),
   cpus: z.number().min(0.1).max(256).default(2),
   pids: z.number().int().min(16).default(1024),
@@ -48,9 +56,9 @@ const GatewayConfig = z.strictObject({
 /** Host-wide defaults for OpenCode groups (slow local models): passed to its runner. */
 const OpencodeConfig = z.strictObject({
   /** A turn with no event for this long fails as a timeout (a group's own value wins). */
-  idleTimeoutMs: z.number().int().min(1000).optional(),
+  idleTimeoutMs: ms(1000).optional(),
   /** How long `opencode serve` may take to come up. */
-  startTimeoutMs: z.number().int().min(1000).optional(),
+  startTimeoutMs: ms(1000).optional(),
 });
 
 const ConfigSchema = z.strictObject({
@@ -63,26 +71,18 @@ const ConfigSchema = z.strictObject({
   sandbox: SandboxConfig.default(SandboxConfig.parse({})),
   /** Inbound processing attempts before a message is failed and the user told. */
   maxTries: z.number().int().min(1).max(20).default(3),
-  retryBaseMs: z.number().int().min(10).default(2000),
+  retryBaseMs: ms(10).default(2000),
   /** A turn whose runner heartbeat is older than this is treated as stuck: sandbox killed, retried. */
-  stuckTimeoutMs: z
-    .number()
-    .int()
-    .min(1000)
-    .default(15 * 60_000),
+  stuckTimeoutMs: ms(1000).default(15 * 60_000),
   /**
    * A turn running longer than this (host clock, checked by the safety sweep) is failed and its
    * sandbox stopped, heartbeat or not.
    */
-  maxTurnMs: z
-    .number()
-    .int()
-    .min(60_000)
-    .default(2 * 3_600_000),
+  maxTurnMs: ms(60_000).default(2 * 3_600_000),
   deliveryMaxAttempts: z.number().int().min(1).max(20).default(5),
-  deliveryBaseMs: z.number().int().min(10).default(500),
+  deliveryBaseMs: ms(10).default(500),
   /** Safety-net sweep; the hot path is event-driven. */
-  safetyPollMs: z.number().int().min(500).default(30_000),
+  safetyPollMs: ms(500).default(30_000),
   gateway: GatewayConfig.default(GatewayConfig.parse({})),
   opencode: OpencodeConfig.default({}),
 });

@@ -13,6 +13,7 @@ import { chooseRuntime } from '../sandbox/index.js';
 import type { SandboxRuntime } from '../sandbox/runtime.js';
 import { badRequest, PolyclawError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
+import { MAX_CHAT_TEXT } from '../shared/messages.js';
 import { z } from 'zod';
 import { AdminServer, type Connection } from './admin-server.js';
 import { HOST_ONLY, runOp, type HostServices, type OpContext } from './admin-ops.js';
@@ -170,7 +171,10 @@ export async function startHost(
 const AttachArgs = z.object({ platformId: z.string().min(1) });
 const SendArgs = z.object({
   platformId: z.string().min(1),
-  text: z.string().min(1, 'message text is empty').max(100_000),
+  text: z
+    .string()
+    .min(1, 'message text is empty')
+    .max(MAX_CHAT_TEXT, `message text is longer than ${MAX_CHAT_TEXT} characters`),
   sender: z.object({ id: z.string().min(1), name: z.string().optional() }),
   platformMessageId: z.string().optional(),
 });

@@ -10,7 +10,7 @@ import type { Logger } from '../shared/log.js';
 import { errorMessage, PolyclawError } from '../shared/errors.js';
 import type { ExitInfo, SandboxRuntime } from '../sandbox/runtime.js';
 import { bellsDir, OUTBOUND_BELL } from '../shared/session-db.js';
-import type { Config } from './config.js';
+import { MAX_TIMER_MS, type Config } from './config.js';
 import type { SandboxGatewayAccess } from '../gateway/contract.js';
 import type { Db } from './db/open.js';
 import { Delivery, type DeliveryDeps } from './delivery.js';
@@ -371,7 +371,9 @@ export class SessionManager {
         this.timers.delete(t);
         fn();
       },
-      Math.max(0, ms),
+      // A backoff of a large base can outgrow what a timer can wait (it would fire at once):
+      // waking at the limit instead finds the row not due yet and asks again.
+      Math.min(Math.max(0, ms), MAX_TIMER_MS),
     );
     this.timers.add(t);
   }

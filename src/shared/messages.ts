@@ -4,6 +4,9 @@
  */
 import { z } from 'zod';
 
+/** Longest message a person may send through the terminal chat (characters). */
+export const MAX_CHAT_TEXT = 100_000;
+
 export const RoutingSchema = z.object({
   channelType: z.string().min(1),
   platformId: z.string().min(1),

@@ -7,8 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import readline from 'node:readline';
-import { loadConfig, paths } from '../../host/config.js';
+import { loadConfig, MAX_TIMER_MS, paths } from '../../host/config.js';
 import { PolyclawError } from '../../shared/errors.js';
+import { MAX_CHAT_TEXT } from '../../shared/messages.js';
 import { connectAdmin, type AdminClient } from '../admin-client.js';
 import { parse } from '../args.js';
 import { UsageError } from '../output.js';
@@ -51,7 +52,10 @@ export async function chatCommand(argv: string[]): Promise<number> {
   const message = v.message as string | undefined;
   if (!Number.isFinite(timeoutS) || timeoutS <= 0)
     throw new UsageError(`--timeout must be a positive number of seconds`);
+  if (timeoutS * 1000 > MAX_TIMER_MS)
+    throw new UsageError(`--timeout is at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24.8 days)`);
   if (message !== undefined && message.trim() === '') throw new UsageError('-m needs a non-empty message');
+  if (message !== undefined && tooLong(message)) throw new UsageError(tooLong(message)!);
   const platformId = (v.group as string | undefined) ?? 'main';
   if (!platformId.trim()) throw new UsageError('--group is empty: give the name of a group');
   const client = await connect();
@@ -126,6 +130,12 @@ async function oneShot(
   return ['completed', 'stored', 'answered'].includes(status) ? 0 : 1;
 }
 
+function tooLong(text: string): string | null {
+  return text.length > MAX_CHAT_TEXT
+    ? `message is ${text.length} characters long; at most ${MAX_CHAT_TEXT}`
+    : null;
+}
+
 function sender() {
   const u = os.userInfo().username || 'local';
   return { id: u, name: u };
@@ -168,7 +178,11 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
         rl!.close();
         return;
       }
-      if (text) {
+      if (text && tooLong(text)) {
+        // Refused here, the line alone: sent, it would cost the connection and the lines after it.
+        failed = true;
+        process.stderr.write(`polyclaw: ${tooLong(text)}; not sent\n`);
+      } else if (text) {
         const pmid = randomUUID();
         open.add(pmid);
         client.request('chat.send', { platformId, text, sender: sender(), platformMessageId: pmid }).then(
