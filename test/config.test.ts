@@ -173,6 +173,42 @@ describe('groups delete', () => {
   });
 });
 
+describe('flags that would do nothing', () => {
+  it('are refused, or kept with a warning when they matter later', async () => {
+    const h = home();
+    const db = openCentralDb(':memory:');
+    const ctx = { db, config: loadConfig({ POLYCLAW_HOME: h }), host: null };
+    ops['groups.create']!(ctx, { name: 'a', provider: 'mock' });
+    ops['groups.create']!(ctx, { name: 'b', provider: 'mock' });
+    expect(
+      ops['wirings.add']!(ctx, {
+        group: 'a',
+        channel: 'terminal',
+        platformId: 'x',
+        engage: 'mention',
+        pattern: 'abc',
+      }),
+    ).toMatchObject({
+      pattern: 'abc',
+      warnings: ['--pattern is kept but not used while --engage is mention'],
+    });
+    expect(() => ops['destinations.add']!(ctx, { group: 'a', name: 'w', agent: 'b', threadId: 't' })).toThrow(
+      '--thread goes with --channel C --platform-id ID, not --agent',
+    );
+    expect(() => ops['sessions.list']!(ctx, { group: '' })).toThrow(
+      /^group: empty: give the name of a group$/,
+    );
+    expect(() =>
+      ops['wirings.add']!(ctx, { group: 'a', channel: 'terminal', platformId: 'y', pattern: '([' }),
+    ).toThrow(/^invalid pattern \/\(\[\/: Unterminated character class$/);
+    const r = await cliAsync(h, ['secrets', 'grant', 'k', '--group', 'a', '--all']);
+    expect([r.code, r.stderr]).toEqual([
+      2,
+      expect.stringMatching(/^polyclaw: secrets grant takes --group G or --all, not both/),
+    ]);
+  });
+});
+
 describe('wirings update', () => {
   it('refuses an update that changes nothing; the CLI refuses to move a wiring to another group', async () => {
     const h = home();

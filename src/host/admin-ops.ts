@@ -259,13 +259,17 @@ export const ops: Record<string, Op> = {
     const g = requireGroup(ctx.db, a.group);
     return ctx.db.transaction(() => {
       const mg = ensureMessagingGroup(ctx.db, chatChannel(a.channel), a.platformId);
-      return createWiring(ctx.db, mg.id, g.id, {
+      const w = createWiring(ctx.db, mg.id, g.id, {
         engageMode: a.engage,
         pattern: a.pattern,
         sessionMode: a.session,
         senderScope: a.scope,
         ignoredPolicy: a.ignored,
       });
+      // Kept for a later --engage pattern, but the admin should know it does nothing now.
+      return a.pattern && a.engage !== 'pattern'
+        ? { ...w, warnings: [`--pattern is kept but not used while --engage is ${a.engage}`] }
+        : w;
     })();
   },
 
@@ -319,6 +323,8 @@ export const ops: Record<string, Op> = {
     if (a.agent !== undefined) {
       if (a.channel || a.platformId)
         throw badRequest('give either --agent GROUP or --channel C --platform-id ID, not both');
+      if (a.threadId !== undefined)
+        throw badRequest('--thread goes with --channel C --platform-id ID, not --agent');
       addAgentDestination(ctx.db, g, a.name, requireGroup(ctx.db, a.agent));
     } else {
       if (!a.channel || !a.platformId)
@@ -335,8 +341,11 @@ export const ops: Record<string, Op> = {
   },
 
   'sessions.list': (ctx, args) => {
-    const a = parse(z.object({ group: z.string().optional() }), args);
-    const g = a.group ? requireGroup(ctx.db, a.group) : null;
+    const a = parse(
+      z.object({ group: z.string().min(1, 'empty: give the name of a group').optional() }),
+      args,
+    );
+    const g = a.group !== undefined ? requireGroup(ctx.db, a.group) : null;
     return listSessions(ctx.db, g?.id).map((s) => sessionView(ctx, s));
   },
 

@@ -140,6 +140,8 @@ export async function secretsCommand(argv: string[]): Promise<number> {
     case 'revoke': {
       const name = need(pos, 1, 'secret NAME');
       const group = v.group as string | undefined;
+      if (verb === 'grant' && group && v.all)
+        throw new UsageError(`secrets grant takes --group G or --all, not both — usage: ${USAGE}`);
       if (verb === 'grant' && !group && !v.all)
         throw new UsageError(`secrets grant needs --group G or --all — usage: ${USAGE}`);
       if (verb === 'revoke' && !group)

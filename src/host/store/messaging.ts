@@ -120,7 +120,8 @@ export function validateWiring(input: WiringInput): void {
     new RegExp(input.pattern, 'iu');
   } catch (err) {
     throw badRequest(
-      `invalid pattern /${input.pattern}/: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`,
+      // The engine's message repeats the pattern (`/…/iu: reason`): the reason alone follows ours.
+      `invalid pattern /${input.pattern}/: ${(err as Error).message.replace(/^Invalid regular expression: \/[\s\S]*\/[a-z]*: /, '')}`,
     );
   }
 }
