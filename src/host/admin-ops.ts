@@ -9,6 +9,7 @@ import { channelRegistry } from '../channels/index.js';
 import { secretExists } from '../gateway/vault.js';
 import { hostProviderRegistry } from '../providers/index.js';
 import { badRequest, conflict, issueLine, PolyclawError } from '../shared/errors.js';
+import { lineField } from '../shared/fields.js';
 import { validateTimezone } from '../shared/schedule.js';
 import { APPROVAL_POLICIES, type ApprovalPolicy } from '../shared/messages.js';
 import type { Config } from './config.js';
@@ -247,7 +248,7 @@ export const ops: Record<string, Op> = {
       z.object({
         group: z.string(),
         channel: z.string().min(1),
-        platformId: z.string().min(1),
+        platformId: lineField(200),
         engage: EngageMode.default('pattern'),
         pattern: z.string().nullable().default(null),
         session: SessionMode.default('shared'),
@@ -314,8 +315,8 @@ export const ops: Record<string, Op> = {
         name: z.string(),
         agent: z.string().optional(),
         channel: z.string().min(1).optional(),
-        platformId: z.string().min(1).optional(),
-        threadId: z.string().optional(),
+        platformId: lineField(200).optional(),
+        threadId: lineField(200).optional(),
       }),
       args,
     );

@@ -2,6 +2,7 @@
 import { prep } from '../../shared/sql.js';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { lineField } from '../../shared/fields.js';
 import { badRequest, conflict, issueLine, notFound } from '../../shared/errors.js';
 import { ApprovalPolicySchema } from '../../shared/messages.js';
 import type { Db } from '../db/open.js';
@@ -26,10 +27,10 @@ const ExtraMount = z.object({
 
 export const GroupSettings = z.object({
   provider: z.string().min(1),
-  model: z.string().min(1).max(200, 'at most 200 characters').nullable().default(null),
+  model: lineField(200).nullable().default(null),
   effort: z.enum(EFFORTS).nullable().default(null),
   endpoint: z.string().min(1).nullable().default(null),
-  assistantName: z.string().min(1, 'empty').max(100, 'at most 100 characters').default('Assistant'),
+  assistantName: lineField(100).default('Assistant'),
   timezone: z.string().nullable().default(null),
   skills: StringList.default([]),
   mcpServers: z.array(McpServer).default([]),
