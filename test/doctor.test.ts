@@ -33,6 +33,10 @@ describe('polyclaw doctor', () => {
     expect(created.stderr).toMatch(/^warning: the vault has no secret "work-key" yet/m); // …with a warning
     const bad = cli(home, ['doctor', '--json']);
     expect(bad.code).toBe(1);
+    expect(bad.json).toMatchObject({
+      ok: false,
+      error: { code: 'unavailable', message: expect.stringMatching(/^\d+ checks? failed: (.*, )?group asst(,|$)/) },
+    });
     expect(checks(bad)['group asst']).toMatchObject({
       ok: false,
       detail: expect.stringMatching(/endpoint secret "work-key" is not in the vault/),

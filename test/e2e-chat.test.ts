@@ -68,6 +68,13 @@ describe('terminal chat through a bwrap sandbox', () => {
     expect(r.json.result.status).toBe('failed');
     expect(r.json.result.replies[0].text).toMatch(/could not process your message: the model refused/);
     expect(r.json.result.replies[0].kind).toBe('notice');
+    expect(r.json).toMatchObject({
+      ok: false,
+      error: {
+        code: 'failed',
+        message: expect.stringMatching(/could not process your message: the model refused/),
+      },
+    });
     const plain = cli(home, ['chat', '-m', mock({ fail: { message: 'the model refused' } })]);
     expect(plain.code).toBe(1);
     expect(plain.stderr.trim()).toBe('polyclaw: the message failed (the reply above says why)');

@@ -110,24 +110,29 @@ async function oneShot(
     clearTimeout(timer);
   }
   const view = (r: Reply) => ({ seq: r.seq, text: r.text, files: r.files, kind: r.kind });
+  const ok = ['completed', 'stored', 'answered'].includes(status);
+  const problem: Record<string, string> = {
+    timeout: `no answer within ${timeoutMs / 1000}s (the message stays queued)`,
+    failed: 'the message failed (the reply above says why)',
+    disconnected: 'the host went away before the answer (it will be kept for your next chat)',
+  };
+  const error = ok ? undefined : { code: status, message: problem[status] ?? status };
+  // The wire's message says why on its own: for a failure, the notice that told the user.
+  const notice = replies.find((r) => r.kind === 'notice')?.text;
+  const wireError = error && status === 'failed' && notice ? { ...error, message: notice } : error;
   if (json)
     process.stdout.write(
       JSON.stringify({
-        ok: ['completed', 'stored', 'answered'].includes(status),
+        ok,
+        ...(wireError ? { error: wireError } : {}),
         result: { status, replies: replies.map(view), backlog: backlog.map(view) },
       }) + '\n',
     );
   else
     for (const r of replies)
       process.stdout.write(r.text + (r.files.length ? `\n[files: ${r.files.join(', ')}]` : '') + '\n');
-  if (status === 'timeout')
-    process.stderr.write(`polyclaw: no answer within ${timeoutMs / 1000}s (the message stays queued)\n`);
-  if (status === 'failed') process.stderr.write('polyclaw: the message failed (the reply above says why)\n');
-  if (status === 'disconnected')
-    process.stderr.write(
-      'polyclaw: the host went away before the answer (it will be kept for your next chat)\n',
-    );
-  return ['completed', 'stored', 'answered'].includes(status) ? 0 : 1;
+  if (error) process.stderr.write(`polyclaw: ${error.message}\n`);
+  return ok ? 0 : 1;
 }
 
 function tooLong(text: string): string | null {

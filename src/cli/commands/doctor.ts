@@ -84,7 +84,17 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     });
   }
   const ok = checks.every((c) => c.ok);
-  if (v.json) process.stdout.write(JSON.stringify({ ok, result: { home, checks } }) + '\n');
+  const failed = checks.filter((c) => !c.ok);
+  const error = failed.length
+    ? {
+        code: 'unavailable',
+        message: `${failed.length} check${failed.length === 1 ? '' : 's'} failed: ${failed.map((c) => c.name).join(', ')}`,
+      }
+    : undefined;
+  if (v.json)
+    process.stdout.write(
+      JSON.stringify({ ok, ...(error ? { error } : {}), result: { home, checks } }) + '\n',
+    );
   else
     for (const c of checks)
       process.stdout.write(
