@@ -42,8 +42,30 @@ describe('config', () => {
     expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_MAX_TURN_MS: 'soon' })).toThrow(
       'POLYCLAW_MAX_TURN_MS must be an integer, got "soon"',
     );
+    expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_MAX_SANDBOXES: '0x10' })).toThrow(
+      'POLYCLAW_MAX_SANDBOXES must be an integer, got "0x10"',
+    );
     fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ maxTurnMs: 'soon' }));
     expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config maxTurnMs: /);
+  });
+
+  it('refuses an upstream URL the gateway could not send credentials to', () => {
+    const h = home();
+    const file = (v: unknown) => fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify(v));
+    file({ gateway: { upstreams: { openai: 'ftp://127.0.0.1/x' } } });
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
+      'config gateway.upstreams.openai: must be http(s)',
+    );
+    file({ gateway: { upstreams: { anthropic: 'http://u:p@127.0.0.1/x' } } });
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
+      'config gateway.upstreams.anthropic: must not carry credentials',
+    );
+    file({ gateway: { chatgptTokenUrl: 'nope' } });
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
+      'config gateway.chatgptTokenUrl: "nope" is not a URL',
+    );
+    file({ gateway: { upstreams: { openai: 'http://127.0.0.1:9/v1' } } });
+    expect(loadConfig({ POLYCLAW_HOME: h }).gateway.upstreams.openai).toBe('http://127.0.0.1:9/v1');
   });
 
   it('refuses a duration longer than a timer can wait (it would fire at once)', () => {

@@ -11,6 +11,7 @@
  *    sealed bytes, since it is the costly step of a model request's path (~0.2–1 ms on a cold
  *    CPU) and the key that opens it is in this process anyway.
  */
+import { upstreamUrlProblem } from '../shared/fields.js';
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
@@ -65,16 +66,9 @@ interface Row {
 }
 
 export function checkBaseUrl(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw badRequest(`--base-url "${url}" is not a URL`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw badRequest('--base-url must be http(s)');
-  if (u.username || u.password) throw badRequest('--base-url must not carry credentials');
-  if (u.search || u.hash) throw badRequest('--base-url must not have a query or fragment');
-  return u.toString().replace(/\/$/, '');
+  const problem = upstreamUrlProblem(url);
+  if (problem) throw badRequest(`--base-url ${problem}`);
+  return new URL(url).toString().replace(/\/$/, '');
 }
 
 /** Reject values that could not be sent as a credential, before they replace anything. */

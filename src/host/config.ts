@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { upstreamUrl } from '../shared/fields.js';
 import { validateTimezone } from '../shared/schedule.js';
 import { issueLine, PolyclawError } from '../shared/errors.js';
 import { LOG_LEVELS, type Level } from '../shared/log.js';
@@ -43,13 +44,13 @@ const GatewayConfig = z.strictObject({
   /** Upstream base URLs per secret kind (a secret's own --base-url wins). */
   upstreams: z
     .strictObject({
-      anthropic: z.string().url(),
-      openai: z.string().url(),
-      'codex-chatgpt': z.string().url(),
+      anthropic: upstreamUrl(),
+      openai: upstreamUrl(),
+      'codex-chatgpt': upstreamUrl(),
     })
     .partial()
     .default({}),
-  chatgptTokenUrl: z.string().url().optional(),
+  chatgptTokenUrl: upstreamUrl().optional(),
   groups: z.record(z.string(), GatewayGroup).default({}),
 });
 
@@ -134,7 +135,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const v = env[name];
     if (v === undefined || v === '') continue;
     const value = kind === 'int' ? Number(v) : v;
-    if (kind === 'int' && !Number.isInteger(value))
+    // Decimal digits only: Number() would also take "0x10", "1e3" and " 5 ".
+    if (kind === 'int' && (!/^-?\d+$/.test(v) || !Number.isSafeInteger(value)))
       throw new PolyclawError('config', `${name} must be an integer, got "${v}"`);
     let obj = raw;
     for (const k of keys.slice(0, -1)) obj = (obj[k] ??= {}) as Record<string, unknown>;

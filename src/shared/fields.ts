@@ -15,3 +15,28 @@ export const lineField = (max: number) =>
     .max(max, `at most ${max} characters`)
     .refine((v) => v.trim() !== '', 'empty')
     .refine((v) => !CONTROL.test(v), 'one line, without control characters');
+
+/**
+ * Why a URL cannot be an upstream the gateway sends credentials to (null: it can): http(s)
+ * only, no user:password in it (credentials live in the vault), no query or fragment (paths
+ * are appended to it).
+ */
+export function upstreamUrlProblem(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `"${url}" is not a URL`;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be http(s)';
+  if (u.username || u.password) return 'must not carry credentials';
+  if (u.search || u.hash) return 'must not have a query or fragment';
+  return null;
+}
+
+/** A config field holding such a URL. */
+export const upstreamUrl = () =>
+  z.string().superRefine((v, ctx) => {
+    const problem = upstreamUrlProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
