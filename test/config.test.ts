@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ops } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
-import { sessionDir } from '../src/host/sandbox-spec.js';
+import { groupDir, sessionDir } from '../src/host/sandbox-spec.js';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { createGroup, getGroupByName, updateGroup } from '../src/host/store/groups.js';
 import { findMessagingGroup } from '../src/host/store/messaging.js';
@@ -207,9 +207,21 @@ describe('groups delete', () => {
     expect(q.pending()).toHaveLength(2);
     q.markDone(m.id, 'completed');
     q.close();
-    await expect(ops['groups.delete']!(ctx, { name: 'rg' })).resolves.toMatchObject({ deleted: 'rg' });
+    // No folder was made for it (no sandbox ever started): no word of a kept folder.
+    await expect(ops['groups.delete']!(ctx, { name: 'rg' })).resolves.toEqual({ deleted: 'rg', sessions: 1 });
     expect(getGroupByName(db, 'rg')).toBeNull();
     expect(fs.existsSync(dir)).toBe(false);
+    // A group's folder outlives it; a new group of the same name is told it takes it over.
+    ops['groups.create']!(ctx, { name: 'rg', provider: 'mock' });
+    fs.mkdirSync(groupDir(ctx.config.home, 'rg'), { recursive: true });
+    expect(await ops['groups.delete']!(ctx, { name: 'rg' })).toMatchObject({
+      note: 'the group folder groups/rg was kept',
+    });
+    expect(ops['groups.create']!(ctx, { name: 'rg', provider: 'mock' })).toMatchObject({
+      warnings: [
+        "the folder groups/rg of an earlier group is reused: its files and memory are this group's now",
+      ],
+    });
   });
 });
 

@@ -14,7 +14,7 @@ import { validateTimezone } from '../shared/schedule.js';
 import { APPROVAL_POLICIES, type ApprovalPolicy } from '../shared/messages.js';
 import type { Config } from './config.js';
 import type { Db } from './db/open.js';
-import { sessionDir } from './sandbox-spec.js';
+import { groupDir, sessionDir } from './sandbox-spec.js';
 import { SessionQueue } from './session-queue.js';
 import {
   createGroup,
@@ -131,16 +131,18 @@ function checkTimezone(tz: string | null | undefined): void {
     throw badRequest(`unknown timezone "${tz}" (use an IANA name such as Europe/Paris)`);
 }
 
-function groupView(ctx: OpContext, g: AgentGroup) {
+function groupView(ctx: OpContext, g: AgentGroup, extraWarnings: string[] = []) {
   const { createdAt: _c, updatedAt: _u, ...rest } = g;
   const wirings = listWirings(ctx.db).filter((w) => w.agentGroupId === g.id);
   // Saving a group before its secret is allowed; its first message would fail until then.
-  const warnings =
-    g.endpoint && !secretExists(ctx.db, g.endpoint)
+  const warnings = [
+    ...(g.endpoint && !secretExists(ctx.db, g.endpoint)
       ? [
           `the vault has no secret "${g.endpoint}" yet: set it before the group's first message (polyclaw secrets set ${g.endpoint} --kind … --value-stdin)`,
         ]
-      : [];
+      : []),
+    ...extraWarnings,
+  ];
   return {
     ...rest,
     ...(warnings.length ? { warnings } : {}),
@@ -175,12 +177,18 @@ export const ops: Record<string, Op> = {
     const a = parse(GroupFields.extend({ name: z.string(), provider: z.string().min(1) }), args);
     checkProvider(a.provider, a);
     checkTimezone(a.timezone);
+    // A deleted group's folder is kept (memory, files): a new group of that name takes it over.
+    const earlier = fs.existsSync(groupDir(ctx.config.home, a.name))
+      ? [
+          `the folder groups/${a.name} of an earlier group is reused: its files and memory are this group's now`,
+        ]
+      : [];
     return ctx.db.transaction(() => {
       const g = createGroup(ctx.db, a.name, a);
       // Every group can be reached from the terminal: `polyclaw chat --group NAME`.
       const mg = ensureMessagingGroup(ctx.db, 'terminal', g.name, { isDirect: true });
       createWiring(ctx.db, mg.id, g.id, { engageMode: 'pattern', pattern: '.*', sessionMode: 'shared' });
-      return groupView(ctx, g);
+      return groupView(ctx, g, earlier);
     })();
   },
 
@@ -227,7 +235,12 @@ export const ops: Record<string, Op> = {
     deleteGroup(ctx.db, a.name);
     for (const s of sessions)
       fs.rmSync(sessionDir(ctx.config.home, g.name, s.id), { recursive: true, force: true });
-    return { deleted: g.name, sessions: sessions.length, note: `the group folder groups/${g.name} was kept` };
+    const kept = fs.existsSync(groupDir(ctx.config.home, g.name));
+    return {
+      deleted: g.name,
+      sessions: sessions.length,
+      ...(kept ? { note: `the group folder groups/${g.name} was kept` } : {}),
+    };
   },
 
   'wirings.list': (ctx) =>
