@@ -163,6 +163,24 @@ describe('polyclaw secrets', () => {
     expect(cli(h, ['secrets', 'list', '--json']).json.result).toEqual([]);
   });
 
+  it('deleting or revoking the secret a group names as --endpoint warns that its messages will fail', () => {
+    const h = home();
+    expect(
+      setSecret(h, ['ep', '--kind', 'openai-compatible', '--base-url', 'http://127.0.0.1:9/v1'], 'k').code,
+    ).toBe(0);
+    expect(cli(h, ['groups', 'create', 'oc1', '--provider', 'mock', '--endpoint', 'ep']).code).toBe(0);
+    expect(cli(h, ['secrets', 'grant', 'ep', '--group', 'oc1']).stderr).toBe('');
+    const revoked = cli(h, ['secrets', 'revoke', 'ep', '--group', 'oc1']);
+    expect([revoked.code, revoked.stderr]).toEqual([
+      0,
+      'warning: group oc1 uses "ep" as --endpoint: its messages fail until it is granted again\n',
+    ]);
+    const deleted = cli(h, ['secrets', 'delete', 'ep', '--json']);
+    expect(deleted.json.result.warnings).toEqual([
+      'group oc1 uses "ep" as --endpoint: its messages fail until it is set again',
+    ]);
+  });
+
   it('secrets test makes one authenticated request through the gateway', async () => {
     const h = home();
     const up = await startFakeUpstream();

@@ -10,7 +10,7 @@ import { PolyclawError } from '../../shared/errors.js';
 import { loadConfig, paths } from '../../host/config.js';
 import { openCentralDb, type Db } from '../../host/db/open.js';
 import { openVault } from '../../host/gateway-host.js';
-import { requireGroup } from '../../host/store/groups.js';
+import { listGroups, requireGroup } from '../../host/store/groups.js';
 import { codexLogin } from '../../gateway/codex-login.js';
 import { testSecret } from '../../gateway/secret-test.js';
 import type { SecretInfo, Vault } from '../../gateway/vault.js';
@@ -87,6 +87,18 @@ function human(list: SecretInfo[]): string {
     .join('\n');
 }
 
+/** Groups whose --endpoint is this secret lose their model when it is deleted or revoked: say so. */
+function endpointWarnings(db: Db, secret: string, how: 'deleted' | 'revoked', only?: string): string[] {
+  const users = listGroups(db)
+    .filter((g) => g.endpoint === secret && (only === undefined || g.name === only))
+    .map((g) => g.name);
+  return users.length
+    ? [
+        `group${users.length === 1 ? '' : 's'} ${users.join(', ')} use${users.length === 1 ? 's' : ''} "${secret}" as --endpoint: ${users.length === 1 ? 'its' : 'their'} messages fail until it is ${how === 'deleted' ? 'set' : 'granted'} again`,
+      ]
+    : [];
+}
+
 async function withVault<T>(fn: (vault: Vault, db: Db) => Promise<T> | T): Promise<T> {
   const config = loadConfig();
   fs.mkdirSync(config.home, { recursive: true, mode: 0o700 });
@@ -132,8 +144,15 @@ export async function secretsCommand(argv: string[]): Promise<number> {
     }
     case 'delete': {
       const name = need(pos, 1, 'secret NAME');
-      await withVault((vault) => vault.delete(name));
-      printResult({ deleted: name }, json, () => `deleted secret ${name}`);
+      const warnings = await withVault((vault, db) => {
+        vault.delete(name);
+        return endpointWarnings(db, name, 'deleted');
+      });
+      printResult(
+        { deleted: name, ...(warnings.length ? { warnings } : {}) },
+        json,
+        () => `deleted secret ${name}`,
+      );
       return 0;
     }
     case 'grant':
@@ -146,14 +165,16 @@ export async function secretsCommand(argv: string[]): Promise<number> {
         throw new UsageError(`secrets grant needs --group G or --all — usage: ${USAGE}`);
       if (verb === 'revoke' && !group)
         throw new UsageError(`secrets revoke needs --group G — usage: ${USAGE}`);
-      const list = await withVault((vault, db) => {
+      const { list, warnings } = await withVault((vault, db) => {
         if (verb === 'grant' && v.all) vault.grantAll(name);
         else if (verb === 'grant') vault.grant(name, requireGroup(db, group!).id);
         else vault.revoke(name, requireGroup(db, group!).id);
-        return vault.list().find((s) => s.name === name)!;
+        const info = vault.list().find((s) => s.name === name)!;
+        const cut = verb === 'revoke' && info.grants !== 'all' && !info.grants.includes(group!);
+        return { list: info, warnings: cut ? endpointWarnings(db, name, 'revoked', group) : [] };
       });
       printResult(
-        { name, grants: list.grants },
+        { name, grants: list.grants, ...(warnings.length ? { warnings } : {}) },
         json,
         () => `${name}: ${list.grants === 'all' ? 'all groups' : list.grants.join(', ') || 'no groups'}`,
       );
