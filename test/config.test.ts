@@ -68,6 +68,25 @@ describe('config', () => {
     expect(loadConfig({ POLYCLAW_HOME: h }).gateway.upstreams.openai).toBe('http://127.0.0.1:9/v1');
   });
 
+  it('a data directory that cannot be one, or an empty vault key, is one line before anything runs', async () => {
+    const h = home();
+    const file = path.join(h, 'a-file');
+    fs.writeFileSync(file, '');
+    for (const args of [['groups', 'list'], ['chat', '-m', 'hi'], ['secrets', 'list'], ['up']]) {
+      const r = await cliAsync(file, args);
+      expect([r.code, r.stderr], args.join(' ')).toEqual([
+        1,
+        `polyclaw: the data directory ${file} (POLYCLAW_HOME) is not a directory\n`,
+      ]);
+    }
+    const r = await cliAsync(h, ['secrets', 'list'], { POLYCLAW_VAULT_KEY: '' });
+    expect([r.code, r.stderr]).toEqual([
+      1,
+      'polyclaw: POLYCLAW_VAULT_KEY is set but empty: give the key, or unset it to use the key file\n',
+    ]);
+    expect(fs.existsSync(path.join(h, 'vault.key'))).toBe(false);
+  });
+
   it('refuses a duration longer than a timer can wait (it would fire at once)', () => {
     const h = home();
     expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_IDLE_TIMEOUT_MS: '99999999999' })).toThrow(

@@ -155,8 +155,33 @@ export function vaultKeySource(
   env: NodeJS.ProcessEnv = process.env,
 ): { kind: 'env'; name: string; value: string } | { kind: 'file'; path: string } {
   const v = env.POLYCLAW_VAULT_KEY;
+  // Set but empty is a mistake (an unset variable expanded), not a wish for the key file: a
+  // key file made now would not open what the intended key sealed.
+  if (v !== undefined && v.trim() === '')
+    throw new PolyclawError(
+      'config',
+      'POLYCLAW_VAULT_KEY is set but empty: give the key, or unset it to use the key file',
+    );
   if (v) return { kind: 'env', name: 'POLYCLAW_VAULT_KEY', value: v };
   return { kind: 'file', path: paths(resolveHome(env)).vaultKey };
+}
+
+/** Make the data directory (0700) if needed; a path that cannot be one is one line naming it. */
+export function ensureHome(home: string): void {
+  try {
+    fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? 'is not a directory'
+        : code === 'EACCES' || code === 'EROFS'
+          ? 'cannot be created here (no permission)'
+          : `cannot be created (${(err as Error).message})`;
+    throw new PolyclawError('config', `the data directory ${home} (POLYCLAW_HOME) ${why}`);
+  }
+  if (!fs.statSync(home).isDirectory())
+    throw new PolyclawError('config', `the data directory ${home} (POLYCLAW_HOME) is not a directory`);
 }
 
 export const paths = (home: string) => ({

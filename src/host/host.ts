@@ -17,7 +17,7 @@ import { MAX_CHAT_TEXT } from '../shared/messages.js';
 import { z } from 'zod';
 import { AdminServer, type Connection } from './admin-server.js';
 import { HOST_ONLY, runOp, type HostServices, type OpContext } from './admin-ops.js';
-import { loadConfig, paths, type Config } from './config.js';
+import { ensureHome, loadConfig, paths, type Config } from './config.js';
 import { openCentralDb, type Db } from './db/open.js';
 import { firstRun } from './first-run.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -51,7 +51,7 @@ export async function startHost(
   const config = loadConfig(opts.env);
   const log = opts.log ?? createLogger().child('host');
   const p = paths(config.home);
-  fs.mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  ensureHome(config.home);
   // The admin and gateway sockets rely on it: only this user may enter the data dir.
   if (fs.statSync(config.home).uid === process.getuid?.()) fs.chmodSync(config.home, 0o700);
   for (const d of [p.groups, p.sessions, p.run]) fs.mkdirSync(d, { recursive: true });

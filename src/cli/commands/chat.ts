@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import readline from 'node:readline';
-import { loadConfig, MAX_TIMER_MS, paths } from '../../host/config.js';
+import { ensureHome, loadConfig, MAX_TIMER_MS, paths } from '../../host/config.js';
 import { PolyclawError } from '../../shared/errors.js';
 import { MAX_CHAT_TEXT } from '../../shared/messages.js';
 import { connectAdmin, type AdminClient } from '../admin-client.js';
@@ -27,7 +27,9 @@ interface Reply {
 }
 
 async function connect(): Promise<AdminClient> {
-  const client = await connectAdmin(paths(loadConfig().home).socket);
+  const { home } = loadConfig();
+  ensureHome(home);
+  const client = await connectAdmin(paths(home).socket);
   if (!client)
     throw new PolyclawError(
       'unavailable',

@@ -5,9 +5,8 @@
  * argv (argv is visible in `ps`); no output path prints a value; bad input is refused before
  * anything is written.
  */
-import fs from 'node:fs';
 import { PolyclawError } from '../../shared/errors.js';
-import { loadConfig, paths } from '../../host/config.js';
+import { ensureHome, loadConfig, paths } from '../../host/config.js';
 import { openCentralDb, type Db } from '../../host/db/open.js';
 import { openVault } from '../../host/gateway-host.js';
 import { listGroups, requireGroup } from '../../host/store/groups.js';
@@ -101,7 +100,7 @@ function endpointWarnings(db: Db, secret: string, how: 'deleted' | 'revoked', on
 
 async function withVault<T>(fn: (vault: Vault, db: Db) => Promise<T> | T): Promise<T> {
   const config = loadConfig();
-  fs.mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  ensureHome(config.home);
   const db = openCentralDb(paths(config.home).db);
   try {
     return await fn(openVault(db), db);

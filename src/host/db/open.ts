@@ -3,12 +3,19 @@
  * are recorded by name, so a half-applied migration cannot exist and re-runs are no-ops.
  */
 import Database from 'better-sqlite3';
+import { PolyclawError } from '../../shared/errors.js';
 import { migrations as allMigrations, type Migration } from './migrations/index.js';
 
 export type Db = Database.Database;
 
 export function openCentralDb(file: string, migrations: Migration[] = allMigrations): Db {
-  const db = new Database(file);
+  let db: Db;
+  try {
+    db = new Database(file);
+  } catch (err) {
+    // SQLite's own message names no file ("unable to open database file").
+    throw new PolyclawError('config', `cannot open the database ${file}: ${(err as Error).message}`);
+  }
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
