@@ -100,6 +100,9 @@ describe('terminal chat through a bwrap sandbox', () => {
     expect(r.stderr.trim()).toBe(
       'polyclaw: no wiring of the terminal chat "picky" took this message (see its --engage and --pattern: polyclaw wirings list)',
     );
+    expect(cli(home, ['chat', '--group', '../x', '-m', 'x']).stderr.trim()).toBe(
+      'polyclaw: no agent group answers the terminal chat "../x" (group names are lowercase letters, digits, "-" and "_")',
+    );
     expect(cli(home, ['chat', '--group', ' ', '-m', 'x']).stderr.trim()).toBe(
       'polyclaw: --group is empty: give the name of a group',
     );

@@ -28,6 +28,7 @@ import { Router } from './router.js';
 import { Scheduler } from './scheduler.js';
 import { SessionManager } from './session-manager.js';
 import { sqliteMailbox } from './store/mailbox.js';
+import { GROUP_NAME } from './store/groups.js';
 import { findMessagingGroup, wiringsForMessagingGroup } from './store/messaging.js';
 
 export interface Host {
@@ -208,7 +209,9 @@ async function chatOp(
       'not_found',
       mg && wiringsForMessagingGroup(db, mg.id).length
         ? `no wiring of the terminal chat "${chat}" took this message (see its --engage and --pattern: polyclaw wirings list)`
-        : `no agent group answers the terminal chat "${chat}" (create one with: polyclaw groups create ${chat} --provider mock)`,
+        : GROUP_NAME.test(chat)
+          ? `no agent group answers the terminal chat "${chat}" (create one with: polyclaw groups create ${chat} --provider mock)`
+          : `no agent group answers the terminal chat "${chat}" (group names are lowercase letters, digits, "-" and "_")`,
     );
   }
   return r;
