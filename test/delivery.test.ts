@@ -10,7 +10,7 @@ import {
   type OutgoingMessage,
 } from '../src/channels/adapter.js';
 import { openCentralDb, type Db } from '../src/host/db/open.js';
-import { Delivery } from '../src/host/delivery.js';
+import { Delivery, type DeliveryDeps } from '../src/host/delivery.js';
 import { OUTBOUND_BATCH, SessionQueue } from '../src/host/session-queue.js';
 import { getDelivery } from '../src/host/store/deliveries.js';
 import { addChatDestination } from '../src/host/store/destinations.js';
@@ -60,16 +60,22 @@ beforeEach(() => {
   channel = new FakeChannel();
   laters = [];
   now = 1_000_000;
-  delivery = new Delivery({
+  delivery = deliveryWith(channel, { later: (s, ms) => laters.push([s, ms]) });
+});
+
+/** A Delivery over this test's DB and clock, with `adapter` (or no channel at all) as 'fake'. */
+function deliveryWith(adapter: ChannelAdapter | null, extra: Partial<DeliveryDeps> = {}): Delivery {
+  return new Delivery({
     db,
     log: createLogger({ level: 'error' }),
-    channels: new Map([['fake', channel]]),
+    channels: new Map(adapter ? [['fake', adapter]] : []),
     maxAttempts: 3,
     baseDelayMs: 100,
     now: () => now,
-    later: (s, ms) => laters.push([s, ms]),
+    later: () => {},
+    ...extra,
   });
-});
+}
 afterEach(() => {
   runner.close();
   host.close();
@@ -229,15 +235,7 @@ describe('delivery', () => {
 
   it('a long backlog of rows without I/O (task actions) lets the event loop run between batches', async () => {
     const handled: number[] = [];
-    const withActions = new Delivery({
-      db,
-      log: createLogger({ level: 'error' }),
-      channels: new Map([['fake', channel]]),
-      maxAttempts: 3,
-      baseDelayMs: 100,
-      later: () => {},
-      onAction: (_s, _q, row) => handled.push(row.seq),
-    });
+    const withActions = deliveryWith(channel, { onAction: (_s, _q, row) => handled.push(row.seq) });
     const total = OUTBOUND_BATCH * 3;
     const action = { type: 'cancel_task' as const, taskId: 'x' };
     runner.commit(
@@ -381,15 +379,7 @@ describe('host notices are never lost', () => {
   });
 
   it('a notice whose channel is not running yet is kept and sent when it runs', async () => {
-    const bare = new Delivery({
-      db,
-      log: createLogger({ level: 'error' }),
-      channels: new Map(),
-      maxAttempts: 3,
-      baseDelayMs: 100,
-      now: () => now,
-      later: () => {},
-    });
+    const bare = deliveryWith(null);
     await bare.notice(session, host, 'fail:m1', failed());
     now += 100;
     await delivery.process(session, host);
@@ -423,15 +413,7 @@ describe('host notices are never lost', () => {
         return new Promise<string>(() => {}); // the process dies during this call
       },
     };
-    const dying = new Delivery({
-      db,
-      log: createLogger({ level: 'error' }),
-      channels: new Map([['fake', hanging]]),
-      maxAttempts: 3,
-      baseDelayMs: 100,
-      now: () => now,
-      later: () => {},
-    });
+    const dying = deliveryWith(hanging);
     void dying.notice(session, host, 'fail:m1', failed('⚠️ could not'));
     await new Promise((r) => setImmediate(r));
     expect(getDelivery(db, session.id, 'fail:m1')).toMatchObject({ status: 'sending' });
@@ -483,15 +465,7 @@ describe('host notices are never lost', () => {
         return channel.deliver(t, msg);
       },
     };
-    const d = new Delivery({
-      db,
-      log: createLogger({ level: 'error' }),
-      channels: new Map([['fake', slow]]),
-      maxAttempts: 3,
-      baseDelayMs: 100,
-      now: () => now,
-      later: () => {},
-    });
+    const d = deliveryWith(slow);
     d.notices.keep(session, 'refused:1', failed('one'));
     d.notices.keep(session, 'refused:2', failed('two'));
     const first = d.process(session, host); // waits on "one"

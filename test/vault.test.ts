@@ -288,13 +288,15 @@ describe('secrets login codex', () => {
       bin,
       `[ "$1" = login ] || exit 9\n[ "$CODEX_HOME" = "$HOME" ] || exit 8\n[ -z "$POLYCLAW_VAULT_KEY" ] || exit 7\necho '${AUTH}' > "$CODEX_HOME/auth.json"`,
     );
-    const env = { PATH: `${bin}:${process.env.PATH}`, TMPDIR: tmp, POLYCLAW_VAULT_KEY: '' };
+    // The key in our environment must not reach the login child (the fake exits 7 if it does).
+    const key = randomBytes(32).toString('hex');
+    const env = { PATH: `${bin}:${process.env.PATH}`, TMPDIR: tmp, POLYCLAW_VAULT_KEY: key };
     const ok = cli(h, ['secrets', 'login', 'codex', '--json'], env);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.json.result).toEqual({ name: 'codex', created: true });
     expect(ok.stdout).not.toContain('rt-real');
     expect(fs.readdirSync(tmp)).toEqual([]);
-    expect(cli(h, ['secrets', 'list', '--json']).json.result[0]).toMatchObject({
+    expect(cli(h, ['secrets', 'list', '--json'], { POLYCLAW_VAULT_KEY: key }).json.result[0]).toMatchObject({
       name: 'codex',
       kind: 'codex-chatgpt',
     });
@@ -307,7 +309,7 @@ describe('secrets login codex', () => {
     fakeCodex(bin, `echo 'not json' > "$CODEX_HOME/auth.json"`);
     expect(cli(h, ['secrets', 'login', 'codex', '--name', 'other'], env).code).not.toBe(0);
     expect(fs.readdirSync(tmp)).toEqual([]);
-    expect(cli(h, ['secrets', 'list', '--json']).json.result).toHaveLength(1);
+    expect(cli(h, ['secrets', 'list', '--json'], { POLYCLAW_VAULT_KEY: key }).json.result).toHaveLength(1);
   });
 
   it('removes the temp dir when the binary is missing (injected spawn)', async () => {
