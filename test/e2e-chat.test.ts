@@ -124,6 +124,11 @@ describe('terminal chat through a bwrap sandbox', () => {
     expect(r.stdout).toContain('after the long one');
     const one = cli(home, ['chat', '-m', long]);
     expect([one.code, one.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    const j = cli(home, ['chat', '--json']);
+    expect([j.code, j.stderr.trim()]).toEqual([
+      2,
+      'polyclaw: --json goes with -m TEXT (the interactive chat prints text for a person)',
+    ]);
     const t = cli(home, ['chat', '-m', 'hi', '--timeout', '3000000']);
     expect([t.code, t.stderr.trim()]).toEqual([
       2,

@@ -219,7 +219,11 @@ describe('polyclaw secrets', () => {
     const h = home();
     expect(setSecret(h, ['k', '--kind', 'openai'], 'keep-me').code).toBe(0);
     const cases: Array<[string[], RegExp, string?]> = [
-      [['secrets', 'set', 'k', '--kind', 'nope', '--value-stdin'], /kind|Invalid/, 'x'],
+      [
+        ['secrets', 'set', 'k', '--kind', 'nope', '--value-stdin'],
+        /^polyclaw: --kind: Invalid option: expected one of/,
+        'x',
+      ],
       [['secrets', 'set', 'k', '--kind', 'openai', 'literal-value'], /never from arguments/],
       [['secrets', 'set', 'k', '--kind', 'openai', '--value-stdin'], /empty/, ''],
       [['secrets', 'set', 'k', '--kind', 'openai', '--base-url', 'ftp://x', '--value-stdin'], /http/, 'v'],

@@ -132,7 +132,12 @@ export class Vault implements SecretSource {
     created: boolean;
   } {
     const r = SetInput.safeParse(input);
-    if (!r.success) throw badRequest(r.error.issues[0]!.message);
+    if (!r.success) {
+      // The name and value messages say what they are about; a flag's is named as typed.
+      const issue = r.error.issues[0]!;
+      const flag = { kind: '--kind: ', baseUrl: '--base-url: ' }[String(issue.path[0])] ?? '';
+      throw badRequest(flag + issue.message);
+    }
     const { name, kind } = r.data;
     const baseUrl = r.data.baseUrl ? checkBaseUrl(r.data.baseUrl) : null;
     if (kind === 'openai-compatible' && !baseUrl)

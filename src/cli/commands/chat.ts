@@ -58,6 +58,8 @@ export async function chatCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--timeout is at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24.8 days)`);
   if (message !== undefined && message.trim() === '') throw new UsageError('-m needs a non-empty message');
   if (message !== undefined && tooLong(message)) throw new UsageError(tooLong(message)!);
+  if (v.json && message === undefined)
+    throw new UsageError('--json goes with -m TEXT (the interactive chat prints text for a person)');
   const platformId = (v.group as string | undefined) ?? 'main';
   if (!platformId.trim()) throw new UsageError('--group is empty: give the name of a group');
   const client = await connect();
