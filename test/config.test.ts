@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ops } from '../src/host/admin-ops.js';
+import { ops, runOp } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
 import { groupDir, sessionDir } from '../src/host/sandbox-spec.js';
@@ -64,6 +64,8 @@ describe('config', () => {
     expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
       'config gateway.chatgptTokenUrl: "nope" is not a URL',
     );
+    file({ gateway: { chatgptTokenUrl: 'http://127.0.0.1:9/oauth/token?tenant=x' } }); // called as it is
+    expect(loadConfig({ POLYCLAW_HOME: h }).gateway.chatgptTokenUrl).toMatch(/tenant=x$/);
     file({ gateway: { upstreams: { openai: 'http://127.0.0.1:9/v1' } } });
     expect(loadConfig({ POLYCLAW_HOME: h }).gateway.upstreams.openai).toBe('http://127.0.0.1:9/v1');
   });
@@ -94,6 +96,10 @@ describe('config', () => {
     );
     fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ deliveryBaseMs: 1e12 }));
     expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config deliveryBaseMs: at most 2147483647 ms/);
+    // Limits the sweep compares with the clock are no timers: a huge one means "off".
+    expect(
+      loadConfig({ POLYCLAW_HOME: home(), POLYCLAW_STUCK_TIMEOUT_MS: '99999999999' }).stuckTimeoutMs,
+    ).toBe(99999999999);
   });
 
   it('refuses a misspelt setting instead of running on its default', () => {
@@ -126,6 +132,9 @@ describe('group settings', () => {
     );
     expect(() => updateGroup(db, 'g', { assistantName: '' })).toThrow('assistantName: empty');
     expect(() => updateGroup(db, 'g', { model: '  ' })).toThrow('model: empty');
+    expect(() => updateGroup(db, 'g', { endpoint: 'a\nb' })).toThrow(
+      'endpoint: one line, without control characters',
+    );
     expect(() => updateGroup(db, 'g', { model: 'a\nb' })).toThrow(
       'model: one line, without control characters',
     );
@@ -145,6 +154,15 @@ describe('admin arguments', () => {
     expect(() => ops['wirings.add']!(ctx, { group: 'main', channel: 'terminal' })).toThrow(
       '--platform-id is required',
     );
+  });
+});
+
+describe('admin operations by name', () => {
+  it("an op name is looked up among the ops only, never among an object's built-in properties", async () => {
+    const db = openCentralDb(':memory:');
+    const ctx = { db, config: loadConfig({ POLYCLAW_HOME: home() }), host: null };
+    for (const op of ['constructor', 'toString', '__proto__', 'hasOwnProperty'])
+      await expect(runOp(ctx, op, {})).rejects.toThrow(`unknown operation "${op}"`);
   });
 });
 
@@ -220,7 +238,7 @@ describe('groups delete', () => {
     q.enqueue({ kind: 'chat', trigger: false, routing, content }); // context only: no turn
     const m = q.enqueue({ kind: 'chat', trigger: true, routing, content });
     await expect(ops['groups.delete']!(ctx, { name: 'rg' })).rejects.toThrow(
-      'group "rg" has 1 message in progress; delete it once it has an answer or failed',
+      'group "rg" has 1 message in progress; delete it once it has an answer or failed, or with --force to drop it',
     );
     expect(getGroupByName(db, 'rg')).not.toBeNull();
     expect(q.pending()).toHaveLength(2);
@@ -241,6 +259,16 @@ describe('groups delete', () => {
         "the folder groups/rg of an earlier group is reused: its files and memory are this group's now",
       ],
     });
+    // --force deletes a group with a message in progress (e.g. queued while no host runs), and says so.
+    const again = resolveSession(db, getGroupByName(db, 'rg')!.id, 'shared', mg.id, null).session;
+    const q2 = new SessionQueue(sessionDir(ctx.config.home, 'rg', again.id));
+    q2.enqueue({ kind: 'chat', trigger: true, routing, content });
+    q2.close();
+    await expect(ops['groups.delete']!(ctx, { name: 'rg', force: true })).resolves.toMatchObject({
+      deleted: 'rg',
+      warnings: ['1 message in progress dropped unanswered (--force)'],
+    });
+    expect(getGroupByName(db, 'rg')).toBeNull();
   });
 });
 

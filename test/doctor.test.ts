@@ -35,7 +35,10 @@ describe('polyclaw doctor', () => {
     expect(bad.code).toBe(1);
     expect(bad.json).toMatchObject({
       ok: false,
-      error: { code: 'unavailable', message: expect.stringMatching(/^\d+ checks? failed: (.*, )?group asst(,|$)/) },
+      error: {
+        code: 'unavailable',
+        message: expect.stringMatching(/^\d+ checks? failed: (.*, )?group asst(,|$)/),
+      },
     });
     expect(checks(bad)['group asst']).toMatchObject({
       ok: false,

@@ -136,6 +136,19 @@ describe('terminal chat through a bwrap sandbox', () => {
     ]);
   }, 30_000);
 
+  it('deleting a group the host has served leaves the host serving the others', () => {
+    expect(cli(home, ['groups', 'create', 'gone', '--provider', 'mock']).code).toBe(0);
+    expect(cli(home, ['chat', '--group', 'gone', '-m', 'hi', '--json']).json.result.status).toBe('completed');
+    const del = cli(home, ['groups', 'delete', 'gone', '--json']);
+    expect(del.json.result).toMatchObject({ deleted: 'gone', sessions: 1 });
+    // Every group is republished after an update: the deleted group's session must not be among them.
+    const up = cli(home, ['groups', 'update', 'main', '--timezone', 'UTC']);
+    expect([up.code, up.stderr]).toEqual([0, '']);
+    expect(cli(home, ['chat', '-m', 'still here', '--json']).json.result.replies[0].text).toMatch(
+      /still here/,
+    );
+  });
+
   it('retries a retryable failure and then answers', () => {
     const r = cli(home, [
       'chat',

@@ -68,6 +68,8 @@ export interface HostServices {
   wake(sessionId: string): void;
   sandboxes(): Array<{ sessionId: string; pid: number; startedAt: number; lastActive: number }>;
   stopSandbox(sessionId: string): Promise<void>;
+  /** A session was deleted (with its group): the host drops what it holds for it. */
+  sessionDeleted(sessionId: string): void;
   /** Settings, wirings or destinations of a group changed: republish them to its sessions. */
   groupChanged(agentGroupId: string): void;
   runtimeName: string;
@@ -223,23 +225,35 @@ export const ops: Record<string, Op> = {
   },
 
   'groups.delete': async (ctx, args) => {
-    const a = parse(z.object({ name: z.string() }), args);
+    const a = parse(z.object({ name: z.string(), force: z.boolean().default(false) }), args);
     const g = requireGroup(ctx.db, a.name);
+    // Deleting takes the queues with it: a message still in progress would vanish unanswered,
+    // unless the admin says so (--force; e.g. messages queued while no host runs). Checked
+    // again after the sandboxes stopped, on the sessions as they are then (one may have come),
+    // and the delete follows that check in the same synchronous step.
+    const open = () => inProgress(ctx, listSessions(ctx.db, g.id));
+    if (!a.force) refuseWhileInProgress(g.name, open());
+    for (const s of listSessions(ctx.db, g.id)) await ctx.host?.stopSandbox(s.id);
     const sessions = listSessions(ctx.db, g.id);
-    // Deleting takes the queues with it: a message still in progress would vanish unanswered.
-    // Checked again after the sandboxes stopped (one may have arrived meanwhile), and the
-    // delete follows that check in the same synchronous step.
-    refuseWhileInProgress(ctx, g.name, sessions);
-    for (const s of sessions) await ctx.host?.stopSandbox(s.id);
-    refuseWhileInProgress(ctx, g.name, sessions);
+    const dropped = open();
+    if (!a.force) refuseWhileInProgress(g.name, dropped);
     deleteGroup(ctx.db, a.name);
-    for (const s of sessions)
+    for (const s of sessions) {
+      ctx.host?.sessionDeleted(s.id);
       fs.rmSync(sessionDir(ctx.config.home, g.name, s.id), { recursive: true, force: true });
+    }
     const kept = fs.existsSync(groupDir(ctx.config.home, g.name));
     return {
       deleted: g.name,
       sessions: sessions.length,
       ...(kept ? { note: `the group folder groups/${g.name} was kept` } : {}),
+      ...(dropped > 0
+        ? {
+            warnings: [
+              `${dropped} message${dropped === 1 ? '' : 's'} in progress dropped unanswered (--force)`,
+            ],
+          }
+        : {}),
     };
   },
 
@@ -415,14 +429,18 @@ function withQueue<T>(ctx: OpContext, s: Session, fn: (q: SessionQueue, dir: str
   }
 }
 
-function refuseWhileInProgress(ctx: OpContext, group: string, sessions: Session[]): void {
-  const n = sessions.reduce(
+/** Messages of these sessions that still wait for an answer (accumulated context does not). */
+function inProgress(ctx: OpContext, sessions: Session[]): number {
+  return sessions.reduce(
     (sum, s) => sum + (withQueue(ctx, s, (q) => q.pending().filter((m) => m.trigger).length) ?? 0),
     0,
   );
+}
+
+function refuseWhileInProgress(group: string, n: number): void {
   if (n > 0)
     throw conflict(
-      `group "${group}" has ${n} message${n === 1 ? '' : 's'} in progress; delete it once ${n === 1 ? 'it has' : 'they have'} an answer or failed`,
+      `group "${group}" has ${n} message${n === 1 ? '' : 's'} in progress; delete it once ${n === 1 ? 'it has' : 'they have'} an answer or failed, or with --force to drop ${n === 1 ? 'it' : 'them'}`,
     );
 }
 
@@ -433,7 +451,7 @@ export const HOST_ONLY = new Set(['chat.attach', 'chat.send']);
 const REPUBLISH = /^(groups\.update|wirings\.(add|update|remove)|destinations\.(add|remove))$/;
 
 export async function runOp(ctx: OpContext, op: string, args: unknown): Promise<unknown> {
-  const fn = ops[op];
+  const fn = Object.hasOwn(ops, op) ? ops[op] : undefined;
   if (!fn) throw badRequest(`unknown operation "${op}"`);
   const result = await fn(ctx, args);
   if (ctx.host && REPUBLISH.test(op)) for (const g of listGroups(ctx.db)) ctx.host.groupChanged(g.id);

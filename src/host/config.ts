@@ -50,7 +50,7 @@ const GatewayConfig = z.strictObject({
     })
     .partial()
     .default({}),
-  chatgptTokenUrl: upstreamUrl().optional(),
+  chatgptTokenUrl: upstreamUrl({ query: true }).optional(),
   groups: z.record(z.string(), GatewayGroup).default({}),
 });
 
@@ -74,12 +74,21 @@ const ConfigSchema = z.strictObject({
   maxTries: z.number().int().min(1).max(20).default(3),
   retryBaseMs: ms(10).default(2000),
   /** A turn whose runner heartbeat is older than this is treated as stuck: sandbox killed, retried. */
-  stuckTimeoutMs: ms(1000).default(15 * 60_000),
+  // Compared with the clock by the sweep, never a timer: a huge value means "off".
+  stuckTimeoutMs: z
+    .number()
+    .int()
+    .min(1000)
+    .default(15 * 60_000),
   /**
    * A turn running longer than this (host clock, checked by the safety sweep) is failed and its
    * sandbox stopped, heartbeat or not.
    */
-  maxTurnMs: ms(60_000).default(2 * 3_600_000),
+  maxTurnMs: z
+    .number()
+    .int()
+    .min(60_000)
+    .default(2 * 3_600_000),
   deliveryMaxAttempts: z.number().int().min(1).max(20).default(5),
   deliveryBaseMs: ms(10).default(500),
   /** Safety-net sweep; the hot path is event-driven. */

@@ -118,6 +118,7 @@ export async function startHost(
       wake: (sid) => sessions.wake(sid),
       sandboxes: () => sessions.sandboxes(),
       stopSandbox: (sid) => sessions.stopSandbox(sid),
+      sessionDeleted: (sid) => sessions.forget(sid),
       groupChanged: (gid) => sessions.groupChanged(gid),
       runtimeName: runtime.name,
     };

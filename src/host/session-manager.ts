@@ -114,6 +114,18 @@ export class SessionManager {
     return q;
   }
 
+  /** A deleted session (its sandbox stopped first): its queue, watcher and bookkeeping go. */
+  forget(sessionId: string): void {
+    this.queues.get(sessionId)?.close();
+    this.queues.delete(sessionId);
+    this.watchers.get(sessionId)?.close();
+    this.watchers.delete(sessionId);
+    this.signatures.delete(sessionId);
+    this.kickAt.delete(sessionId);
+    this.dirty.delete(sessionId);
+    this.turns.forget(sessionId);
+  }
+
   /**
    * A group's settings, wirings or destinations changed: republish them to its open sessions,
    * and retire the sandboxes started with other runtime settings (the next turn gets a new one).

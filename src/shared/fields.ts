@@ -21,7 +21,7 @@ export const lineField = (max: number) =>
  * only, no user:password in it (credentials live in the vault), no query or fragment (paths
  * are appended to it).
  */
-export function upstreamUrlProblem(url: string): string | null {
+export function upstreamUrlProblem(url: string, opts: { query?: boolean } = {}): string | null {
   let u: URL;
   try {
     u = new URL(url);
@@ -30,13 +30,13 @@ export function upstreamUrlProblem(url: string): string | null {
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be http(s)';
   if (u.username || u.password) return 'must not carry credentials';
-  if (u.search || u.hash) return 'must not have a query or fragment';
+  if (u.hash || (u.search && !opts.query)) return 'must not have a query or fragment';
   return null;
 }
 
-/** A config field holding such a URL. */
-export const upstreamUrl = () =>
+/** A config field holding such a URL (`query`: a whole URL that is called as it is, not a base). */
+export const upstreamUrl = (opts: { query?: boolean } = {}) =>
   z.string().superRefine((v, ctx) => {
-    const problem = upstreamUrlProblem(v);
+    const problem = upstreamUrlProblem(v, opts);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });

@@ -26,7 +26,7 @@ const WIRING_OPTS = {
 
 const USAGE: Record<string, string> = {
   groups:
-    'polyclaw groups create NAME --provider mock|claude|codex|opencode [--model M] [--effort E] [--endpoint SECRET] [--approval bypass|ask|deny] | list | show NAME | update NAME [...] | delete NAME',
+    'polyclaw groups create NAME --provider mock|claude|codex|opencode [--model M] [--effort E] [--endpoint SECRET] [--approval bypass|ask|deny] | list | show NAME | update NAME [...] | delete NAME [--force]',
   wirings:
     'polyclaw wirings list | add --group G --channel C --platform-id ID [--engage pattern|mention|mention-sticky] [--pattern RE] [--session shared|per-thread|agent-shared] [--scope all|members|admins] [--ignored drop|accumulate] | update ID [...] | remove ID',
   sessions: 'polyclaw sessions list [--group G] | show ID | reset ID',
@@ -70,7 +70,7 @@ const SHAPES: Record<keyof typeof OPTS, Record<string, Shape>> = {
     list: [1, []],
     create: [2, GROUP_FLAGS],
     show: [2, []],
-    delete: [2, []],
+    delete: [2, ['force']],
     update: [2, GROUP_FLAGS],
   },
   wirings: {
@@ -84,7 +84,7 @@ const SHAPES: Record<keyof typeof OPTS, Record<string, Shape>> = {
 };
 
 const OPTS = {
-  groups: GROUP_OPTS,
+  groups: { ...GROUP_OPTS, force: { type: 'boolean' } as const },
   wirings: WIRING_OPTS,
   destinations: DEST_OPTS,
   sessions: { group: { type: 'string' } as const },
@@ -109,7 +109,7 @@ export async function adminCommand(noun: keyof typeof OPTS, argv: string[]): Pro
       if (!vals.provider) throw new UsageError(`groups create needs --provider — usage: ${usage}`);
       [op, args] = ['groups.create', { name: need(pos, 1, 'group NAME', usage), ...groupFields(vals) }];
     } else if (verb === 'show' || verb === 'delete')
-      [op, args] = [`groups.${verb}`, { name: need(pos, 1, 'group NAME', usage) }];
+      [op, args] = [`groups.${verb}`, { name: need(pos, 1, 'group NAME', usage), force: vals.force }];
     else if (verb === 'update')
       [op, args] = ['groups.update', { name: need(pos, 1, 'group NAME', usage), ...groupFields(vals) }];
     else throw new UsageError(`unknown groups command "${verb}" — usage: ${usage}`);

@@ -29,7 +29,7 @@ export const GroupSettings = z.object({
   provider: z.string().min(1),
   model: lineField(200).nullable().default(null),
   effort: z.enum(EFFORTS).nullable().default(null),
-  endpoint: z.string().min(1).nullable().default(null),
+  endpoint: lineField(100).nullable().default(null),
   assistantName: lineField(100).default('Assistant'),
   timezone: z.string().nullable().default(null),
   skills: StringList.default([]),
