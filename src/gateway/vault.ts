@@ -11,11 +11,11 @@
  *    sealed bytes, since it is the costly step of a model request's path (~0.2–1 ms on a cold
  *    CPU) and the key that opens it is in this process anyway.
  */
-import { upstreamUrlProblem } from '../shared/fields.js';
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import { badRequest, notFound, PolyclawError } from '../shared/errors.js';
+import { upstreamUrlProblem } from '../shared/fields.js';
 import { prep } from '../shared/sql.js';
 import { parseAuthJson } from './chatgpt-auth.js';
 import {

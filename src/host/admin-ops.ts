@@ -129,8 +129,8 @@ const GroupFields = z.object({
 });
 
 function checkTimezone(tz: string | null | undefined): void {
-  if (tz && validateTimezone(tz) !== null)
-    throw badRequest(`unknown timezone "${tz}" (use an IANA name such as Europe/Paris)`);
+  const problem = tz ? validateTimezone(tz) : null;
+  if (problem) throw badRequest(problem);
 }
 
 function groupView(ctx: OpContext, g: AgentGroup, extraWarnings: string[] = []) {

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { upstreamUrl } from '../shared/fields.js';
+import { checkedString, upstreamUrl } from '../shared/fields.js';
 import { validateTimezone } from '../shared/schedule.js';
 import { issueLine, PolyclawError } from '../shared/errors.js';
 import { LOG_LEVELS, type Level } from '../shared/log.js';
@@ -63,12 +63,9 @@ const OpencodeConfig = z.strictObject({
 });
 
 const ConfigSchema = z.strictObject({
-  timezone: z
-    .string()
-    .refine((tz) => validateTimezone(tz) === null, {
-      error: (iss) => `unknown timezone "${String(iss.input)}" (use an IANA name such as Europe/Paris)`,
-    })
-    .default(Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'),
+  timezone: checkedString(validateTimezone).default(
+    Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
+  ),
   sandbox: SandboxConfig.default(SandboxConfig.parse({})),
   /** Inbound processing attempts before a message is failed and the user told. */
   maxTries: z.number().int().min(1).max(20).default(3),

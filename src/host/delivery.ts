@@ -16,6 +16,7 @@ import type { Logger } from '../shared/log.js';
 import { checkInside, readInside } from '../shared/confined.js';
 import type { Db } from './db/open.js';
 import { Notices, statusIn, type Notice } from './notices.js';
+import { retryDelay } from './send-retry.js';
 import { OUTBOUND_BATCH, type InboundRow, type OutboundRow, type SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
@@ -139,9 +140,8 @@ export class Delivery {
       recordDelivery(db, { ...base, status: 'sent', attempts, platformMessageId });
       return true;
     } catch (err) {
-      const transient = err instanceof DeliveryError ? err.transient : true;
-      if (transient && attempts < this.d.maxAttempts) {
-        const delay = this.d.baseDelayMs * 2 ** (attempts - 1);
+      const delay = retryDelay(err, attempts, this.d);
+      if (delay !== null) {
         recordDelivery(db, {
           ...base,
           status: 'retry',

@@ -18,6 +18,7 @@ import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { RoutingSchema } from '../shared/messages.js';
 import type { Db } from './db/open.js';
+import { retryDelay } from './send-retry.js';
 import { getDelivery, openNotices, recordDelivery, type DeliveryRow } from './store/deliveries.js';
 import { safeJson } from './session-rows.js';
 import { getGroup } from './store/groups.js';
@@ -101,8 +102,7 @@ export class Notices {
     for (const row of openNotices(this.d.db, session.id)) {
       const flight = `${session.id}:${row.outId}`;
       if (this.inFlight.has(flight)) continue;
-      const wait =
-        row.status === 'retry' && row.nextAttemptAt !== null ? row.nextAttemptAt - this.d.now() : 0;
+      const wait = this.waitFor(row);
       if (wait > 0) {
         this.d.later(session.id, wait);
         continue;
@@ -111,12 +111,16 @@ export class Notices {
       try {
         // Read again: another pass may have sent it (or put it off) while this one awaited.
         const now = getDelivery(this.d.db, session.id, row.outId);
-        if (now && isOpen(now) && !(now.status === 'retry' && (now.nextAttemptAt ?? 0) > this.d.now()))
-          await this.sendOne(session, now, status);
+        if (now && isOpen(now) && this.waitFor(now) <= 0) await this.sendOne(session, now, status);
       } finally {
         this.inFlight.delete(flight);
       }
     }
+  }
+
+  /** How long a kept notice still waits for its next try (≤ 0: due). */
+  private waitFor(row: DeliveryRow): number {
+    return row.status === 'retry' && row.nextAttemptAt !== null ? row.nextAttemptAt - this.d.now() : 0;
   }
 
   private async sendOne(session: Session, row: DeliveryRow, status: MessageStatus): Promise<void> {
@@ -162,9 +166,8 @@ export class Notices {
       );
       set({ status: 'sent', attempts, platformMessageId: pid });
     } catch (err) {
-      const transient = err instanceof DeliveryError ? err.transient : true;
-      if (transient && attempts < this.d.maxAttempts) {
-        const delay = this.d.baseDelayMs * 2 ** (attempts - 1);
+      const delay = retryDelay(err, attempts, this.d);
+      if (delay !== null) {
         set({ status: 'retry', attempts, nextAttemptAt: this.d.now() + delay, error: errorMessage(err) });
         log.warn('notice will be retried', { session: session.id, key: row.outId, attempts, delay, err });
         this.d.later(session.id, delay);

@@ -1,7 +1,8 @@
 /**
- * Values an admin types that end up shown in lists, prompts and other people's chats: one
- * line, not blank. A newline in a model name or an assistant name would pass every other
- * check and then break the lines it is printed in (or the prompt it is written into).
+ * Checks of values an admin types, shared by config, admin ops and the vault so each rule and
+ * its wording live once. Names end up in lists, prompts and other people's chats: one line,
+ * not blank (a newline in an assistant name would break the lines it is printed in, or the
+ * prompt it is written into). Upstream URLs receive credentials: http(s) and nothing hidden.
  */
 import { z } from 'zod';
 
@@ -34,9 +35,13 @@ export function upstreamUrlProblem(url: string, opts: { query?: boolean } = {}):
   return null;
 }
 
-/** A config field holding such a URL (`query`: a whole URL that is called as it is, not a base). */
-export const upstreamUrl = (opts: { query?: boolean } = {}) =>
+/** A string field checked by a function that says what is wrong with a value (null: nothing). */
+export const checkedString = (problem: (v: string) => string | null) =>
   z.string().superRefine((v, ctx) => {
-    const problem = upstreamUrlProblem(v, opts);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    const p = problem(v);
+    if (p) ctx.addIssue({ code: 'custom', message: p });
   });
+
+/** A config field holding an upstream URL (`query`: a whole URL called as it is, not a base). */
+export const upstreamUrl = (opts: { query?: boolean } = {}) =>
+  checkedString((v) => upstreamUrlProblem(v, opts));

@@ -47,7 +47,7 @@ export function validateTimezone(tz: string): string | null {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return null;
   } catch {
-    return `unknown timezone "${tz}" (use an IANA name such as "Europe/Paris")`;
+    return `unknown timezone "${tz}" (use an IANA name such as Europe/Paris)`;
   }
 }
 

@@ -57,7 +57,8 @@ export async function chatCommand(argv: string[]): Promise<number> {
   if (timeoutS * 1000 > MAX_TIMER_MS)
     throw new UsageError(`--timeout is at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24.8 days)`);
   if (message !== undefined && message.trim() === '') throw new UsageError('-m needs a non-empty message');
-  if (message !== undefined && tooLong(message)) throw new UsageError(tooLong(message)!);
+  const long = message === undefined ? null : tooLong(message);
+  if (long) throw new UsageError(long);
   if (v.json && message === undefined)
     throw new UsageError('--json goes with -m TEXT (the interactive chat prints text for a person)');
   const platformId = (v.group as string | undefined) ?? 'main';
@@ -187,10 +188,11 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
         rl!.close();
         return;
       }
-      if (text && tooLong(text)) {
+      const long = tooLong(text);
+      if (long) {
         // Refused here, the line alone: sent, it would cost the connection and the lines after it.
         failed = true;
-        process.stderr.write(`polyclaw: ${tooLong(text)}; not sent\n`);
+        process.stderr.write(`polyclaw: ${long}; not sent\n`);
       } else if (text) {
         const pmid = randomUUID();
         open.add(pmid);

@@ -20,7 +20,10 @@ export interface DeliveryRow {
 export function getDelivery(db: Db, sessionId: string, outId: string): DeliveryRow | null {
   const r = prep(db, 'SELECT * FROM deliveries WHERE session_id = ? AND out_id = ?').get(sessionId, outId) as
     Record<string, unknown> | undefined;
-  if (!r) return null;
+  return r ? fromRow(r) : null;
+}
+
+function fromRow(r: Record<string, unknown>): DeliveryRow {
   return {
     sessionId: r.session_id as string,
     outId: r.out_id as string,
@@ -72,10 +75,10 @@ export function platformIdForSeq(db: Db, sessionId: string, seq: number): string
 
 /** Notices of a session not yet sent nor given up on ('retry', or 'sending' when a send was cut off). */
 export function openNotices(db: Db, sessionId: string): DeliveryRow[] {
-  const keys = prep(
+  const rows = prep(
     db,
-    `SELECT out_id FROM deliveries WHERE session_id = ? AND notice IS NOT NULL AND status IN ('sending', 'retry')
+    `SELECT * FROM deliveries WHERE session_id = ? AND notice IS NOT NULL AND status IN ('sending', 'retry')
      ORDER BY updated_at, out_id`,
-  ).all(sessionId) as Array<{ out_id: string }>;
-  return keys.flatMap((k) => getDelivery(db, sessionId, k.out_id) ?? []);
+  ).all(sessionId) as Array<Record<string, unknown>>;
+  return rows.map(fromRow);
 }
