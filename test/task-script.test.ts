@@ -108,8 +108,27 @@ describe('runShellScript', () => {
       maxBytes: 1024,
       log,
     });
-    expect(big.stdout).toHaveLength(1024);
+    expect(big.stdout).toBe(`${'x'.repeat(512)}\n[… ${100_000 - 1024} bytes left out …]\n${'x'.repeat(512)}`);
     expect(big.truncated).toBe(true);
+  });
+
+  it('takes the result when the shell exits, though a child that left its group holds the pipes', async () => {
+    const t0 = Date.now();
+    const r = await runShellScript('echo hi; setsid sleep 5 & sleep 0.2; echo started', {
+      cwd: dir,
+      timeoutMs: 3000,
+      maxBytes: 1024,
+      log,
+    });
+    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(r).toMatchObject({ code: 0, timedOut: false, stdout: 'hi\nstarted\n' });
+  });
+
+  it('a verdict printed after more output than the cap still keeps the agent asleep', async () => {
+    const m = task('poll', `head -c 70000 /dev/zero | tr '\\0' x; echo; echo '{"wakeAgent": false}'`);
+    await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');
+    expect(replies()).toEqual([]);
+    expect(queue.continuation('mock')).toBeNull();
   });
   it('reads the last JSON line only', () => {
     expect(wakeAgentFalse('{"wakeAgent": false}\n')).toBe(true);

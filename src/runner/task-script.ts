@@ -7,7 +7,10 @@
  * script is reported to the agent the same way, with its exit status, rather than dropped.
  *
  * The script runs in its own process group, which is killed when the shell exits or the
- * timeout passes, so a backgrounded child cannot outlive it or hold the turn open.
+ * timeout passes, so a backgrounded child cannot outlive it; one that leaves the group
+ * (setsid) cannot hold the turn open either: the result is taken when the shell exits. Output
+ * over the cap keeps its first and last parts, so a verdict printed last after much output
+ * still counts.
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from '../shared/log.js';
@@ -30,7 +33,47 @@ export type ScriptRunner = (
   opts: { cwd: string; timeoutMs: number; maxBytes: number; log: Logger },
 ) => Promise<ScriptResult>;
 
-/** Runs `script` with /bin/sh in its own process group; never rejects. */
+/** After the shell exits, output still in the pipes is read for at most this long. */
+export const DRAIN_MS = 200;
+
+/**
+ * The first and the last half of `max` bytes of a stream, and how much fell between them: a
+ * chatty script's verdict line comes last, so the tail is what must survive the cap.
+ */
+class Capture {
+  private head = Buffer.alloc(0);
+  private tail = Buffer.alloc(0);
+  private total = 0;
+  constructor(private readonly max: number) {}
+
+  push(chunk: Buffer): void {
+    this.total += chunk.length;
+    const half = this.max >> 1;
+    const room = half - this.head.length;
+    if (room > 0) {
+      this.head = Buffer.concat([this.head, chunk.subarray(0, room)]);
+      chunk = chunk.subarray(room);
+    }
+    if (chunk.length === 0) return;
+    const tail = Buffer.concat([this.tail, chunk]);
+    this.tail = tail.length > this.max - half ? tail.subarray(tail.length - (this.max - half)) : tail;
+  }
+
+  get dropped(): number {
+    return this.total - this.head.length - this.tail.length;
+  }
+
+  text(): string {
+    if (this.dropped === 0) return Buffer.concat([this.head, this.tail]).toString('utf8');
+    return `${this.head.toString('utf8')}\n[… ${this.dropped} bytes left out …]\n${this.tail.toString('utf8')}`;
+  }
+}
+
+/**
+ * Runs `script` with /bin/sh in its own process group; never rejects. The result is taken when
+ * the shell exits (or is killed at the timeout), not when its pipes close: a child that left
+ * the group (setsid) may hold them open for as long as it lives.
+ */
 export const runShellScript: ScriptRunner = (script, { cwd, timeoutMs, maxBytes, log }) =>
   new Promise((resolve) => {
     const child = spawn('/bin/sh', ['-c', script], {
@@ -38,14 +81,11 @@ export const runShellScript: ScriptRunner = (script, { cwd, timeoutMs, maxBytes,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const out = { stdout: '', stderr: '', truncated: false, timedOut: false };
-    const collect = (which: 'stdout' | 'stderr') => (chunk: Buffer) => {
-      const room = maxBytes - Buffer.byteLength(out[which]);
-      if (chunk.length > room) out.truncated = true;
-      if (room > 0) out[which] += chunk.subarray(0, room).toString('utf8');
-    };
-    child.stdout.on('data', collect('stdout'));
-    child.stderr.on('data', collect('stderr'));
+    const stdout = new Capture(maxBytes);
+    const stderr = new Capture(maxBytes);
+    let timedOut = false;
+    child.stdout.on('data', (c: Buffer) => stdout.push(c));
+    child.stderr.on('data', (c: Buffer) => stderr.push(c));
     const killGroup = () => {
       if (child.pid === undefined) return;
       try {
@@ -56,22 +96,37 @@ export const runShellScript: ScriptRunner = (script, { cwd, timeoutMs, maxBytes,
       }
     };
     const timer = setTimeout(() => {
-      out.timedOut = true;
+      timedOut = true;
       killGroup();
     }, timeoutMs);
+    let settled = false;
+    let drain: NodeJS.Timeout | undefined;
+    const settle = (exit: { code: number | null; signal: string | null }, startError?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(drain);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve({
+        ...exit,
+        stdout: stdout.text(),
+        stderr: startError ?? stderr.text(),
+        timedOut,
+        truncated: stdout.dropped > 0 || stderr.dropped > 0,
+      });
+    };
     let exit: { code: number | null; signal: string | null } = { code: null, signal: null };
     child.on('exit', (code, signal) => {
       exit = { code, signal };
+      clearTimeout(timer);
       killGroup(); // background children of the script go with it
+      drain = setTimeout(() => settle(exit), DRAIN_MS);
     });
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ ...out, code: null, signal: null, stderr: `could not start /bin/sh: ${err.message}` });
-    });
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve({ ...out, ...exit });
-    });
+    child.on('error', (err) =>
+      settle({ code: null, signal: null }, `could not start /bin/sh: ${err.message}`),
+    );
+    child.on('close', () => settle(exit));
   });
 
 /** True when the last stdout line that parses as JSON is an object with wakeAgent === false. */
