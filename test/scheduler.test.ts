@@ -19,7 +19,7 @@ import {
 } from '../src/host/store/messaging.js';
 import { resolveSession, type Session } from '../src/host/store/sessions.js';
 import { getTask, insertTask, listGroupTasks, updateTask } from '../src/host/store/tasks.js';
-import { MAX_LIVE_TASKS } from '../src/host/task-actions.js';
+import { MAX_LIVE_TASKS } from '../src/shared/task-rules.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import { createLogger } from '../src/shared/log.js';
 import type { Routing, SystemAction } from '../src/shared/messages.js';
@@ -490,8 +490,12 @@ describe('task actions on the live series', () => {
     expect(notices()).toHaveLength(1);
   });
 
-  it('a replayed schedule of the same task is a no-op, not a refusal', async () => {
-    await schedule('x', { cron: '0 9 * * *' });
+  it.each([
+    ['a cron series', { cron: '0 9 * * *' }],
+    ['a one-shot whose time has passed since', { at: new Date(T0 + 30_000).toISOString() }],
+  ])('a replayed schedule of the same task is a no-op, not a refusal: %s', async (_, spec) => {
+    await schedule('x', spec);
+    clock.advance(5 * 60_000);
     const q = sessions.queueFor(mine);
     const row = q.outboundSince(0)[0]!;
     db.prepare('DELETE FROM deliveries WHERE out_id = ?').run(row.id); // as if the host died before recording it

@@ -114,6 +114,7 @@ export class Scheduler {
         content: {
           text: `Your ${action.type} request (seq ${row.seq}) was refused: ${err.message}`,
           attachments: [],
+          refused: { seq: row.seq },
         },
       });
       return;

@@ -11,6 +11,7 @@
 import { PolyclawError } from '../shared/errors.js';
 import type { Routing, SystemAction, TaskPatch, TaskSpec } from '../shared/messages.js';
 import { nextCronRun, resolveAt, validateCron } from '../shared/schedule.js';
+import { MAX_LIVE_TASKS, taskTextProblem } from '../shared/task-rules.js';
 import type { Db } from './db/open.js';
 import { mayPostTo } from './store/messaging.js';
 import { taskAnswer } from './task-routing.js';
@@ -34,10 +35,6 @@ export class TaskRefused extends PolyclawError {
 /** A one-shot `at` may have been valid when the tool checked it and be a moment old by now. */
 export const AT_GRACE_MS = 60_000;
 const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
-const MAX_PROMPT = 100_000;
-const MAX_SCRIPT = 20_000;
-/** Live (active or paused) series per agent group: a runaway agent cannot flood the scheduler. */
-export const MAX_LIVE_TASKS = 500;
 
 export interface ActionContext {
   db: Db;
@@ -94,7 +91,8 @@ function schedule(ctx: ActionContext, spec: TaskSpec): Task {
     throw new TaskRefused(
       `this agent group may not post to ${channelType}:${platformId}; schedule the task from a chat it may post to`,
     );
-  const when = schedulingOf(ctx, spec.at, spec.cron);
+  // The same row handled again after a crash is a no-op, checked before the time: a one-shot's
+  // time may have passed since it was stored (and it may have run).
   const existing = getTask(ctx.db, ctx.agentGroupId, spec.id);
   if (existing) {
     const same =
@@ -102,9 +100,10 @@ function schedule(ctx: ActionContext, spec: TaskSpec): Task {
       existing.at === spec.at &&
       existing.cron === spec.cron &&
       existing.script === spec.script;
-    if (same) return existing; // the same row handled again after a crash
+    if (same) return existing;
     throw new TaskRefused(`task id "${spec.id}" is already in use; schedule it under a new id`);
   }
+  const when = schedulingOf(ctx, spec.at, spec.cron);
   if (countLiveTasks(ctx.db, ctx.agentGroupId) >= MAX_LIVE_TASKS)
     throw new TaskRefused(
       `this agent group already has ${MAX_LIVE_TASKS} live tasks; cancel some first (list_tasks shows them)`,
@@ -168,11 +167,8 @@ function nextRun(cron: string, tz: string, after: number): number {
 }
 
 function checkText(prompt: string, script: string | null): void {
-  if (!prompt.trim()) throw new TaskRefused('prompt is empty');
-  if (prompt.length > MAX_PROMPT) throw new TaskRefused(`prompt is longer than ${MAX_PROMPT} characters`);
-  if (script !== null && !script.trim()) throw new TaskRefused('script is empty; pass null for no script');
-  if (script && script.length > MAX_SCRIPT)
-    throw new TaskRefused(`script is longer than ${MAX_SCRIPT} characters; put it in a file and run that`);
+  const problem = taskTextProblem(prompt, script);
+  if (problem) throw new TaskRefused(problem);
 }
 
 /** The task, if it exists AND belongs to the caller's group; otherwise the same refusal either way. */

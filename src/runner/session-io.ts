@@ -274,13 +274,22 @@ export class RunnerQueue {
     }));
   }
 
-  /** Tasks this session asked the host to schedule (they may not be mirrored back yet). */
+  /** Tasks this session asked the host to schedule that it has not refused (they may not be mirrored back yet). */
   requestedTasks(): TaskSpec[] {
+    const refused = new Set(
+      (
+        prep(
+          this.inbound,
+          `SELECT json_extract(content, '$.refused.seq') AS seq FROM messages_in WHERE kind = 'system' AND json_extract(content, '$.refused.seq') IS NOT NULL`,
+        ).all() as Array<{ seq: number }>
+      ).map((r) => r.seq),
+    );
     const rows = prep(
       this.outbound,
-      `SELECT json_extract(content, '$.action.task') AS task FROM messages_out WHERE kind = 'system' AND json_extract(content, '$.action.type') = 'schedule_task'`,
-    ).all() as Array<{ task: string | null }>;
+      `SELECT seq, json_extract(content, '$.action.task') AS task FROM messages_out WHERE kind = 'system' AND json_extract(content, '$.action.type') = 'schedule_task'`,
+    ).all() as Array<{ seq: number; task: string | null }>;
     return rows.flatMap((r) => {
+      if (refused.has(r.seq)) return [];
       const t = r.task ? TaskSpecSchema.safeParse(JSON.parse(r.task)) : null;
       return t?.success ? [t.data] : [];
     });

@@ -53,6 +53,8 @@ export const InboundContentSchema = z.object({
   hops: z.number().int().nonnegative().optional(),
   /** kind=answer: a person's answer to ask_user_question. */
   answer: z.object({ questionId: z.string(), text: z.string() }).optional(),
+  /** kind=system: the host refused the task action of this outbound row (its seq). */
+  refused: z.object({ seq: z.number().int() }).optional(),
   /** kind=task: the series that fired, its scheduled instant (ms) and its pre-script, if any. */
   task: z
     .object({

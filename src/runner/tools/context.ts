@@ -53,8 +53,6 @@ export function queueContext(opts: {
         }));
       return [...mirrored, ...requested];
     },
-    knownTaskIds: () =>
-      new Set([...queue.tasks().map((t) => t.id), ...queue.requestedTasks().map((t) => t.id)]),
     async waitForAnswer(questionId, expiresAt) {
       for (;;) {
         const a = queue.answer(questionId);

@@ -4,8 +4,9 @@
  * and write a system action the host validates again and applies; the host owns the schedule.
  */
 import { z } from 'zod';
-import type { SystemAction, TaskSpec } from '../../shared/messages.js';
+import type { SystemAction, TaskListing, TaskSpec } from '../../shared/messages.js';
 import { resolveAt, validateCron } from '../../shared/schedule.js';
+import { MAX_LIVE_TASKS, scriptOrNull, taskTextProblem } from '../../shared/task-rules.js';
 import { registerTool } from './registry.js';
 import { defineTool, ToolError, type ToolContext } from './tool.js';
 
@@ -41,13 +42,28 @@ function when(
   throw new ToolError('Pass `at` for one run or `cron` for a recurring task.');
 }
 
-function knownTask(ctx: ToolContext, taskId: string): void {
-  const ids = ctx.knownTaskIds();
-  if (!ids.has(taskId)) {
+/**
+ * The task as this session knows it, for a verb on it: unknown ids and tasks that are over are
+ * refused here, as the host would refuse them, so the model never reports a change that fails.
+ */
+function taskFor(ctx: ToolContext, taskId: string, verb: string): TaskListing {
+  const tasks = ctx.tasks();
+  const t = tasks.find((x) => x.id === taskId);
+  if (!t) {
     throw new ToolError(
-      `No task "${taskId}" in this group.${ids.size ? ` Known ids: ${[...ids].join(', ')}.` : ' There are no tasks yet.'} Use list_tasks.`,
+      `No task "${taskId}" in this group.${tasks.length ? ` Known ids: ${tasks.map((x) => x.id).join(', ')}.` : ' There are no tasks yet.'} Use list_tasks.`,
     );
   }
+  if (t.status === 'done' && verb === 'cancel_task')
+    throw new ToolError(`Task "${taskId}" already ran and is done.`);
+  if ((t.status === 'done' || t.status === 'cancelled') && verb !== 'cancel_task')
+    throw new ToolError(`Task "${taskId}" is ${t.status}; schedule a new task instead.`);
+  return t;
+}
+
+function checkText(prompt: string, script: string | null): void {
+  const problem = taskTextProblem(prompt, script);
+  if (problem) throw new ToolError(`${problem[0]!.toUpperCase()}${problem.slice(1)}.`);
 }
 
 const Prompt = z.string().describe('What the agent should do when the task runs.');
@@ -63,7 +79,7 @@ const Script = z
   .string()
   .optional()
   .describe(
-    'Optional shell script run first; if its last JSON line is {"wakeAgent": false}, the agent is not woken.',
+    'Optional shell script run first; if its last JSON line is {"wakeAgent": false}, the agent is not woken. In update_task, "" removes the script.',
   );
 
 registerTool(
@@ -75,11 +91,18 @@ registerTool(
     run({ prompt, at, cron, script }, ctx) {
       if (!prompt.trim())
         throw new ToolError('`prompt` is empty: say what should happen when the task runs.');
+      const pre = scriptOrNull(script);
+      checkText(prompt, pre);
+      const live = ctx.tasks().filter((t) => t.status !== 'done' && t.status !== 'cancelled').length;
+      if (live >= MAX_LIVE_TASKS)
+        throw new ToolError(
+          `This group already has ${MAX_LIVE_TASKS} live tasks; cancel some first (list_tasks shows them).`,
+        );
       const task: TaskSpec = {
         id: `task-${ctx.newId().slice(0, 8)}`,
         prompt,
         ...when(ctx, at, cron),
-        script: script ?? null,
+        script: pre,
       };
       act(ctx, { type: 'schedule_task', task });
       return `Scheduled ${task.id} (${task.cron ? `cron "${task.cron}" in ${ctx.meta().timezone}` : `at ${task.at}`}).`;
@@ -116,7 +139,7 @@ for (const [name, verb] of [
       description: `${verb} a scheduled task by id (see list_tasks).`,
       input: { taskId: z.string().describe('The task id, e.g. "task-1a2b3c4d".') },
       run({ taskId }, ctx) {
-        knownTask(ctx, taskId);
+        taskFor(ctx, taskId, name);
         act(ctx, { type: name, taskId });
         return `${verb} of ${taskId} requested.`;
       },
@@ -130,16 +153,17 @@ registerTool(
     description: 'Change a scheduled task: its prompt, its time (`at` or `cron`) or its script.',
     input: { taskId: z.string(), prompt: Prompt.optional(), at: At, cron: Cron, script: Script },
     run({ taskId, prompt, at, cron, script }, ctx) {
-      knownTask(ctx, taskId);
+      const current = taskFor(ctx, taskId, 'update_task');
       const patch: Partial<Omit<TaskSpec, 'id'>> = {};
       if (prompt !== undefined) {
         if (!prompt.trim()) throw new ToolError('`prompt` is empty.');
         patch.prompt = prompt;
       }
       if (at !== undefined || cron !== undefined) Object.assign(patch, when(ctx, at, cron));
-      if (script !== undefined) patch.script = script || null;
+      if (script !== undefined) patch.script = scriptOrNull(script);
       if (Object.keys(patch).length === 0)
         throw new ToolError('Nothing to change: pass prompt, at, cron or script.');
+      checkText(patch.prompt ?? current.prompt, patch.script ?? null);
       act(ctx, { type: 'update_task', taskId, patch });
       return `Update of ${taskId} requested.`;
     },

@@ -40,9 +40,10 @@ export interface ToolContext {
   receivedBySeq(seq: number): { kind: string; routing: Routing } | null;
   /** Resolves with the answer text, or null at the deadline. */
   waitForAnswer(questionId: string, expiresAt: number): Promise<string | null>;
-  /** Task ids this group has: those the host mirrored plus those this session just asked for. */
-  knownTaskIds(): Set<string>;
-  /** Tasks the host mirrored into inbound.db. */
+  /**
+   * The group's tasks: those the host mirrored into inbound.db, then those this session asked
+   * for that the host has neither stored nor refused yet (status 'requested').
+   */
   tasks(): TaskListing[];
   agentDir: string;
   sessionDir: string;

@@ -1,0 +1,132 @@
+/**
+ * The task tools as the agent calls them (the real tool context over real session queues),
+ * against the host's real Delivery and Scheduler: what a tool says was scheduled must be what
+ * the host keeps, and list_tasks must show what is true.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openCentralDb, type Db } from '../src/host/db/open.js';
+import { Delivery } from '../src/host/delivery.js';
+import { Scheduler } from '../src/host/scheduler.js';
+import { SessionQueue } from '../src/host/session-queue.js';
+import { createGroup } from '../src/host/store/groups.js';
+import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
+import { resolveSession, type Session } from '../src/host/store/sessions.js';
+import { listGroupTasks, updateTask } from '../src/host/store/tasks.js';
+import { queueContext } from '../src/runner/tools/context.js';
+import { toolRegistry } from '../src/runner/tools/index.js';
+import { createLogger } from '../src/shared/log.js';
+import { sessionMeta } from './support/meta.js';
+import { tempHome } from './support/cli.js';
+
+const log = createLogger({ level: 'error' });
+const room = { channelType: 'fake', platformId: 'room', threadId: null };
+
+let dir: string;
+let db: Db;
+let session: Session;
+let queue: SessionQueue;
+let scheduler: Scheduler;
+let delivery: Delivery;
+let ctx: ReturnType<typeof queueContext>;
+
+beforeEach(() => {
+  dir = tempHome('polyclaw-tasktools-');
+  db = openCentralDb(':memory:');
+  const g = createGroup(db, 'g', { provider: 'mock' });
+  const mg = ensureMessagingGroup(db, 'fake', 'room');
+  createWiring(db, mg.id, g.id, { engageMode: 'mention' });
+  session = resolveSession(db, g.id, 'shared', mg.id, null).session;
+  queue = new SessionQueue(path.join(dir, 'session'));
+  queue.setMeta(sessionMeta({ defaultRouting: room }), []);
+  const sessions = { queueFor: () => queue, openQueue: () => queue, wake: () => {} };
+  scheduler = new Scheduler({ db, log, sessions, defaultTimezone: 'UTC' });
+  scheduler.start();
+  delivery = new Delivery({
+    db,
+    log,
+    channels: new Map(),
+    maxAttempts: 3,
+    baseDelayMs: 100,
+    later: () => {},
+    onAction: (s, q, row) => scheduler.handleAction(s, q, row),
+  });
+  ctx = queueContext({ sessionDir: queue.dir, agentDir: dir, log });
+});
+afterEach(() => {
+  scheduler.stop();
+  ctx.close();
+  queue.close();
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** The tool's answer, or its error as the model sees it. */
+async function call(name: string, args: Record<string, unknown>): Promise<string> {
+  try {
+    return String(await toolRegistry.get(name).run(args as never, ctx));
+  } catch (err) {
+    return `error: ${(err as Error).message}`;
+  }
+}
+const idIn = (answer: string) => /(task-[0-9a-f]{8})/.exec(answer)![1]!;
+const hostHandles = () => delivery.process(session, queue);
+
+describe('task tools against the host', () => {
+  it('a blank script means none: the task is stored, not refused behind "Scheduled"', async () => {
+    const answer = await call('schedule_task', { prompt: 'call mum', at: '2099-01-05 09:00', script: '' });
+    expect(answer).toMatch(/^Scheduled task-/);
+    await hostHandles();
+    expect(listGroupTasks(db, session.agentGroupId).map((t) => [t.id, t.script])).toEqual([
+      [idIn(answer), null],
+    ]);
+    expect(queue.pending().filter((m) => m.kind === 'system')).toEqual([]);
+    // In update_task a blank script removes it.
+    expect(await call('update_task', { taskId: idIn(answer), script: 'echo hi' })).toMatch(/requested/);
+    await hostHandles();
+    expect(await call('update_task', { taskId: idIn(answer), script: '   ' })).toMatch(/requested/);
+    await hostHandles();
+    expect(listGroupTasks(db, session.agentGroupId)[0]!.script).toBeNull();
+  });
+
+  it('a request the host refused is no longer listed as "requested" nor taken as a known id', async () => {
+    // The session's chat is one this group may not post to: only the host can know.
+    queue.setMeta(sessionMeta({ defaultRouting: { ...room, platformId: 'not-wired' } }), []);
+    const answer = await call('schedule_task', { prompt: 'digest', cron: '0 9 * * *' });
+    expect(await call('list_tasks', {})).toMatch(/\[requested\]/);
+    await hostHandles();
+    expect(queue.pending().map((m) => m.content.text)).toEqual([
+      expect.stringMatching(
+        /^Your schedule_task request \(seq \d+\) was refused: this agent group may not post/,
+      ),
+    ]);
+    expect(await call('list_tasks', {})).toBe('No scheduled tasks.');
+    expect(await call('pause_task', { taskId: idIn(answer) })).toMatch(/^error: No task "task-/);
+  });
+
+  it('refuses at once what the host would refuse: over-long text, and verbs on tasks that are over', async () => {
+    expect(
+      await call('schedule_task', { prompt: 'x', at: '2099-01-05 09:00', script: 'y'.repeat(20_001) }),
+    ).toBe('error: Script is longer than 20000 characters; put it in a file and run that.');
+    expect(await call('schedule_task', { prompt: 'x'.repeat(100_001), at: '2099-01-05 09:00' })).toBe(
+      'error: Prompt is longer than 100000 characters.',
+    );
+    const done = idIn(await call('schedule_task', { prompt: 'once', at: '2099-01-05 09:00' }));
+    const gone = idIn(await call('schedule_task', { prompt: 'later', at: '2099-01-06 09:00' }));
+    await hostHandles();
+    updateTask(db, session.agentGroupId, done, { status: 'done', nextRunAt: null }, Date.now());
+    updateTask(db, session.agentGroupId, gone, { status: 'cancelled', nextRunAt: null }, Date.now());
+    scheduler.mirror(session.agentGroupId);
+    expect(await call('cancel_task', { taskId: done })).toBe(
+      `error: Task "${done}" already ran and is done.`,
+    );
+    expect(await call('resume_task', { taskId: gone })).toBe(
+      `error: Task "${gone}" is cancelled; schedule a new task instead.`,
+    );
+    expect(await call('update_task', { taskId: done, prompt: 'again' })).toMatch(
+      /is done; schedule a new task/,
+    );
+    expect(await call('cancel_task', { taskId: gone })).toMatch(/^Cancel of task-/); // already so: harmless
+  });
+});
