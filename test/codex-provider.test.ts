@@ -45,9 +45,15 @@ async function collect(
 describe('codex provider with the real codex app-server', () => {
   let fake: FakeResponses;
   const secretEnv = { OPENAI_API_KEY: 'sk-should-never-reach-codex', ANTHROPIC_API_KEY: 'sk-ant-nope' };
-  const mk = (dir: string, extra: Record<string, string> = {}, approval?: ApprovalPolicy) =>
+  const mk = (
+    dir: string,
+    extra: Record<string, string> = {},
+    approval?: ApprovalPolicy,
+    personWaiting?: () => boolean,
+  ) =>
     new CodexProvider(
       {
+        personWaiting,
         sessionDir: path.join(dir, 'session'),
         agentDir: path.join(dir, 'agent'),
         model: 'fake-model',
@@ -203,6 +209,33 @@ describe('codex provider with the real codex app-server', () => {
       1,
     );
     expect(next.at(-1)).toEqual({ type: 'result', text: 'back' });
+    await p.close();
+  }, 30_000);
+
+  it('the turn timeout is an idle timeout: a turn that streams for longer than it ends with its result', async () => {
+    const dir = mkAgent('steady');
+    const pieces = Array.from({ length: 10 }, (_, i) => `step ${i}. `);
+    fake.script({ text: pieces.join(''), deltas: pieces, gapMs: 800 });
+    const p = mk(dir, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '5000' });
+    const t0 = Date.now();
+    const ev = await collect(
+      p.query({ prompt: 'steady', cwd: path.join(dir, 'agent'), systemContext: '' }),
+      1,
+    );
+    expect(Date.now() - t0).toBeGreaterThan(7000);
+    expect(ev.at(-1)).toEqual({ type: 'result', text: pieces.join('') });
+    await p.close();
+  }, 30_000);
+
+  it('a question of ours waiting for a person is not idleness: the timeout waits until it is answered', async () => {
+    const dir = mkAgent('person');
+    fake.script({ hang: true });
+    // Asked at each expiry: a person is waiting at the first, no longer at the second.
+    let asked = 0;
+    const p = mk(dir, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '3000' }, undefined, () => ++asked === 1);
+    const ev = await collect(p.query({ prompt: 'ask', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
+    expect(asked).toBe(2);
+    expect(ev.at(-1)).toMatchObject({ type: 'error', retryable: true, classification: 'timeout' });
     await p.close();
   }, 30_000);
 

@@ -64,9 +64,10 @@ describe('opencode provider (real opencode serve, fake model)', () => {
   let agentDir: string;
   let sessionDir: string;
   let provider: OpencodeProvider;
-  const make = (extra: Record<string, string> = {}) =>
+  const make = (extra: Record<string, string> = {}, personWaiting?: () => boolean) =>
     new OpencodeProvider(
       {
+        personWaiting,
         sessionDir,
         agentDir,
         model: 'fake-model',
@@ -183,6 +184,17 @@ describe('opencode provider (real opencode serve, fake model)', () => {
     expect(finals[1]).toEqual({ type: 'result', text: 'echo: still alive?' });
     expect(provider.runtime.server!.pid).not.toBe(pid);
   });
+
+  it('a question of ours waiting for a person is not idleness: the idle timer waits on', async () => {
+    // Asked at each expiry: a person is waiting at the first, no longer at the second.
+    let asked = 0;
+    await provider.close();
+    provider = make({}, () => ++asked === 1);
+    const q = provider.query({ prompt: 'HANG', cwd: agentDir, systemContext: 'You are a test assistant.' });
+    const finals = finalsOf(await collect(q, 1));
+    expect(asked).toBe(2);
+    expect(finals[0]).toMatchObject({ type: 'error', classification: 'timeout' });
+  }, 60_000);
 
   it('abort ends a running turn promptly with no answer, and the server keeps working', async () => {
     const q = provider.query({

@@ -2,6 +2,7 @@
  * Every agent tool end to end: the mock provider calls the real MCP tool server (stdio) inside
  * a real bwrap sandbox; what it writes reaches the terminal through a real host process.
  */
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,9 +145,22 @@ describe('agent tools through the terminal', () => {
       'question asked',
     );
     await new Promise((r) => setTimeout(r, 500));
+    // While it waits, the runner (and so the provider's own timers) can see that a person is asked.
+    const sid = cli(home, ['sessions', 'list', '--json']).json.result[0].id;
+    const outbound = path.join(cli(home, ['sessions', 'show', sid, '--json']).json.result.dir, 'outbound.db');
+    const waitMarks = () => {
+      const db = new Database(outbound, { readonly: true });
+      try {
+        return db.prepare(`SELECT key FROM state WHERE key LIKE 'waiting:%'`).all().length;
+      } finally {
+        db.close();
+      }
+    };
+    expect(waitMarks()).toBe(1);
     const answer = chat('2');
     expect(answer.json.result.status).toBe('answered');
     const r = await asking;
+    expect(waitMarks()).toBe(0);
     expect(texts(r)).toEqual([
       'Tea or coffee?\n1. tea\n2. coffee\nReply with the number or the option.',
       'The person chose: coffee',

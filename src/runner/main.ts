@@ -38,6 +38,7 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
       effort: meta.effort ?? undefined,
       approval: meta.approval,
       env,
+      personWaiting: () => queue.personWaiting(),
     });
   } catch (err) {
     if (!(err instanceof ProviderConfigError)) throw err;

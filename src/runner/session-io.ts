@@ -328,6 +328,22 @@ export class RunnerQueue {
     this.setState(`continuation:${provider}`, value);
   }
 
+  /**
+   * A tool waits for a person's answer to `questionId` until `expiresAt` (null: no longer). Kept
+   * in the state table so the runner, another process, sees it (personWaiting).
+   */
+  markWaiting(questionId: string, expiresAt: number | null): void {
+    this.setState(`waiting:${questionId}`, expiresAt === null ? null : String(expiresAt));
+  }
+
+  /** Does a tool wait for a person now? A mark left by a killed tool server lapses at its expiry. */
+  personWaiting(): boolean {
+    return !!prep(
+      this.outbound,
+      `SELECT 1 FROM state WHERE key LIKE 'waiting:%' AND CAST(value AS INTEGER) > ? LIMIT 1`,
+    ).get(this.now());
+  }
+
   /** Liveness for the host's stuck-turn detection; written at most every 500 ms. */
   heartbeat(force = false): void {
     const now = this.now();

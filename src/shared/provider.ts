@@ -116,6 +116,11 @@ export interface ProviderContext {
   /** The group's approval policy (default 'bypass'); a provider maps it onto its agent's permission modes. */
   approval?: ApprovalPolicy;
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * True while one of our tools waits for a person's answer (ask_user_question, up to 24 h): a
+   * provider's own turn or idle timer must not count that time, as the agent is not idling.
+   */
+  personWaiting?: () => boolean;
 }
 
 export type ProviderFactory = (ctx: ProviderContext) => AgentProvider;

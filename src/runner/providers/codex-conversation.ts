@@ -49,7 +49,10 @@ export interface ConversationDeps {
   approval: ApprovalPolicy;
   /** MCP servers whose tools never need approval (our own tool server). */
   trustedServers: string[];
+  /** A turn with no notification from codex for this long is stopped (a hung app-server or model). */
   turnTimeoutMs: number;
+  /** True while one of our tools waits for a person: not idleness (ProviderContext). */
+  personWaiting?: () => boolean;
   /** Files codex generated during a turn (delivered as `file` events before the result). */
   generatedFiles?: (threadId: string, sinceMs: number) => string[];
   /** Called with each prompt as its result is emitted (for the exchange archive). */
@@ -234,12 +237,23 @@ export class CodexConversation {
     });
     this.active = turn;
     const startedAt = this.now();
+    // An idle timer, not a cap on the turn's length (the host's maxTurnMs is that): it starts
+    // again on each notification, and does not run while a person is asked.
     let timer: NodeJS.Timeout | undefined;
-    turn.holdTimer = (held) => {
+    let held = false;
+    const arm = () => {
       clearTimeout(timer);
-      timer = held ? undefined : setTimeout(() => turn.finish({ kind: 'timeout' }), this.d.turnTimeoutMs);
+      timer = held ? undefined : setTimeout(expire, this.d.turnTimeoutMs);
     };
-    turn.holdTimer(false);
+    const expire = () => (this.d.personWaiting?.() ? arm() : turn.finish({ kind: 'timeout' }));
+    turn.holdTimer = (h) => {
+      held = h;
+      arm();
+    };
+    turn.activity = () => {
+      if (!held) arm();
+    };
+    arm();
     this.events.push({ type: 'activity' });
     rpc
       .request<{ turn: { id: string } }>('turn/start', { threadId: this.threadId, input: textInput(prompt) })
@@ -294,7 +308,7 @@ export class CodexConversation {
             .catch((err: unknown) => this.d.log.warn('turn/interrupt after timeout failed', { err }));
         return fail({
           type: 'error',
-          message: `the codex turn did not finish within ${Math.round(this.d.turnTimeoutMs / 1000)} s`,
+          message: `the codex turn made no progress for ${Math.round(this.d.turnTimeoutMs / 1000)} s`,
           retryable: true,
           classification: 'timeout',
         });
@@ -321,6 +335,7 @@ export class CodexConversation {
   }
 
   private onNotification(method: string, params: unknown): void {
+    this.active?.activity?.();
     applyNotification(this.active, method, params, {
       emit: (ev) => this.events.push(ev),
       noteItem: (item, started) => this.approvals.noteItem(item, started),

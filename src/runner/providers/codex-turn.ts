@@ -38,6 +38,8 @@ export interface ActiveTurn {
   done: Promise<TurnEnd>;
   /** Stop (true) or restart (false) the turn timer: it does not run while a person is asked. */
   holdTimer?(held: boolean): void;
+  /** The turn made progress (a notification of codex's): its idle timer starts again. */
+  activity?(): void;
 }
 
 /** A new turn; `onFinish` runs synchronously inside the first finish(). */

@@ -207,6 +207,7 @@ export class CodexProvider implements AgentProvider {
         approval: s.approval,
         trustedServers: s.trustedServers,
         turnTimeoutMs: s.turnTimeoutMs,
+        personWaiting: this.ctx.personWaiting,
         generatedFiles: (thread, since) => generatedImages(this.codexHome, thread, since),
         onAnswered: (prompt, _result, threadId) => this.answered.push({ prompt, threadId }),
         now: this.deps.now,

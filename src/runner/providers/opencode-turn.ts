@@ -37,6 +37,8 @@ export interface TurnDeps {
   approval: ApprovalPolicy;
   /** The query's requests waiting for a person (the 'ask' policy). */
   approvals: OpencodeApprovals;
+  /** True while one of our tools waits for a person: not idleness (ProviderContext). */
+  personWaiting?: () => boolean;
   signal: AbortSignal;
   log: Logger;
   setTimer?: (fn: () => void, ms: number) => { clear(): void };
@@ -133,6 +135,11 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
         case 'timeout':
           // A timer that fired just before a request arrived: the wait for a person is not idleness.
           if (d.approvals.size) break;
+          // Nor is a question of ours (ask_user_question) waiting for its answer: wait on.
+          if (d.personWaiting?.()) {
+            bump();
+            break;
+          }
           await abortSession(d);
           yield {
             type: 'error',

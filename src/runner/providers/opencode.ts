@@ -139,6 +139,7 @@ export class OpencodeProvider implements AgentProvider {
             maxRetries: self.settings.maxRetries,
             approval: self.settings.approval,
             approvals,
+            personWaiting: self.ctx.personWaiting,
             signal: abort.signal,
             log: self.log,
           },

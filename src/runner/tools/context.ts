@@ -54,15 +54,21 @@ export function queueContext(opts: {
       return [...mirrored, ...requested];
     },
     async waitForAnswer(questionId, expiresAt) {
-      for (;;) {
-        const a = queue.answer(questionId);
-        if (a !== null) return a;
-        const left = expiresAt - now();
-        if (left <= 0) return null;
-        // A turn waiting for a person is not stuck: keep the runner's heartbeat going, or the
-        // host's stuck-turn sweep would kill the sandbox under a question that waits for hours.
-        queue.heartbeat();
-        await doorbell().wait(Math.min(left, 2000));
+      // The provider's own timers see the mark (ProviderContext.personWaiting) and wait too.
+      queue.markWaiting(questionId, expiresAt);
+      try {
+        for (;;) {
+          const a = queue.answer(questionId);
+          if (a !== null) return a;
+          const left = expiresAt - now();
+          if (left <= 0) return null;
+          // A turn waiting for a person is not stuck: keep the runner's heartbeat going, or the
+          // host's stuck-turn sweep would kill the sandbox under a question that waits for hours.
+          queue.heartbeat();
+          await doorbell().wait(Math.min(left, 2000));
+        }
+      } finally {
+        queue.markWaiting(questionId, null);
       }
     },
     close() {
