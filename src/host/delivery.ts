@@ -21,7 +21,7 @@ import { OUTBOUND_BATCH, type InboundRow, type OutboundRow, type SessionQueue } 
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
 import { mayPostTo } from './store/messaging.js';
-import { recordQuestion } from './store/questions.js';
+import { expireQuestionsOf, getQuestion, recordQuestionRow } from './store/questions.js';
 import { setOutCursor, type Session } from './store/sessions.js';
 
 export interface DeliveryDeps {
@@ -127,6 +127,11 @@ export class Delivery {
       });
       return true;
     };
+    if (row.kind === 'question' && row.content.question && !this.askable(session, row, origin)) {
+      log.info('a question of an attempt that is over is not sent', { session: session.id, seq: row.seq });
+      recordDelivery(db, { ...base, status: 'skipped', error: 'the attempt that asked it is over' });
+      return true;
+    }
     if (!mayPostTo(db, session.agentGroupId, row.routing)) {
       return fail('this agent group is not allowed to post to that chat');
     }
@@ -155,6 +160,18 @@ export class Delivery {
       }
       return fail(errorMessage(err), attempts);
     }
+  }
+
+  /**
+   * Record the question a row asks, and say whether anyone still waits for its answer. One whose
+   * attempt is over (its message settled, or the attempt failed first: recorded expired then,
+   * see Settlement) is never shown: a reply to it would miss the question a retry asks.
+   */
+  private askable(session: Session, row: OutboundRow, origin: InboundRow | null): boolean {
+    const question = row.content.question!;
+    recordQuestionRow(this.d.db, session.id, { ...row, question }, this.now());
+    if (origin && origin.status !== 'pending') expireQuestionsOf(this.d.db, origin.id);
+    return getQuestion(this.d.db, question.questionId, this.now()) !== null;
   }
 
   private async send(
@@ -203,19 +220,6 @@ export class Delivery {
           : adapter.deliver(target, msg);
       case 'question': {
         if (!c.question) throw new DeliveryError('question row without a question', false);
-        recordQuestion(
-          this.d.db,
-          {
-            questionId: c.question.questionId,
-            sessionId: session.id,
-            routing: row.routing,
-            options: c.question.options,
-            expiresAt: c.question.expiresAt,
-            adminOnly: c.question.adminOnly === true,
-            messageId: row.inReplyTo,
-          },
-          this.now(),
-        );
         return adapter.sendQuestion
           ? adapter.sendQuestion(target, c.question, c.text)
           : adapter.deliver(target, msg);

@@ -12,9 +12,9 @@ import type { ExitInfo } from '../sandbox/runtime.js';
 import type { Db } from './db/open.js';
 import type { Delivery } from './delivery.js';
 import { statusIn } from './notices.js';
-import type { AckRow, InboundRow, SessionQueue } from './session-queue.js';
-import { expireQuestionsOf } from './store/questions.js';
-import type { Session } from './store/sessions.js';
+import { OUTBOUND_BATCH, type AckRow, type InboundRow, type SessionQueue } from './session-queue.js';
+import { expireQuestionsOf, recordQuestionRow } from './store/questions.js';
+import { getSession, type Session } from './store/sessions.js';
 
 export interface SettlementDeps {
   db: Db;
@@ -104,7 +104,7 @@ export class Settlement {
     reason: string,
     retryable: boolean,
   ): Promise<void> {
-    expireQuestionsOf(this.d.db, m.id);
+    this.expireQuestions(session, q, m.id);
     if (retryable && m.tries + 1 < this.d.maxTries) {
       const delay = this.d.retryBaseMs * 2 ** m.tries;
       this.d.log.warn('attempt failed; retrying', {
@@ -135,6 +135,26 @@ export class Settlement {
     // After the notice's first try: a channel that shows the message settled (a client that
     // then stops listening) has the reason first.
     this.settled(m, 'failed');
+  }
+
+  /**
+   * The attempt on `messageId` is over: its questions can no longer be answered, also those
+   * still waiting for delivery (behind a row in backoff): recorded expired now, they are never
+   * shown, where sent later one would catch the answer meant for the retry's question. The
+   * attempt has written all its rows by now (its failure was acked, or its sandbox is gone).
+   */
+  private expireQuestions(session: Session, q: SessionQueue, messageId: string): void {
+    for (let at = getSession(this.d.db, session.id).outCursor; ;) {
+      const rows = q.outboundSince(at);
+      for (const row of rows) {
+        const question =
+          row.kind === 'question' && row.inReplyTo === messageId ? row.content.question : undefined;
+        if (question) recordQuestionRow(this.d.db, session.id, { ...row, question }, this.d.now());
+      }
+      if (rows.length < OUTBOUND_BATCH) break;
+      at = rows.at(-1)!.seq;
+    }
+    expireQuestionsOf(this.d.db, messageId);
   }
 
   private settled(m: InboundRow, status: 'completed' | 'failed'): void {

@@ -1,7 +1,7 @@
 /** Open questions per chat, and matching a person's reply to one of the options. */
 import { prep } from '../../shared/sql.js';
 import { z } from 'zod';
-import type { Routing } from '../../shared/messages.js';
+import type { Question, Routing } from '../../shared/messages.js';
 import type { Db } from '../db/open.js';
 
 export interface OpenQuestion {
@@ -49,6 +49,28 @@ export function recordQuestion(
     Math.min(q.expiresAt, now + MAX_QUESTION_OPEN_MS),
     q.adminOnly ? 1 : 0,
     q.messageId ?? null,
+    now,
+  );
+}
+
+/** Record the question an outbound row asks (once: a row handled again changes nothing). */
+export function recordQuestionRow(
+  db: Db,
+  sessionId: string,
+  row: { routing: Routing; inReplyTo: string | null; question: Question },
+  now = Date.now(),
+): void {
+  recordQuestion(
+    db,
+    {
+      questionId: row.question.questionId,
+      sessionId,
+      routing: row.routing,
+      options: row.question.options,
+      expiresAt: row.question.expiresAt,
+      adminOnly: row.question.adminOnly === true,
+      messageId: row.inReplyTo,
+    },
     now,
   );
 }

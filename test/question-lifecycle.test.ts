@@ -1,0 +1,154 @@
+/**
+ * A question lives as long as the attempt that asked it: the real Delivery, Settlement and
+ * Router over real queues and a real central DB, with a chat adapter that can fail for a moment.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DeliveryError, type ChannelAdapter, type OutgoingMessage } from '../src/channels/adapter.js';
+import { openCentralDb, type Db } from '../src/host/db/open.js';
+import { Delivery } from '../src/host/delivery.js';
+import { Router } from '../src/host/router.js';
+import { SessionQueue } from '../src/host/session-queue.js';
+import { Settlement } from '../src/host/settlement.js';
+import { createGroup } from '../src/host/store/groups.js';
+import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
+import { openQuestionsFor } from '../src/host/store/questions.js';
+import { resolveSession, type Session } from '../src/host/store/sessions.js';
+import { RunnerQueue, type OutMessage } from '../src/runner/session-io.js';
+import { createLogger } from '../src/shared/log.js';
+import { tempHome } from './support/cli.js';
+
+const log = createLogger({ level: 'error' });
+const chat = { channelType: 'chat', platformId: 'room', threadId: null };
+
+let dir: string;
+let db: Db;
+let now: number;
+let session: Session;
+let q: SessionQueue;
+let runner: RunnerQueue;
+let sent: string[];
+let failNext: number;
+let delivery: Delivery;
+let settlement: Settlement;
+let router: Router;
+
+beforeEach(() => {
+  dir = tempHome('polyclaw-questions-');
+  db = openCentralDb(':memory:');
+  now = Date.now(); // the router reads the real clock
+  const clock = () => now;
+  const g = createGroup(db, 'a', { provider: 'mock' });
+  const mg = ensureMessagingGroup(db, 'chat', 'room');
+  createWiring(db, mg.id, g.id, { engageMode: 'pattern', pattern: '.*' });
+  session = resolveSession(db, g.id, 'shared', mg.id, null).session;
+  q = new SessionQueue(path.join(dir, session.id), clock);
+  runner = new RunnerQueue(q.dir, clock);
+  sent = [];
+  failNext = 0;
+  const adapter: ChannelAdapter = {
+    channelType: 'chat',
+    async setup() {},
+    async teardown() {},
+    async deliver(_t, m: OutgoingMessage) {
+      if (failNext > 0 && failNext--) throw new DeliveryError('429 too many requests', true);
+      sent.push(m.text.split('\n')[0]!);
+      return `p${sent.length}`;
+    },
+  };
+  const channels = new Map([['chat', adapter]]);
+  delivery = new Delivery({ db, log, channels, maxAttempts: 5, baseDelayMs: 500, now: clock, later() {} });
+  settlement = new Settlement({
+    db,
+    delivery,
+    channels,
+    log,
+    now: clock,
+    maxTries: 3,
+    retryBaseMs: 1000,
+    retryAt() {},
+  });
+  router = new Router({ db, log, queueFor: () => q, wake() {} });
+});
+afterEach(() => {
+  runner.close();
+  q.close();
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** One host pass: deliver, then settle what the acks say (`alive` false: the sandbox is gone). */
+async function pass(alive: boolean): Promise<void> {
+  const acks = q.acksFor(q.pendingIds());
+  const drained = await delivery.process(session, q);
+  if (acks.length) await settlement.reconcile(session, q, q.pending(), acks, alive, drained);
+}
+
+const question = (messageId: string, id: string): OutMessage => ({
+  kind: 'question',
+  inReplyTo: messageId,
+  routing: chat,
+  content: {
+    text: `Delete build/? (${id})\n1. Yes\n2. No`,
+    question: {
+      questionId: id,
+      question: 'Delete build/?',
+      options: ['Yes', 'No'],
+      expiresAt: now + 300_000,
+    },
+  },
+});
+const open = () => openQuestionsFor(db, chat, now).map((x) => x.questionId);
+
+describe('questions and the attempts that ask them', () => {
+  it('a question still waiting for delivery when its attempt fails is never shown, and the answer reaches the retry', async () => {
+    const m = q.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing: chat,
+      content: { text: 'clean up?', sender: { id: 'u1' }, attachments: [] },
+    });
+    runner.ack([{ id: m.id, tries: 0 }], 'processing');
+    runner.commit(
+      [
+        { kind: 'message', inReplyTo: m.id, routing: chat, content: { text: 'Looking at build/' } },
+        question(m.id, 'q1'),
+      ],
+      [],
+    );
+    failNext = 1; // the first row meets a rate limit; then the sandbox dies mid-turn
+    await pass(false);
+    now += 1_000;
+    await pass(false); // the backoff is over: the rows of the failed attempt go out
+    expect(sent).toEqual(['Looking at build/']);
+    expect(open()).toEqual([]);
+
+    now += 2_000;
+    const [again] = q.pending();
+    expect(again!.tries).toBe(1);
+    runner.ack([{ id: m.id, tries: 1 }], 'processing');
+    runner.commit([question(m.id, 'q2')], []);
+    await pass(true);
+    expect(sent).toEqual(['Looking at build/', 'Delete build/? (q2)']);
+    expect(open()).toEqual(['q2']);
+    await router.route({ ...chat, sender: { id: 'u1' }, text: 'yes', attachments: [], isMention: false });
+    expect(runner.answer('q2')).toBe('Yes');
+    expect(runner.answer('q1')).toBeNull();
+  });
+
+  it('a question left unsent when its message settled is not shown', async () => {
+    const m = q.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing: chat,
+      content: { text: 'x', sender: { id: 'u1' }, attachments: [] },
+    });
+    runner.ack([{ id: m.id, tries: 0 }], 'processing');
+    runner.commit([question(m.id, 'late')], []);
+    q.markDone(m.id, 'completed');
+    await pass(true);
+    expect(sent).toEqual([]);
+    expect(open()).toEqual([]);
+  });
+});
