@@ -68,6 +68,20 @@ describe('agent channel', () => {
     expect(events).toHaveLength(MAX_AGENT_MESSAGES_PER_MINUTE + 2);
   });
 
+  it('a message the receiving group refused, telling the sender why, is delivered: not "no agent group receives"', async () => {
+    const ch = new AgentChannel();
+    await ch.setup({
+      onMessage: async () => [
+        { group: 'helper', sessionId: 's', messageId: '', seq: 0, engaged: false, refused: true },
+      ],
+      onAnswer: async () => false,
+      log: createLogger({ level: 'error' }),
+    });
+    await expect(ch.deliver({ platformId: 'main->helper', threadId: null }, message([]))).resolves.toBe(
+      'agent-k1',
+    );
+  });
+
   it("carries a message's files into the receiving group as attachments", async () => {
     const dir = sessionDir();
     fs.writeFileSync(path.join(dir, 'outbox/m/report.pdf'), 'pdf bytes');

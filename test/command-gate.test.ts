@@ -50,7 +50,16 @@ describe('command gate', () => {
   it.each(['/compact', '/context', '/cost', '  /compact keep the todo list'])(
     'refuses %j from a non-admin with a reply, queues and wakes nothing',
     async (text) => {
-      expect(await router.route(ev('guest', text))).toEqual([]);
+      expect(await router.route(ev('guest', text))).toEqual([
+        {
+          group: 'asst',
+          sessionId: expect.any(String),
+          messageId: '',
+          seq: 0,
+          engaged: false,
+          refused: true,
+        },
+      ]);
       expect(queued()).toEqual([]);
       expect(woken).toEqual([]);
       const cmd = text.trim().split(/\s/)[0]!.slice(1);

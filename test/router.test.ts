@@ -278,10 +278,13 @@ describe('answers to open questions', () => {
     const [r] = await router.route(ev({ text: '2' }));
     expect(r).toMatchObject({ answered: true, sessionId: sb });
     expect(answers(sb!)).toEqual([{ questionId: 'q-b', text: 'two days' }]);
-    // Only the approval fits: refused, and told so.
-    expect(await router.route(ev({ text: 'allow', platformMessageId: 'pm-9' }))).toEqual([]);
-    expect(kit.told.map((t) => t.text)).toEqual([
-      'Only an admin of this group can answer an approval request.',
+    // Only the approval fits: refused (received, nothing queued), and told so, with the relays
+    // behind the refused message (an agent chat's loop guard counts on).
+    expect(await router.route(ev({ text: 'allow', platformMessageId: 'pm-9', hops: 2 }))).toEqual([
+      { group: expect.any(String), sessionId: sa, messageId: '', seq: 0, engaged: false, refused: true },
+    ]);
+    expect(kit.told.map((t) => [t.text, t.hops])).toEqual([
+      ['Only an admin of this group can answer an approval request.', 2],
     ]);
   });
 

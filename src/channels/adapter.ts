@@ -42,6 +42,11 @@ export interface AcceptedMessage {
   engaged: boolean;
   /** The message answered an open question instead of starting a turn. */
   answered?: boolean;
+  /**
+   * The message was refused and the chat told why (a non-admin's answer to an approval, a
+   * native slash command from a non-admin): received, but nothing was queued.
+   */
+  refused?: boolean;
 }
 
 export interface ChannelCallbacks {

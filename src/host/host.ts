@@ -101,8 +101,8 @@ export async function startHost(
       log: log.child('router'),
       queueFor: (s) => sessions.queueFor(s),
       wake: (sid) => sessions.wake(sid),
-      tell: (s, key, routing, text, replyTo) =>
-        sessions.delivery.notice(s, sessions.queueFor(s), key, { routing, text, replyTo, hops: 0 }),
+      tell: (s, key, routing, text, replyTo, hops) =>
+        sessions.delivery.notice(s, sessions.queueFor(s), key, { routing, text, replyTo, hops: hops ?? 0 }),
     });
     for (const [name, ch] of channels) {
       await ch.setup({

@@ -40,9 +40,29 @@ export interface RouterDeps {
   queueFor(session: Session): SessionQueue;
   /** Doorbell: new triggering work for this session. */
   wake(sessionId: string): void;
-  /** Reply to the sender on the host (a refused command); resolves once handed to the channel. */
-  tell?(session: Session, key: string, routing: Routing, text: string, replyTo?: string): Promise<void>;
+  /**
+   * Reply to the sender on the host (a refused command); resolves once handed to the channel.
+   * `hops`: the relays behind the refused message, so an agent chat's loop guard counts on.
+   */
+  tell?(
+    session: Session,
+    key: string,
+    routing: Routing,
+    text: string,
+    replyTo?: string,
+    hops?: number,
+  ): Promise<void>;
 }
+
+/** A message received and refused, the chat told why: nothing was queued. */
+const refusal = (group: string, sessionId: string): AcceptedMessage => ({
+  group,
+  sessionId,
+  messageId: '',
+  seq: 0,
+  engaged: false,
+  refused: true,
+});
 
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
@@ -107,14 +127,16 @@ export class Router {
       const mine = fitting.find((f) => this.mayAnswer(f.q, event.sender));
       if (!mine) {
         log.info('refused a non-admin answer to an approval', { sender: event.sender.id });
+        const session = getSession(db, fitting[0]!.q.sessionId);
         await this.deps.tell?.(
-          getSession(db, fitting[0]!.q.sessionId),
+          session,
           `refused:${event.platformMessageId ?? randomUUID()}`,
           chat,
           'Only an admin of this group can answer an approval request.',
           event.platformMessageId,
+          event.hops,
         );
-        return [];
+        return [refusal(getGroup(db, session.agentGroupId).name, session.id)];
       }
       if (this.storeAnswer(mine.q.questionId, mine.q.sessionId, mine.option, event.sender)) {
         return [
@@ -164,7 +186,15 @@ export class Router {
       if (command) {
         log.info('refused a native slash command', { group: group.name, command, sender: event.sender.id });
         const key = `refused:${event.platformMessageId ?? randomUUID()}`;
-        await this.deps.tell?.(session, key, chat, slashCommandRefusal(command), event.platformMessageId);
+        await this.deps.tell?.(
+          session,
+          key,
+          chat,
+          slashCommandRefusal(command),
+          event.platformMessageId,
+          event.hops,
+        );
+        accepted.push(refusal(group.name, session.id));
         continue;
       }
       const queue = this.deps.queueFor(session);

@@ -15,7 +15,7 @@ export interface RouterKit {
   db: Db;
   router: Router;
   woken: string[];
-  told: Array<{ key: string; routing: Routing; text: string; replyTo?: string }>;
+  told: Array<{ key: string; routing: Routing; text: string; replyTo?: string; hops?: number }>;
   queues: Map<string, SessionQueue>;
   close(): void;
 }
@@ -47,8 +47,8 @@ export function routerKit(prefix = 'polyclaw-router-'): RouterKit {
       return q;
     },
     wake: (id) => kit.woken.push(id),
-    tell: async (_s, key, routing, text, replyTo) => {
-      kit.told.push({ key, routing, text, replyTo });
+    tell: async (_s, key, routing, text, replyTo, hops) => {
+      kit.told.push({ key, routing, text, replyTo, ...(hops !== undefined ? { hops } : {}) });
     },
   });
   return kit;

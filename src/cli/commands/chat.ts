@@ -102,9 +102,10 @@ async function oneShot(
     text,
     sender: sender(),
     platformMessageId: pmid,
-  })) as { accepted: Array<{ engaged: boolean; answered?: boolean }> };
+  })) as { accepted: Array<{ engaged: boolean; answered?: boolean; refused?: boolean }> };
   let status: string;
   if (sent.accepted.some((a) => a.answered)) status = 'answered';
+  else if (sent.accepted.length > 0 && sent.accepted.every((a) => a.refused)) status = 'refused';
   else if (!sent.accepted.some((a) => a.engaged)) status = 'stored';
   else {
     let timer: NodeJS.Timeout | undefined;
@@ -119,12 +120,14 @@ async function oneShot(
   const problem: Record<string, string> = {
     timeout: `no answer within ${timeoutMs / 1000}s (the message stays queued)`,
     failed: 'the message failed (the reply above says why)',
+    refused: 'the message was refused (the reply above says why)',
     disconnected: 'the host went away before the answer (it will be kept for your next chat)',
   };
   const error = ok ? undefined : { code: status, message: problem[status] ?? status };
   // The wire's message says why on its own: for a failure, the notice that told the user.
   const notice = replies.find((r) => r.kind === 'notice')?.text;
-  const wireError = error && status === 'failed' && notice ? { ...error, message: notice } : error;
+  const wireError =
+    error && (status === 'failed' || status === 'refused') && notice ? { ...error, message: notice } : error;
   if (json)
     process.stdout.write(
       JSON.stringify({
