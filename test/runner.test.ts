@@ -293,6 +293,26 @@ describe('runner loop', () => {
       expect(replies().at(-1)).toBe('tool denied: An admin denied this tool call.');
     });
 
+    it('refuses the tool at once in a turn another agent group started: no person there could approve', async () => {
+      start(asking());
+      const m = host.enqueue({
+        kind: 'chat',
+        trigger: true,
+        routing: { channelType: 'agent', platformId: 'main->helper', threadId: null },
+        content: {
+          text: `go ${approve}`,
+          sender: { id: 'agent:main', name: 'main' },
+          attachments: [],
+          hops: 1,
+        },
+      });
+      await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+      expect(question()).toBeUndefined();
+      expect(replies().at(-1)).toMatch(
+        /^tool denied: This turn was started by another agent group \(main->helper\), where no person can approve/,
+      );
+    });
+
     it('refuses the tool when nobody answers in time', async () => {
       start(asking(), 300);
       const m = send(`go ${approve}`);

@@ -10,6 +10,7 @@
 import type { ChannelAdapter, ChannelCallbacks, DeliveryTarget, OutgoingMessage } from './adapter.js';
 import { DeliveryError } from './adapter.js';
 import { registerChannel } from './registry.js';
+import { AGENT_CHANNEL } from '../shared/messages.js';
 
 export const MAX_AGENT_HOPS = 4;
 export const MAX_AGENT_MESSAGES_PER_MINUTE = 30;
@@ -23,7 +24,7 @@ export function parseAgentChat(platformId: string): { from: string; to: string }
 }
 
 export class AgentChannel implements ChannelAdapter {
-  readonly channelType = 'agent';
+  readonly channelType = AGENT_CHANNEL;
   private callbacks: ChannelCallbacks | null = null;
   private n = 0;
   /** Send times per "sender->receiver", within the last minute. */
@@ -91,4 +92,4 @@ export class AgentChannel implements ChannelAdapter {
   }
 }
 
-registerChannel('agent', () => new AgentChannel());
+registerChannel(AGENT_CHANNEL, () => new AgentChannel());

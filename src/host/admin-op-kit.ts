@@ -11,7 +11,7 @@ import type { Config } from './config.js';
 import type { Db } from './db/open.js';
 import { sessionDir } from './sandbox-spec.js';
 import { SessionQueue } from './session-queue.js';
-import { AGENT_CHANNEL } from './store/destinations.js';
+import { AGENT_CHANNEL } from '../shared/messages.js';
 import { getGroup } from './store/groups.js';
 import type { Session } from './store/sessions.js';
 

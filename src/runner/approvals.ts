@@ -11,7 +11,7 @@
  *    sweep does not kill a turn that is only waiting for a person.
  */
 import type { Logger } from '../shared/log.js';
-import type { Routing } from '../shared/messages.js';
+import { AGENT_CHANNEL, type Routing } from '../shared/messages.js';
 import type { ApprovalRequest } from '../shared/provider.js';
 import { questionText } from './question-text.js';
 import type { RunnerQueue } from './session-io.js';
@@ -52,6 +52,15 @@ export class ApprovalDesk {
     const { queue, log } = this.d;
     if (!to) {
       decide(false, 'There is no chat to ask for approval; the tool was not run.');
+      return;
+    }
+    // Another agent group started this turn: its chat has no person who could approve.
+    if (to.routing.channelType === AGENT_CHANNEL) {
+      log.info('approval denied: the turn came from another agent group', { tool: req.tool });
+      decide(
+        false,
+        `This turn was started by another agent group (${to.routing.platformId}), where no person can approve; the tool was not run. Ask a person in a chat of your own for work that needs approval.`,
+      );
       return;
     }
     const timeoutMs = this.d.timeoutMs ?? APPROVAL_TIMEOUT_MS;

@@ -43,6 +43,9 @@ export const AttachmentRefSchema = z.object({
   size: z.number().int().nonnegative().optional(),
 });
 
+/** The channel of agent chats (one per pair of groups that may talk); only destinations make them. */
+export const AGENT_CHANNEL = 'agent';
+
 export const InboundContentSchema = z.object({
   text: z.string(),
   sender: SenderSchema.optional(),

@@ -3,6 +3,7 @@
  * destination points at a messaging group; an agent destination wires the two agent chats
  * ("A->B" to B, "B->A" to A) that carry the conversation between the groups.
  */
+import { AGENT_CHANNEL } from '../../shared/messages.js';
 import { prep } from '../../shared/sql.js';
 import { agentChatId } from '../../channels/agent.js';
 import { badRequest, conflict, notFound } from '../../shared/errors.js';
@@ -15,9 +16,6 @@ import {
   findMessagingGroup,
   wiringsForMessagingGroup,
 } from './messaging.js';
-
-/** The channel of agent chats (one per pair of groups that may talk); only destinations make them. */
-export const AGENT_CHANNEL = 'agent';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/;
 
