@@ -30,6 +30,7 @@ let q: SessionQueue;
 let runner: RunnerQueue;
 let sent: string[];
 let failNext: number;
+let refuseAll: boolean;
 let delivery: Delivery;
 let settlement: Settlement;
 let router: Router;
@@ -47,12 +48,14 @@ beforeEach(() => {
   runner = new RunnerQueue(q.dir, clock);
   sent = [];
   failNext = 0;
+  refuseAll = false;
   const adapter: ChannelAdapter = {
     channelType: 'chat',
     async setup() {},
     async teardown() {},
     async deliver(_t, m: OutgoingMessage) {
       if (failNext > 0 && failNext--) throw new DeliveryError('429 too many requests', true);
+      if (refuseAll) throw new DeliveryError('the bot was removed from this chat', false);
       sent.push(m.text.split('\n')[0]!);
       return `p${sent.length}`;
     },
@@ -133,8 +136,27 @@ describe('questions and the attempts that ask them', () => {
     expect(sent).toEqual(['Looking at build/', 'Delete build/? (q2)']);
     expect(open()).toEqual(['q2']);
     await router.route({ ...chat, sender: { id: 'u1' }, text: 'yes', attachments: [], isMention: false });
-    expect(runner.answer('q2')).toBe('Yes');
+    expect(runner.answer('q2')?.text).toBe('Yes');
     expect(runner.answer('q1')).toBeNull();
+  });
+
+  it('a question that cannot be shown catches no reply, and its asker hears why at once', async () => {
+    const m = q.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing: chat,
+      content: { text: 'x', sender: { id: 'u1' }, attachments: [] },
+    });
+    runner.ack([{ id: m.id, tries: 0 }], 'processing');
+    runner.commit([question(m.id, 'lost')], []);
+    refuseAll = true;
+    await pass(true);
+    expect(open()).toEqual([]);
+    expect(runner.answer('lost')).toEqual({
+      questionId: 'lost',
+      text: '',
+      undelivered: 'the bot was removed from this chat',
+    });
   });
 
   it('a question left unsent when its message settled is not shown', async () => {

@@ -313,6 +313,26 @@ describe('runner loop', () => {
       );
     });
 
+    it('refuses the tool at once when its approval request could not be shown', async () => {
+      start(asking());
+      const m = send(`go ${approve}`);
+      const q = await waitFor(question, 5000, 'approval question');
+      host.enqueue({
+        kind: 'answer',
+        trigger: false,
+        routing,
+        content: {
+          text: '',
+          attachments: [],
+          answer: { questionId: q.content.question!.questionId, text: '', undelivered: 'the chat is gone' },
+        },
+      });
+      await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+      expect(replies().at(-1)).toBe(
+        'tool denied: The approval request could not be shown (the chat is gone); the tool was not run.',
+      );
+    });
+
     it('refuses the tool when nobody answers in time', async () => {
       start(asking(), 300);
       const m = send(`go ${approve}`);

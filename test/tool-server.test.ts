@@ -104,4 +104,44 @@ describe('tool context', () => {
       fs.rmSync(home, { recursive: true, force: true });
     }
   });
+  it('ask_user_question hears at once that its question could not be shown, with the reason', async () => {
+    const home = tempHome();
+    const host = new SessionQueue(path.join(home, 'session'));
+    host.setMeta(
+      sessionMeta({ defaultRouting: { channelType: 'terminal', platformId: 'main', threadId: null } }),
+      [],
+    );
+    const { queueContext } = await import('../src/runner/tools/context.js');
+    const { toolRegistry } = await import('../src/runner/tools/index.js');
+    const { createLogger } = await import('../src/shared/log.js');
+    const ctx = queueContext({ sessionDir: host.dir, agentDir: home, log: createLogger({ level: 'error' }) });
+    try {
+      const asking = Promise.resolve(
+        toolRegistry
+          .get('ask_user_question')
+          .run({ question: 'Tea?', options: ['yes', 'no'], timeout: 600 } as never, ctx),
+      ).then(String, (err: Error) => `error: ${err.message}`);
+      const t0 = Date.now();
+      while (!host.outboundSince(0).length) await new Promise((r) => setTimeout(r, 20));
+      const { questionId } = host.outboundSince(0)[0]!.content.question!;
+      host.enqueue({
+        kind: 'answer',
+        trigger: false,
+        routing: { channelType: 'terminal', platformId: 'main', threadId: null },
+        content: {
+          text: '',
+          attachments: [],
+          answer: { questionId, text: '', undelivered: 'the chat is gone' },
+        },
+      });
+      expect(await asking).toBe(
+        'error: The question could not be shown to anyone: the chat is gone. Decide without it, or ask in a chat you may post to.',
+      );
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      ctx.close();
+      host.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
 });

@@ -21,7 +21,7 @@ import { OUTBOUND_BATCH, type InboundRow, type OutboundRow, type SessionQueue } 
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
 import { mayPostTo } from './store/messaging.js';
-import { expireQuestionsOf, getQuestion, recordQuestionRow } from './store/questions.js';
+import { expireQuestion, expireQuestionsOf, getQuestion, recordQuestionRow } from './store/questions.js';
 import { setOutCursor, type Session } from './store/sessions.js';
 
 export interface DeliveryDeps {
@@ -116,6 +116,7 @@ export class Delivery {
     const fail = (reason: string, attempts = prev?.attempts ?? 0) => {
       recordDelivery(db, { ...base, status: 'failed', attempts, error: reason });
       log.warn('delivery failed', { session: session.id, seq: row.seq, reason });
+      if (row.kind === 'question' && row.content.question) this.unshown(queue, row, reason);
       queue.enqueue({
         kind: 'system',
         trigger: false,
@@ -172,6 +173,21 @@ export class Delivery {
     recordQuestionRow(this.d.db, session.id, { ...row, question }, this.now());
     if (origin && origin.status !== 'pending') expireQuestionsOf(this.d.db, origin.id);
     return getQuestion(this.d.db, question.questionId, this.now()) !== null;
+  }
+
+  /**
+   * A question that could not be shown catches no reply, and whoever waits for its answer (the
+   * tool, an approval) hears why at once instead of at its deadline (up to a day).
+   */
+  private unshown(queue: SessionQueue, row: OutboundRow, reason: string): void {
+    const questionId = row.content.question!.questionId;
+    expireQuestion(this.d.db, questionId);
+    queue.enqueue({
+      kind: 'answer',
+      trigger: false,
+      routing: row.routing,
+      content: { text: '', attachments: [], answer: { questionId, text: '', undelivered: reason } },
+    });
   }
 
   private async send(

@@ -104,7 +104,15 @@ export class ApprovalDesk {
     for (const id of [...this.waiting.keys()]) {
       const answer = this.d.queue.answer(id);
       if (answer === null) continue;
-      const allow = answer === ALLOW;
+      if (answer.undelivered) {
+        this.settle(
+          id,
+          false,
+          `The approval request could not be shown (${answer.undelivered}); the tool was not run.`,
+        );
+        continue;
+      }
+      const allow = answer.text === ALLOW;
       this.settle(id, allow, allow ? undefined : 'An admin denied this tool call.');
     }
   }

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  type Answer,
   InboundContentSchema,
   nextOdd,
   RoutingSchema,
@@ -296,13 +297,13 @@ export class RunnerQueue {
   }
 
   /** The answer to a question, once the host has written it. */
-  answer(questionId: string): string | null {
+  answer(questionId: string): Answer | null {
     const r = prep(
       this.inbound,
       `SELECT content FROM messages_in WHERE kind = 'answer' AND json_extract(content, '$.answer.questionId') = ?`,
     ).get(questionId) as { content: string } | undefined;
     if (!r) return null;
-    return InboundContentSchema.parse(JSON.parse(r.content)).answer?.text ?? null;
+    return InboundContentSchema.parse(JSON.parse(r.content)).answer ?? null;
   }
 
   getState(key: string): string | null {

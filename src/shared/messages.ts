@@ -54,8 +54,13 @@ export const InboundContentSchema = z.object({
   platformMessageId: z.string().optional(),
   /** Agent-to-agent relays behind this message (agent channel loop guard). */
   hops: z.number().int().nonnegative().optional(),
-  /** kind=answer: a person's answer to ask_user_question. */
-  answer: z.object({ questionId: z.string(), text: z.string() }).optional(),
+  /**
+   * kind=answer: a person's answer to a question (ask_user_question, an approval), or, with
+   * `undelivered`, why the question could not be shown to anyone (the host gave up sending it).
+   */
+  answer: z
+    .object({ questionId: z.string(), text: z.string(), undelivered: z.string().optional() })
+    .optional(),
   /** kind=system: the host refused the task action of this outbound row (its seq). */
   refused: z.object({ seq: z.number().int() }).optional(),
   /** kind=task: the series that fired, its scheduled instant (ms) and its pre-script, if any. */
@@ -68,6 +73,7 @@ export const InboundContentSchema = z.object({
     .optional(),
 });
 export type InboundContent = z.infer<typeof InboundContentSchema>;
+export type Answer = NonNullable<InboundContent['answer']>;
 
 /**
  * kind of an inbound row: a chat message, a host notice the agent should see, a task run, an

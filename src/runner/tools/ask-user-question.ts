@@ -48,7 +48,11 @@ registerTool(
       const answer = await ctx.waitForAnswer(questionId, expiresAt);
       if (answer === null)
         return `No answer within ${seconds} seconds. Decide without it or ask again later.`;
-      return `The person chose: ${answer}`;
+      if (answer.undelivered)
+        throw new ToolError(
+          `The question could not be shown to anyone: ${answer.undelivered}. Decide without it, or ask in a chat you may post to.`,
+        );
+      return `The person chose: ${answer.text}`;
     },
   }),
 );

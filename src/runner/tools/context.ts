@@ -59,7 +59,7 @@ export function queueContext(opts: {
       try {
         for (;;) {
           const a = queue.answer(questionId);
-          if (a !== null) return a;
+          if (a) return a;
           const left = expiresAt - now();
           if (left <= 0) return null;
           // A turn waiting for a person is not stuck: keep the runner's heartbeat going, or the

@@ -6,7 +6,13 @@
  * wrong with the call and how to fix it, and nothing is written when one is thrown.
  */
 import type { z } from 'zod';
-import { sameChat, type Routing, type SessionMeta, type TaskListing } from '../../shared/messages.js';
+import {
+  sameChat,
+  type Answer,
+  type Routing,
+  type SessionMeta,
+  type TaskListing,
+} from '../../shared/messages.js';
 import type { OutMessage } from '../session-io.js';
 
 export class ToolError extends Error {
@@ -39,7 +45,8 @@ export interface ToolContext {
   /** Inbound row by seq (messages the agent received), or null. */
   receivedBySeq(seq: number): { kind: string; routing: Routing } | null;
   /** Resolves with the answer text, or null at the deadline. */
-  waitForAnswer(questionId: string, expiresAt: number): Promise<string | null>;
+  /** The answer (or why the question could not be shown), or null at the deadline. */
+  waitForAnswer(questionId: string, expiresAt: number): Promise<Answer | null>;
   /**
    * The group's tasks: those the host mirrored into inbound.db, then those this session asked
    * for that the host has neither stored nor refused yet (status 'requested').
