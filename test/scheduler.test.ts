@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openCentralDb, type Db } from '../src/host/db/open.js';
 import { Delivery } from '../src/host/delivery.js';
-import { Scheduler, type SchedulerSessions } from '../src/host/scheduler.js';
+import { FIRE_RETRY_MS, Scheduler, type SchedulerSessions } from '../src/host/scheduler.js';
 import { SessionQueue, type InboundRow } from '../src/host/session-queue.js';
 import { getDelivery } from '../src/host/store/deliveries.js';
 import { createGroup, getGroupByName } from '../src/host/store/groups.js';
@@ -431,6 +431,26 @@ describe('task actions on the live series', () => {
       /refused: task "later" answers in fake:room, where this agent group may no longer post/,
     );
     expect(getTask(db, mine.agentGroupId, 'later')).toMatchObject({ status: 'paused' });
+  });
+
+  it('a task that fails to fire for a passing reason (a full disk) is tried again a minute later, not paused', async () => {
+    await schedule('soon', { at: isoAt(T0 + 60_000) });
+    const queueFor = sessions.queueFor;
+    let failures = 1;
+    sessions.queueFor = (s) => {
+      if (failures-- > 0) throw new Error('SQLITE_FULL: database or disk is full');
+      return queueFor(s);
+    };
+    clock.advance(60_000);
+    expect(taskRuns()).toEqual([]);
+    expect(getTask(db, mine.agentGroupId, 'soon')).toMatchObject({
+      status: 'active',
+      nextRunAt: T0 + 120_000,
+    });
+    expect(notices()).toEqual([]);
+    clock.advance(FIRE_RETRY_MS);
+    expect(taskRuns().map((m) => m.content.task?.id)).toEqual(['soon']);
+    expect(getTask(db, mine.agentGroupId, 'soon')).toMatchObject({ status: 'done' });
   });
 
   it('refuses a schedule past MAX_LIVE_TASKS live tasks of the group; a cancel makes room', async () => {

@@ -83,6 +83,31 @@ describe('task pre-script gating', () => {
     expect(replies()[0]).toMatch(/pre-script \(exit code 3\):\n\(no output\)\nstderr:\noops/);
   });
 
+  it('a run queued before its series was paused or cancelled is dropped without waking the agent', async () => {
+    const series = (status: 'active' | 'paused' | 'cancelled') => ({
+      id: 't1',
+      prompt: 'x',
+      cron: '0 9 * * *',
+      at: null,
+      script: null,
+      status,
+      nextRunAt: null,
+      timezone: 'UTC',
+    });
+    host.setTasks([series('paused')]);
+    const paused = task('digest', null);
+    await waitFor(() => ackOf(paused.id)?.status === 'completed', 10_000, 'the paused run');
+    host.setTasks([series('cancelled')]);
+    const cancelled = task('digest', `echo ran > ran.txt`);
+    await waitFor(() => ackOf(cancelled.id)?.status === 'completed', 10_000, 'the cancelled run');
+    expect(replies()).toEqual([]);
+    expect(fs.existsSync(path.join(agentDir, 'ran.txt'))).toBe(false);
+    host.setTasks([series('active')]);
+    const active = task('digest', null);
+    await waitFor(() => ackOf(active.id)?.status === 'completed', 10_000, 'the active run');
+    expect(replies()).toEqual(['echo: digest']);
+  });
+
   it('a task without a script goes straight to the agent', async () => {
     const m = task('plain', null);
     await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');

@@ -58,6 +58,11 @@ export interface SchedulerDeps {
   maxTimerMs?: number;
 }
 
+/** A task that can never fire as it stands: paused, and the agent told why. */
+class CannotFire extends Error {}
+
+/** A task that failed to fire for another reason is tried again this much later. */
+export const FIRE_RETRY_MS = 60_000;
 export class Scheduler {
   private readonly now: () => number;
   private readonly timers: TimerFns;
@@ -169,10 +174,20 @@ export class Scheduler {
       try {
         this.fire(t);
       } catch (err) {
-        // One broken task must not stop the others; it is parked so it cannot spin the timer.
-        this.log.error('task could not fire; pausing it', { task: t.id, err: errorMessage(err) });
-        updateTask(this.d.db, t.agentGroupId, t.id, { status: 'paused' }, this.now());
-        this.tellPaused(t, errorMessage(err));
+        // One broken task must not stop the others, nor spin the timer. One that can never
+        // fire as it is (no chat to answer in) is paused and the agent told; anything else
+        // (a full disk, a locked file) is tried again a minute later.
+        if (err instanceof CannotFire) {
+          this.log.error('task cannot fire; pausing it', { task: t.id, err: err.message });
+          updateTask(this.d.db, t.agentGroupId, t.id, { status: 'paused' }, this.now());
+          this.tellPaused(t, err.message);
+        } else {
+          this.log.error('task could not fire; trying again in a minute', {
+            task: t.id,
+            err: errorMessage(err),
+          });
+          updateTask(this.d.db, t.agentGroupId, t.id, { nextRunAt: this.now() + FIRE_RETRY_MS }, this.now());
+        }
       }
       groups.add(t.agentGroupId);
     }
@@ -204,9 +219,9 @@ export class Scheduler {
     const session = getSession(this.d.db, t.sessionId);
     const q = this.d.sessions.queueFor(session);
     const { routing, allowed } = taskAnswer(this.d.db, t);
-    if (!routing) throw new Error(`session ${session.id} has no chat to answer in`);
+    if (!routing) throw new CannotFire(`session ${session.id} has no chat to answer in`);
     if (!allowed)
-      throw new Error(`its group may no longer post to ${routing.channelType}:${routing.platformId}`);
+      throw new CannotFire(`its group may no longer post to ${routing.channelType}:${routing.platformId}`);
     if (!q.hasTaskRun(t.id, runAt)) {
       q.enqueue({
         kind: 'task',

@@ -1,6 +1,7 @@
 /**
- * Pre-script gating of scheduled task runs, inside the sandbox. A 'task' message whose content
- * carries a script has it run first (`/bin/sh -c script`, cwd = the agent dir, 60 s timeout,
+ * Pre-script gating of scheduled task runs, inside the sandbox. A run whose series was paused
+ * or cancelled after it was queued is dropped (acked completed, the agent not woken). A 'task'
+ * message whose content carries a script has it run first (`/bin/sh -c script`, cwd = the agent dir, 60 s timeout,
  * output capped). If the LAST stdout line that parses as JSON is `{"wakeAgent": false}`, the
  * message is acked completed and the agent never wakes (cheap polling tasks). Otherwise the
  * agent runs with the script's output appended to the task prompt — a failing or timed-out
@@ -159,10 +160,21 @@ function describe(r: ScriptResult): string {
 }
 
 export interface GateDeps {
-  queue: Pick<RunnerQueue, 'ack' | 'commit' | 'heartbeat'>;
+  queue: Pick<RunnerQueue, 'ack' | 'commit' | 'heartbeat' | 'tasks'>;
   cwd: string;
   log: Logger;
   run?: ScriptRunner;
+}
+
+/** The ids of the batch's task series that were paused or cancelled since (the host's mirror). */
+function stoppedSeries(batch: PendingMessage[], queue: Pick<RunnerQueue, 'tasks'>): Set<string> {
+  if (!batch.some((m) => m.kind === 'task')) return new Set();
+  return new Set(
+    queue
+      .tasks()
+      .filter((t) => t.status === 'paused' || t.status === 'cancelled')
+      .map((t) => t.id),
+  );
 }
 
 /**
@@ -171,7 +183,15 @@ export interface GateDeps {
  */
 export async function gateTaskScripts(batch: PendingMessage[], d: GateDeps): Promise<PendingMessage[]> {
   const kept: PendingMessage[] = [];
+  const over = stoppedSeries(batch, d.queue);
   for (const m of batch) {
+    if (m.kind === 'task' && over.has(m.content.task?.id ?? '')) {
+      // Queued before its series was paused or cancelled (say, while a long turn ran).
+      d.log.info('a run of a paused or cancelled task is dropped', { task: m.content.task?.id, seq: m.seq });
+      d.queue.ack([m], 'processing');
+      d.queue.commit([], [m]);
+      continue;
+    }
     const script = m.kind === 'task' ? m.content.task?.script : null;
     if (!script) {
       kept.push(m);
