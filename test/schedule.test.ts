@@ -44,6 +44,10 @@ describe('nextCronRun across DST (Europe/Paris)', () => {
       '2026-03-31T00:30:00.000Z',
     ]);
   });
+  it('a job at listed or ranged hours (02:30 and 14:30) is fixed-time too: its 02:30 is not lost on spring-forward day', () => {
+    for (const cron of ['30 2,14 * * *', '30 2-3 * * *'])
+      expect(runs(cron, PARIS, '2026-03-28T23:00:00Z', 2)[0]).toBe('2026-03-29T01:00:00.000Z'); // 03:00 CEST
+  });
   it('a 02:30 daily job runs once on fall-back day, though 02:30 happens twice', () => {
     // 2026-10-25: 03:00 CEST → 02:00 CET.
     expect(runs('30 2 * * *', PARIS, '2026-10-23T12:00:00Z', 4)).toEqual([

@@ -5,10 +5,11 @@
  *
  * Invariants:
  * - Cron is standard 5 fields (minute hour day-of-month month day-of-week), evaluated in an
- *   IANA timezone. DST follows croner (Vixie cron): a fixed-time job (single minute and hour,
- *   e.g. `30 2 * * *`) whose time falls in a spring-forward gap runs at the first valid time
- *   after the gap, and runs once when its time occurs twice; interval jobs (`*\/15 * * * *`)
- *   skip gap times and run on both occurrences of a repeated time.
+ *   IANA timezone. DST follows Vixie cron: a fixed-time job (no wildcard or step in minute and
+ *   hour, so `30 2 * * *` and also `30 2,14 * * *` or `30 2-3 * * *`) whose time falls in a
+ *   spring-forward gap runs at the first valid time after the gap, and runs once when its time
+ *   occurs twice; interval jobs (`*\/15 * * * *`, `0 * * * *`) skip gap times and run on both
+ *   occurrences of a repeated time.
  * - A local wall-clock `at` (`2026-12-01 09:30`, `2026-12-01T09:30[:ss]`) is read in the group's
  *   timezone. In a DST gap it is moved forward by the gap's length (02:30 on a 02:00→03:00
  *   spring-forward day is 03:30); in an overlap the earlier instant wins (the first 02:30).
@@ -23,7 +24,11 @@ const CRON_HINT = 'use 5 fields "minute hour day-of-month month day-of-week", e.
 
 /** A Cron evaluator (never scheduled: no callback, no timer). Throws croner's error on bad input. */
 function evaluator(expr: string, timezone?: string): Cron {
-  return new Cron(expr.trim(), { mode: '5-part', ...(timezone ? { timezone } : {}) });
+  return new Cron(expr.trim(), {
+    mode: '5-part',
+    fixedTimeRule: 'no-wildcard',
+    ...(timezone ? { timezone } : {}),
+  });
 }
 
 /** null when `expr` is a valid 5-field cron that matches some future date; else a one-line error. */
