@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCentralDb } from '../src/host/db/open.js';
 import { addAgentDestination, removeDestination } from '../src/host/store/destinations.js';
 import { createGroup } from '../src/host/store/groups.js';
-import { mayPostTo } from '../src/host/store/messaging.js';
+import { listWirings, mayPostTo } from '../src/host/store/messaging.js';
+import { runOp } from '../src/host/admin-ops.js';
+import { loadConfig } from '../src/host/config.js';
 import { cli, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
 
 const FENCE = '```';
@@ -125,6 +127,37 @@ describe('agent destinations', () => {
 
 describe('removing an agent destination', () => {
   const agentChat = (platformId: string) => ({ channelType: 'agent', platformId, threadId: null });
+  it('deleting a group unwires the agent chats with it and tells the running sessions of the others', async () => {
+    const h = tempHome();
+    const db = openCentralDb(':memory:');
+    try {
+      const changed: string[] = [];
+      const services = {
+        sessionQueue: () => {
+          throw new Error('no sessions here');
+        },
+        wake: () => {},
+        sandboxes: () => [],
+        stopSandbox: async () => {},
+        sessionDeleted: () => {},
+        groupChanged: (id: string) => void changed.push(id),
+        runtimeName: 'none',
+      };
+      const ctx = { db, config: loadConfig({ POLYCLAW_HOME: h }), host: services };
+      const a = createGroup(db, 'a', { provider: 'mock' });
+      const b = createGroup(db, 'b', { provider: 'mock' });
+      addAgentDestination(db, a, 'helper', b);
+      addAgentDestination(db, b, 'boss', a);
+      await runOp(ctx, 'groups.delete', { name: 'b' });
+      expect(mayPostTo(db, a.id, agentChat('b->a'))).toBe(false);
+      expect(listWirings(db).filter((w) => w.channelType === 'agent')).toEqual([]);
+      expect(changed).toEqual([a.id]);
+    } finally {
+      db.close();
+      fs.rmSync(h, { recursive: true, force: true });
+    }
+  });
+
   it('unwires both agent chats, unless the other group still has its own grant back', () => {
     const db = openCentralDb(':memory:');
     try {

@@ -23,6 +23,7 @@ import {
 } from './store/groups.js';
 import { createWiring, ensureMessagingGroup, listWirings } from './store/messaging.js';
 import { listSessions, type Session } from './store/sessions.js';
+import { unwireAgentChatsOf } from './store/destinations.js';
 
 /** The provider exists and accepts these settings (e.g. codex rejects an unknown effort). */
 function checkProvider(
@@ -150,7 +151,10 @@ export const groupOps: Record<string, Op> = {
     const sessions = listSessions(ctx.db, g.id);
     const dropped = open();
     if (!a.force) refuseWhileInProgress(g.name, dropped);
-    deleteGroup(ctx.db, a.name);
+    ctx.db.transaction(() => {
+      unwireAgentChatsOf(ctx.db, g);
+      deleteGroup(ctx.db, a.name);
+    })();
     for (const s of sessions) {
       ctx.host?.sessionDeleted(s.id);
       fs.rmSync(sessionDir(ctx.config.home, g.name, s.id), { recursive: true, force: true });

@@ -24,7 +24,7 @@ export const ops: Record<string, Op> = {
 export const HOST_ONLY = new Set(['chat.attach', 'chat.send']);
 
 /** Ops after which running sessions must see new settings, wirings or destinations. */
-const REPUBLISH = /^(groups\.update|wirings\.(add|update|remove)|destinations\.(add|remove))$/;
+const REPUBLISH = /^(groups\.(update|delete)|wirings\.(add|update|remove)|destinations\.(add|remove))$/;
 
 export async function runOp(ctx: OpContext, op: string, args: unknown): Promise<unknown> {
   const fn = Object.hasOwn(ops, op) ? ops[op] : undefined;

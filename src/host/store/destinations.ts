@@ -5,7 +5,7 @@
  */
 import { AGENT_CHANNEL } from '../../shared/messages.js';
 import { prep } from '../../shared/sql.js';
-import { agentChatId } from '../../channels/agent.js';
+import { agentChatId, parseAgentChat } from '../../channels/agent.js';
 import { badRequest, conflict, notFound } from '../../shared/errors.js';
 import type { Db } from '../db/open.js';
 import { getGroup, type AgentGroup } from './groups.js';
@@ -14,6 +14,7 @@ import {
   deleteWiring,
   ensureMessagingGroup,
   findMessagingGroup,
+  listMessagingGroups,
   wiringsForMessagingGroup,
 } from './messaging.js';
 
@@ -104,6 +105,18 @@ export function removeDestination(db: Db, group: AgentGroup, name: string): void
     unwire(group, target);
     unwire(target, group);
   })();
+}
+
+/**
+ * A group is going away: the other groups' wirings on the agent chats with it go too (its own
+ * go with the group). Left behind, a group of that name made later would find them there.
+ */
+export function unwireAgentChatsOf(db: Db, group: AgentGroup): void {
+  for (const mg of listMessagingGroups(db)) {
+    const chat = mg.channelType === AGENT_CHANNEL ? parseAgentChat(mg.platformId) : null;
+    if (!chat || (chat.from !== group.name && chat.to !== group.name)) continue;
+    for (const w of wiringsForMessagingGroup(db, mg.id)) deleteWiring(db, w.id);
+  }
 }
 
 export function listDestinations(db: Db): DestinationRow[] {
