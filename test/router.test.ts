@@ -288,6 +288,21 @@ describe('answers to open questions', () => {
     ]);
   });
 
+  it("only senders the group listens to in the chat (its wiring's scope) may answer its questions", async () => {
+    const { group } = wire('a', { engageMode: 'pattern', pattern: '.*', senderScope: 'members' });
+    const mg = findMessagingGroup(db, 'chat', 'room-1')!;
+    const sid = resolveSession(db, group.id, 'shared', mg.id, null).session.id;
+    ask(sid, 'q', ['Yes', 'No']);
+    // A stranger's "1" is neither an answer nor (outside the scope) a message for the group.
+    expect(await router.route(ev({ text: '1', sender: { id: 'stranger' } }))).toEqual([]);
+    expect(await router.answer('q', 'Yes', { id: 'stranger' })).toBe(false);
+    expect(answers(sid)).toEqual([]);
+    addMembership(db, ensureUser(db, 'chat', 'friend').id, mg.id);
+    const [r] = await router.route(ev({ text: '2', sender: { id: 'friend' } }));
+    expect(r).toMatchObject({ answered: true });
+    expect(answers(sid)).toEqual([{ questionId: 'q', text: 'No' }]);
+  });
+
   it('a question stays open at most a day, whatever deadline the sandbox wrote', () => {
     const [sa] = twoSessions();
     const now = Date.now();

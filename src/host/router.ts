@@ -75,12 +75,20 @@ export class Router {
     return this.storeAnswer(q.questionId, q.sessionId, option, sender);
   }
 
-  /** Anyone in the chat may answer a question, but only an admin of the group an approval. */
+  /**
+   * Only an admin of the group may answer an approval. Anyone else the group listens to in that
+   * chat (its wirings' sender scope) may answer a question; in a chat it is not wired to (a
+   * destination), anyone there may.
+   */
   private mayAnswer(q: OpenQuestion, sender: InboundEvent['sender']): boolean {
-    if (!q.adminOnly || sender.isAdmin === true) return true;
+    if (sender.isAdmin === true) return true;
     const { db } = this.deps;
     const user = ensureUser(db, q.channelType, sender.id, sender.name);
-    return isAdmin(db, user.id, getSession(db, q.sessionId).agentGroupId);
+    const groupId = getSession(db, q.sessionId).agentGroupId;
+    if (q.adminOnly) return isAdmin(db, user.id, groupId);
+    const mg = findMessagingGroup(db, q.channelType, q.platformId);
+    const wirings = mg ? wiringsForMessagingGroup(db, mg.id).filter((w) => w.agentGroupId === groupId) : [];
+    return wirings.length === 0 || wirings.some((w) => this.inScope(w, sender, user.id, mg!.id));
   }
 
   private storeAnswer(
@@ -125,7 +133,9 @@ export class Router {
     });
     if (fitting.length) {
       const mine = fitting.find((f) => this.mayAnswer(f.q, event.sender));
-      if (!mine) {
+      // Out of a question's scope, a reply is an ordinary message (routed by scope below); only
+      // an approval's refusal is told.
+      if (!mine && fitting.some((f) => f.q.adminOnly)) {
         log.info('refused a non-admin answer to an approval', { sender: event.sender.id });
         const session = getSession(db, fitting[0]!.q.sessionId);
         await this.deps.tell?.(
@@ -138,7 +148,7 @@ export class Router {
         );
         return [refusal(getGroup(db, session.agentGroupId).name, session.id)];
       }
-      if (this.storeAnswer(mine.q.questionId, mine.q.sessionId, mine.option, event.sender)) {
+      if (mine && this.storeAnswer(mine.q.questionId, mine.q.sessionId, mine.option, event.sender)) {
         return [
           {
             group: '',
@@ -169,7 +179,7 @@ export class Router {
     const toWake = new Set<string>();
     const tkey = threadKey(event);
     for (const w of wirings) {
-      if (!this.inScope(w, event, user.id, mg.id)) continue;
+      if (!this.inScope(w, event.sender, user.id, mg.id)) continue;
       const engaged = engages(
         w,
         event,
@@ -244,8 +254,8 @@ export class Router {
     return accepted;
   }
 
-  private inScope(w: Wiring, event: InboundEvent, userId: string, mgId: string): boolean {
-    if (w.senderScope === 'all' || event.sender.isAdmin) return true;
+  private inScope(w: Wiring, sender: InboundEvent['sender'], userId: string, mgId: string): boolean {
+    if (w.senderScope === 'all' || sender.isAdmin) return true;
     if (w.senderScope === 'admins') return isAdmin(this.deps.db, userId, w.agentGroupId);
     return isMember(this.deps.db, userId, mgId, w.agentGroupId);
   }

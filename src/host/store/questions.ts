@@ -7,8 +7,9 @@ import type { Db } from '../db/open.js';
 export interface OpenQuestion {
   questionId: string;
   sessionId: string;
-  /** The channel the question was sent to (a button press comes from it). */
+  /** The chat the question was sent to (a button press comes from it). */
   channelType: string;
+  platformId: string;
   options: string[];
   expiresAt: number;
   /** Only an admin of the group may answer (tool approvals). */
@@ -81,6 +82,7 @@ interface Row {
   question_id: string;
   session_id: string;
   channel_type: string;
+  platform_id: string;
   options: string;
   expires_at: number;
   admin_only: number;
@@ -91,6 +93,7 @@ function fromRow(r: Row): OpenQuestion {
     questionId: r.question_id,
     sessionId: r.session_id,
     channelType: r.channel_type,
+    platformId: r.platform_id,
     options: Options.parse(JSON.parse(r.options)),
     expiresAt: r.expires_at,
     adminOnly: r.admin_only === 1,
@@ -104,7 +107,7 @@ export function openQuestionsFor(db: Db, routing: Routing, now = Date.now()): Op
   );
   const rows = prep(
     db,
-    `SELECT question_id, session_id, channel_type, options, expires_at, admin_only FROM pending_questions
+    `SELECT question_id, session_id, channel_type, platform_id, options, expires_at, admin_only FROM pending_questions
        WHERE status = 'open' AND channel_type = ? AND platform_id = ? AND thread_id IS ? ORDER BY created_at, rowid`,
   ).all(routing.channelType, routing.platformId, routing.threadId) as Row[];
   return rows.map(fromRow);
@@ -121,7 +124,7 @@ export function hasOpenQuestion(db: Db, sessionId: string, now = Date.now()): bo
 export function getQuestion(db: Db, questionId: string, now = Date.now()): OpenQuestion | null {
   const r = prep(
     db,
-    `SELECT question_id, session_id, channel_type, options, expires_at, admin_only FROM pending_questions WHERE question_id = ? AND status = 'open' AND expires_at > ?`,
+    `SELECT question_id, session_id, channel_type, platform_id, options, expires_at, admin_only FROM pending_questions WHERE question_id = ? AND status = 'open' AND expires_at > ?`,
   ).get(questionId, now) as Row | undefined;
   return r ? fromRow(r) : null;
 }
