@@ -26,6 +26,12 @@ describe('validateCron', () => {
     expect(validateCron('every day')).toMatch(/^invalid cron/);
     expect(validateCron('')).toMatch(/empty/);
     expect(validateCron('0 9 30 2 *')).toMatch(/never matches/);
+    // Named as written (croner counts days and months from 0 and said "day: 31" for 32).
+    expect(validateCron('0 9 32 * *')).toMatch(/: day-of-month 32 is out of range 1-31;/);
+    expect(validateCron('0 9 * 13 *')).toMatch(/: month 13 is out of range 1-12;/);
+    expect(validateCron('0 9 1,15,0 * *')).toMatch(/: day-of-month 0 is out of range 1-31;/);
+    for (const ok of ['*/15 * * * *', '0 9 * * 7', '0 0 L * *', '0 9 * JAN MON', '0-30/15 * * * *'])
+      expect(validateCron(ok)).toBeNull();
     for (const c of ['61 * * * *', 'x', '0 9 30 2 *']) expect(validateCron(c)!.includes('\n')).toBe(false);
   });
   it('knows timezones', () => {

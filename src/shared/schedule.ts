@@ -31,10 +31,36 @@ function evaluator(expr: string, timezone?: string): Cron {
   });
 }
 
+/** The fields of a 5-field cron and the numbers each takes (day of week: 0 or 7 is Sunday). */
+const FIELDS: Array<[string, number, number]> = [
+  ['minute', 0, 59],
+  ['hour', 0, 23],
+  ['day-of-month', 1, 31],
+  ['month', 1, 12],
+  ['day-of-week', 0, 7],
+];
+
+/** A number out of its field's range, named as written (croner counts days and months from 0). */
+function outOfRange(e: string): string | null {
+  const parts = e.split(/\s+/);
+  if (parts.length !== FIELDS.length) return null;
+  for (const [i, [name, lo, hi]] of FIELDS.entries()) {
+    // Numbers before a "/" are values; a step after it is not.
+    for (const item of parts[i]!.split(',')) {
+      for (const n of (item.split('/')[0] ?? '').match(/\d+/g) ?? []) {
+        if (Number(n) < lo || Number(n) > hi) return `${name} ${n} is out of range ${lo}-${hi}`;
+      }
+    }
+  }
+  return null;
+}
+
 /** null when `expr` is a valid 5-field cron that matches some future date; else a one-line error. */
 export function validateCron(expr: string): string | null {
   const e = expr.trim();
   if (!e) return `cron is empty: ${CRON_HINT}`;
+  const range = outOfRange(e);
+  if (range) return `invalid cron "${e}": ${range}; ${CRON_HINT}`;
   let cron: Cron;
   try {
     cron = evaluator(e);
