@@ -6,7 +6,7 @@
  * Callers serialize per session (SessionManager's chain): nothing here runs twice at once.
  */
 import type { ChannelAdapter } from '../channels/adapter.js';
-import { PolyclawError } from '../shared/errors.js';
+import { errorMessage, PolyclawError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { ExitInfo } from '../sandbox/runtime.js';
 import type { Db } from './db/open.js';
@@ -144,15 +144,24 @@ export class Settlement {
    * attempt has written all its rows by now (its failure was acked, or its sandbox is gone).
    */
   private expireQuestions(session: Session, q: SessionQueue, messageId: string): void {
-    for (let at = getSession(this.d.db, session.id).outCursor; ;) {
-      const rows = q.outboundSince(at);
-      for (const row of rows) {
-        const question =
-          row.kind === 'question' && row.inReplyTo === messageId ? row.content.question : undefined;
-        if (question) recordQuestionRow(this.d.db, session.id, { ...row, question }, this.d.now());
+    try {
+      for (let at = getSession(this.d.db, session.id).outCursor; ;) {
+        const rows = q.outboundSince(at);
+        for (const row of rows) {
+          const question =
+            row.kind === 'question' && row.inReplyTo === messageId ? row.content.question : undefined;
+          if (question) recordQuestionRow(this.d.db, session.id, { ...row, question }, this.d.now());
+        }
+        if (rows.length < OUTBOUND_BATCH) break;
+        at = rows.at(-1)!.seq;
       }
-      if (rows.length < OUTBOUND_BATCH) break;
-      at = rows.at(-1)!.seq;
+    } catch (err) {
+      // An unreadable outbound.db (a hostile sandbox's FIFO) delivers nothing either: the
+      // failure must still be settled and told.
+      this.d.log.warn("could not read the attempt's unsent questions", {
+        session: session.id,
+        err: errorMessage(err),
+      });
     }
     expireQuestionsOf(this.d.db, messageId);
   }
