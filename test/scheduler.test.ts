@@ -453,6 +453,21 @@ describe('task actions on the live series', () => {
     expect(getTask(db, mine.agentGroupId, 'soon')).toMatchObject({ status: 'done' });
   });
 
+  it('a task whose run was queued before a passing failure is not queued again', async () => {
+    await schedule('once', { at: isoAt(T0 + 60_000) });
+    const wake = sessions.wake;
+    let failures = 1;
+    sessions.wake = (id) => {
+      if (failures-- > 0) throw new Error('wake failed'); // after the run was queued
+      wake(id);
+    };
+    clock.advance(60_000);
+    clock.advance(FIRE_RETRY_MS);
+    clock.advance(FIRE_RETRY_MS);
+    expect(taskRuns().map((m) => m.content.task?.id)).toEqual(['once']);
+    expect(getTask(db, mine.agentGroupId, 'once')).toMatchObject({ status: 'done', nextRunAt: null });
+  });
+
   it('refuses a schedule past MAX_LIVE_TASKS live tasks of the group; a cancel makes room', async () => {
     for (let i = 0; i < MAX_LIVE_TASKS; i++) {
       insertTask(

@@ -186,7 +186,7 @@ export class Scheduler {
             task: t.id,
             err: errorMessage(err),
           });
-          updateTask(this.d.db, t.agentGroupId, t.id, { nextRunAt: this.now() + FIRE_RETRY_MS }, this.now());
+          this.retryLater(t);
         }
       }
       groups.add(t.agentGroupId);
@@ -222,6 +222,8 @@ export class Scheduler {
     if (!routing) throw new CannotFire(`session ${session.id} has no chat to answer in`);
     if (!allowed)
       throw new CannotFire(`its group may no longer post to ${routing.channelType}:${routing.platformId}`);
+    // Worked out before the run is queued: a series that cannot go on queues nothing.
+    const next = this.nextAfter(t, runAt, now);
     if (!q.hasTaskRun(t.id, runAt)) {
       q.enqueue({
         kind: 'task',
@@ -231,18 +233,7 @@ export class Scheduler {
         content: { text: t.prompt, attachments: [], task: { id: t.id, runAt, script: t.script } },
       });
     }
-    let next: number | null = null;
-    if (t.cron) {
-      next = nextCronRun(t.cron, t.timezone, runAt);
-      if (next !== null && next <= now) next = nextCronRun(t.cron, t.timezone, now);
-    }
-    updateTask(
-      this.d.db,
-      t.agentGroupId,
-      t.id,
-      { lastRunAt: now, nextRunAt: next, status: next === null ? 'done' : 'active' },
-      now,
-    );
+    this.advance(t, next, now);
     this.log.info('task fired', {
       task: t.id,
       session: session.id,
@@ -250,5 +241,39 @@ export class Scheduler {
       lateMs: now - runAt,
     });
     this.d.sessions.wake(session.id);
+  }
+
+  /** The series' next run after the one at `runAt` (null: none); a stored cron that no longer reads cannot fire. */
+  private nextAfter(t: Task, runAt: number, now: number): number | null {
+    if (!t.cron) return null;
+    try {
+      const next = nextCronRun(t.cron, t.timezone, runAt);
+      return next !== null && next <= now ? nextCronRun(t.cron, t.timezone, now) : next;
+    } catch (err) {
+      throw new CannotFire(errorMessage(err));
+    }
+  }
+
+  private advance(t: Task, next: number | null, now: number): void {
+    updateTask(
+      this.d.db,
+      t.agentGroupId,
+      t.id,
+      { lastRunAt: now, nextRunAt: next, status: next === null ? 'done' : 'active' },
+      now,
+    );
+  }
+
+  /**
+   * After a passing failure (a full disk, a locked file): a run that was queued before it is not
+   * queued again, so the series moves on as fire would have; one that was not is tried again a
+   * minute later. A failure here too leaves the task as it is for the scheduler's own retry,
+   * where firing the same run again queues it at most once.
+   */
+  private retryLater(t: Task): void {
+    const now = this.now();
+    const q = this.d.sessions.queueFor(getSession(this.d.db, t.sessionId));
+    if (q.hasTaskRun(t.id, t.nextRunAt!)) this.advance(t, this.nextAfter(t, t.nextRunAt!, now), now);
+    else updateTask(this.d.db, t.agentGroupId, t.id, { nextRunAt: now + FIRE_RETRY_MS }, now);
   }
 }
