@@ -94,7 +94,7 @@ describe('task tools against the host', () => {
     // The session's chat is one this group may not post to: only the host can know.
     queue.setMeta(sessionMeta({ defaultRouting: { ...room, platformId: 'not-wired' } }), []);
     const answer = await call('schedule_task', { prompt: 'digest', cron: '0 9 * * *' });
-    expect(await call('list_tasks', {})).toMatch(/\[requested\]/);
+    expect(await call('list_tasks', {})).toMatch(/\[requested\] cron "0 9 \* \* \*" in UTC /);
     await hostHandles();
     expect(queue.pending().map((m) => m.content.text)).toEqual([
       expect.stringMatching(

@@ -256,7 +256,7 @@ export class RunnerQueue {
   tasks(): TaskListing[] {
     const rows = prep(
       this.inbound,
-      'SELECT id, prompt, cron, at, status, next_run_at FROM tasks ORDER BY id',
+      'SELECT id, prompt, cron, at, status, next_run_at, timezone FROM tasks ORDER BY id',
     ).all() as Array<{
       id: string;
       prompt: string;
@@ -264,6 +264,7 @@ export class RunnerQueue {
       at: string | null;
       status: string;
       next_run_at: number | null;
+      timezone: string;
     }>;
     return rows.map((r) => ({
       id: r.id,
@@ -272,6 +273,7 @@ export class RunnerQueue {
       at: r.at,
       status: r.status,
       nextRunAt: r.next_run_at,
+      timezone: r.timezone,
     }));
   }
 

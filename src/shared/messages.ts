@@ -131,6 +131,8 @@ export interface TaskListing {
   at: string | null;
   status: string;
   nextRunAt: number | null;
+  /** The zone its cron is read in (the group's when it was scheduled). */
+  timezone: string;
 }
 
 /** Operations for the host rather than a chat: outbound rows of kind 'system' carry one. */

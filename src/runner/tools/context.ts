@@ -50,6 +50,7 @@ export function queueContext(opts: {
           at: t.at,
           status: 'requested',
           nextRunAt: null,
+          timezone: queue.meta().timezone,
         }));
       return [...mirrored, ...requested];
     },

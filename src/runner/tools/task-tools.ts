@@ -121,7 +121,7 @@ registerTool(
       return tasks
         .map(
           (t) =>
-            `${t.id} [${t.status}] ${t.cron ? `cron "${t.cron}"` : `at ${t.at}`} next=${t.nextRunAt ? new Date(t.nextRunAt).toISOString() : '-'} — ${t.prompt.slice(0, 80)}`,
+            `${t.id} [${t.status}] ${t.cron ? `cron "${t.cron}" in ${t.timezone}` : `at ${t.at}`} next=${t.nextRunAt ? new Date(t.nextRunAt).toISOString() : '-'} — ${t.prompt.slice(0, 80)}`,
         )
         .join('\n');
     },
