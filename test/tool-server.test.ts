@@ -144,4 +144,29 @@ describe('tool context', () => {
       fs.rmSync(home, { recursive: true, force: true });
     }
   });
+  it('a wait mark counts only in its own turn and before its deadline; a new runner voids the old ones', () => {
+    const home = tempHome();
+    const host = new SessionQueue(path.join(home, 'session'));
+    let now = 1_000_000;
+    const runner = new RunnerQueue(host.dir, () => now);
+    try {
+      const routing = { channelType: 'terminal', platformId: 'main', threadId: null };
+      runner.setTurn({ messageId: 'm1', routing });
+      runner.markWaiting('q1', now + 60_000, 'm1');
+      expect(runner.personWaiting()).toBe(true);
+      runner.setTurn({ messageId: 'm2', routing }); // a later turn: a killed tool server's mark
+      expect(runner.personWaiting()).toBe(false);
+      runner.setTurn({ messageId: 'm1', routing });
+      now += 60_000;
+      expect(runner.personWaiting()).toBe(false);
+      now -= 1;
+      expect(runner.personWaiting()).toBe(true);
+      runner.clearWaiting();
+      expect(runner.personWaiting()).toBe(false);
+    } finally {
+      runner.close();
+      host.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
 });

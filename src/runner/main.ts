@@ -19,6 +19,7 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
   const sessionDir = env.POLYCLAW_SESSION_DIR ?? '/workspace/session';
   const agentDir = env.POLYCLAW_AGENT_DIR ?? '/workspace/agent';
   const queue = new RunnerQueue(sessionDir);
+  queue.clearWaiting();
   const { meta } = queue.context();
   const log = createLogger().child('runner', { session: meta.sessionId });
   // The sandbox's only way out: a loopback port onto the gateway socket, up before the agent starts.

@@ -48,6 +48,14 @@ export interface PendingMessage {
 }
 
 const TurnSchema = z.object({ messageId: z.string(), routing: RoutingSchema });
+const WaitMark = z.object({ until: z.number(), turn: z.string().nullable() });
+const safeJson = (v: string): unknown => {
+  try {
+    return JSON.parse(v);
+  } catch {
+    return null; // not a mark this runner wrote: it does not count
+  }
+};
 
 export interface OutMessage {
   kind: OutboundKind;
@@ -332,19 +340,36 @@ export class RunnerQueue {
   }
 
   /**
-   * A tool waits for a person's answer to `questionId` until `expiresAt` (null: no longer). Kept
-   * in the state table so the runner, another process, sees it (personWaiting).
+   * A tool waits for a person's answer to `questionId` until `expiresAt`, in the turn of
+   * `messageId` (expiresAt null: no longer). Kept in the state table so the runner, another
+   * process, sees it (personWaiting).
    */
-  markWaiting(questionId: string, expiresAt: number | null): void {
-    this.setState(`waiting:${questionId}`, expiresAt === null ? null : String(expiresAt));
+  markWaiting(questionId: string, expiresAt: number | null, messageId: string | null = null): void {
+    this.setState(
+      `waiting:${questionId}`,
+      expiresAt === null ? null : JSON.stringify({ until: expiresAt, turn: messageId }),
+    );
   }
 
-  /** Does a tool wait for a person now? A mark left by a killed tool server lapses at its expiry. */
+  /**
+   * Does a tool wait for a person in the running turn now? A mark counts only before its
+   * deadline and for the turn it was made in, so one left by a tool server that was killed
+   * cannot keep a later turn's timers from running.
+   */
   personWaiting(): boolean {
-    return !!prep(
-      this.outbound,
-      `SELECT 1 FROM state WHERE key LIKE 'waiting:%' AND CAST(value AS INTEGER) > ? LIMIT 1`,
-    ).get(this.now());
+    const turn = this.turn()?.messageId ?? null;
+    const rows = prep(this.outbound, `SELECT value FROM state WHERE key LIKE 'waiting:%'`).all() as Array<{
+      value: string;
+    }>;
+    return rows.some((r) => {
+      const m = WaitMark.safeParse(safeJson(r.value));
+      return m.success && m.data.until > this.now() && m.data.turn === turn;
+    });
+  }
+
+  /** A runner starting has no tool waiting yet: marks of an earlier one are void. */
+  clearWaiting(): void {
+    prep(this.outbound, `DELETE FROM state WHERE key LIKE 'waiting:%'`).run();
   }
 
   /** Liveness for the host's stuck-turn detection; written at most every 500 ms. */

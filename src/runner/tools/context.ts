@@ -56,7 +56,7 @@ export function queueContext(opts: {
     },
     async waitForAnswer(questionId, expiresAt) {
       // The provider's own timers see the mark (ProviderContext.personWaiting) and wait too.
-      queue.markWaiting(questionId, expiresAt);
+      queue.markWaiting(questionId, expiresAt, queue.turn()?.messageId ?? null);
       try {
         for (;;) {
           const a = queue.answer(questionId);
