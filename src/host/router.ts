@@ -83,12 +83,14 @@ export class Router {
   private mayAnswer(q: OpenQuestion, sender: InboundEvent['sender']): boolean {
     if (sender.isAdmin === true) return true;
     const { db } = this.deps;
-    const user = ensureUser(db, q.channelType, sender.id, sender.name);
     const groupId = getSession(db, q.sessionId).agentGroupId;
-    if (q.adminOnly) return isAdmin(db, user.id, groupId);
+    const user = () => ensureUser(db, q.channelType, sender.id, sender.name).id;
+    if (q.adminOnly) return isAdmin(db, user(), groupId);
     const mg = findMessagingGroup(db, q.channelType, q.platformId);
     const wirings = mg ? wiringsForMessagingGroup(db, mg.id).filter((w) => w.agentGroupId === groupId) : [];
-    return wirings.length === 0 || wirings.some((w) => this.inScope(w, sender, user.id, mg!.id));
+    if (wirings.length === 0 || wirings.some((w) => w.senderScope === 'all')) return true;
+    const id = user();
+    return wirings.some((w) => this.inScope(w, sender, id, mg!.id));
   }
 
   private storeAnswer(

@@ -28,6 +28,9 @@ export interface SettlementDeps {
   retryAt(sessionId: string, ms: number): void;
 }
 
+/** How many batches of a session's undelivered rows a failed attempt looks through for its questions. */
+const QUESTION_SCAN_BATCHES = 10;
+
 export class Settlement {
   constructor(private readonly d: SettlementDeps) {}
 
@@ -145,7 +148,9 @@ export class Settlement {
    */
   private expireQuestions(session: Session, q: SessionQueue, messageId: string): void {
     try {
-      for (let at = getSession(this.d.db, session.id).outCursor; ;) {
+      // Bounded, on the host's one event loop: a runaway sandbox's backlog is not read through.
+      let at = getSession(this.d.db, session.id).outCursor;
+      for (let batch = 0; batch < QUESTION_SCAN_BATCHES; batch++) {
         const rows = q.outboundSince(at);
         for (const row of rows) {
           const question =

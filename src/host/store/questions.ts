@@ -146,10 +146,6 @@ export function markAnswered(db: Db, questionId: string, answer: string): boolea
   );
 }
 
-/**
- * The turn of `messageId` is over (settled, or its attempt failed): its open questions can no
- * longer be answered — a retry asks anew, and a reply must reach the new question, not this one.
- */
 /** This question can no longer be answered (it could not be shown). */
 export function expireQuestion(db: Db, questionId: string): void {
   prep(db, `UPDATE pending_questions SET status = 'expired' WHERE status = 'open' AND question_id = ?`).run(
@@ -157,6 +153,10 @@ export function expireQuestion(db: Db, questionId: string): void {
   );
 }
 
+/**
+ * The turn of `messageId` is over (settled, or its attempt failed): its open questions can no
+ * longer be answered — a retry asks anew, and a reply must reach the new question, not this one.
+ */
 export function expireQuestionsOf(db: Db, messageId: string): void {
   prep(db, `UPDATE pending_questions SET status = 'expired' WHERE status = 'open' AND message_id = ?`).run(
     messageId,
