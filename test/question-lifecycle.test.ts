@@ -103,16 +103,21 @@ const question = (messageId: string, id: string): OutMessage => ({
   },
 });
 const open = () => openQuestionsFor(db, chat, now).map((x) => x.questionId);
+/** A user's message in the chat, taken by the runner for its first attempt. */
+function taken(text: string) {
+  const m = q.enqueue({
+    kind: 'chat',
+    trigger: true,
+    routing: chat,
+    content: { text, sender: { id: 'u1' }, attachments: [] },
+  });
+  runner.ack([{ id: m.id, tries: 0 }], 'processing');
+  return m;
+}
 
 describe('questions and the attempts that ask them', () => {
   it('a question still waiting for delivery when its attempt fails is never shown, and the answer reaches the retry', async () => {
-    const m = q.enqueue({
-      kind: 'chat',
-      trigger: true,
-      routing: chat,
-      content: { text: 'clean up?', sender: { id: 'u1' }, attachments: [] },
-    });
-    runner.ack([{ id: m.id, tries: 0 }], 'processing');
+    const m = taken('clean up?');
     runner.commit(
       [
         { kind: 'message', inReplyTo: m.id, routing: chat, content: { text: 'Looking at build/' } },
@@ -141,13 +146,7 @@ describe('questions and the attempts that ask them', () => {
   });
 
   it('a question that cannot be shown catches no reply, and its asker hears why at once', async () => {
-    const m = q.enqueue({
-      kind: 'chat',
-      trigger: true,
-      routing: chat,
-      content: { text: 'x', sender: { id: 'u1' }, attachments: [] },
-    });
-    runner.ack([{ id: m.id, tries: 0 }], 'processing');
+    const m = taken('x');
     runner.commit([question(m.id, 'lost')], []);
     refuseAll = true;
     await pass(true);
@@ -160,13 +159,7 @@ describe('questions and the attempts that ask them', () => {
   });
 
   it('a question left unsent when its message settled is not shown', async () => {
-    const m = q.enqueue({
-      kind: 'chat',
-      trigger: true,
-      routing: chat,
-      content: { text: 'x', sender: { id: 'u1' }, attachments: [] },
-    });
-    runner.ack([{ id: m.id, tries: 0 }], 'processing');
+    const m = taken('x');
     runner.commit([question(m.id, 'late')], []);
     q.markDone(m.id, 'completed');
     await pass(true);

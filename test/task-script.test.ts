@@ -116,35 +116,23 @@ describe('task pre-script gating', () => {
 });
 
 describe('runShellScript', () => {
+  const run = (script: string, timeoutMs: number) =>
+    runShellScript(script, { cwd: dir, timeoutMs, maxBytes: 1024, log });
+
   it('times out, kills the process group and caps output', async () => {
     const t0 = Date.now();
-    const r = await runShellScript('sleep 30 & echo started; sleep 30', {
-      cwd: dir,
-      timeoutMs: 200,
-      maxBytes: 1024,
-      log,
-    });
+    const r = await run('sleep 30 & echo started; sleep 30', 200);
     expect(r.timedOut).toBe(true);
     expect(r.stdout).toBe('started\n');
     expect(Date.now() - t0).toBeLessThan(5000);
-    const big = await runShellScript('head -c 100000 /dev/zero | tr "\\0" x', {
-      cwd: dir,
-      timeoutMs: 5000,
-      maxBytes: 1024,
-      log,
-    });
+    const big = await run('head -c 100000 /dev/zero | tr "\\0" x', 5000);
     expect(big.stdout).toBe(`${'x'.repeat(512)}\n[… ${100_000 - 1024} bytes left out …]\n${'x'.repeat(512)}`);
     expect(big.truncated).toBe(true);
   });
 
   it('takes the result when the shell exits, though a child that left its group holds the pipes', async () => {
     const t0 = Date.now();
-    const r = await runShellScript('echo hi; setsid sleep 5 & sleep 0.2; echo started', {
-      cwd: dir,
-      timeoutMs: 3000,
-      maxBytes: 1024,
-      log,
-    });
+    const r = await run('echo hi; setsid sleep 5 & sleep 0.2; echo started', 3000);
     expect(Date.now() - t0).toBeLessThan(2500);
     expect(r).toMatchObject({ code: 0, timedOut: false, stdout: 'hi\nstarted\n' });
   });
