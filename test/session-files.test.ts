@@ -129,6 +129,28 @@ describe('session queues', () => {
     host.close();
   });
 
+  it('a turn starts with a fresh heartbeat: the beat before a long idle spell is not its silence', () => {
+    const host = new SessionQueue(dir);
+    host.setMeta(sessionMeta(), []);
+    let now = 1_000_000;
+    const runner = new RunnerQueue(dir, () => now);
+    try {
+      runner.heartbeat(true);
+      now += 20 * 60_000; // idle for longer than the host's stuck-turn limit
+      const m = host.enqueue({
+        kind: 'chat',
+        trigger: true,
+        routing,
+        content: { text: 'a', attachments: [] },
+      });
+      runner.ack([{ id: m.id, tries: 0 }], 'processing');
+      expect(host.state('heartbeat')?.value).toBe(String(now));
+    } finally {
+      runner.close();
+      host.close();
+    }
+  });
+
   it('mark a sandbox row that does not parse as invalid instead of delivering it', () => {
     const host = new SessionQueue(dir);
     const runner = new RunnerQueue(dir);

@@ -176,6 +176,9 @@ export class RunnerQueue {
     this.outbound
       .transaction(() => {
         for (const m of messages) stmt.run(m.id, m.tries, status, error ? JSON.stringify(error) : null, now);
+        // A turn starts alive: the host times a turn's silence from the last beat, and an idle
+        // runner writes none, so the beat before a long quiet spell would look like a stuck turn.
+        if (status === 'processing') this.beat(now);
       })
       .immediate();
     // 'processing' needs no prompt host reaction (a dead sandbox is noticed by its exit), and
@@ -376,6 +379,10 @@ export class RunnerQueue {
   heartbeat(force = false): void {
     const now = this.now();
     if (!force && now - this.lastBeat < 500) return;
+    this.beat(now);
+  }
+
+  private beat(now: number): void {
     this.lastBeat = now;
     this.setState('heartbeat', String(now));
   }
