@@ -63,6 +63,57 @@ describe('sandbox pool', () => {
     await pool.stopAll();
   });
 
+  it('a waiter gets the slot as soon as a busy session goes idle, and a session waiting on its own stop evicts no one', async () => {
+    const started: string[] = [];
+    const stopped: string[] = [];
+    const busy = new Set(['a']);
+    const pool = new SandboxPool({
+      maxConcurrent: 1,
+      idleTimeoutMs: 60_000,
+      log,
+      start: (s) => {
+        started.push(s);
+        const h = fakeHandle(s);
+        void h.exited.then(() => stopped.push(s));
+        return h;
+      },
+      onExit: () => undefined,
+      onStartFailed: () => undefined,
+      isBusy: (s) => busy.has(s),
+    });
+    pool.request('a');
+    pool.request('b'); // a is busy: b waits
+    expect(started).toEqual(['a']);
+    busy.delete('a'); // a's turn ends; no new request comes
+    pool.makeRoom();
+    await waitFor(() => started.length === 2, 1000, 'b started');
+    expect(started).toEqual(['a', 'b']);
+
+    // Under the cap, a session whose sandbox is still stopping waits for it alone.
+    const roomy = new SandboxPool({
+      maxConcurrent: 8,
+      idleTimeoutMs: 60_000,
+      log,
+      start: (s) => {
+        started.push(s);
+        const h = fakeHandle(s);
+        h.stop = async () => h.exited; // stops only when told it has exited
+        h.stdin = { end: () => undefined } as unknown as NodeJS.WritableStream;
+        void h.exited.then(() => stopped.push(s));
+        return h;
+      },
+      onExit: () => undefined,
+      onStartFailed: () => undefined,
+      isBusy: () => false,
+    });
+    roomy.request('s');
+    roomy.request('t');
+    void roomy.stop('s');
+    roomy.request('s');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(stopped).not.toContain('t');
+  });
+
   it('stops a sandbox idle for idleTimeoutMs but never a busy one', async () => {
     let busy = true;
     const exits: string[] = [];

@@ -1,6 +1,7 @@
 /**
- * At most N sandboxes run at once; further sessions wait in FIFO order. When someone waits,
- * the least recently active idle sandbox is stopped to make room. A sandbox with no activity
+ * At most N sandboxes run at once; further sessions wait in FIFO order. While someone waits,
+ * the least recently active idle sandbox is stopped to make room (on each request, and each
+ * time a turn may have ended: see makeRoom). A sandbox with no activity
  * for idleTimeoutMs is stopped; a busy one (a turn in flight) never is.
  *
  * A sandbox is retired when the settings it was built from change: stopped now if idle, else
@@ -81,7 +82,7 @@ export class SandboxPool {
     if (e && !e.stopping) return this.touch(sessionId);
     if (e?.stopping || this.running.size >= this.d.maxConcurrent) {
       if (!this.waiting.includes(sessionId)) this.waiting.push(sessionId);
-      this.evictIdle();
+      this.makeRoom();
       return;
     }
     this.launch(sessionId);
@@ -163,6 +164,19 @@ export class SandboxPool {
     const why = e.retiring ? 'stopping sandbox: its group settings changed' : 'stopping idle sandbox';
     this.d.log.info(why, { session: sessionId });
     void this.stop(sessionId);
+  }
+
+  /**
+   * Someone waits for a slot: stop the least recently active idle sandbox, unless sandboxes
+   * already stopping will free enough. Called on each request and again whenever a session's
+   * turn may have ended, so a waiter does not wait for an idle timeout that a busy session keeps
+   * pushing back. Under the cap (a session waiting only for its own sandbox to stop) nothing is
+   * stopped.
+   */
+  makeRoom(): void {
+    if (this.closed || this.running.size < this.d.maxConcurrent) return;
+    const freeing = [...this.running.values()].filter((e) => e.stopping).length;
+    if (this.waiting.length > freeing) this.evictIdle();
   }
 
   private evictIdle(): void {

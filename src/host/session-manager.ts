@@ -413,6 +413,8 @@ export class SessionManager {
     const drained = await this.delivery.process(session, q);
     if (acks.length === 0) return;
     await this.settlement.reconcile(session, q, q.pending(), acks, alive, drained);
+    // A turn may have ended: a session waiting for a slot may have one now.
+    this.pool.makeRoom();
   }
 
   /** Fail every due message of a session (retried as usual when `retryable`). */
