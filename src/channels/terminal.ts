@@ -4,7 +4,7 @@
  * durable mailbox and are handed over, oldest first, on its next connect; a re-send after a
  * crash carries the same idempotency key, which the mailbox and the client both de-duplicate.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type {
   ChannelAdapter,
   ChannelCallbacks,
@@ -107,8 +107,27 @@ export class TerminalChannel implements ChannelAdapter {
   }
 
   async edit(target: DeliveryTarget, platformMessageId: string, text: string): Promise<void> {
-    for (const s of this.clients.get(target.platformId) ?? [])
-      s.send({ event: 'edit', platformId: target.platformId, id: platformMessageId, text });
+    const sinks = this.clients.get(target.platformId);
+    if (sinks && sinks.size > 0) {
+      for (const s of sinks)
+        s.send({ event: 'edit', platformId: target.platformId, id: platformMessageId, text });
+      return;
+    }
+    // No one listening: kept like a reply, and shown as an edit on the next connect (the same
+    // edit sent again after a crash is kept once).
+    const key = `edit:${platformMessageId}:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+    const kept: TerminalReply = {
+      type: 'message',
+      platformId: target.platformId,
+      id: platformMessageId,
+      key,
+      seq: 0,
+      text,
+      files: [],
+      replyTo: null,
+      kind: 'edit',
+    };
+    this.deps.mailbox.put(this.channelType, target.platformId, key, kept);
   }
 
   onSettled(target: DeliveryTarget, platformMessageId: string, status: 'completed' | 'failed'): void {

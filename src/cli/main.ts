@@ -54,6 +54,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// The reader of our output went away (`polyclaw chat -m … | head -1`, a closed terminal): stop
+// quietly, as other command-line tools do, instead of a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

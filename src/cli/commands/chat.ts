@@ -13,10 +13,13 @@ import { MAX_CHAT_TEXT } from '../../shared/messages.js';
 import { connectAdmin, type AdminClient } from '../admin-client.js';
 import { parse } from '../args.js';
 import { UsageError } from '../output.js';
+import { forTerminal, FRESH_LINE } from '../terminal-text.js';
 
 const USAGE = 'polyclaw chat [--group NAME] [-m TEXT] [--json] [--timeout SECONDS]';
 
 interface Reply {
+  /** The terminal's id of the message (edits name it). */
+  id?: string;
   seq: number;
   text: string;
   files: string[];
@@ -92,7 +95,16 @@ async function oneShot(
       if (seen.has(r.key)) return;
       seen.add(r.key);
       (r.replyTo === pmid ? replies : backlog).push(r);
-      if (!json && r.replyTo !== pmid) process.stdout.write(`(earlier) ${r.text}\n`);
+      if (!json && r.replyTo !== pmid) process.stdout.write(`(earlier) ${shown(r)}\n`);
+    } else if (ev.event === 'edit') {
+      // A reply of this message is shown edited; an earlier one's edit is backlog.
+      const text = String(ev.text);
+      const mine = replies.find((r) => r.id === ev.id);
+      if (mine) mine.text = text;
+      else {
+        backlog.push({ id: String(ev.id), seq: 0, text, files: [], kind: 'edit', key: '', replyTo: null });
+        if (!json) process.stdout.write(`(edited) ${forTerminal(text)}\n`);
+      }
     } else if (ev.event === 'settled' && ev.messageId === pmid) settle(ev.status as string);
   });
   client.onClose(() => settle('disconnected'));
@@ -138,9 +150,16 @@ async function oneShot(
     );
   else
     for (const r of replies)
-      process.stdout.write(r.text + (r.files.length ? `\n[files: ${r.files.join(', ')}]` : '') + '\n');
-  if (error) process.stderr.write(`polyclaw: ${error.message}\n`);
+      process.stdout.write(
+        forTerminal(r.text) + (r.files.length ? `\n[files: ${r.files.join(', ')}]` : '') + '\n',
+      );
+  if (error) process.stderr.write(`polyclaw: ${forTerminal(error.message)}\n`);
   return ok ? 0 : 1;
+}
+
+/** A reply as a person sees it: an edit (from the mailbox) says so. */
+function shown(r: Reply): string {
+  return (r.kind === 'edit' ? '(edited) ' : '') + forTerminal(r.text);
 }
 
 function tooLong(text: string): string | null {
@@ -164,7 +183,10 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
       const r = ev as unknown as Reply;
       if (seen.has(r.key)) return;
       seen.add(r.key);
-      process.stdout.write(`\r${platformId}> ${r.text}\n`);
+      process.stdout.write(`${FRESH_LINE}${platformId}> ${shown(r)}\n`);
+      rl?.prompt(true);
+    } else if (ev.event === 'edit') {
+      process.stdout.write(`${FRESH_LINE}${platformId}> (edited) ${forTerminal(String(ev.text))}\n`);
       rl?.prompt(true);
     } else if (ev.event === 'settled' && open.delete(ev.messageId as string) && open.size === 0) drained?.();
   });
@@ -214,6 +236,12 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
       rl!.prompt();
     });
     rl!.on('close', () => resolve());
+    // Ctrl-C leaves, as /quit does (replies still to come are kept for the next chat).
+    rl!.on('SIGINT', () => {
+      quit = true;
+      process.stdout.write('\n');
+      rl!.close();
+    });
     rl!.prompt();
   });
   // Input ended without /quit (a pipe): wait for the answers to what was sent, within reason.

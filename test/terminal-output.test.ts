@@ -1,0 +1,80 @@
+/**
+ * What reaches a person's terminal: agent text without the escape sequences a terminal obeys,
+ * edits shown (kept for a client that is away), and a reader that goes away mid-output.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TerminalChannel } from '../src/channels/terminal.js';
+import { openCentralDb } from '../src/host/db/open.js';
+import { sqliteMailbox } from '../src/host/store/mailbox.js';
+import { forTerminal } from '../src/cli/terminal-text.js';
+import { createLogger } from '../src/shared/log.js';
+import { mock } from './support/meta.js';
+import { cli, MAIN, startHostProc, tempHome, type HostProc } from './support/cli.js';
+
+const HOSTILE = 'A\u001b]0;PWNED\u0007B\u001b[2J\u001b[31mRED\r\u001b[Kover\u009b1m\u0000!';
+
+describe('text for a terminal', () => {
+  it('drops escape sequences and control characters, keeps newlines, tabs and any script', () => {
+    expect(forTerminal(HOSTILE)).toBe('ABREDover!');
+    expect(forTerminal('\u001b]52;c;cGF5bG9hZA==\u001b\\copied?')).toBe('copied?');
+    expect(forTerminal('a\tb\nc — 日本語 👍')).toBe('a\tb\nc — 日本語 👍');
+  });
+
+  it('an edit made while no client is attached is kept, once, and handed over as an edit', async () => {
+    const db = openCentralDb(':memory:');
+    try {
+      const ch = new TerminalChannel({ log: createLogger({ level: 'error' }), mailbox: sqliteMailbox(db) });
+      const target = { platformId: 'main', threadId: null };
+      await ch.edit(target, 't-k1', 'the new text');
+      await ch.edit(target, 't-k1', 'the new text'); // sent again after a crash
+      const got: Array<Record<string, unknown>> = [];
+      ch.attach('main', { send: (e) => void got.push(e) });
+      expect(got).toMatchObject([
+        { event: 'message', kind: 'edit', id: 't-k1', text: 'the new text', backlog: true },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('polyclaw chat output', () => {
+  let home: string;
+  let host: HostProc;
+  beforeAll(async () => {
+    home = tempHome();
+    host = await startHostProc(home, { POLYCLAW_LOG_LEVEL: 'warn' });
+  });
+  afterAll(async () => {
+    await host?.stop();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it("prints an agent's reply without the escape sequences in it; --json keeps the text as it came", () => {
+    const r = cli(home, ['chat', '-m', mock({ reply: HOSTILE })]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('ABREDover!\n');
+    expect(cli(home, ['chat', '-m', mock({ reply: HOSTILE }), '--json']).json.result.replies[0].text).toBe(
+      HOSTILE,
+    );
+  });
+
+  it('a reader that goes away mid-output ends chat quietly, without a stack trace', () => {
+    const err = path.join(home, 'chat.err');
+    const code = path.join(home, 'chat.code');
+    execFileSync('sh', ['-c', `( node "${MAIN}" chat -m "$MSG" 2>"$ERR"; echo $? >"$CODE" ) | true`], {
+      env: {
+        ...process.env,
+        POLYCLAW_HOME: home,
+        MSG: mock({ delayMs: 300, reply: 'x\n'.repeat(20_000) }),
+        ERR: err,
+        CODE: code,
+      },
+    });
+    expect(fs.readFileSync(err, 'utf8')).toBe('');
+    expect(fs.readFileSync(code, 'utf8').trim()).toBe('0');
+  });
+});
