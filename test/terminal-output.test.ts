@@ -41,6 +41,35 @@ describe('text for a terminal', () => {
   });
 });
 
+describe('terminal replies are kept until shown', () => {
+  it('a reply written to a client that died before reading it is handed to the next one, until one has shown it', async () => {
+    const db = openCentralDb(':memory:');
+    try {
+      const ch = new TerminalChannel({ log: createLogger({ level: 'error' }), mailbox: sqliteMailbox(db) });
+      const events = () => {
+        const got: Array<Record<string, unknown>> = [];
+        return { got, sink: { send: (e: Record<string, unknown>) => void got.push(e) } };
+      };
+      const a = events();
+      const detachA = ch.attach('main', a.sink);
+      const msg = { text: 'the answer', files: [], idempotencyKey: 'k1', seq: 1, replyTo: 'pm-1' };
+      await ch.deliver({ platformId: 'main', threadId: null }, msg);
+      expect(a.got).toMatchObject([{ event: 'message', key: 'k1', text: 'the answer' }]);
+      detachA(); // stopped, then killed: it never showed it
+      const b = events();
+      const detachB = ch.attach('main', b.sink);
+      expect(b.got).toMatchObject([{ event: 'message', key: 'k1', backlog: true }]);
+      ch.shown('main', ['k1']);
+      detachB();
+      const c = events();
+      ch.attach('main', c.sink);
+      expect(c.got).toEqual([]);
+    } finally {
+      db.close();
+    }
+  });
+});
+
 describe('polyclaw chat output', () => {
   let home: string;
   let host: HostProc;

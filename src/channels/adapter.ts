@@ -158,6 +158,8 @@ export interface Mailbox {
   /** Oldest first. */
   list(channelType: string, platformId: string): Array<{ id: number; key: string; payload: unknown }>;
   remove(id: number): void;
+  /** Remove these keys of one target (a client has shown them); unknown keys are ignored. */
+  drop(channelType: string, platformId: string, keys: string[]): void;
 }
 
 export type ChannelFactory = (deps: ChannelDeps) => ChannelAdapter;

@@ -1,8 +1,10 @@
 /**
  * Terminal channel: `polyclaw chat` talks to the host over the admin socket. The platformId is
- * the agent group's chat name ("main"). Replies for a client that is not connected go to the
- * durable mailbox and are handed over, oldest first, on its next connect; a re-send after a
- * crash carries the same idempotency key, which the mailbox and the client both de-duplicate.
+ * the agent group's chat name ("main"). Every reply and edit is kept in the durable mailbox
+ * until a client says it has shown it (chat.ack): one written to a client that is stopped, or
+ * dies before reading it, is handed over again, oldest first, on the next connect. A re-send
+ * after a crash carries the same idempotency key, which the mailbox and the client both
+ * de-duplicate.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type {
@@ -52,10 +54,8 @@ export class TerminalChannel implements ChannelAdapter {
     let set = this.clients.get(platformId);
     if (!set) this.clients.set(platformId, (set = new Set()));
     set.add(sink);
-    for (const item of this.deps.mailbox.list(this.channelType, platformId)) {
+    for (const item of this.deps.mailbox.list(this.channelType, platformId))
       sink.send({ event: 'message', ...(item.payload as object), backlog: true });
-      this.deps.mailbox.remove(item.id);
-    }
     return () => {
       set.delete(sink);
       if (set.size === 0) this.clients.delete(platformId);
@@ -97,24 +97,15 @@ export class TerminalChannel implements ChannelAdapter {
       replyTo: message.replyTo ?? null,
       kind: message.kind ?? 'message',
     };
-    const sinks = this.clients.get(target.platformId);
-    if (sinks && sinks.size > 0) {
-      for (const s of sinks) s.send({ event: 'message', ...reply });
-    } else {
-      this.deps.mailbox.put(this.channelType, target.platformId, message.idempotencyKey, reply);
-    }
+    // Sent first (the reply's path), then kept until a client has shown it.
+    for (const s of this.clients.get(target.platformId) ?? []) s.send({ event: 'message', ...reply });
+    this.deps.mailbox.put(this.channelType, target.platformId, message.idempotencyKey, reply);
     return id;
   }
 
   async edit(target: DeliveryTarget, platformMessageId: string, text: string): Promise<void> {
-    const sinks = this.clients.get(target.platformId);
-    if (sinks && sinks.size > 0) {
-      for (const s of sinks)
-        s.send({ event: 'edit', platformId: target.platformId, id: platformMessageId, text });
-      return;
-    }
-    // No one listening: kept like a reply, and shown as an edit on the next connect (the same
-    // edit sent again after a crash is kept once).
+    // Kept like a reply until shown, and shown as an edit (the same edit sent again after a
+    // crash is kept once).
     const key = `edit:${platformMessageId}:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
     const kept: TerminalReply = {
       type: 'message',
@@ -127,7 +118,14 @@ export class TerminalChannel implements ChannelAdapter {
       replyTo: null,
       kind: 'edit',
     };
+    for (const s of this.clients.get(target.platformId) ?? [])
+      s.send({ event: 'edit', platformId: target.platformId, id: platformMessageId, key, text });
     this.deps.mailbox.put(this.channelType, target.platformId, key, kept);
+  }
+
+  /** A client has shown these replies and edits: they are no longer kept for the next one. */
+  shown(platformId: string, keys: string[]): void {
+    this.deps.mailbox.drop(this.channelType, platformId, keys);
   }
 
   onSettled(target: DeliveryTarget, platformMessageId: string, status: 'completed' | 'failed'): void {

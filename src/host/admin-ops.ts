@@ -21,7 +21,7 @@ export const ops: Record<string, Op> = {
 };
 
 /** Ops that only make sense while the host runs. */
-export const HOST_ONLY = new Set(['chat.attach', 'chat.send']);
+export const HOST_ONLY = new Set(['chat.attach', 'chat.send', 'chat.ack']);
 
 /** Ops after which running sessions must see new settings, wirings or destinations. */
 const REPUBLISH = /^(groups\.(update|delete)|wirings\.(add|update|remove)|destinations\.(add|remove))$/;

@@ -171,6 +171,7 @@ export async function startHost(
 }
 
 const AttachArgs = z.object({ platformId: z.string().min(1) });
+const AckArgs = z.object({ platformId: z.string().min(1), keys: z.array(z.string()).max(10_000) });
 const SendArgs = z.object({
   platformId: z.string().min(1),
   text: z
@@ -194,6 +195,12 @@ async function chatOp(
     const detach = terminal.attach(a.data.platformId, conn);
     conn.onClose(detach);
     return { attached: a.data.platformId };
+  }
+  if (op === 'chat.ack') {
+    const a = AckArgs.safeParse(args);
+    if (!a.success) throw badRequest('chat.ack needs a platformId and the keys shown');
+    terminal.shown(a.data.platformId, a.data.keys);
+    return { acked: a.data.keys.length };
   }
   const a = SendArgs.safeParse(args);
   if (!a.success) throw badRequest(a.error.issues[0]?.message ?? 'bad chat.send arguments');

@@ -99,10 +99,20 @@ async function oneShot(
     } else if (ev.event === 'edit') {
       // A reply of this message is shown edited; an earlier one's edit is backlog.
       const text = String(ev.text);
+      if (seen.has(String(ev.key))) return;
+      seen.add(String(ev.key));
       const mine = replies.find((r) => r.id === ev.id);
       if (mine) mine.text = text;
       else {
-        backlog.push({ id: String(ev.id), seq: 0, text, files: [], kind: 'edit', key: '', replyTo: null });
+        backlog.push({
+          id: String(ev.id),
+          seq: 0,
+          text,
+          files: [],
+          kind: 'edit',
+          key: String(ev.key),
+          replyTo: null,
+        });
         if (!json) process.stdout.write(`(edited) ${forTerminal(text)}\n`);
       }
     } else if (ev.event === 'settled' && ev.messageId === pmid) settle(ev.status as string);
@@ -154,7 +164,30 @@ async function oneShot(
         forTerminal(r.text) + (r.files.length ? `\n[files: ${r.files.join(', ')}]` : '') + '\n',
       );
   if (error) process.stderr.write(`polyclaw: ${forTerminal(error.message)}\n`);
+  await ackShown(client, platformId, [...seen]);
   return ok ? 0 : 1;
+}
+
+/**
+ * Tell the host these replies and edits were shown, so they are not kept for the next chat. If
+ * it cannot hear it now, they are shown again then: at least once, never lost.
+ */
+async function ackShown(
+  client: AdminClient,
+  platformId: string,
+  keys: string[],
+  report: () => boolean = () => true,
+): Promise<void> {
+  if (keys.length === 0) return;
+  try {
+    await client.request('chat.ack', { platformId, keys });
+  } catch (err) {
+    // Interactive chat has already said the host went away.
+    if (report())
+      process.stderr.write(
+        `polyclaw: could not confirm what was shown (${forTerminal((err as Error).message)}); it is shown again next time\n`,
+      );
+  }
 }
 
 /** A reply as a person sees it: an edit (from the mailbox) says so. */
@@ -185,9 +218,14 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
       seen.add(r.key);
       process.stdout.write(`${FRESH_LINE}${platformId}> ${shown(r)}\n`);
       rl?.prompt(true);
+      void ackShown(client, platformId, [r.key], () => !hostGone && !leaving);
     } else if (ev.event === 'edit') {
+      const key = String(ev.key);
+      if (seen.has(key)) return;
+      seen.add(key);
       process.stdout.write(`${FRESH_LINE}${platformId}> (edited) ${forTerminal(String(ev.text))}\n`);
       rl?.prompt(true);
+      void ackShown(client, platformId, [key], () => !hostGone && !leaving);
     } else if (ev.event === 'settled' && open.delete(ev.messageId as string) && open.size === 0) drained?.();
   });
   let hostGone = false;

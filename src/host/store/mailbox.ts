@@ -25,5 +25,14 @@ export function sqliteMailbox(db: Db, now: () => number = Date.now): Mailbox {
     remove(id) {
       prep(db, 'DELETE FROM mailbox WHERE id = ?').run(id);
     },
+    drop(channelType, platformId, keys) {
+      const stmt = prep(
+        db,
+        'DELETE FROM mailbox WHERE channel_type = ? AND platform_id = ? AND idempotency_key = ?',
+      );
+      db.transaction(() => {
+        for (const k of keys) stmt.run(channelType, platformId, k);
+      })();
+    },
   };
 }
