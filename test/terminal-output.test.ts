@@ -86,9 +86,10 @@ describe('polyclaw chat output', () => {
     const r = cli(home, ['chat', '-m', mock({ reply: HOSTILE })]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('ABREDover!\n');
-    expect(cli(home, ['chat', '-m', mock({ reply: HOSTILE }), '--json']).json.result.replies[0].text).toBe(
-      HOSTILE,
-    );
+    const json = cli(home, ['chat', '-m', mock({ reply: HOSTILE }), '--json']).json.result;
+    expect(json.replies[0].text).toBe(HOSTILE);
+    // What a chat has shown is not handed to the next one again.
+    expect(json.backlog).toEqual([]);
   });
 
   it('a reader that goes away mid-output ends chat quietly, without a stack trace', () => {
