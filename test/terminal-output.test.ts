@@ -12,7 +12,7 @@ import { sqliteMailbox } from '../src/host/store/mailbox.js';
 import { forTerminal } from '../src/cli/terminal-text.js';
 import { createLogger } from '../src/shared/log.js';
 import { mock } from './support/meta.js';
-import { cli, MAIN, startHostProc, tempHome, type HostProc } from './support/cli.js';
+import { cli, cliAsync, MAIN, startHostProc, tempHome, type HostProc } from './support/cli.js';
 
 const HOSTILE = 'A\u001b]0;PWNED\u0007B\u001b[2J\u001b[31mRED\r\u001b[Kover\u009b1m\u0000!';
 
@@ -90,6 +90,23 @@ describe('polyclaw chat output', () => {
     expect(json.replies[0].text).toBe(HOSTILE);
     // What a chat has shown is not handed to the next one again.
     expect(json.backlog).toEqual([]);
+  });
+
+  it("chat -m shows only its own replies and what was kept for it, not another client's live ones", async () => {
+    const first = cliAsync(home, ['chat', '-m', mock({ delayMs: 800, reply: 'first answer' }), '--json']);
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await cliAsync(home, [
+      'chat',
+      '-m',
+      mock({ delayMs: 1500, reply: 'second answer' }),
+      '--json',
+    ]);
+    const a = JSON.parse((await first).stdout).result;
+    const b = JSON.parse(second.stdout).result;
+    expect(a.replies.map((r: { text: string }) => r.text)).toEqual(['first answer']);
+    expect(b.replies.map((r: { text: string }) => r.text)).toEqual(['second answer']);
+    expect(b.backlog).toEqual([]);
+    expect(cli(home, ['chat', '-m', 'after', '--json']).json.result.backlog).toEqual([]);
   });
 
   it('a reader that goes away mid-output ends chat quietly, without a stack trace', () => {

@@ -89,32 +89,21 @@ async function oneShot(
   const backlog: Reply[] = [];
   let settle!: (status: string) => void;
   const settled = new Promise<string>((r) => (settle = r));
+  // Shown here, and so confirmed: the replies to this message (edits of them applied) and what
+  // was kept while no chat was connected. Another client's live conversation in the same chat
+  // is neither shown nor confirmed: it stays kept for whoever has not seen it.
   client.onEvent((ev) => {
     if (ev.event === 'message') {
       const r = ev as unknown as Reply;
-      if (seen.has(r.key)) return;
+      if (seen.has(r.key) || (r.replyTo !== pmid && !r.backlog)) return;
       seen.add(r.key);
       (r.replyTo === pmid ? replies : backlog).push(r);
       if (!json && r.replyTo !== pmid) process.stdout.write(`(earlier) ${shown(r)}\n`);
     } else if (ev.event === 'edit') {
-      // A reply of this message is shown edited; an earlier one's edit is backlog.
-      const text = String(ev.text);
-      if (seen.has(String(ev.key))) return;
-      seen.add(String(ev.key));
       const mine = replies.find((r) => r.id === ev.id);
-      if (mine) mine.text = text;
-      else {
-        backlog.push({
-          id: String(ev.id),
-          seq: 0,
-          text,
-          files: [],
-          kind: 'edit',
-          key: String(ev.key),
-          replyTo: null,
-        });
-        if (!json) process.stdout.write(`(edited) ${forTerminal(text)}\n`);
-      }
+      if (!mine || seen.has(String(ev.key))) return;
+      seen.add(String(ev.key));
+      mine.text = String(ev.text);
     } else if (ev.event === 'settled' && ev.messageId === pmid) settle(ev.status as string);
   });
   client.onClose(() => settle('disconnected'));
@@ -216,7 +205,7 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
       const r = ev as unknown as Reply;
       if (seen.has(r.key)) return;
       seen.add(r.key);
-      process.stdout.write(`${FRESH_LINE}${platformId}> ${shown(r)}\n`);
+      process.stdout.write(`${FRESH_LINE}${platformId}> ${r.backlog ? '(earlier) ' : ''}${shown(r)}\n`);
       rl?.prompt(true);
       void ackShown(client, platformId, [r.key], () => !hostGone && !leaving);
     } else if (ev.event === 'edit') {
