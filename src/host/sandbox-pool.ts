@@ -117,6 +117,16 @@ export class SandboxPool {
     clearTimeout(timer);
   }
 
+  /** The session is gone: it stops waiting, and a sandbox it has is killed. */
+  drop(sessionId: string): void {
+    this.waiting = this.waiting.filter((s) => s !== sessionId);
+    const e = this.running.get(sessionId);
+    if (!e) return;
+    e.stopping = true;
+    if (e.idleTimer) clearTimeout(e.idleTimer);
+    e.handle.kill();
+  }
+
   async stopAll(): Promise<void> {
     this.closed = true;
     this.waiting = [];

@@ -59,6 +59,8 @@ export class SessionManager {
   private readonly turns: TurnWatch;
   /** Sessions whose start-up recovery has not run yet (see recover). */
   private recovering = new Set<string>();
+  /** Sessions deleted with their group while this host runs (forget). */
+  private deleted = new Set<string>();
   private readonly now: () => number;
   private readonly log: Logger;
   private closed = false;
@@ -116,6 +118,10 @@ export class SessionManager {
 
   /** A deleted session (its sandbox stopped first): its queue, watcher and bookkeeping go. */
   forget(sessionId: string): void {
+    // Deleted: a retry or delivery timer still set for it finds nothing to wake, and a sandbox
+    // started for it since its group's sandboxes were stopped goes too.
+    this.deleted.add(sessionId);
+    this.pool.drop(sessionId);
     this.queues.get(sessionId)?.close();
     this.queues.delete(sessionId);
     this.watchers.get(sessionId)?.close();
@@ -171,6 +177,7 @@ export class SessionManager {
   /** New triggering work may be due: make sure a runner will see it. */
   wake(sessionId: string): void {
     if (this.closed || this.recovering.has(sessionId)) return; // recover() wakes it when done
+    if (this.deleted.has(sessionId)) return;
     if (this.pool.isRunning(sessionId)) {
       this.pool.touch(sessionId);
       return;
@@ -185,7 +192,7 @@ export class SessionManager {
 
   /** Outbound changed (doorbell) or a retry is due: deliver, then settle acks. Coalesced per session. */
   kick(sessionId: string): void {
-    if (this.dirty.has(sessionId)) return;
+    if (this.dirty.has(sessionId) || this.deleted.has(sessionId)) return;
     this.dirty.add(sessionId);
     void this.serial(sessionId, async () => {
       this.dirty.delete(sessionId);
@@ -312,6 +319,7 @@ export class SessionManager {
   private onExit(sessionId: string, info: ExitInfo, requested: boolean): void {
     this.log.info('sandbox exited', { session: sessionId, ...info, requested });
     this.turns.forget(sessionId);
+    if (this.deleted.has(sessionId)) return;
     // Read now, not in the chain: a kick queued before the exit may settle the turn first
     // (moving it to a new try), and what waited behind it would then look untaken.
     const charge = !requested && !this.turnInFlight(sessionId);
