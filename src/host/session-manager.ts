@@ -389,7 +389,12 @@ export class SessionManager {
     const t = setTimeout(
       () => {
         this.timers.delete(t);
-        fn();
+        // A timer's work that throws must not take the host down with it.
+        try {
+          fn();
+        } catch (err) {
+          this.log.error('timed session work failed', { err: errorMessage(err) });
+        }
       },
       // A backoff of a large base can outgrow what a timer can wait (it would fire at once):
       // waking at the limit instead finds the row not due yet and asks again.
