@@ -157,7 +157,6 @@ export interface Mailbox {
   put(channelType: string, platformId: string, key: string, payload: unknown): void;
   /** Oldest first. */
   list(channelType: string, platformId: string): Array<{ id: number; key: string; payload: unknown }>;
-  remove(id: number): void;
   /** Remove these keys of one target (a client has shown them); unknown keys are ignored. */
   drop(channelType: string, platformId: string, keys: string[]): void;
 }

@@ -20,7 +20,7 @@ import { RoutingSchema } from '../shared/messages.js';
 import type { Db } from './db/open.js';
 import { retryDelay } from './send-retry.js';
 import { getDelivery, openNotices, recordDelivery, type DeliveryRow } from './store/deliveries.js';
-import { safeJson } from './session-rows.js';
+import { safeJson } from '../shared/safe-json.js';
 import { getGroup } from './store/groups.js';
 import { mayPostTo } from './store/messaging.js';
 import type { Session } from './store/sessions.js';

@@ -3,6 +3,7 @@
  * outbound.db is written inside the sandbox, so its rows are untrusted: a row that does not
  * parse is returned marked invalid (delivery skips it), never thrown on.
  */
+import { safeJson } from '../shared/safe-json.js';
 import {
   AckErrorSchema,
   AckStatus,
@@ -73,15 +74,6 @@ export interface RawAck {
   try: number;
   status: string;
   error: string | null;
-}
-
-/** JSON a sandbox or an older host wrote: unreadable text is undefined, for the schema to refuse. */
-export function safeJson(s: string): unknown {
-  try {
-    return JSON.parse(s);
-  } catch {
-    return undefined;
-  }
 }
 
 export function inRow(r: RawIn): InboundRow {

@@ -3,6 +3,7 @@
  * writer. Every state change (reply + acks) is one transaction, so a sandbox killed at any
  * instant leaves either all of a step or none of it.
  */
+import { safeJson } from '../shared/safe-json.js';
 import { prep } from '../shared/sql.js';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -49,13 +50,6 @@ export interface PendingMessage {
 
 const TurnSchema = z.object({ messageId: z.string(), routing: RoutingSchema });
 const WaitMark = z.object({ until: z.number(), turn: z.string().nullable() });
-const safeJson = (v: string): unknown => {
-  try {
-    return JSON.parse(v);
-  } catch {
-    return null; // not a mark this runner wrote: it does not count
-  }
-};
 
 export interface OutMessage {
   kind: OutboundKind;

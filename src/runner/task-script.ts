@@ -1,10 +1,10 @@
 /**
  * Pre-script gating of scheduled task runs, inside the sandbox. A run whose series was paused
  * or cancelled after it was queued is dropped (acked completed, the agent not woken). A 'task'
- * message whose content carries a script has it run first (`/bin/sh -c script`, cwd = the agent dir, 60 s timeout,
- * output capped). If the LAST stdout line that parses as JSON is `{"wakeAgent": false}`, the
- * message is acked completed and the agent never wakes (cheap polling tasks). Otherwise the
- * agent runs with the script's output appended to the task prompt — a failing or timed-out
+ * message whose content carries a script has it run first (`/bin/sh -c script`, cwd = the
+ * agent dir, 60 s timeout, output capped). If the LAST stdout line that parses as JSON is
+ * `{"wakeAgent": false}`, the message is acked completed and the agent never wakes (cheap
+ * polling tasks). Otherwise the agent runs with the script's output appended to the task prompt — a failing or timed-out
  * script is reported to the agent the same way, with its exit status, rather than dropped.
  *
  * The script runs in its own process group, which is killed when the shell exits or the

@@ -22,9 +22,6 @@ export function sqliteMailbox(db: Db, now: () => number = Date.now): Mailbox {
         payload: JSON.parse(r.payload) as unknown,
       }));
     },
-    remove(id) {
-      prep(db, 'DELETE FROM mailbox WHERE id = ?').run(id);
-    },
     drop(channelType, platformId, keys) {
       const stmt = prep(
         db,

@@ -77,6 +77,8 @@ export function recordQuestionRow(
 }
 
 const Options = z.array(z.string());
+/** The columns an OpenQuestion is read from (fromRow). */
+const OPEN_COLUMNS = 'question_id, session_id, channel_type, platform_id, options, expires_at, admin_only';
 
 interface Row {
   question_id: string;
@@ -107,7 +109,7 @@ export function openQuestionsFor(db: Db, routing: Routing, now = Date.now()): Op
   );
   const rows = prep(
     db,
-    `SELECT question_id, session_id, channel_type, platform_id, options, expires_at, admin_only FROM pending_questions
+    `SELECT ${OPEN_COLUMNS} FROM pending_questions
        WHERE status = 'open' AND channel_type = ? AND platform_id = ? AND thread_id IS ? ORDER BY created_at, rowid`,
   ).all(routing.channelType, routing.platformId, routing.threadId) as Row[];
   return rows.map(fromRow);
@@ -124,7 +126,7 @@ export function hasOpenQuestion(db: Db, sessionId: string, now = Date.now()): bo
 export function getQuestion(db: Db, questionId: string, now = Date.now()): OpenQuestion | null {
   const r = prep(
     db,
-    `SELECT question_id, session_id, channel_type, platform_id, options, expires_at, admin_only FROM pending_questions WHERE question_id = ? AND status = 'open' AND expires_at > ?`,
+    `SELECT ${OPEN_COLUMNS} FROM pending_questions WHERE question_id = ? AND status = 'open' AND expires_at > ?`,
   ).get(questionId, now) as Row | undefined;
   return r ? fromRow(r) : null;
 }
