@@ -106,6 +106,49 @@ describe('claude event mapping: the early reply', () => {
     }
   });
 
+  const result = (r: string) =>
+    ({ type: 'result', subtype: 'success', is_error: false, result: r }) as unknown as SDKMessage;
+
+  it('a turn whose final message has no text answers with its last text', () => {
+    const out = run([
+      start(),
+      text('The answer is 42.'),
+      stopReason('tool_use'),
+      stop(),
+      start(),
+      stopReason('end_turn'),
+      stop(),
+      result(''),
+    ]);
+    expect(out.filter((e) => e.type === 'reply' || e.type === 'result')).toEqual([
+      { type: 'result', text: 'The answer is 42.' },
+    ]);
+    // The next turn starts afresh: its empty result does not repeat the last turn's text.
+    const m = new ClaudeEventMapper();
+    for (const x of [start(), text('one'), stopReason('end_turn'), stop(), result('one')]) m.map(x);
+    expect(m.map(result('')).events).toEqual([{ type: 'result', text: '' }]);
+  });
+
+  it('a compaction’s summary is not streamed; after a failed compaction the answer is', () => {
+    const summary = run([compacting, start(), text('summary'), stopReason('end_turn'), stop()]);
+    expect(summary.filter((e) => e.type === 'delta')).toEqual([]);
+    const failed = { type: 'system', subtype: 'status', status: null, compact_result: 'failed' };
+    const out = run([
+      compacting,
+      failed as unknown as SDKMessage,
+      start(),
+      text('It restarted at 3am.'),
+      stopReason('end_turn'),
+      stop(),
+      result('It restarted at 3am.'),
+    ]);
+    expect(out.filter((e) => e.type !== 'progress')).toEqual([
+      { type: 'delta', text: 'It restarted at 3am.' },
+      { type: 'reply', text: 'It restarted at 3am.' },
+      { type: 'result', text: 'It restarted at 3am.' },
+    ]);
+  });
+
   it('each message starts its text afresh: only the final message’s text is the reply', () => {
     const out = run([
       start(),

@@ -105,6 +105,48 @@ describe('claude provider, direct', () => {
     ]);
   }, 30_000);
 
+  it('two follow-ups pushed during one long turn each get their own result', async () => {
+    const q = provider().query(input('BASH[sleep 2; echo slow-one]'));
+    let pushed = false;
+    let results = 0;
+    const evs = await collect(q.events, (e) => {
+      if (e.type === 'progress' && !pushed) {
+        pushed = true;
+        q.push('<message seq="2" from="me" time="now">second question</message>');
+        setTimeout(() => q.push('<message seq="3" from="me" time="now">third question</message>'), 200);
+      }
+      if ((e.type === 'result' || e.type === 'error') && ++results === 3) q.end();
+    });
+    // The CLI folds prompts queued behind a running turn into one turn with one result: each
+    // must still get its own, or the runner waits for ever for the last one's.
+    expect(evs.filter((e) => e.type === 'result' || e.type === 'error')).toEqual([
+      { type: 'result', text: 'TOOL RESULT SEEN: slow-one' },
+      { type: 'result', text: 'echo: second question' },
+      { type: 'result', text: 'echo: third question' },
+    ]);
+  }, 40_000);
+
+  it('a turn whose last message has no text answers with its last text, not with nothing', async () => {
+    fake.script = (r) =>
+      r.toolResults[0]?.id === 'toolu_quiet'
+        ? {}
+        : r.lastUserText.startsWith('QUIET')
+          ? {
+              text: 'The answer is 42.',
+              toolUse: { id: 'toolu_quiet', name: 'Bash', input: { command: 'true', description: 'x' } },
+            }
+          : undefined;
+    try {
+      const q = provider().query(input('QUIET end'));
+      const evs = await collect(q.events, (e) => (e.type === 'result' || e.type === 'error') && q.end());
+      expect(evs.filter((e) => e.type === 'result' || e.type === 'error')).toEqual([
+        { type: 'result', text: 'The answer is 42.' },
+      ]);
+    } finally {
+      fake.script = null;
+    }
+  }, 30_000);
+
   it('an unknown session is reported as invalid (the runner then starts fresh)', async () => {
     const p = provider();
     const q = p.query(input('hi', '11111111-2222-3333-4444-555555555555'));

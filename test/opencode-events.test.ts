@@ -2,7 +2,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { summarizePermission, TurnTracker, type OcEvent } from '../src/runner/providers/opencode-events.js';
+import {
+  classifyError,
+  summarizePermission,
+  TurnTracker,
+  type OcEvent,
+} from '../src/runner/providers/opencode-events.js';
 
 import { ROOT } from './support/cli.js';
 
@@ -164,5 +169,74 @@ describe('opencode permission events (shapes as opencode 1.18.33 emits them)', (
     expect(summarizePermission({ permission: 'x', patterns: ['*'], metadata: {} })).toBe('');
     const long = summarizePermission({ permission: 'bash', metadata: { command: 'y'.repeat(600) } });
     expect(long).toBe(`${'y'.repeat(500)}…`);
+  });
+});
+
+describe('opencode compaction and errors (shapes as the SDK types describe them)', () => {
+  const assistant = (id: string, extra: Record<string, unknown> = {}) => ({
+    type: 'message.updated',
+    properties: { sessionID: 's', info: { id, sessionID: 's', role: 'assistant', ...extra } },
+  });
+  const textPart = (id: string, messageID: string, text: string) => ({
+    type: 'message.part.updated',
+    properties: { sessionID: 's', part: { id, messageID, sessionID: 's', type: 'text', text } },
+  });
+  const delta = (partID: string, d: string) => ({
+    type: 'message.part.delta',
+    properties: { sessionID: 's', partID, field: 'text', delta: d },
+  });
+  const finish = (messageID: string) => ({
+    type: 'message.part.updated',
+    properties: {
+      sessionID: 's',
+      part: { id: `f-${messageID}`, messageID, type: 'step-finish', reason: 'stop' },
+    },
+  });
+  const busy = { type: 'session.status', properties: { sessionID: 's', status: { type: 'busy' } } };
+  const idle = { type: 'session.idle', properties: { sessionID: 's' } };
+  const events = (t: TurnTracker, evs: OcEvent[]) =>
+    evs.flatMap((e) => t.feed(e)).flatMap((s) => (s.kind === 'event' || s.kind === 'done' ? [s.event] : []));
+
+  it("an automatic compaction's summary is neither streamed, nor a reply, nor the result", () => {
+    for (const mark of [{ summary: true }, { mode: 'compaction', agent: 'compaction' }]) {
+      const out = events(new TurnTracker('s', 3), [
+        busy,
+        assistant('m1'),
+        textPart('p1', 'm1', ''),
+        delta('p1', 'Let me look.'),
+        assistant('m2', mark),
+        textPart('p2', 'm2', ''),
+        delta('p2', 'Summary of the conversation'),
+        finish('m2'),
+        assistant('m3'),
+        textPart('p3', 'm3', ''),
+        delta('p3', 'It restarted at 3am.'),
+        finish('m3'),
+        idle,
+      ]).filter((e) => e.type !== 'activity');
+      expect(out).toEqual([
+        { type: 'delta', text: 'Let me look.' },
+        { type: 'delta', text: 'It restarted at 3am.' },
+        { type: 'reply', text: 'It restarted at 3am.' },
+        { type: 'result', text: 'It restarted at 3am.' },
+      ]);
+    }
+    // Marked only once its text came: its text is dropped, the answer is the text before it.
+    const late = events(new TurnTracker('s', 3), [
+      busy,
+      assistant('m1'),
+      textPart('p1', 'm1', 'Before.'),
+      assistant('m2'),
+      textPart('p2', 'm2', 'Summary'),
+      assistant('m2', { summary: true }),
+      idle,
+    ]);
+    expect(late.at(-1)).toEqual({ type: 'result', text: 'Before.' });
+  });
+
+  it('errors that fail the same way every time are not retried', () => {
+    for (const name of ['ContextOverflowError', 'ContentFilterError', 'MessageOutputLengthError'])
+      expect(classifyError({ name, data: { message: 'no' } }).retryable).toBe(false);
+    expect(classifyError({ name: 'UnknownError', data: { message: 'hm' } }).retryable).toBe(true);
   });
 });

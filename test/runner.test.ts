@@ -410,6 +410,40 @@ describe('runner loop', () => {
     expect(queue.continuation('mock')).toBeNull();
     expect(replies().at(-1)).toMatch(/Session cleared/);
   });
+
+  it('after a fresh-session retry, stopping the runner still aborts the running query', async () => {
+    queue.setContinuation('mock', 'gone');
+    const aborted: number[] = [];
+    let n = 0;
+    const provider: AgentProvider = {
+      name: 'mock',
+      capabilities: { nativeSlashCommands: false, steering: false, memoryScaffold: false, streaming: true },
+      isSessionInvalid: (err) => err instanceof Error && err.message === 'no such session',
+      query: () => {
+        const me = n++;
+        let abort!: () => void;
+        const gone = new Promise<void>((r) => (abort = r));
+        return {
+          push() {},
+          end() {},
+          abort() {
+            aborted.push(me);
+            abort();
+          },
+          events: (async function* (): AsyncGenerator<ProviderEvent> {
+            if (me === 0) throw new Error('no such session');
+            yield { type: 'init', continuation: 'fresh' };
+            await gone; // a long turn: only an abort ends it
+          })(),
+        };
+      },
+    };
+    const loop = f.start({ provider, cwd: dir, safetyPollMs: 60_000 });
+    send('hello');
+    await waitFor(() => queue.continuation('mock') === 'fresh', 5000, 'fresh session');
+    loop.stop();
+    expect(aborted).toEqual([1]);
+  });
 });
 
 describe('formatter', () => {

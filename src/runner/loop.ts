@@ -241,6 +241,8 @@ export class RunnerLoop {
     const desk = new ApprovalDesk({ queue, log, now: this.now, timeoutMs: this.d.approvalTimeoutMs });
     /** What the front group's early replies (ProviderEvent 'reply') already delivered. */
     let early: { seqs: Set<number>; texts: string[] } | null = null;
+    /** The stored session is unknown to the agent: run the same messages again in a fresh one. */
+    let retryFresh = false;
 
     // Follow-ups that arrive while the query is open go into it instead of waiting for the next
     // batch. Not a task with a pre-script (the script may outlast the turn, and a row pushed into
@@ -378,23 +380,24 @@ export class RunnerLoop {
           provider: provider.name,
         });
         queue.setContinuation(provider.name, null);
-        dropFiles();
-        pumping = false;
-        this.d.doorbell.ring();
-        await pump;
-        this.current = null;
-        return this.runQuery(groups.flat(), false);
+        retryFresh = true;
+      } else {
+        log.error('provider query failed', { err });
+        const left = groups.flat();
+        if (left.length) queue.ack(left, 'failed', failureOf(err));
+        groups.length = 0;
       }
-      log.error('provider query failed', { err });
-      const left = groups.flat();
-      if (left.length) queue.ack(left, 'failed', failureOf(err));
-      groups.length = 0;
     } finally {
       desk.close();
       pumping = false;
       this.d.doorbell.ring();
       await pump;
       this.current = null;
+    }
+    // Only once this query is wound down: the fresh one owns `current` (stop() aborts it).
+    if (retryFresh && !this.stopped) {
+      dropFiles();
+      return this.runQuery(groups.flat(), false);
     }
     // A thrown query's or a turn without a result: its staged files go.
     dropFiles();

@@ -6,7 +6,8 @@
  *  - when a main-thread message's stop reason arrives as end_turn (message_delta, after its
  *    last content block), its text goes out as `reply` (the CLI emits its result only after
  *    its end-of-turn bookkeeping, ~4 ms later);
- *  - a compaction reports `progress` and its summary is never delivered as a reply: a
+ *  - a result without text (the final message had none) answers with the turn's last text;
+ *  - a compaction reports `progress` and its summary is never streamed nor delivered: a
  *    requested one (/compact) is the whole turn and its result carries no text; after an
  *    automatic one (compact_boundary trigger 'auto') the turn goes on and its answer is the reply;
  *  - an unknown stored session (no init, "No conversation found") is thrown as
@@ -76,6 +77,12 @@ export class ClaudeEventMapper {
   private lastError: string | null = null;
   /** Text and stop reason of the main-thread message streaming now. */
   private msgText = '';
+  /**
+   * The turn's last main-thread text. The CLI's result carries only the final message's text,
+   * which is empty when the model wrote its answer, ran one more tool and ended without words:
+   * the answer is then this (as Codex and OpenCode answer with their turn's last text).
+   */
+  private turnText = '';
   private stopReason: string | null = null;
 
   get initialized(): boolean {
@@ -95,7 +102,8 @@ export class ClaudeEventMapper {
             this.stopReason = null;
             return alive;
           case 'content_block_delta':
-            if (e.delta.type !== 'text_delta') return alive;
+            // A compaction's summary is neither streamed nor kept as the turn's text.
+            if (e.delta.type !== 'text_delta' || this.compacting) return alive;
             this.msgText += e.delta.text;
             return { events: [{ type: 'delta', text: e.delta.text }], fatal: false };
           case 'message_delta': {
@@ -103,6 +111,7 @@ export class ClaudeEventMapper {
             // one event before message_stop.
             this.stopReason = e.delta.stop_reason;
             const text = this.msgText;
+            if (text.trim() !== '') this.turnText = text;
             const final =
               this.stopReason === 'end_turn' && text.trim() !== '' && !this.compacting && !this.compacted;
             this.msgText = '';
@@ -157,6 +166,14 @@ export class ClaudeEventMapper {
           this.compacting = true;
           return { events: [{ type: 'progress', message: 'compacting the conversation' }], fatal: false };
         }
+        // A failed compaction sends no boundary: what follows is the turn's answer again.
+        if (m.compact_result === 'failed' && this.compacting) {
+          this.compacting = false;
+          return {
+            events: [{ type: 'progress', message: 'compacting the conversation failed' }],
+            fatal: false,
+          };
+        }
         return alive;
       case 'compact_boundary':
         // An automatic compaction happens inside a turn that goes on: what the model says
@@ -195,8 +212,12 @@ export class ClaudeEventMapper {
     this.compacting = false;
     const lastError = this.lastError;
     this.lastError = null;
-    if (m.subtype === 'success' && !m.is_error)
-      return { events: [{ type: 'result', text: compacted ? null : m.result }], fatal: false };
+    const turnText = this.turnText;
+    this.turnText = '';
+    if (m.subtype === 'success' && !m.is_error) {
+      const text = compacted ? null : m.result.trim() !== '' ? m.result : turnText;
+      return { events: [{ type: 'result', text }], fatal: false };
+    }
     const detail = m.subtype === 'success' ? m.result : (m.errors ?? []).join('; ') || m.subtype;
     if (!this.sawInit && NO_SESSION.test(detail)) throw new ClaudeSessionInvalid(detail);
     const c = errorKind(lastError) ?? { retryable: m.subtype !== 'error_max_turns' };

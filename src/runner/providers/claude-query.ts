@@ -4,6 +4,10 @@
  * its own turn and gets its own result (a 'now'/'next' message would be folded into the
  * running turn and share its result, breaking "one result per prompt").
  * Invariants:
+ *  - the CLI holds at most one unanswered prompt: a push() while one is in its hands waits here
+ *    and goes in when that one's result (or error) arrives. The CLI folds prompts queued behind
+ *    a running turn into one turn with one result, and a prompt left without its own result
+ *    would never be settled;
  *  - end() closes the input once every prompt has its answer; the CLI then exits and the
  *    event stream ends (after at most `exitGraceMs`, when the process is closed); an error the
  *    CLI raises as it exits then ends the stream quietly (every prompt was answered already);
@@ -154,6 +158,9 @@ export function liveQuery(opts: {
   let released = false;
   let atYield = false;
   let broken = false;
+  /** Pushed prompts not yet given to the CLI (one in its hands at a time, see above). */
+  const held: string[] = [];
+  let inCli = 1;
   cli.input.push(opts.toClaude(opts.prompt));
   const grace = opts.exitGraceMs ?? 2000;
 
@@ -182,7 +189,15 @@ export function liveQuery(opts: {
         const { events, fatal } = cli.mapper.map(r.value.message);
         broken ||= fatal; // a CLI whose turn failed fatally is never kept
         for (const ev of events) {
-          if (ev.type === 'result' || ev.type === 'error') outstanding = Math.max(0, outstanding - 1);
+          if (ev.type === 'result' || ev.type === 'error') {
+            outstanding = Math.max(0, outstanding - 1);
+            inCli = Math.max(0, inCli - 1);
+            const next = fatal ? undefined : held.shift();
+            if (next !== undefined) {
+              inCli += 1;
+              cli.input.push(next);
+            }
+          }
           atYield = true;
           yield ev;
           atYield = false;
@@ -218,7 +233,12 @@ export function liveQuery(opts: {
     push(text: string) {
       if (ended || aborted || released) return;
       outstanding += 1;
-      cli.input.push(opts.toClaude(text));
+      const prompt = opts.toClaude(text);
+      if (inCli > 0) held.push(prompt);
+      else {
+        inCli += 1;
+        cli.input.push(prompt);
+      }
     },
     end() {
       if (released) return;

@@ -7,6 +7,10 @@
  *  - `session.error` → remembered; the turn ends on `session.idle` with that error or with the
  *    text of the last assistant message that had text (earlier steps' text is interim);
  *  - a step that finishes with reason `stop` → `reply` with its message's text, before the idle;
+ *  - a compaction's summary (an assistant message marked `summary`, mode or agent `compaction`)
+ *    is neither streamed, nor a reply, nor the result;
+ *  - errors without `isRetryable` that fail the same way every time (context overflow, content
+ *    filter, output length) are not retryable;
  *  - `permission.asked` → a request the caller answers per policy (with what it is about, for a
  *    person to decide), `permission.replied` → that request is settled.
  * Events of other sessions are ignored (the title generator has its own), except that the
@@ -26,6 +30,10 @@ export interface PermissionAsk {
 }
 
 const str = (v: unknown) => (typeof v === 'string' ? v : '');
+
+/** OpenCode writes a compaction's summary as an assistant message marked so (mode/agent "compaction"). */
+const isCompaction = (info: { summary?: unknown; mode?: unknown; agent?: unknown }) =>
+  info.summary === true || info.mode === 'compaction' || info.agent === 'compaction';
 
 /** What a person is asked about, from a `permission.asked` event (and the tool call's input). */
 export function summarizePermission(
@@ -64,6 +72,14 @@ interface OcError {
   data?: { message?: string; statusCode?: number; isRetryable?: boolean };
 }
 
+/** Errors that carry no isRetryable and fail the same way on another try of the same turn. */
+const SAME_EVERY_TIME = new Set([
+  'ContextOverflowError',
+  'ContentFilterError',
+  'MessageOutputLengthError',
+  'StructuredOutputError',
+]);
+
 export function classifyError(e: OcError): {
   message: string;
   retryable: boolean;
@@ -83,6 +99,7 @@ export function classifyError(e: OcError): {
       classification: 'quota',
     };
   if (e.name === 'MessageAbortedError') return { message: 'the turn was aborted', retryable: true };
+  if (e.name && SAME_EVERY_TIME.has(e.name)) return { message, retryable: false };
   return { message, retryable: e.data?.isRetryable ?? true };
 }
 
@@ -117,6 +134,20 @@ export class TurnTracker {
     return this.lastTextMessage ? this.textOf(this.lastTextMessage) : null;
   }
 
+  /** A compaction's summary message: never the answer, nor streamed (its text may have come first). */
+  private forget(messageID: string): void {
+    this.assistantIds.delete(messageID);
+    this.partOrder = this.partOrder.filter((id) => {
+      const keep = this.parts.get(id)?.messageID !== messageID;
+      if (!keep) this.parts.delete(id);
+      return keep;
+    });
+    if (this.lastTextMessage === messageID) {
+      const last = this.partOrder.findLast((id) => this.parts.get(id)!.text);
+      this.lastTextMessage = last ? this.parts.get(last)!.messageID : null;
+    }
+  }
+
   private textOf(messageID: string): string | null {
     const text = this.partOrder
       .map((id) => this.parts.get(id)!)
@@ -133,8 +164,20 @@ export class TurnTracker {
     if (p.sessionID !== undefined && p.sessionID !== this.sessionID) return [];
     switch (ev.type) {
       case 'message.updated': {
-        const info = p.info as { id?: string; role?: string; error?: OcError } | undefined;
-        if (info?.role === 'assistant' && info.id) this.assistantIds.add(info.id);
+        const info = p.info as
+          | {
+              id?: string;
+              role?: string;
+              error?: OcError;
+              summary?: unknown;
+              mode?: unknown;
+              agent?: unknown;
+            }
+          | undefined;
+        if (info?.role === 'assistant' && info.id) {
+          if (isCompaction(info)) this.forget(info.id);
+          else this.assistantIds.add(info.id);
+        }
         if (info?.role === 'assistant' && info.error && info.error.name !== 'MessageAbortedError')
           this.error = info.error;
         return [{ kind: 'event', event: { type: 'activity' } }];
