@@ -169,6 +169,26 @@ describe('runner loop', () => {
     expect(replies()).toEqual(['first answer', 'a', 'b']);
   });
 
+  it('a failure after the answer was delivered does not run the request again', async () => {
+    const fail: ProviderEvent = { type: 'error', message: 'exited in its bookkeeping', retryable: true };
+    start(scripted([[reply('the answer'), fail]]));
+    const m = send('hello');
+    await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+    expect(replies()).toEqual(['the answer']);
+  });
+
+  it('a query that throws after the answer was delivered leaves the request answered, once', async () => {
+    start(
+      streaming(async function* () {
+        yield { type: 'reply', text: 'the answer' };
+        throw new Error('the agent process died');
+      }),
+    );
+    const m = send('hello');
+    await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+    expect(replies()).toEqual(['the answer']);
+  });
+
   /** Send `prompt` to a scripted turn in which a tool first sends `toolText` to this chat. */
   function sendToolAnswered(events: ProviderEvent[], toolText: string, prompt: string) {
     const provider = scripted([events]);

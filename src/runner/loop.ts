@@ -244,6 +244,36 @@ export class RunnerLoop {
     /** The stored session is unknown to the agent: run the same messages again in a fresh one. */
     let retryFresh = false;
 
+    /** The front group's turn ended with `text` as its answer: commit the reply (with its files) and the acks. */
+    const settle = (text: string) => {
+      const group = groups.shift();
+      if (!group) return;
+      const sent = early;
+      early = null;
+      deltas = '';
+      const last = group[group.length - 1]!;
+      // Never both: when a tool already answered this chat during the turn, the final text
+      // is not sent; nor is a text the turn's early reply already carried.
+      const dup = !!text && !!sent?.texts.some((t) => covers(t, text));
+      const said = text && !dup && !this.toolAnswered(last, sent?.seqs) ? text : '';
+      // The turn's files go with its text, or alone when the text is said elsewhere.
+      const extra = unattached.join('\n');
+      const body = [said, extra].filter(Boolean).join('\n\n');
+      const out = body || files.length ? [replyTo(last, body, files)] : [];
+      files = [];
+      unattached = [];
+      queue.commit(out, group);
+      for (const m of group) inflight.delete(m.id);
+      setTurn();
+      provider.onExchangeComplete?.({
+        prompt: '',
+        result: text || null,
+        continuation: queue.continuation(provider.name) ?? undefined,
+        status: 'completed',
+      });
+      if (groups.length === 0) end();
+    };
+
     // Follow-ups that arrive while the query is open go into it instead of waiting for the next
     // batch. Not a task with a pre-script (the script may outlast the turn, and a row pushed into
     // an ended query fails), nor a /clear and what follows it: those wait for the next batch, as
@@ -323,37 +353,20 @@ export class RunnerLoop {
             early.texts.push(text);
             break;
           }
-          case 'result': {
-            const group = groups.shift();
-            if (!group) break;
-            const text = stripInternal(ev.text ?? deltas);
-            const sent = early;
-            early = null;
-            deltas = '';
-            const last = group[group.length - 1]!;
-            // Never both: when a tool already answered this chat during the turn, the final text
-            // is not sent; nor is a text the turn's early reply already carried.
-            const dup = !!text && !!sent?.texts.some((t) => covers(t, text));
-            const said = text && !dup && !this.toolAnswered(last, sent?.seqs) ? text : '';
-            // The turn's files go with its text, or alone when the text is said elsewhere.
-            const extra = unattached.join('\n');
-            const body = [said, extra].filter(Boolean).join('\n\n');
-            const out = body || files.length ? [replyTo(last, body, files)] : [];
-            files = [];
-            unattached = [];
-            queue.commit(out, group);
-            for (const m of group) inflight.delete(m.id);
-            setTurn();
-            provider.onExchangeComplete?.({
-              prompt: '',
-              result: text || null,
-              continuation: queue.continuation(provider.name) ?? undefined,
-              status: 'completed',
-            });
-            if (groups.length === 0) end();
+          case 'result':
+            settle(stripInternal(ev.text ?? deltas));
             break;
-          }
           case 'error': {
+            if (early?.texts.length) {
+              // The turn's answer is out (its final message ended): a failure in the agent's
+              // end-of-turn work must not run the person's request, and its tools, again.
+              log.warn('the agent failed after its answer was delivered; the message counts as answered', {
+                error: ev.message,
+              });
+              if (ev.classification === 'stale-session') queue.setContinuation(provider.name, null);
+              settle('');
+              break;
+            }
             const group = groups.shift();
             if (!group) break;
             deltas = '';
@@ -383,6 +396,7 @@ export class RunnerLoop {
         retryFresh = true;
       } else {
         log.error('provider query failed', { err });
+        if (early?.texts.length) settle(''); // answered already (see 'error')
         const left = groups.flat();
         if (left.length) queue.ack(left, 'failed', failureOf(err));
         groups.length = 0;
