@@ -1,12 +1,15 @@
 /**
  * The ChatGPT-subscription path against fake upstreams: the real access token and account id
  * are injected, an expired token is refreshed once (concurrent requests share one refresh) and
- * stored back, and a sandbox's own refresh attempt gets placeholders.
+ * stored back, a sandbox's own refresh attempt gets placeholders, and a client that leaves
+ * during a refresh starts no upstream request.
  */
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { placeholderAuthJson } from '../src/gateway/chatgpt-auth.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { request, startKit, type Kit } from './support/gateway-kit.js';
+import { listenLoopback } from './support/http-kit.js';
 
 const jwt = (claims: object) =>
   `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
@@ -114,5 +117,69 @@ describe('gateway ChatGPT subscription', () => {
     });
     expect(backend.status).toBe(404);
     expect(up.refreshCalls).toBe(1);
+  });
+});
+
+describe('gateway ChatGPT refresh and a client that leaves', () => {
+  it('a client gone during a slow refresh starts no upstream request and is audited at once', async () => {
+    const tokens = await startFakeUpstream({ refreshDelayMs: 600 });
+    tokens.nextAccessToken = jwt({ exp: Math.floor(Date.now() / 1000) + 3600 });
+    // Counts requests as their headers arrive (a hanging upstream request never sends a body end).
+    const seen: string[] = [];
+    const backend = await listenLoopback(
+      http.createServer((req, res) => {
+        seen.push(req.url ?? '');
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      }),
+    );
+    const kit = await startKit({
+      upstreams: { 'codex-chatgpt': `${backend.url}/backend-api/codex` },
+      chatgptTokenUrl: `${tokens.url}/oauth/token`,
+    });
+    try {
+      kit.vault.set({
+        name: 'chatgpt',
+        kind: 'codex-chatgpt',
+        value: JSON.stringify({
+          OPENAI_API_KEY: null,
+          tokens: {
+            access_token: jwt({ exp: Math.floor(Date.now() / 1000) - 60 }),
+            refresh_token: 'r'.repeat(30),
+            account_id: 'acct-9',
+          },
+        }),
+      });
+      const tok = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 's').token;
+      const gone = request(kit.socket, {
+        method: 'POST',
+        path: '/chatgpt/responses',
+        headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
+        body: '{}',
+        timeoutMs: 150,
+      });
+      await expect(gone).rejects.toThrow('request timed out');
+      expect(tokens.refreshCalls).toBe(1);
+      await expect
+        .poll(() => kit.audit.find((e) => e.route === 'chatgpt'), { timeout: 3000 })
+        .toMatchObject({
+          status: 0,
+          error: 'client closed',
+        });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen).toEqual([]);
+      // The refreshed token was stored: the next request goes straight through.
+      const ok = await request(kit.socket, {
+        path: '/chatgpt/models',
+        headers: { authorization: `Bearer ${tok}` },
+      });
+      expect(ok.status).toBe(200);
+      expect(seen).toEqual(['/backend-api/codex/models']);
+      expect(tokens.refreshCalls).toBe(1);
+    } finally {
+      await kit.close();
+      await backend.close();
+      await tokens.close();
+    }
   });
 });

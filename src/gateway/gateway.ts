@@ -50,6 +50,7 @@ export class Gateway implements SandboxGatewayAccess {
         log: d.log,
       }),
       agents: { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) },
+      log: d.log,
     };
   }
 
@@ -74,8 +75,11 @@ export class Gateway implements SandboxGatewayAccess {
 
   issue(caller: Omit<Caller, 'sandboxId'>, sandboxId: string, endpoint?: string | null): GatewayTicket {
     if (!this.socketDir) throw new Error('the gateway is not listening');
-    const token = this.tokens.issue({ ...caller, sandboxId });
-    const found = endpoint ? this.d.secrets.byName({ ...caller, sandboxId }, endpoint) : null;
+    const who = { ...caller, sandboxId };
+    // The endpoint's secret is opened (which can throw) before the token exists: a failure
+    // must not leave a token that nothing will ever revoke.
+    const found = endpoint ? this.d.secrets.byName(who, endpoint) : null;
+    const token = this.tokens.issue(who);
     return {
       endpointKind: found?.ok ? found.secret.kind : null,
       token,

@@ -5,23 +5,29 @@
  *  - the group must hold a grant for the secret; otherwise 403, and the upstream is not contacted;
  *  - every credential the client sent (x-api-key, Authorization, Proxy-Authorization, cookies)
  *    is stripped, and only the real one the upstream expects is added;
+ *  - the path cannot leave the secret's base URL (see routes.ts); a refused path is a 400;
  *  - the response streams through as it arrives (no buffering: SSE stays live), with
  *    backpressure both ways; an upstream that dies mid-stream ends only this response;
+ *  - a client that leaves, even while a ChatGPT token is being refreshed, stops its upstream
+ *    request (or none is started);
+ *  - recording a secret's use is best effort: a failing write is logged and never reaches the
+ *    request (it runs from stream events, where a throw would take the process down);
  *  - error bodies the sandbox sees name routes and groups, never a secret value.
  */
 import http from 'node:http';
 import https from 'node:https';
 import { errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
 import type { ChatgptRefresher } from './chatgpt-refresher.js';
 import {
   DEFAULT_UPSTREAMS,
-  ROUTE_KIND,
   type Caller,
   type OpenedSecret,
   type SecretKind,
   type SecretLookup,
   type SecretSource,
 } from './contract.js';
+import { resolveRoute, upstreamUrl } from './routes.js';
 
 const HOP = new Set([
   'connection',
@@ -46,6 +52,7 @@ export interface ProxyContext {
   upstreams: Partial<Record<SecretKind, string>>;
   refresher: ChatgptRefresher;
   agents: { http: http.Agent; https: https.Agent };
+  log: Logger;
 }
 
 /** What the request handler learned, for the audit line. */
@@ -78,36 +85,33 @@ function lookupError(
   return [401, `the vault holds ${what.replace(/^(any|the) /, 'no ')} (polyclaw secrets set)`];
 }
 
-/** Split `/route/rest?query` into the route, the secret lookup and the upstream path. */
-function resolveRoute(
-  ctx: ProxyContext,
-  caller: Caller,
-  url: string,
-): { route: string; lookup: SecretLookup; rest: string; what: string } | null {
-  const m = /^\/([a-z-]+)(\/[^?]*)?(\?.*)?$/.exec(url);
-  if (!m) return null;
-  const [, first = '', restPath = '/', query = ''] = m;
-  if (first in ROUTE_KIND) {
-    const kind = ROUTE_KIND[first as keyof typeof ROUTE_KIND];
-    return {
-      route: first,
-      lookup: ctx.secrets.forKind(caller, kind),
-      rest: restPath + query,
-      what: `any ${kind} secret`,
-    };
+/** Put the real credential in. `anthropic-beta` is a list: the client's own betas stay. */
+function addCredential(headers: Record<string, string | string[]>, cred: Record<string, string>): void {
+  for (const [k, v] of Object.entries(cred)) {
+    const had = headers[k];
+    if (k !== 'anthropic-beta' || had === undefined) {
+      headers[k] = v;
+      continue;
+    }
+    const list = [had, v].flat().flatMap((x) => x.split(',').map((b) => b.trim()));
+    headers[k] = [...new Set(list.filter(Boolean))].join(',');
   }
-  if (first === 'endpoints') {
-    const e = /^\/([a-z0-9][a-z0-9_.-]{0,62})(\/.*)?$/.exec(restPath);
-    if (!e) return null;
-    const name = e[1]!;
-    return {
-      route: `endpoints/${name}`,
-      lookup: ctx.secrets.byName(caller, name),
-      rest: (e[2] ?? '/') + query,
-      what: `the secret "${name}"`,
-    };
-  }
-  return null;
+}
+
+/** Whether the client has gone; `onGone` runs once when it leaves before its response ended. */
+interface ClientWatch {
+  gone: boolean;
+  onGone: (() => void) | null;
+}
+
+function watchClient(res: http.ServerResponse): ClientWatch {
+  const w: ClientWatch = { gone: false, onGone: null };
+  res.on('close', () => {
+    if (res.writableFinished) return;
+    w.gone = true;
+    w.onGone?.();
+  });
+  return w;
 }
 
 async function credentialHeaders(ctx: ProxyContext, s: OpenedSecret): Promise<Record<string, string>> {
@@ -137,15 +141,13 @@ export async function proxyRequest(
   req: http.IncomingMessage,
   res: http.ServerResponse,
 ): Promise<Outcome> {
-  const url = req.url ?? '/';
-  const r = resolveRoute(ctx, caller, url);
-  if (!r) {
-    sendError(
-      res,
-      404,
-      `no gateway route for ${url.split('?')[0]} (routes: /anthropic, /openai, /chatgpt, /endpoints/NAME)`,
-    );
-    return { route: '-', status: 404, bytesOut: 0 };
+  // Watched before anything can wait (a token refresh), so a client leaving then is noticed.
+  const client = watchClient(res);
+  const r = resolveRoute(ctx.secrets, caller, req.url ?? '/');
+  if (!r.ok) {
+    req.resume();
+    sendError(res, r.status, r.message);
+    return { route: '-', status: r.status, bytesOut: 0 };
   }
   if (!r.lookup.ok) {
     const [status, msg] = lookupError(r.lookup, caller, r.what);
@@ -158,6 +160,12 @@ export async function proxyRequest(
     sendError(res, 503, `the secret "${secret.name}" has no base URL`);
     return { route: r.route, status: 503, bytesOut: 0 };
   }
+  const target = upstreamUrl(base, r.rest);
+  if (!target) {
+    req.resume();
+    sendError(res, 400, `the path leaves the base URL of ${r.route}`);
+    return { route: r.route, status: 400, bytesOut: 0 };
+  }
   let cred: Record<string, string>;
   try {
     cred = await credentialHeaders(ctx, secret);
@@ -165,14 +173,15 @@ export async function proxyRequest(
     sendError(res, 502, `could not obtain a credential for ${r.route}: ${errorMessage(err)}`);
     return { route: r.route, status: 502, bytesOut: 0, error: 'credential' };
   }
-  const target = new URL(base.replace(/\/$/, '') + r.rest);
+  // Gone during the refresh: no upstream request is started for nobody.
+  if (client.gone) return { route: r.route, status: 0, bytesOut: 0, error: 'client closed' };
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v === undefined || HOP.has(k) || STRIP_REQUEST.has(k) || k.startsWith('x-polyclaw-')) continue;
     headers[k] = v;
   }
-  Object.assign(headers, cred);
-  return forward(ctx, secret, r.route, target, headers, req, res);
+  addCredential(headers, cred);
+  return forward(ctx, secret, r.route, target, headers, req, res, client);
 }
 
 function forward(
@@ -183,6 +192,7 @@ function forward(
   headers: Record<string, string | string[]>,
   req: http.IncomingMessage,
   res: http.ServerResponse,
+  client: ClientWatch,
 ): Promise<Outcome> {
   return new Promise((resolve) => {
     const out: Outcome = { route, status: 0, bytesOut: 0, bytesIn: 0 };
@@ -191,7 +201,14 @@ function forward(
       if (settled) return;
       settled = true;
       if (error) out.error = error;
-      ctx.secrets.markUsed(secret.id, out.status);
+      try {
+        ctx.secrets.markUsed(secret.id, out.status);
+      } catch (err) {
+        ctx.log.error('could not record the use of a secret', {
+          secret: secret.name,
+          err: errorMessage(err),
+        });
+      }
       resolve(out);
     };
     const lib = target.protocol === 'https:' ? https : http;
@@ -227,12 +244,10 @@ function forward(
       done(`upstream: ${errorMessage(err)}`);
     });
     // The client went away: stop the upstream request and stream.
-    res.on('close', () => {
-      if (!res.writableFinished) {
-        up.destroy();
-        done(out.error ?? 'client closed');
-      }
-    });
+    client.onGone = () => {
+      up.destroy();
+      done(out.error ?? 'client closed');
+    };
     req.on('error', () => up.destroy());
     req.on('data', (c: Buffer) => (out.bytesIn! += c.length));
     req.pipe(up);

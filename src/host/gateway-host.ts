@@ -24,7 +24,11 @@ export function openVault(db: Db, env: NodeJS.ProcessEnv = process.env): Vault {
 export function gatewayDeps(config: Config, vault: Vault, log: Logger): GatewayDeps {
   return {
     secrets: vault,
-    policy: (group) => config.gateway.groups[group] ?? { allowHosts: [], requestsPerHour: null },
+    // Own entries only: a group named like an Object property ("constructor") gets the default.
+    policy: (group) => {
+      const own = Object.hasOwn(config.gateway.groups, group) ? config.gateway.groups[group] : undefined;
+      return own ?? { allowHosts: [], requestsPerHour: null };
+    },
     log,
     upstreams: config.gateway.upstreams,
     chatgptTokenUrl: config.gateway.chatgptTokenUrl,

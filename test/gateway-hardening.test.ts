@@ -1,0 +1,176 @@
+/**
+ * The gateway against hostile paths and failing collaborators, with a fake upstream on
+ * 127.0.0.1: a path cannot climb out of a secret's base URL, the route table matches only its
+ * own names, a client's `anthropic-beta` list survives a subscription token, and a secret store
+ * that fails to record a use or to open a secret neither crashes the gateway nor leaks a token.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { SecretSource } from '../src/gateway/contract.js';
+import { upstreamUrl } from '../src/gateway/routes.js';
+import type { Vault } from '../src/gateway/vault.js';
+import type { Config } from '../src/host/config.js';
+import { gatewayDeps } from '../src/host/gateway-host.js';
+import { createLogger } from '../src/shared/log.js';
+import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
+import { request, startKit, type Kit } from './support/gateway-kit.js';
+
+const jwt = (claims: object) =>
+  `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+const OAT = 'sk-ant-oat01-REALSUBSCRIPTION-' + 's'.repeat(40);
+
+describe('gateway paths and routes', () => {
+  let up: FakeUpstream;
+  let kit: Kit;
+  let tok: string;
+
+  beforeAll(async () => {
+    up = await startFakeUpstream();
+    kit = await startKit({
+      upstreams: { anthropic: up.url, openai: up.url, 'codex-chatgpt': `${up.url}/backend-api/codex` },
+    });
+    kit.vault.set({ name: 'oai', kind: 'openai', value: 'sk-proj-' + 'o'.repeat(40) });
+    kit.vault.set({ name: 'claude', kind: 'anthropic', value: OAT });
+    kit.vault.set({ name: 'local', kind: 'openai-compatible', value: 'k', baseUrl: `${up.url}/v1` });
+    kit.vault.set({
+      name: 'chatgpt',
+      kind: 'codex-chatgpt',
+      value: JSON.stringify({
+        OPENAI_API_KEY: null,
+        tokens: {
+          access_token: jwt({ exp: Math.floor(Date.now() / 1000) + 3600 }),
+          refresh_token: 'r'.repeat(30),
+          account_id: 'acct-1',
+        },
+      }),
+    });
+    tok = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 's').token;
+  });
+  afterAll(async () => {
+    await kit.close();
+    await up.close();
+  });
+  afterEach(() => {
+    up.requests.length = 0;
+  });
+
+  it('refuses dot segments, backslashes and encoded slashes without contacting the upstream', async () => {
+    const paths = [
+      '/chatgpt/../../backend-api/me',
+      '/chatgpt/%2e%2e/%2E%2e/backend-api/me',
+      '/chatgpt/.%2E/x/models',
+      '/chatgpt/./models',
+      '/endpoints/local/../../admin',
+      '/endpoints/local/%2e%2e/admin?x=1',
+      '/openai/v1%2fmodels',
+      '/openai/v1%5Cmodels',
+      '/openai/v1\\..\\models',
+    ];
+    for (const path of paths) {
+      const r = await request(kit.socket, { path, headers: { authorization: `Bearer ${tok}` } });
+      expect(r.status, path).toBe(400);
+      const message = (JSON.parse(r.body) as { error: { message: string } }).error.message;
+      expect(message).not.toContain('\n');
+    }
+    expect(up.requests).toEqual([]);
+    // Dots inside a segment are ordinary characters.
+    const ok = await request(kit.socket, {
+      path: '/endpoints/local/a..b/models',
+      headers: { authorization: `Bearer ${tok}` },
+    });
+    expect(ok.status).toBe(200);
+    expect(up.requests.map((q) => q.url)).toEqual(['/v1/a..b/models']);
+  });
+
+  it('keeps the final upstream URL under the base URL path', () => {
+    expect(upstreamUrl('https://chatgpt.com/backend-api/codex', '/responses')?.href).toBe(
+      'https://chatgpt.com/backend-api/codex/responses',
+    );
+    expect(upstreamUrl('https://chatgpt.com/backend-api/codex/', '/../me')).toBeNull();
+    expect(upstreamUrl('http://127.0.0.1:9/v1', '/../v1x/models')).toBeNull();
+    expect(upstreamUrl('http://127.0.0.1:9', '/../admin')?.pathname).toBe('/admin');
+  });
+
+  it('matches only its own route names (/constructor is no route)', async () => {
+    const r = await request(kit.socket, {
+      path: '/constructor/x',
+      headers: { authorization: `Bearer ${tok}` },
+    });
+    expect(r.status).toBe(404);
+    expect(up.requests).toEqual([]);
+    const deps = gatewayDeps(
+      {
+        gateway: { groups: { alpha: { allowHosts: ['x.example'], requestsPerHour: 5 } } },
+      } as unknown as Config,
+      kit.vault,
+      createLogger({ sink: () => {} }),
+    );
+    expect(deps.policy('constructor')).toEqual({ allowHosts: [], requestsPerHour: null });
+    expect(deps.policy('alpha')).toEqual({ allowHosts: ['x.example'], requestsPerHour: 5 });
+  });
+
+  it("adds the subscription beta to the client's anthropic-beta list instead of replacing it", async () => {
+    const r = await request(kit.socket, {
+      path: '/anthropic/v1/models',
+      headers: { 'x-api-key': tok, 'anthropic-beta': 'foo, oauth-2025-04-20,bar' },
+    });
+    expect(r.status).toBe(200);
+    const seen = up.requests[0]!.headers;
+    expect(seen.authorization).toBe(`Bearer ${OAT}`);
+    expect(String(seen['anthropic-beta']).split(',')).toEqual(['foo', 'oauth-2025-04-20', 'bar']);
+    await request(kit.socket, { path: '/anthropic/v1/models', headers: { 'x-api-key': tok } });
+    expect(up.requests[1]!.headers['anthropic-beta']).toBe('oauth-2025-04-20');
+  });
+});
+
+describe('gateway with a failing secret store', () => {
+  let up: FakeUpstream;
+  let kit: Kit;
+  let vault: Vault;
+
+  beforeAll(async () => {
+    up = await startFakeUpstream();
+    const secrets: SecretSource = {
+      forKind: (c, k) => vault.forKind(c, k),
+      byName: (c, n) => {
+        if (n === 'broken') throw new Error('the secret could not be opened');
+        return vault.byName(c, n);
+      },
+      markUsed: () => {
+        throw new Error('database is locked');
+      },
+      replaceValue: (id, v) => vault.replaceValue(id, v),
+    };
+    kit = await startKit({ secrets, upstreams: { anthropic: up.url } });
+    vault = kit.vault;
+    vault.set({ name: 'claude', kind: 'anthropic', value: 'sk-ant-api03-' + 'a'.repeat(40) });
+  });
+  afterAll(async () => {
+    await kit.close();
+    await up.close();
+  });
+
+  it('a use that cannot be recorded is logged; requests complete and are audited', async () => {
+    const tok = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 's').token;
+    for (let i = 0; i < 2; i++) {
+      const r = await request(kit.socket, {
+        method: 'POST',
+        path: '/anthropic/v1/messages',
+        headers: { 'x-api-key': tok },
+        body: '{}',
+      });
+      expect(r.status).toBe(200);
+      expect(r.body).toContain('event: done');
+    }
+    await expect.poll(() => kit.audit.filter((e) => e.route === 'anthropic').length).toBe(2);
+    expect(kit.audit.filter((e) => e.route === 'anthropic').map((e) => e.status)).toEqual([200, 200]);
+    expect(kit.logLines.some((l) => l.includes('database is locked'))).toBe(true);
+  });
+
+  it('a ticket whose endpoint secret cannot be opened leaves no token behind', () => {
+    const before = kit.gateway.tokens.size;
+    expect(() => kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 'sb', 'broken')).toThrow(
+      'the secret could not be opened',
+    );
+    expect(kit.gateway.tokens.size).toBe(before);
+  });
+});
