@@ -203,6 +203,20 @@ describe('claude event mapping: errors', () => {
     expect(errorOf([apiRetry('constructor', 500)]).event).toMatchObject({ retryable: true });
   });
 
+  it('a rejected rate limit stops the turn as quota, unless extra usage serves it', () => {
+    const limit = (info: object) =>
+      ({
+        type: 'rate_limit_event',
+        rate_limit_info: { status: 'rejected', ...info },
+      }) as unknown as SDKMessage;
+    expect(errorOf([limit({})])).toMatchObject({
+      event: { retryable: true, classification: 'quota' },
+      fatal: true,
+    });
+    for (const overage of [{ isUsingOverage: true }, { overageStatus: 'allowed' }])
+      expect(errorOf([limit(overage)])).toEqual({ event: undefined, fatal: false });
+  });
+
   it('a request the API refuses or an unknown model fails without retries', () => {
     const failed = (error: string) =>
       errorOf([

@@ -7,6 +7,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { fitSections, writeAgentsMd, AGENTS_MD_CAP } from '../src/providers/codex-agents-md.js';
 import { CodexConfigError, renderConfig } from '../src/runner/providers/codex-config.js';
+import { errorEvent } from '../src/runner/providers/codex-events.js';
 import { codexEnv } from '../src/runner/providers/codex-env.js';
 import { RpcClient, RpcClosedError, RpcError, RpcTimeoutError } from '../src/runner/providers/codex-rpc.js';
 import { memoryLogger } from '../src/shared/log.js';
@@ -179,5 +180,15 @@ describe('AGENTS.md composition', () => {
   it('never exceeds the cap even when required sections alone are too big', () => {
     const r = fitSections([{ title: 'Memory', body: 'z'.repeat(40_000), optional: false }]);
     expect(Buffer.byteLength(r.text)).toBeLessThanOrEqual(AGENTS_MD_CAP);
+  });
+});
+
+describe('codex turn errors', () => {
+  it('a stale thread is retried (the runner has cleared it, so the next try starts fresh); a refused key is not', () => {
+    expect(errorEvent('thread not found: 0199')).toMatchObject({
+      classification: 'stale-session',
+      retryable: true,
+    });
+    expect(errorEvent('401 Unauthorized')).toMatchObject({ classification: 'auth', retryable: false });
   });
 });

@@ -54,6 +54,19 @@ const CLASS: Record<string, { classification?: ErrorClassification; retryable: b
   max_output_tokens: { retryable: false },
 };
 
+/**
+ * A subscription past its limit whose extra usage is allowed: the request goes ahead, paid as
+ * overage, so the turn is not stopped.
+ */
+function servedByOverage(i: { isUsingOverage?: boolean; overageInUse?: boolean; overageStatus?: string }) {
+  return (
+    i.isUsingOverage === true ||
+    i.overageInUse === true ||
+    i.overageStatus === 'allowed' ||
+    i.overageStatus === 'allowed_warning'
+  );
+}
+
 const errorKind = (e: string | null | undefined) => (e && Object.hasOwn(CLASS, e) ? CLASS[e] : undefined);
 
 /**
@@ -135,7 +148,7 @@ export class ClaudeEventMapper {
       case 'user':
         return alive;
       case 'rate_limit_event':
-        if (m.rate_limit_info.status === 'rejected')
+        if (m.rate_limit_info.status === 'rejected' && !servedByOverage(m.rate_limit_info))
           return {
             events: [
               {

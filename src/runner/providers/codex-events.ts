@@ -84,7 +84,9 @@ export function classify(message: string, codexErrorInfo?: unknown): ErrorClassi
 /** Whether a failed turn is worth retrying by the host (transient upstream trouble). */
 export function retryableFor(c: ErrorClassification | undefined, codexErrorInfo?: unknown): boolean {
   const code = infoName(codexErrorInfo);
-  if (c === 'auth' || c === 'stale-session') return false;
+  if (c === 'auth') return false;
+  // The runner clears the stored thread on this error: another try starts a fresh one.
+  if (c === 'stale-session') return true;
   if (c === 'quota' || c === 'timeout' || c === 'crash') return true;
   return /serverOverloaded|internalServerError|httpConnectionFailed|responseStream/.test(code);
 }
