@@ -1,4 +1,5 @@
 /** The runner process's entry point, in-process, on a real session directory. */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { GROUP_FILE } from '../src/runner/providers/opencode-settings.js';
 import { CodexConfigError } from '../src/runner/providers/codex-config.js';
 import { ProviderConfigError } from '../src/shared/provider.js';
 import { sessionMeta, TERMINAL } from './support/meta.js';
-import { tempHome } from './support/cli.js';
+import { BASE_ENV, MAIN, tempHome } from './support/cli.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -52,6 +53,37 @@ describe('runner entry point', () => {
     } finally {
       host.close();
     }
+  });
+
+  it('a runner whose start fails closes its gateway listener and exits at once with a one-line error', async () => {
+    const home = tempHome('polyclaw-runner-main-');
+    dirs.push(home);
+    const agentDir = path.join(home, 'agent');
+    fs.mkdirSync(agentDir);
+    fs.writeFileSync(path.join(agentDir, GROUP_FILE), '{'); // the agent can write its folder
+    const host = new SessionQueue(path.join(home, 'session'));
+    host.setMeta(sessionMeta({ provider: 'opencode' }), []);
+    host.close();
+    const runner = spawn(process.execPath, [MAIN, 'runner'], {
+      env: {
+        ...BASE_ENV,
+        POLYCLAW_LOG_LEVEL: 'error',
+        POLYCLAW_SESSION_DIR: path.join(home, 'session'),
+        POLYCLAW_AGENT_DIR: agentDir,
+        POLYCLAW_GATEWAY_URL: 'http://127.0.0.1:9',
+        POLYCLAW_GATEWAY_SOCKET: path.join(home, 'gateway.sock'),
+      },
+      stdio: ['pipe', 'ignore', 'pipe'], // stdin stays open, as the host's pipe does
+    });
+    let stderr = '';
+    runner.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => runner.kill('SIGKILL'), 5000);
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) =>
+      runner.once('exit', (c, s) => r([c, s])),
+    );
+    clearTimeout(timer);
+    expect({ code, signal }).toEqual({ code: 1, signal: null });
+    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^polyclaw: .*JSON/)]);
   });
 
   it('the providers’ configuration errors are ProviderConfigErrors', () => {

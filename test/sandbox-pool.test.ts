@@ -114,6 +114,39 @@ describe('sandbox pool', () => {
     expect(stopped).not.toContain('t');
   });
 
+  it('a session waiting for its own sandbox to stop keeps its place when another slot frees first', async () => {
+    const started: string[] = [];
+    const handles = new Map<string, ReturnType<typeof fakeHandle>>();
+    const pool = new SandboxPool({
+      maxConcurrent: 2,
+      idleTimeoutMs: 60_000,
+      log,
+      start: (s) => {
+        started.push(s);
+        const h = fakeHandle(s);
+        h.stop = async () => h.exited; // exits only when told to
+        h.stdin = { end: () => undefined } as unknown as NodeJS.WritableStream;
+        handles.set(s, h);
+        return h;
+      },
+      onExit: () => undefined,
+      onStartFailed: () => undefined,
+      isBusy: () => true,
+    });
+    pool.request('a');
+    pool.request('b');
+    void pool.stop('a');
+    pool.request('a'); // waits for its old sandbox to go
+    handles.get('b')!.exit();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(started).toEqual(['a', 'b']);
+    handles.get('a')!.exit();
+    await waitFor(() => started.length === 3, 1000, 'a started again');
+    expect(started).toEqual(['a', 'b', 'a']);
+    handles.get('a')!.exit();
+    await pool.stopAll();
+  });
+
   it('stops a sandbox idle for idleTimeoutMs but never a busy one', async () => {
     let busy = true;
     const exits: string[] = [];

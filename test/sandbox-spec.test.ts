@@ -1,5 +1,6 @@
 /** What every sandbox start is given: mounts, a minimal env, the group's MCP servers, no secrets. */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/host/config.js';
@@ -120,5 +121,24 @@ describe('bwrap arguments', () => {
     } finally {
       fs.rmSync(home, { recursive: true, force: true });
     }
+  });
+
+  it('shows the sandbox only the Node binary, never the folders around it (a home, an install)', () => {
+    const spec: SandboxSpec = {
+      id: 's',
+      installId: 'i',
+      mounts: [],
+      env: {},
+      command: ['/bin/true'],
+      cwd: '/',
+      limits: { memoryMb: 256, cpus: 1, pids: 64 },
+    };
+    const node = path.join(os.homedir(), 'bin', 'node');
+    const args = bwrapArgs(spec, node);
+    const sources = args.flatMap((a, i) => (/^--(ro-)?bind$/.test(a) ? [args[i + 1]!] : []));
+    expect(sources.filter((s) => node.startsWith(s + '/'))).toEqual([]);
+    expect(args.join(' ')).toContain(`--ro-bind ${node} ${node}`);
+    // Under a system folder it is already visible: no bind of its own.
+    expect(bwrapArgs(spec, '/usr/bin/node').filter((a) => a.endsWith('/node'))).toEqual([]);
   });
 });

@@ -160,10 +160,13 @@ export class SandboxPool {
     });
   }
 
+  /** Launch waiters in FIFO order; one whose old sandbox is still stopping keeps its place. */
   private next(): void {
-    while (!this.closed && this.waiting.length && this.running.size < this.d.maxConcurrent) {
-      const s = this.waiting.shift()!;
-      if (!this.running.has(s)) this.launch(s);
+    for (const s of [...this.waiting]) {
+      if (this.closed || this.running.size >= this.d.maxConcurrent) return;
+      if (this.running.has(s)) continue;
+      this.waiting = this.waiting.filter((w) => w !== s);
+      this.launch(s);
     }
   }
 

@@ -4,8 +4,12 @@
  * the host's early-start hints (src/shared/runner-hint.ts). A provider that cannot start under
  * this install or configuration (ProviderConfigError) fails the due messages at once, not
  * retryable, so the user hears why without waiting for every retry.
+ *
+ * Invariant: whatever the runner opened is closed however it ends, a failed start included; a
+ * gateway listener left open would keep the process, and so its sandbox slot, alive. Any other
+ * start-up error is rethrown: `polyclaw` reports it in one line and exits non-zero.
  */
-import { createLogger } from '../shared/log.js';
+import { createLogger, type Logger } from '../shared/log.js';
 import { Doorbell } from '../shared/doorbell.js';
 import { hintReader } from '../shared/runner-hint.js';
 import { ProviderConfigError, type AgentProvider } from '../shared/provider.js';
@@ -15,21 +19,46 @@ import { failureOf, RunnerLoop } from './loop.js';
 import { RunnerQueue } from './session-io.js';
 import { startForwarder } from './gateway-forwarder.js';
 
+type Closer = [what: string, close: () => unknown];
+
 export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const sessionDir = env.POLYCLAW_SESSION_DIR ?? '/workspace/session';
+  const queue = new RunnerQueue(env.POLYCLAW_SESSION_DIR ?? '/workspace/session');
+  let log: Logger;
+  try {
+    queue.clearWaiting();
+    log = createLogger().child('runner', { session: queue.context().meta.sessionId });
+  } catch (err) {
+    queue.close();
+    throw err;
+  }
+  const open: Closer[] = [['session queue', () => queue.close()]];
+  try {
+    return await run(env, queue, log, open);
+  } finally {
+    for (const [what, close] of open.reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        log.warn(`closing the ${what} failed`, { err });
+      }
+    }
+  }
+}
+
+/** Start the gateway forwarder, the provider and the loop, each pushed onto `open` once up. */
+async function run(env: NodeJS.ProcessEnv, queue: RunnerQueue, log: Logger, open: Closer[]): Promise<number> {
+  const sessionDir = queue.sessionDir;
   const agentDir = env.POLYCLAW_AGENT_DIR ?? '/workspace/agent';
-  const queue = new RunnerQueue(sessionDir);
-  queue.clearWaiting();
   const { meta } = queue.context();
-  const log = createLogger().child('runner', { session: meta.sessionId });
   // The sandbox's only way out: a loopback port onto the gateway socket, up before the agent starts.
-  const forwarder = env.POLYCLAW_GATEWAY_SOCKET
-    ? await startForwarder({
-        socketPath: env.POLYCLAW_GATEWAY_SOCKET,
-        port: Number(env.POLYCLAW_GATEWAY_PORT) || 0,
-        log: log.child('gateway-forwarder'),
-      })
-    : null;
+  if (env.POLYCLAW_GATEWAY_SOCKET) {
+    const forwarder = await startForwarder({
+      socketPath: env.POLYCLAW_GATEWAY_SOCKET,
+      port: Number(env.POLYCLAW_GATEWAY_PORT) || 0,
+      log: log.child('gateway-forwarder'),
+    });
+    open.push(['gateway forwarder', () => forwarder.close()]);
+  }
   let provider: AgentProvider;
   try {
     provider = providerRegistry.get(meta.provider)({
@@ -47,11 +76,11 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
     log.error('the provider cannot start', { provider: meta.provider, err: err.message });
     const due = queue.pending().due.filter((m) => m.trigger);
     if (due.length) queue.ack(due, 'failed', failureOf(err));
-    await forwarder?.close();
-    queue.close();
     return 1;
   }
+  open.push(['provider', () => provider.close?.()]);
   const doorbell = new Doorbell(bellsDir(sessionDir), log, (name) => name === INBOUND_BELL);
+  open.push(['doorbell', () => doorbell.close()]);
   doorbell.start();
   const loop = new RunnerLoop({
     queue,
@@ -76,9 +105,5 @@ export async function runnerMain(env: NodeJS.ProcessEnv = process.env): Promise<
   process.stdin.on('error', stop);
   log.info('runner started', { provider: provider.name });
   await loop.run();
-  await provider.close?.();
-  doorbell.close();
-  await forwarder?.close();
-  queue.close();
   return 0;
 }

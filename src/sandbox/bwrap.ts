@@ -43,7 +43,7 @@ export function findBwrap(): string | null {
   return null;
 }
 
-export function bwrapArgs(spec: SandboxSpec): string[] {
+export function bwrapArgs(spec: SandboxSpec, execPath = process.execPath): string[] {
   const a = [
     '--unshare-user',
     '--unshare-pid',
@@ -70,10 +70,9 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     if (st.isSymbolicLink()) a.push('--symlink', fs.readlinkSync(dir), dir);
     else a.push('--ro-bind', dir, dir);
   }
-  // Node itself, when it lives outside the system dirs (nvm, /opt).
-  const nodePrefix = path.dirname(path.dirname(process.execPath));
-  if (!SYSTEM_DIRS.some((d) => nodePrefix === d || nodePrefix.startsWith(d + '/')))
-    a.push('--ro-bind', nodePrefix, nodePrefix);
+  // Node itself when it lives outside the system dirs (nvm, /opt, ~/bin): the binary alone is
+  // all it needs to run the runner; its folder may be a home or an install holding the data dir.
+  if (!SYSTEM_DIRS.some((d) => execPath.startsWith(d + '/'))) a.push('--ro-bind', execPath, execPath);
   for (const e of ETC_ENTRIES) {
     const p = path.join('/etc', e);
     if (fs.existsSync(p)) a.push('--ro-bind', p, p);

@@ -41,6 +41,7 @@ export interface ExitInfo {
 
 export interface SandboxHandle {
   readonly id: string;
+  /** The process group leader; 0 when the process never started (exited then reports a failure). */
   readonly pid: number;
   readonly exited: Promise<ExitInfo>;
   /** SIGTERM, then SIGKILL after graceMs; resolves when the whole tree is gone. */

@@ -1,7 +1,12 @@
 /**
  * Starting and stopping a sandbox's process tree, shared by every runtime: its own process
- * group and cgroups, a pid record in $POLYCLAW_HOME/run so a later host can find an orphan,
+ * group and cgroups, a pid record in the run folder so a later host can find an orphan,
  * and a stop that escalates from SIGTERM to SIGKILL and waits until the tree is gone.
+ *
+ * Invariants: only a sandbox's own group is ever signalled. A spawn that fails has no pid, and
+ * the group of pid 0 is the host's own while pid 1 is init, so a missing pid or one of 0 or 1
+ * is never signalled; such a start ends through `exited` as a failure. A started tree is
+ * recorded before startTree returns, or killed before it throws: nothing runs untracked.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -36,11 +41,20 @@ export interface TreeOptions {
   spec: SandboxSpec;
   runDir: string;
   log: Logger;
+  /** How signals are sent (process.kill); tests observe it. */
+  kill?: KillFn;
 }
 
-function signalGroup(pid: number, sig: NodeJS.Signals, log: Logger): void {
+export type KillFn = (pid: number, sig: NodeJS.Signals) => void;
+const systemKill: KillFn = (pid, sig) => process.kill(pid, sig);
+
+function signalGroup(pid: number, sig: NodeJS.Signals, log: Logger, kill: KillFn = systemKill): void {
+  if (!Number.isInteger(pid) || pid <= 1) {
+    log.debug('no sandbox process to signal', { pid, sig });
+    return;
+  }
   try {
-    process.kill(-pid, sig);
+    kill(-pid, sig);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') log.warn('signal failed', { pid, sig, err });
   }
@@ -53,48 +67,77 @@ function prepare(opts: TreeOptions) {
 }
 
 export function startTree(opts: TreeOptions): SandboxHandle {
+  // Before anything runs: a run folder that cannot be made fails the start with nothing to undo.
+  fs.mkdirSync(opts.runDir, { recursive: true });
   const { cg, argv } = prepare(opts);
-  const child = spawn(argv[0]!, argv.slice(1), {
-    env: opts.env,
-    cwd: opts.cwd,
-    detached: true,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const recordFile = path.join(opts.runDir, `${opts.spec.id}.json`);
-  if (child.pid) {
-    const rec: PidRecord = {
-      pid: child.pid,
-      installId: opts.spec.installId,
-      id: opts.spec.id,
-      cgroups: cg?.dirs ?? [],
-      startedAt: Date.now(),
-    };
-    fs.mkdirSync(opts.runDir, { recursive: true });
-    fs.writeFileSync(recordFile, JSON.stringify(rec));
+  let child: ChildProcess;
+  try {
+    child = spawn(argv[0]!, argv.slice(1), {
+      env: opts.env,
+      cwd: opts.cwd,
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  } catch (err) {
+    if (cg) destroyCgroups(cg.dirs, opts.log);
+    throw err;
   }
+  // No pid: the spawn failed (missing binary or folder, no processes or files left); 'error' says why.
+  const pid = child.pid ?? 0;
+  const recordFile = path.join(opts.runDir, `${opts.spec.id}.json`);
   const exited = new Promise<ExitInfo>((resolve) => {
     let done = false;
     const finish = (info: ExitInfo) => {
       if (done) return;
       done = true;
-      signalGroup(child.pid ?? 0, 'SIGKILL', opts.log);
+      signalGroup(pid, 'SIGKILL', opts.log, opts.kill);
       if (cg) destroyCgroups(cg.dirs, opts.log);
-      fs.rmSync(recordFile, { force: true });
+      removeRecord(recordFile, opts.log);
       resolve(info);
     };
     child.once('exit', (code, signal) => finish({ code, signal }));
     child.once('error', (err) => {
-      opts.log.error('sandbox failed to start', { err });
+      opts.log.error('sandbox failed to start', { command: argv[0], err });
       finish({ code: 127, signal: null });
     });
   });
   // A broken pipe on stdin just means the sandbox is gone; `exited` reports that.
   child.stdin?.on('error', (err) => opts.log.debug('sandbox stdin closed', { err }));
-  return handle(opts.spec.id, child, exited, opts.log);
+  if (pid) {
+    const rec: PidRecord = {
+      pid,
+      installId: opts.spec.installId,
+      id: opts.spec.id,
+      cgroups: cg?.dirs ?? [],
+      startedAt: Date.now(),
+    };
+    try {
+      fs.writeFileSync(recordFile, JSON.stringify(rec));
+    } catch (err) {
+      // Unrecorded, a later host could not find it: the tree goes first ('exit' then cleans up).
+      signalGroup(pid, 'SIGKILL', opts.log, opts.kill);
+      throw err;
+    }
+  }
+  return handle(opts.spec.id, pid, child, exited, opts.log, opts.kill);
 }
 
-function handle(id: string, child: ChildProcess, exited: Promise<ExitInfo>, log: Logger): SandboxHandle {
-  const pid = child.pid ?? -1;
+function removeRecord(file: string, log: Logger): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch (err) {
+    log.warn('could not remove sandbox record', { file, err });
+  }
+}
+
+function handle(
+  id: string,
+  pid: number,
+  child: ChildProcess,
+  exited: Promise<ExitInfo>,
+  log: Logger,
+  kill?: KillFn,
+): SandboxHandle {
   return {
     id,
     pid,
@@ -102,10 +145,10 @@ function handle(id: string, child: ChildProcess, exited: Promise<ExitInfo>, log:
     stdin: child.stdin,
     stdout: child.stdout,
     stderr: child.stderr,
-    kill: () => signalGroup(pid, 'SIGKILL', log),
+    kill: () => signalGroup(pid, 'SIGKILL', log, kill),
     async stop(graceMs = 3000) {
-      signalGroup(pid, 'SIGTERM', log);
-      const timer = setTimeout(() => signalGroup(pid, 'SIGKILL', log), graceMs);
+      signalGroup(pid, 'SIGTERM', log, kill);
+      const timer = setTimeout(() => signalGroup(pid, 'SIGKILL', log, kill), graceMs);
       try {
         return await exited;
       } finally {
