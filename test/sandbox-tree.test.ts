@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '../src/sandbox/runtime.js';
 import { MARKER_ENV, marker, startTree, type KillFn } from '../src/sandbox/tree.js';
+import { runtimeRegistry } from '../src/sandbox/index.js';
 import { createLogger } from '../src/shared/log.js';
 import { tempHome, waitFor } from './support/cli.js';
 
@@ -94,6 +95,37 @@ describe('sandbox process tree', () => {
       await waitFor(() => carrying(mark).length === 0, 2000, 'no process left of the failed start');
     } finally {
       for (const pid of carrying(mark)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
+describe('bwrap sandbox environment', () => {
+  it('reaches the sandbox as given, never through arguments other local users can read', async () => {
+    const home = tempHome('polyclaw-tree-');
+    dirs.push(home);
+    const runtime = runtimeRegistry.get('bwrap')({ log, runDir: path.join(home, 'run') });
+    const s: SandboxSpec = {
+      ...spec(),
+      env: { PATH: '/usr/bin:/bin', POLYCLAW_GATEWAY_TOKEN: 'pcgw_secret_token_value', LANG: 'C.UTF-8' },
+      command: ['/bin/sh', '-c', 'env; exec sleep 30'],
+    };
+    const h = runtime.start(s);
+    let out = '';
+    h.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor(() => out.includes('POLYCLAW_GATEWAY_TOKEN='), 10_000, 'sandbox env');
+      const args = fs.readFileSync(`/proc/${h.pid}/cmdline`, 'latin1');
+      expect(args).toContain('--unshare-net');
+      expect(args).not.toContain('pcgw_secret_token_value');
+      const env = Object.fromEntries(
+        out
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      );
+      expect(env).toEqual({ ...s.env, [MARKER_ENV]: marker(s), PWD: '/' });
+    } finally {
+      await h.stop(1000);
     }
   });
 });

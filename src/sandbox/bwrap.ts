@@ -3,6 +3,7 @@
  * the agent runs as an unprivileged uid with no capabilities; the filesystem is a read-only
  * system view plus exactly the mount table; /tmp is private; the network is loopback only.
  * --die-with-parent ties the sandbox to the host: kill -9 of the host takes it down too.
+ * The environment is exactly the spec's: bwrap is spawned with it alone (see bwrapEnv).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -91,10 +92,17 @@ export function bwrapArgs(spec: SandboxSpec, execPath = process.execPath): strin
   }
   // The root bwrap builds is a tmpfs: make it read-only too, leaving only the rw mounts and /tmp writable.
   a.push('--remount-ro', '/');
-  a.push('--clearenv');
-  for (const [k, v] of Object.entries({ ...spec.env, [MARKER_ENV]: marker(spec) })) a.push('--setenv', k, v);
   a.push('--chdir', spec.cwd, '--', ...spec.command);
   return a;
+}
+
+/**
+ * The sandbox's environment, given to bwrap as its own (which it passes on), never as
+ * `--setenv` arguments: any local user can read a process's arguments (/proc/PID/cmdline),
+ * only its owner its environment, and the gateway token is in it.
+ */
+export function bwrapEnv(spec: SandboxSpec): Record<string, string> {
+  return { ...spec.env, [MARKER_ENV]: marker(spec) };
 }
 
 class BwrapRuntime extends ProcessTreeRuntime {
@@ -125,7 +133,7 @@ class BwrapRuntime extends ProcessTreeRuntime {
   }
 
   protected launch(spec: SandboxSpec) {
-    return { argv: [findBwrap() ?? 'bwrap', ...bwrapArgs(spec)], env: { PATH: '/usr/bin:/bin' } };
+    return { argv: [findBwrap() ?? '/usr/bin/bwrap', ...bwrapArgs(spec)], env: bwrapEnv(spec) };
   }
 }
 
