@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SecretSource } from '../src/gateway/contract.js';
+import { ChatgptRefresher, FORCED_REFRESH_MS } from '../src/gateway/chatgpt-refresher.js';
 import { upstreamUrl } from '../src/gateway/routes.js';
 import type { Vault } from '../src/gateway/vault.js';
 import type { Config } from '../src/host/config.js';
@@ -172,5 +173,57 @@ describe('gateway with a failing secret store', () => {
       'the secret could not be opened',
     );
     expect(kit.gateway.tokens.size).toBe(before);
+  });
+});
+
+describe('ChatGPT token refreshes a 401 forces', () => {
+  it('only for the token in use now, and at most once a minute per secret', async () => {
+    let clock = 1_000_000;
+    let calls = 0;
+    const stored: string[] = [];
+    const fetchFn = (async () => {
+      calls += 1;
+      return new Response(
+        JSON.stringify({ access_token: jwt({ exp: 9e9, n: calls }), refresh_token: 'r2' }),
+        {
+          status: 200,
+        },
+      );
+    }) as unknown as typeof fetch;
+    const refresher = new ChatgptRefresher({
+      secrets: { replaceValue: (_id: string, v: string) => stored.push(v) } as unknown as SecretSource,
+      tokenUrl: 'http://127.0.0.1:9/oauth/token',
+      fetch: fetchFn,
+      now: () => clock,
+      log: createLogger({ level: 'error' }),
+    });
+    const auth = (access: string) =>
+      JSON.stringify({ tokens: { access_token: access, refresh_token: 'r1', account_id: 'a' } });
+    const first = jwt({ exp: 9e9, n: 0 });
+    const secret = {
+      id: 'c',
+      name: 'chatgpt',
+      kind: 'codex-chatgpt' as const,
+      baseUrl: null,
+      value: auth(first),
+    };
+    // A 401 to an older token than the one in use changes nothing.
+    refresher.markRejected('c', 'an-older-token');
+    expect((await refresher.credential(secret)).accessToken).toBe(first);
+    expect(calls).toBe(0);
+    // A 401 to the token in use: one refresh, stored before use.
+    refresher.markRejected('c', first);
+    const second = (await refresher.credential(secret)).accessToken;
+    expect(calls).toBe(1);
+    expect(second).not.toBe(first);
+    expect(stored).toHaveLength(1);
+    // The new token rejected at once again: not before a minute has passed.
+    const next = { ...secret, value: auth(second) };
+    refresher.markRejected('c', second);
+    expect((await refresher.credential(next)).accessToken).toBe(second);
+    expect(calls).toBe(1);
+    clock += FORCED_REFRESH_MS;
+    await refresher.credential(next);
+    expect(calls).toBe(2);
   });
 });

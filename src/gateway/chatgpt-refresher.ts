@@ -4,6 +4,11 @@
  * vault before any request uses the new access token; a refresh failure fails the request
  * with a clear status instead of sending a stale token. The sandbox never refreshes: its
  * placeholder never expires, and its own refresh attempts get placeholders back.
+ *
+ * A 401 forces a refresh only when it answered the token in use now (401s still arriving for
+ * requests sent with the old token change nothing), and at most once a minute per secret: the
+ * sandbox chooses what it asks the upstream, so it must not be able to drive refresh-token
+ * rotation at the token endpoint at will.
  */
 import type { Logger } from '../shared/log.js';
 import { accountId, needsRefresh, parseAuthJson, refreshAuth, type AuthJson } from './chatgpt-auth.js';
@@ -17,23 +22,37 @@ export interface RefresherDeps {
   log: Logger;
 }
 
+/** Least time between two refreshes a 401 forces for one secret. */
+export const FORCED_REFRESH_MS = 60_000;
+
 export class ChatgptRefresher {
   private inflight = new Map<string, Promise<AuthJson>>();
-  /** Secrets whose access token the upstream rejected: refresh before the next use. */
-  private rejected = new Set<string>();
+  /** Secrets whose access token (the value) the upstream rejected: refresh before the next use. */
+  private rejected = new Map<string, string>();
+  /** When a 401 last forced a refresh, per secret. */
+  private forcedAt = new Map<string, number>();
 
   constructor(private readonly d: RefresherDeps) {}
 
   async credential(secret: OpenedSecret): Promise<{ accessToken: string; accountId: string | null }> {
     let auth = parseAuthJson(secret.value);
-    if (this.inflight.has(secret.id) || this.rejected.has(secret.id) || needsRefresh(auth, this.d.now()))
+    if (this.inflight.has(secret.id) || needsRefresh(auth, this.d.now()) || this.forced(secret.id, auth))
       auth = await this.refresh(secret.id, auth);
     return { accessToken: auth.tokens.access_token, accountId: accountId(auth) };
   }
 
-  /** The upstream answered 401 with this secret's token. */
-  markRejected(secretId: string): void {
-    this.rejected.add(secretId);
+  /** The upstream answered 401 to a request sent with `accessToken` of this secret. */
+  markRejected(secretId: string, accessToken: string): void {
+    this.rejected.set(secretId, accessToken);
+  }
+
+  /** Whether a 401 to the token in use now calls for a refresh (see the header). */
+  private forced(secretId: string, auth: AuthJson): boolean {
+    if (this.rejected.get(secretId) !== auth.tokens.access_token) return false;
+    const now = this.d.now();
+    if (now - (this.forcedAt.get(secretId) ?? -Infinity) < FORCED_REFRESH_MS) return false;
+    this.forcedAt.set(secretId, now);
+    return true;
   }
 
   accountOf(secret: OpenedSecret): string | null {

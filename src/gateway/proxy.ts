@@ -220,7 +220,9 @@ function forward(
     up.setNoDelay(true);
     up.on('response', (ur) => {
       out.status = ur.statusCode ?? 502;
-      if (out.status === 401 && secret.kind === 'codex-chatgpt') ctx.refresher.markRejected(secret.id);
+      const sentToken = String(headers.authorization ?? '').replace(/^Bearer /, '');
+      if (out.status === 401 && secret.kind === 'codex-chatgpt')
+        ctx.refresher.markRejected(secret.id, sentToken);
       const h: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP.has(k)) h[k] = v;
       res.writeHead(out.status, h);
