@@ -7,6 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SecretSource } from '../src/gateway/contract.js';
 import { ChatgptRefresher, FORCED_REFRESH_MS } from '../src/gateway/chatgpt-refresher.js';
+import { isPrivateAddress } from '../src/gateway/egress.js';
 import { upstreamUrl } from '../src/gateway/routes.js';
 import type { Vault } from '../src/gateway/vault.js';
 import type { Config } from '../src/host/config.js';
@@ -225,5 +226,25 @@ describe('ChatGPT token refreshes a 401 forces', () => {
     clock += FORCED_REFRESH_MS;
     await refresher.credential(next);
     expect(calls).toBe(2);
+  });
+});
+
+describe('private addresses egress refuses', () => {
+  it('in every spelling, IPv4 written as IPv6 included; public ones pass', () => {
+    for (const ip of [
+      '127.0.0.1',
+      '10.1.2.3',
+      '::1',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      'fe80::1',
+      'febf::1',
+      'fd00::5',
+      '::',
+    ])
+      expect(isPrivateAddress(ip), ip).toBe(true);
+    for (const ip of ['8.8.8.8', '::ffff:808:808', '2606:4700::1111'])
+      expect(isPrivateAddress(ip), ip).toBe(false);
+    expect(isPrivateAddress('not-an-address')).toBe(true);
   });
 });

@@ -32,23 +32,36 @@ export function hostAllowed(host: string, allow: string[]): boolean {
   });
 }
 
+/**
+ * Addresses that are not the public internet. A BlockList also matches an IPv4 address written
+ * as IPv6 in any form (`::ffff:127.0.0.1`, `::ffff:7f00:1`), which string prefixes did not.
+ */
+const PRIVATE = (() => {
+  const b = new net.BlockList();
+  for (const [a, bits] of [
+    ['0.0.0.0', 8],
+    ['10.0.0.0', 8],
+    ['100.64.0.0', 10],
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16],
+    ['172.16.0.0', 12],
+    ['192.168.0.0', 16],
+    ['224.0.0.0', 3],
+  ] as const)
+    b.addSubnet(a, bits, 'ipv4');
+  for (const [a, bits] of [
+    ['::', 128],
+    ['::1', 128],
+    ['fc00::', 7],
+    ['fe80::', 10],
+  ] as const)
+    b.addSubnet(a, bits, 'ipv6');
+  return b;
+})();
+
 export function isPrivateAddress(ip: string): boolean {
-  if (net.isIPv4(ip)) {
-    const [a = 0, b = 0] = ip.split('.').map(Number);
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 100 && b >= 64 && b < 128) ||
-      (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b < 32) ||
-      (a === 192 && b === 168) ||
-      a >= 224
-    );
-  }
-  const v = ip.toLowerCase();
-  if (v.startsWith('::ffff:')) return isPrivateAddress(v.slice(7));
-  return v === '::' || v === '::1' || v.startsWith('fc') || v.startsWith('fd') || v.startsWith('fe80');
+  const family = net.isIPv4(ip) ? 'ipv4' : net.isIPv6(ip) ? 'ipv6' : null;
+  return family ? PRIVATE.check(ip, family) : true;
 }
 
 export function refuse(sock: net.Socket, status: number, reason: string, message: string): void {
