@@ -1,4 +1,5 @@
 /** The composed CLAUDE.md of a Claude group: imports, fragments, pruning and the memory file. */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { composeClaudeMd, FRAGMENTS_DIR, MEMORY_FILE } from '../src/providers/cl
 import '../src/providers/index.js';
 import { hostProviderRegistry } from '../src/providers/registry.js';
 import { DEFAULT_CONFIG_SUBDIR } from '../src/runner/providers/claude-env.js';
+import { memoryLogger } from '../src/shared/log.js';
 import { tempHome } from './support/cli.js';
 
 const dirs: string[] = [];
@@ -87,6 +89,64 @@ describe('composed CLAUDE.md', () => {
     const inode = fs.statSync(claudeMd).ino;
     composeClaudeMd(opts);
     expect(fs.statSync(claudeMd).ino).toBe(inode);
+  });
+});
+
+describe('the memory file the agent can replace', () => {
+  /** Compose with `memory` planted in place of MEMORY.md; what the host logged, and in how long. */
+  function composeWith(plant: (memory: string, outside: string) => void) {
+    const { mdDir, groupDir } = setup();
+    const outside = path.join(path.dirname(groupDir), 'host-secret.txt');
+    fs.writeFileSync(outside, 'HOST-SECRET');
+    const memory = path.join(groupDir, MEMORY_FILE);
+    plant(memory, outside);
+    const log = memoryLogger();
+    const started = Date.now();
+    const { claudeMd } = composeClaudeMd({ mdDir, groupDir, log });
+    return {
+      memory,
+      outside,
+      claudeMd,
+      ms: Date.now() - started,
+      warnings: log.lines.filter((l) => l.level === 'warn'),
+    };
+  }
+
+  it('a FIFO is never opened (the host would block for ever): left as is, with a warning', () => {
+    const r = composeWith((memory) => {
+      expect(spawnSync('mkfifo', [memory]).status).toBe(0);
+    });
+    expect(r.ms).toBeLessThan(2000);
+    expect(fs.lstatSync(r.memory).isFIFO()).toBe(true);
+    expect(read(r.claudeMd)).toMatch(new RegExp(`^@${MEMORY_FILE}$`, 'm'));
+    expect(r.warnings).toEqual([
+      expect.objectContaining({ file: MEMORY_FILE, msg: expect.stringMatching(/not a regular file/) }),
+    ]);
+  });
+
+  it('a link out of the group folder is neither followed nor replaced, with a warning', () => {
+    const r = composeWith((memory, outside) => fs.symlinkSync(outside, memory));
+    expect(fs.readlinkSync(r.memory)).toBe(r.outside);
+    expect(read(r.outside)).toBe('HOST-SECRET');
+    expect(r.warnings).toEqual([
+      expect.objectContaining({ file: MEMORY_FILE, msg: expect.stringMatching(/link/) }),
+    ]);
+  });
+
+  it('a link that leads nowhere (a loop) does not fail the start: left as is, with a warning', () => {
+    const r = composeWith((memory) => fs.symlinkSync(MEMORY_FILE, memory));
+    expect(fs.readlinkSync(r.memory)).toBe(MEMORY_FILE);
+    expect(r.warnings).toHaveLength(1);
+  });
+
+  it('a link to a file inside the group folder is the agent’s choice: kept, no warning', () => {
+    const r = composeWith((memory) => {
+      fs.mkdirSync(path.join(path.dirname(memory), 'notes'));
+      fs.writeFileSync(path.join(path.dirname(memory), 'notes', 'memory.md'), '# Mine\n');
+      fs.symlinkSync(path.join('notes', 'memory.md'), memory);
+    });
+    expect(read(r.memory)).toBe('# Mine\n');
+    expect(r.warnings).toEqual([]);
   });
 });
 

@@ -60,9 +60,9 @@ describe('runner entry point', () => {
     dirs.push(home);
     const agentDir = path.join(home, 'agent');
     fs.mkdirSync(agentDir);
-    fs.writeFileSync(path.join(agentDir, GROUP_FILE), '{'); // the agent can write its folder
     const host = new SessionQueue(path.join(home, 'session'));
-    host.setMeta(sessionMeta({ provider: 'opencode' }), []);
+    // Not a configuration the provider refuses: a start error the runner cannot ack for.
+    host.setMeta(sessionMeta({ provider: 'no-such-provider' }), []);
     host.close();
     const runner = spawn(process.execPath, [MAIN, 'runner'], {
       env: {
@@ -82,8 +82,48 @@ describe('runner entry point', () => {
       runner.once('exit', (c, s) => r([c, s])),
     );
     clearTimeout(timer);
-    expect({ code, signal }).toEqual({ code: 1, signal: null });
-    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^polyclaw: .*JSON/)]);
+    expect(signal).toBeNull(); // exited by itself, not killed by the timer
+    expect(code).toBeGreaterThan(0);
+    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^polyclaw: .*no-such-provider/)]);
+  });
+
+  it('a group file the agent broke (not JSON) fails the due messages at once, naming the file', async () => {
+    const home = tempHome('polyclaw-runner-main-');
+    dirs.push(home);
+    const agentDir = path.join(home, 'agent');
+    fs.mkdirSync(agentDir);
+    fs.writeFileSync(path.join(agentDir, GROUP_FILE), '{'); // the agent can write its folder
+    const host = new SessionQueue(path.join(home, 'session'));
+    host.setMeta(sessionMeta({ provider: 'opencode' }), []);
+    const due = host.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing: TERMINAL,
+      content: { text: 'hello', sender: { id: 'ann' }, attachments: [] },
+    });
+    try {
+      const runner = spawn(process.execPath, [MAIN, 'runner'], {
+        env: {
+          ...BASE_ENV,
+          POLYCLAW_LOG_LEVEL: 'error',
+          POLYCLAW_SESSION_DIR: host.dir,
+          POLYCLAW_AGENT_DIR: agentDir,
+          POLYCLAW_GATEWAY_URL: 'http://127.0.0.1:9',
+        },
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
+      const timer = setTimeout(() => runner.kill('SIGKILL'), 5000);
+      const code = await new Promise<number | null>((r) => runner.once('exit', (c) => r(c)));
+      clearTimeout(timer);
+      expect(code).toBe(1);
+      const [ack] = host.acksFor([due.id]);
+      expect(ack).toMatchObject({ status: 'failed', error: { retryable: false, classification: 'config' } });
+      expect(ack!.error!.message).toMatch(
+        new RegExp(`^${GROUP_FILE.replace('.', '\\.')} is not valid JSON: `),
+      );
+    } finally {
+      host.close();
+    }
   });
 
   it('the providers’ configuration errors are ProviderConfigErrors', () => {

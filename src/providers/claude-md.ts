@@ -9,10 +9,17 @@
  * Invariants: every write is atomic (temp file + rename) and skipped when unchanged; fragments
  * no longer composed are pruned; the memory file is created once and never overwritten (it is
  * the agent's to edit). Claude Code resolves @-imports relative to the importing file.
+ *
+ * The memory file lives in the group folder, which sandboxes of the group write, possibly while
+ * this runs: the host never opens it (a FIFO there would block the host for ever, a symlink
+ * would lead it out of the folder). Whether to seed it is decided on lstat, and the seed is
+ * put in place with link(), which fails on any name already there instead of following or
+ * replacing it. Whatever else the agent put at that name stays, with a warning.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createLogger, type Logger } from '../shared/log.js';
 import { TOOL_INSTRUCTIONS } from '../shared/tool-instructions.js';
 
 export const FRAGMENTS_DIR = '.polyclaw-claude';
@@ -34,13 +41,8 @@ export interface McpServerInfo {
   instructions?: string;
 }
 
-function writeAtomic(file: string, text: string): void {
-  try {
-    if (fs.readFileSync(file, 'utf8') === text) return;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+/** `text` in a new file beside `file`; returns its name. */
+function writeTemp(file: string, text: string): string {
   // A name no one can plant ahead (the memory file's folder is the sandbox's), created new:
   // a symlink or FIFO already there fails the open instead of being written through.
   const tmp = `${file}.${randomUUID()}.tmp`;
@@ -54,7 +56,53 @@ function writeAtomic(file: string, text: string): void {
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, file);
+  return tmp;
+}
+
+/** For the host's own files (md/): reads them to skip an unchanged write. */
+function writeAtomic(file: string, text: string): void {
+  try {
+    if (fs.readFileSync(file, 'utf8') === text) return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.renameSync(writeTemp(file, text), file);
+}
+
+/** Whether the link at `file` leads to a regular file inside `dir` (resolved, never opened). */
+function linksInside(file: string, dir: string): boolean {
+  let real: string;
+  try {
+    real = fs.realpathSync(file);
+  } catch {
+    return false; // dangling, a loop, or unreachable: it leads to no file
+  }
+  const root = fs.realpathSync(dir);
+  return real.startsWith(root + path.sep) && fs.statSync(real, { throwIfNoEntry: false })?.isFile() === true;
+}
+
+/** Seed the memory file when nothing is at its name; never open, follow or replace what is. */
+function seedMemory(groupDir: string, log: Logger): void {
+  const memory = path.join(groupDir, MEMORY_FILE);
+  const st = fs.lstatSync(memory, { throwIfNoEntry: false });
+  if (st) {
+    if (st.isFile() || (st.isSymbolicLink() && linksInside(memory, groupDir))) return;
+    const problem = st.isSymbolicLink()
+      ? 'is a link that leads to no file inside the group folder'
+      : 'is not a regular file';
+    log.warn(`the memory file ${problem}; left as is, unread`, { file: MEMORY_FILE, groupDir });
+    return;
+  }
+  const tmp = writeTemp(memory, MEMORY_SEED);
+  try {
+    fs.linkSync(tmp, memory);
+  } catch (err) {
+    // The agent made one meanwhile: it is theirs, kept.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
 }
 
 const safeName = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_');
@@ -65,7 +113,9 @@ export function composeClaudeMd(opts: {
   groupDir: string;
   mcpServers?: McpServerInfo[];
   toolInstructions?: Readonly<Record<string, string>>;
+  log?: Logger;
 }): { claudeMd: string; fragmentsDir: string } {
+  const log = opts.log ?? createLogger().child('claude-md');
   const frag = path.join(opts.mdDir, 'fragments');
   const want = new Map<string, string>([['runtime.md', RUNTIME]]);
   for (const [mod, text] of Object.entries(opts.toolInstructions ?? TOOL_INSTRUCTIONS))
@@ -75,8 +125,7 @@ export function composeClaudeMd(opts: {
       want.set(`mcp/${safeName(s.name)}.md`, `## MCP server: ${s.name}\n\n${s.instructions.trim()}\n`);
   for (const [rel, text] of want) writeAtomic(path.join(frag, rel), text);
   prune(frag, frag, new Set(want.keys()));
-  const memory = path.join(opts.groupDir, MEMORY_FILE);
-  if (!fs.existsSync(memory)) writeAtomic(memory, MEMORY_SEED);
+  seedMemory(opts.groupDir, log);
   const imports = [...want.keys()].map((rel) => `@${FRAGMENTS_DIR}/${rel}`);
   const claudeMd = path.join(opts.mdDir, 'CLAUDE.md');
   writeAtomic(

@@ -75,14 +75,24 @@ function readGroupFile(agentDir: string): z.infer<typeof GroupFile> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw err;
   }
-  const json: unknown = JSON.parse(text);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    // The agent writes this file: a typo is a configuration error (failed at once, not retried).
+    throw new OpencodeSettingsError(`${GROUP_FILE} is not valid JSON: ${(err as Error).message}`);
+  }
   // Loud, not ignored: an admin who once set it here must not believe it is still in force.
   if (json && typeof json === 'object' && 'approval' in json)
     throw new OpencodeSettingsError(
       `${GROUP_FILE}: "approval" is no longer read from the group folder; remove it and set the group's policy with \`polyclaw groups update NAME --approval bypass|ask|deny\``,
     );
   const r = GroupFile.safeParse(json);
-  if (!r.success) throw new OpencodeSettingsError(`${GROUP_FILE}: ${r.error.issues[0]?.message}`);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const field = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+    throw new OpencodeSettingsError(`${GROUP_FILE}: ${field}${issue?.message}`);
+  }
   return r.data;
 }
 
