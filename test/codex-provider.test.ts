@@ -153,11 +153,15 @@ describe('codex provider with the real codex app-server', () => {
     );
     expect(init(c).continuation).not.toBe(stale);
     expect(c.at(-1)).toEqual({ type: 'result', text: 'ok: third' });
-    // The runner reports each exchange; codex keeps no transcript we can read, so it is archived.
-    p.onExchangeComplete({ prompt: '', result: 'first answer', status: 'completed' });
-    const files = fs.readdirSync(path.join(dir, 'agent/conversations'));
-    expect(files).toHaveLength(1);
-    expect(fs.readFileSync(path.join(dir, 'agent/conversations', files[0]!), 'utf8')).toContain('first');
+    // Codex keeps no transcript we can read: each answered prompt is archived with its own answer.
+    const archived = fs
+      .readdirSync(path.join(dir, 'agent/conversations'))
+      .map((f) => fs.readFileSync(path.join(dir, 'agent/conversations', f), 'utf8'));
+    expect(archived).toHaveLength(4);
+    const first = archived.find((a) => a.includes('## Prompt\n\nfirst'))!;
+    expect(first).toContain(`- thread: ${thread}`);
+    expect(first).toMatch(/## Result\n\n\S/);
+    expect(archived.find((a) => a.includes('## Prompt\n\nthird'))).toContain('ok: third');
   }, 45_000);
 
   it('steers a follow-up into a running turn; one answer per prompt, in order', async () => {

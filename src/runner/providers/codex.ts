@@ -10,13 +10,7 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import path from 'node:path';
 import { createLogger, type Logger } from '../../shared/log.js';
-import type {
-  AgentProvider,
-  AgentQuery,
-  Exchange,
-  ProviderContext,
-  QueryInput,
-} from '../../shared/provider.js';
+import type { AgentProvider, AgentQuery, ProviderContext, QueryInput } from '../../shared/provider.js';
 import { mcpServersFromEnv } from '../../shared/mcp.js';
 import { toolServer } from '../tools/config.js';
 import { codexApprovalPolicy } from './codex-approvals.js';
@@ -67,7 +61,6 @@ export class CodexProvider implements AgentProvider {
   };
   private readonly log: Logger;
   private readonly codexHome: string;
-  private readonly answered: Array<{ prompt: string; threadId: string }> = [];
   /** The warm app-server, reused across queries while its config.toml is unchanged. */
   private live: { conn: CodexConnection; config: string } | null = null;
 
@@ -93,15 +86,14 @@ export class CodexProvider implements AgentProvider {
     return err instanceof Error && /no rollout found|thread not found|unknown thread/i.test(err.message);
   }
 
-  onExchangeComplete(ex: Exchange): void {
-    const a = this.answered.shift();
+  /**
+   * Codex keeps no transcript we can read: each answered prompt is archived as it is answered,
+   * from the conversation itself (pairing the runner's later reports with prompts drifted once
+   * a result went missing, e.g. to an abort).
+   */
+  private archive(prompt: string, result: string | null, threadId: string): void {
     try {
-      archiveExchange(this.ctx.agentDir, {
-        prompt: ex.prompt || a?.prompt || '',
-        result: ex.result,
-        threadId: a?.threadId ?? ex.continuation ?? '',
-        status: ex.status,
-      });
+      archiveExchange(this.ctx.agentDir, { prompt, result, threadId, status: 'completed' });
     } catch (err) {
       this.log.warn('could not archive a codex exchange', { err });
     }
@@ -209,7 +201,7 @@ export class CodexProvider implements AgentProvider {
         turnTimeoutMs: s.turnTimeoutMs,
         personWaiting: this.ctx.personWaiting,
         generatedFiles: (thread, since) => generatedImages(this.codexHome, thread, since),
-        onAnswered: (prompt, _result, threadId) => this.answered.push({ prompt, threadId }),
+        onAnswered: (prompt, result, threadId) => this.archive(prompt, result, threadId),
         now: this.deps.now,
       },
       input.prompt,
