@@ -248,3 +248,48 @@ describe('private addresses egress refuses', () => {
     expect(isPrivateAddress('not-an-address')).toBe(true);
   });
 });
+
+describe('a refreshed ChatGPT token the vault cannot store', () => {
+  it('is kept in memory and used, not refreshed again, and stored once the vault takes it', async () => {
+    let calls = 0;
+    let failing = true;
+    const stored: string[] = [];
+    const refresher = new ChatgptRefresher({
+      secrets: {
+        replaceValue: (_id: string, v: string) => {
+          if (failing) throw new Error('database is locked');
+          stored.push(v);
+        },
+      } as unknown as SecretSource,
+      tokenUrl: 'http://127.0.0.1:9/oauth/token',
+      fetch: (async () => {
+        calls += 1;
+        return new Response(
+          JSON.stringify({ access_token: jwt({ exp: 9e9, n: calls }), refresh_token: 'rotated' }),
+        );
+      }) as unknown as typeof fetch,
+      now: () => 1_000_000,
+      log: createLogger({ level: 'error', sink: () => {} }),
+    });
+    const expired = JSON.stringify({
+      tokens: { access_token: jwt({ exp: 1 }), refresh_token: 'r1', account_id: 'a' },
+    });
+    const secret = {
+      id: 'c',
+      name: 'chatgpt',
+      kind: 'codex-chatgpt' as const,
+      baseUrl: null,
+      value: expired,
+    };
+    const fresh = (await refresher.credential(secret)).accessToken;
+    expect(calls).toBe(1);
+    expect(stored).toEqual([]);
+    // The vault still holds the old value: the kept token is used, with no second refresh.
+    expect((await refresher.credential(secret)).accessToken).toBe(fresh);
+    expect(calls).toBe(1);
+    failing = false;
+    await refresher.credential(secret);
+    expect(stored).toHaveLength(1);
+    expect(JSON.parse(stored[0]!).tokens.refresh_token).toBe('rotated');
+  });
+});

@@ -10,6 +10,7 @@
  * sandbox chooses what it asks the upstream, so it must not be able to drive refresh-token
  * rotation at the token endpoint at will.
  */
+import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { accountId, needsRefresh, parseAuthJson, refreshAuth, type AuthJson } from './chatgpt-auth.js';
 import type { OpenedSecret, SecretSource } from './contract.js';
@@ -31,13 +32,24 @@ export class ChatgptRefresher {
   private rejected = new Map<string, string>();
   /** When a 401 last forced a refresh, per secret. */
   private forcedAt = new Map<string, number>();
+  /**
+   * Refreshed tokens the vault failed to store (busy, disk full), by secret, with the stored
+   * value they replace. The refresh token may have been rotated: thrown away, the owner would
+   * have to log in again. Used, and stored again, until the vault takes them or its value changes.
+   */
+  private unstored = new Map<string, { from: string; auth: AuthJson }>();
 
   constructor(private readonly d: RefresherDeps) {}
 
   async credential(secret: OpenedSecret): Promise<{ accessToken: string; accountId: string | null }> {
     let auth = parseAuthJson(secret.value);
+    const kept = this.unstored.get(secret.id);
+    if (kept?.from === secret.value) {
+      auth = kept.auth;
+      this.store(secret.id, secret.value, auth);
+    } else if (kept) this.unstored.delete(secret.id); // a new login replaced it
     if (this.inflight.has(secret.id) || needsRefresh(auth, this.d.now()) || this.forced(secret.id, auth))
-      auth = await this.refresh(secret.id, auth);
+      auth = await this.refresh(secret.id, secret.value, auth);
     return { accessToken: auth.tokens.access_token, accountId: accountId(auth) };
   }
 
@@ -59,13 +71,26 @@ export class ChatgptRefresher {
     return accountId(parseAuthJson(secret.value));
   }
 
-  private refresh(secretId: string, auth: AuthJson): Promise<AuthJson> {
+  private store(secretId: string, from: string, auth: AuthJson): void {
+    try {
+      this.d.secrets.replaceValue(secretId, JSON.stringify(auth));
+      this.unstored.delete(secretId);
+    } catch (err) {
+      this.unstored.set(secretId, { from, auth });
+      this.d.log.error('could not store the refreshed ChatGPT token; kept in memory and tried again', {
+        secret: secretId,
+        err: errorMessage(err),
+      });
+    }
+  }
+
+  private refresh(secretId: string, from: string, auth: AuthJson): Promise<AuthJson> {
     const running = this.inflight.get(secretId);
     if (running) return running;
     const p = (async () => {
       try {
         const next = await refreshAuth(auth, this.d.tokenUrl, this.d.fetch, this.d.now());
-        this.d.secrets.replaceValue(secretId, JSON.stringify(next));
+        this.store(secretId, from, next);
         this.rejected.delete(secretId);
         this.d.log.info('refreshed ChatGPT access token', { secret: secretId });
         return next;
