@@ -149,6 +149,43 @@ describe('delivery', () => {
     expect(notice!.content.text).toMatch(/seq 1 .* failed: chat was deleted/);
   });
 
+  it('the agent hears of a permanent failure even when telling it failed once (or the host died) first', async () => {
+    reply('one');
+    channel.failures.push(
+      new DeliveryError('chat was deleted', false),
+      new DeliveryError('chat was deleted', false),
+    );
+    const enqueue = host.enqueue.bind(host);
+    let broken = true;
+    host.enqueue = (input) => {
+      if (broken) {
+        broken = false;
+        throw new Error('database is locked');
+      }
+      return enqueue(input);
+    };
+    await expect(delivery.process(session, host)).rejects.toThrow(/locked/);
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(await delivery.process(session, host)).toBe(true);
+    const notices = host.pending().filter((m) => m.kind === 'system');
+    expect(notices).toHaveLength(1);
+    expect(notices[0]!.content.text).toMatch(/seq 1 .* failed: chat was deleted/);
+  });
+
+  it('a failure told but not recorded (the host died between the two) is told once', async () => {
+    reply('one');
+    channel.failures.push(
+      new DeliveryError('chat was deleted', false),
+      new DeliveryError('chat was deleted', false),
+    );
+    expect(await delivery.process(session, host)).toBe(true);
+    // As after a kill -9 right after telling: the ledger forgot the failure, the session did not.
+    db.prepare('DELETE FROM deliveries').run();
+    db.prepare('UPDATE sessions SET out_cursor = 0').run();
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(host.pending().filter((m) => m.kind === 'system')).toHaveLength(1);
+  });
+
   it('gives up after maxAttempts transient failures', async () => {
     reply('one');
     for (let i = 0; i < 3; i++) channel.failures.push(new DeliveryError('timeout', true));

@@ -113,19 +113,25 @@ export class Delivery {
       recordDelivery(db, { ...base, status: this.d.onAction ? 'sent' : 'skipped', attempts: 1 });
       return true;
     }
+    // The agent is told before the failure is recorded: a crash or a failing write between the
+    // two tells again on the next pass (the notice's key finds the first), never not at all.
     const fail = (reason: string, attempts = prev?.attempts ?? 0) => {
-      recordDelivery(db, { ...base, status: 'failed', attempts, error: reason });
       log.warn('delivery failed', { session: session.id, seq: row.seq, reason });
-      if (row.kind === 'question' && row.content.question) this.unshown(queue, row, reason);
-      queue.enqueue({
-        kind: 'system',
-        trigger: false,
-        routing: row.routing,
-        content: {
-          text: `Delivery of your message seq ${row.seq} to ${row.routing.channelType}:${row.routing.platformId} failed: ${reason}`,
-          attachments: [],
-        },
-      });
+      const key = `delivery-failed:${row.id}`;
+      if (!queue.byPlatformMessage(row.routing, key)) {
+        if (row.kind === 'question' && row.content.question) this.unshown(queue, row, reason);
+        queue.enqueue({
+          kind: 'system',
+          trigger: false,
+          routing: row.routing,
+          content: {
+            text: `Delivery of your message seq ${row.seq} to ${row.routing.channelType}:${row.routing.platformId} failed: ${reason}`,
+            attachments: [],
+            platformMessageId: key,
+          },
+        });
+      }
+      recordDelivery(db, { ...base, status: 'failed', attempts, error: reason });
       return true;
     };
     if (row.kind === 'question' && row.content.question && !this.askable(session, row, origin)) {
