@@ -41,6 +41,28 @@ describe('text for a terminal', () => {
   });
 });
 
+describe('terminal edits', () => {
+  it('an edit back to an earlier text is shown last, to a client away and to one attached', async () => {
+    const db = openCentralDb(':memory:');
+    try {
+      const ch = new TerminalChannel({ log: createLogger({ level: 'error' }), mailbox: sqliteMailbox(db) });
+      const target = { platformId: 'main', threadId: null };
+      const edits: Array<[string, string]> = [
+        ['X', 's:1'],
+        ['Y', 's:2'],
+        ['X', 's:3'],
+      ];
+      for (const [text, key] of edits) await ch.edit(target, 't-k1', text, key);
+      await ch.edit(target, 't-k1', 'X', 's:3'); // the last one sent again after a crash
+      const got: Array<Record<string, unknown>> = [];
+      ch.attach('main', { send: (e) => void got.push(e) });
+      expect(got.map((e) => e.text)).toEqual(['X', 'Y', 'X']);
+    } finally {
+      db.close();
+    }
+  });
+});
+
 describe('terminal replies are kept until shown', () => {
   it('a reply written to a client that died before reading it is handed to the next one, until one has shown it', async () => {
     const db = openCentralDb(':memory:');

@@ -127,8 +127,17 @@ export interface ChannelAdapter {
    * who is not listening is not a failure: buffering adapters keep the message for later.
    */
   deliver(target: DeliveryTarget, message: OutgoingMessage): Promise<string>;
-  /** Replace the text of a message sent earlier. */
-  edit?(target: DeliveryTarget, platformMessageId: string, text: string): Promise<void>;
+  /**
+   * Replace the text of a message sent earlier. `idempotencyKey` is the edit's own (the same
+   * edit sent again after a crash carries the same key; two edits to the same text do not):
+   * an adapter that keeps edits for later dedupes by it.
+   */
+  edit?(
+    target: DeliveryTarget,
+    platformMessageId: string,
+    text: string,
+    idempotencyKey?: string,
+  ): Promise<void>;
   /** Add an emoji reaction to a message. */
   react?(target: DeliveryTarget, platformMessageId: string, emoji: string): Promise<void>;
   /** Show or clear a typing indicator. */

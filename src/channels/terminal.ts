@@ -103,10 +103,15 @@ export class TerminalChannel implements ChannelAdapter {
     return id;
   }
 
-  async edit(target: DeliveryTarget, platformMessageId: string, text: string): Promise<void> {
-    // Kept like a reply until shown, and shown as an edit (the same edit sent again after a
-    // crash is kept once).
-    const key = `edit:${platformMessageId}:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+  async edit(
+    target: DeliveryTarget,
+    platformMessageId: string,
+    text: string,
+    idempotencyKey?: string,
+  ): Promise<void> {
+    // Kept like a reply until shown, and shown as an edit. The same edit sent again after a
+    // crash is kept once; an edit back to an earlier text is another edit (X → Y → X ends on X).
+    const key = `edit:${idempotencyKey ?? `${platformMessageId}:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`}`;
     const kept: TerminalReply = {
       type: 'message',
       platformId: target.platformId,

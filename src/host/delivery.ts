@@ -219,7 +219,7 @@ export class Delivery {
       case 'edit': {
         const pid = c.targetSeq !== undefined ? this.platformMessageFor(session, queue, c.targetSeq) : null;
         if (pid && adapter.edit) {
-          await adapter.edit(target, pid, c.text);
+          await adapter.edit(target, pid, c.text, key);
           return pid;
         }
         return adapter.deliver(target, msg);
