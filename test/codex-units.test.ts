@@ -9,6 +9,7 @@ import { fitSections, writeAgentsMd, AGENTS_MD_CAP } from '../src/providers/code
 import { CodexConfigError, renderConfig } from '../src/runner/providers/codex-config.js';
 import { errorEvent } from '../src/runner/providers/codex-events.js';
 import { codexEnv } from '../src/runner/providers/codex-env.js';
+import { CodexApprovals } from '../src/runner/providers/codex-approvals.js';
 import { RpcClient, RpcClosedError, RpcError, RpcTimeoutError } from '../src/runner/providers/codex-rpc.js';
 import { memoryLogger } from '../src/shared/log.js';
 
@@ -54,6 +55,19 @@ describe('codex RPC transport', () => {
     expect(sent.find((m) => m.id === 'r1')).toEqual({ id: 'r1', result: { decision: 'accept' } });
     expect(sent.find((m) => m.id === 'r2').error.message).toMatch(/unknown weird\/request/);
     expect(log.lines.some((l) => l.msg === 'skipping unparsable line from codex app-server')).toBe(true);
+  });
+
+  it('a server request the approvals do not know is refused with an error reply, and the transport goes on', async () => {
+    const { child, sent, say } = fakeChild();
+    const rpc = new RpcClient(child, memoryLogger());
+    rpc.onRequest = new CodexApprovals({ policy: 'ask', trustedServers: [], cwd: '/', emit() {} }).handle;
+    const notes: string[] = [];
+    rpc.onNotification = (m) => notes.push(m);
+    say({ id: 'r3', method: 'attestation/generate', params: {} });
+    say({ method: 'turn/started', params: {} });
+    await tick();
+    expect(sent.find((m) => m.id === 'r3')?.error?.message).toMatch(/attestation\/generate/);
+    expect(notes).toEqual(['turn/started']);
   });
 
   it('times out one request; exit rejects every pending request and tells close listeners the cause', async () => {

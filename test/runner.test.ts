@@ -106,6 +106,28 @@ describe('runner loop', () => {
     });
   });
 
+  it('a provider whose query cannot even start fails the message (a config error at once), and the runner goes on', async () => {
+    let n = 0;
+    const provider: AgentProvider = {
+      ...streaming(async function* () {
+        yield { type: 'result', text: 'second time lucky' };
+      }),
+      query(input) {
+        if (n++ === 0) throw new ProviderConfigError('the MCP server "x" has a newline in its arguments');
+        return streaming(async function* () {
+          yield { type: 'result', text: 'second time lucky' };
+        }).query(input);
+      },
+    };
+    start(provider);
+    const m = send('hello');
+    await waitFor(() => ackOf(m.id)?.status === 'failed', 5000, 'ack');
+    expect(ackOf(m.id)?.error).toMatchObject({ retryable: false, classification: 'config' });
+    const again = send('again');
+    await waitFor(() => ackOf(again.id)?.status === 'completed', 5000, 'second ack');
+    expect(replies()).toEqual(['second time lucky']);
+  });
+
   it('a provider that ends without a result leaves no message hanging', async () => {
     start(
       streaming(async function* () {

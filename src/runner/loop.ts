@@ -215,12 +215,21 @@ export class RunnerLoop {
       queue.setTurn(last ? { messageId: last.id, routing: last.routing } : null);
     };
     setTurn();
-    const q = provider.query({
-      prompt: formatMessages(first, meta.timezone, this.now()),
-      continuation,
-      cwd: this.d.cwd,
-      systemContext: ctx,
-    });
+    let q: AgentQuery;
+    try {
+      q = provider.query({
+        prompt: formatMessages(first, meta.timezone, this.now()),
+        continuation,
+        cwd: this.d.cwd,
+        systemContext: ctx,
+      });
+    } catch (err) {
+      // A provider that fails before its query exists (its config, its files) fails the batch
+      // like a query that throws: a configuration error at once, anything else as a crash.
+      log.error('provider query could not start', { err });
+      queue.ack(first, 'failed', failureOf(err));
+      return;
+    }
     this.current = q;
     let deltas = '';
     /** Files the agent produced in the front group's turn (ProviderEvent 'file'), staged under outbox/. */

@@ -174,7 +174,14 @@ export class RpcClient {
 
   private answer(id: string | number, method: string, params: unknown): void {
     const handler = this.onRequest;
-    const reply = handler ? handler(method, params) : Promise.reject(new Error(`no handler for ${method}`));
+    // A handler that throws instead of rejecting is refused the same way: codex waits for an
+    // answer to every request, and a throw here would end the runner from inside its stdout.
+    let reply: Promise<unknown>;
+    try {
+      reply = handler ? handler(method, params) : Promise.reject(new Error(`no handler for ${method}`));
+    } catch (err) {
+      reply = Promise.reject(err);
+    }
     reply.then(
       (result) => this.write({ id, result: result ?? {} }),
       (err: unknown) => {
