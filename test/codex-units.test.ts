@@ -10,6 +10,7 @@ import { CodexConfigError, renderConfig } from '../src/runner/providers/codex-co
 import { errorEvent } from '../src/runner/providers/codex-events.js';
 import { codexEnv } from '../src/runner/providers/codex-env.js';
 import { CodexApprovals } from '../src/runner/providers/codex-approvals.js';
+import { generatedImages } from '../src/runner/providers/codex-archive.js';
 import { RpcClient, RpcClosedError, RpcError, RpcTimeoutError } from '../src/runner/providers/codex-rpc.js';
 import { memoryLogger } from '../src/shared/log.js';
 
@@ -204,5 +205,21 @@ describe('codex turn errors', () => {
       retryable: true,
     });
     expect(errorEvent('401 Unauthorized')).toMatchObject({ classification: 'auth', retryable: false });
+  });
+});
+
+describe('codex generated images', () => {
+  it('lists regular files only: a dangling or outward link neither fails the turn nor is attached', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'polyclaw-codex-img-'));
+    try {
+      const dir = path.join(home, 'generated_images', 't1');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'a.png'), 'png');
+      fs.symlinkSync(path.join(home, 'gone.png'), path.join(dir, 'dangling.png'));
+      fs.symlinkSync('/etc/hostname', path.join(dir, 'outward.png'));
+      expect(generatedImages(home, 't1', 0)).toEqual([path.join(dir, 'a.png')]);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });

@@ -71,7 +71,11 @@ export function scaffoldMemory(agentDir: string): void {
   create(path.join(mem, 'index.md'), '# Memory index\n\n');
 }
 
-/** Files under generated_images/<thread>/ modified at or after sinceMs. */
+/**
+ * Files under generated_images/<thread>/ modified at or after sinceMs. Regular files only, never
+ * followed: the agent can write there, and a dangling or outward link must neither fail the
+ * turn nor be attached.
+ */
 export function generatedImages(codexHome: string, threadId: string, sinceMs: number): string[] {
   const dir = path.join(codexHome, 'generated_images', threadId);
   let names: string[];
@@ -84,8 +88,8 @@ export function generatedImages(codexHome: string, threadId: string, sinceMs: nu
   return names
     .map((n) => path.join(dir, n))
     .filter((p) => {
-      const st = fs.statSync(p);
-      return st.isFile() && st.mtimeMs >= sinceMs - 1000;
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      return !!st && st.isFile() && st.mtimeMs >= sinceMs - 1000;
     })
     .sort();
 }
