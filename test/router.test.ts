@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InboundEvent } from '../src/channels/adapter.js';
 import type { Db } from '../src/host/db/open.js';
-import type { Router } from '../src/host/router.js';
-import type { SessionQueue } from '../src/host/session-queue.js';
+import { Router } from '../src/host/router.js';
+import { SessionQueue } from '../src/host/session-queue.js';
 import { createGroup } from '../src/host/store/groups.js';
 import {
   createWiring,
@@ -17,6 +17,7 @@ import { getQuestion, MAX_QUESTION_OPEN_MS, recordQuestion } from '../src/host/s
 import { getSession, listSessions, resolveSession } from '../src/host/store/sessions.js';
 import { addMembership, ensureUser, grantRole } from '../src/host/store/users.js';
 import { mayBacktrack } from '../src/host/pattern-guard.js';
+import { createLogger } from '../src/shared/log.js';
 import { routerKit, type RouterKit } from './support/router-kit.js';
 
 let kit: RouterKit;
@@ -154,6 +155,33 @@ describe('router', () => {
       expect(getSession(db, a.sessionId).agentGroupId).toBeDefined();
     }
     expect(woken.sort()).toEqual(acc.map((a) => a.sessionId).sort());
+  });
+
+  it('a fan-out cut short by a failing wiring still wakes what it queued; the event sent again wakes all', async () => {
+    wire('a', { engageMode: 'pattern', pattern: 'hello' });
+    const b = wire('b', { engageMode: 'pattern', pattern: 'hello' });
+    let failOnce = true;
+    const flaky = new Router({
+      db,
+      log: createLogger({ level: 'error' }),
+      queueFor: (session) => {
+        if (session.agentGroupId === b.group.id && failOnce) {
+          failOnce = false;
+          throw new Error('ENOSPC: no inotify watches left');
+        }
+        let q = queues.get(session.id);
+        if (!q) queues.set(session.id, (q = new SessionQueue(path.join(kit.dir, session.id))));
+        return q;
+      },
+      wake: (id) => woken.push(id),
+    });
+    const event = ev({ platformMessageId: 'pm-1' });
+    await expect(flaky.route(event)).rejects.toThrow(/ENOSPC/);
+    expect(woken).toHaveLength(1);
+    const acc = await flaky.route(event); // the platform sends it again
+    expect(acc).toHaveLength(2);
+    expect(new Set(woken)).toEqual(new Set(acc.map((x) => x.sessionId)));
+    for (const x of acc) expect(rows(x.sessionId)).toHaveLength(1);
   });
 
   it('a pattern that backtracks for ever is stopped after its time limit (no match); other chats go on', async () => {

@@ -179,9 +179,30 @@ export class Router {
     const user = ensureUser(db, event.channelType, event.sender.id, event.sender.name);
     const accepted: AcceptedMessage[] = [];
     const toWake = new Set<string>();
+    // What was queued is woken even when a later wiring throws: the platform's retry finds it
+    // queued already (`again`) and would otherwise never wake its session.
+    try {
+      await this.fanOut(event, chat, mg.id, user.id, wirings, accepted, toWake);
+    } finally {
+      for (const s of toWake) this.deps.wake(s);
+    }
+    for (const a of accepted) touchSession(db, a.sessionId);
+    return accepted;
+  }
+
+  private async fanOut(
+    event: InboundEvent,
+    chat: Routing,
+    mgId: string,
+    userId: string,
+    wirings: Wiring[],
+    accepted: AcceptedMessage[],
+    toWake: Set<string>,
+  ): Promise<void> {
+    const { db, log } = this.deps;
     const tkey = threadKey(event);
     for (const w of wirings) {
-      if (!this.inScope(w, event.sender, user.id, mg.id)) continue;
+      if (!this.inScope(w, event.sender, userId, mgId)) continue;
       const engaged = engages(
         w,
         event,
@@ -191,8 +212,8 @@ export class Router {
       if (!engaged && w.ignoredPolicy === 'drop') continue;
       if (engaged && w.engageMode === 'mention-sticky' && event.isMention) markSticky(db, w.id, tkey);
       const group = getGroup(db, w.agentGroupId);
-      const { session } = resolveSession(db, group.id, w.sessionMode, mg.id, event.threadId);
-      const senderIsAdmin = event.sender.isAdmin === true || isAdmin(db, user.id, group.id);
+      const { session } = resolveSession(db, group.id, w.sessionMode, mgId, event.threadId);
+      const senderIsAdmin = event.sender.isAdmin === true || isAdmin(db, userId, group.id);
       // Command gate: native agent slash commands act on the session itself, so admins only.
       const command = engaged && !senderIsAdmin ? nativeSlashCommand(event.text) : null;
       if (command) {
@@ -213,6 +234,7 @@ export class Router {
       const again = event.platformMessageId ? queue.byPlatformMessage(chat, event.platformMessageId) : null;
       if (again) {
         log.info('an event delivered again is not queued twice', { session: session.id, seq: again.seq });
+        if (engaged) toWake.add(session.id);
         accepted.push({
           group: group.name,
           sessionId: session.id,
@@ -251,9 +273,6 @@ export class Router {
       accepted.push({ group: group.name, sessionId: session.id, messageId: id, seq, engaged });
       if (engaged) toWake.add(session.id);
     }
-    for (const s of toWake) this.deps.wake(s);
-    for (const a of accepted) touchSession(db, a.sessionId);
-    return accepted;
   }
 
   private inScope(w: Wiring, sender: InboundEvent['sender'], userId: string, mgId: string): boolean {
