@@ -186,6 +186,22 @@ describe('delivery', () => {
     expect(host.pending().filter((m) => m.kind === 'system')).toHaveLength(1);
   });
 
+  it('a sandbox that keeps its outbound.db locked holds the host back a moment, not seconds per read', async () => {
+    reply('one');
+    runner.close(); // the runner's own handle gone, its sandbox keeps the file locked
+    const hostile = new Database(`${dir}/outbound.db`, { timeout: 100 });
+    try {
+      hostile.pragma('locking_mode = EXCLUSIVE');
+      hostile.exec('BEGIN EXCLUSIVE; COMMIT;'); // the lock is kept after the transaction
+      const t0 = Date.now();
+      expect(() => host.outboundSince(0)).toThrow(/locked|busy/i);
+      expect(Date.now() - t0).toBeLessThan(2000); // the old 5 s wait blocked every session and channel
+    } finally {
+      hostile.close();
+    }
+    expect(host.outboundSince(0).map((r) => r.content.text)).toEqual(['one']);
+  });
+
   it('gives up after maxAttempts transient failures', async () => {
     reply('one');
     for (let i = 0; i < 3; i++) channel.failures.push(new DeliveryError('timeout', true));

@@ -170,6 +170,9 @@ export function openOutboundWriter(sessionDir: string): Db {
   return db;
 }
 
+/** How long a host read of outbound.db waits for a lock (see openOutboundReader). */
+export const OUTBOUND_BUSY_MS = 200;
+
 /** Host side: outbound.db read-only; null while the runner has not created it yet. */
 export function openOutboundReader(sessionDir: string): Db | null {
   const file = path.join(sessionDir, OUTBOUND_FILE);
@@ -186,7 +189,11 @@ export function openOutboundReader(sessionDir: string): Db | null {
     if (!st && suffix === '') return null;
   }
   const db = new Database(file, { readonly: true, fileMustExist: true });
-  db.pragma('busy_timeout = 5000');
+  // The wait is synchronous, on the host's one thread: a sandbox that keeps its file locked
+  // (exclusive locking mode) would stall every session and channel for the whole timeout at
+  // each read. A WAL reader meets a lock only for moments; past this it fails, and the next
+  // bell or sweep reads again.
+  db.pragma(`busy_timeout = ${OUTBOUND_BUSY_MS}`);
   // Functions with side effects may not run from anything the schema holds; the schema itself
   // is checked by the reader in each read's snapshot (outboundSchemaReady).
   db.pragma('trusted_schema = OFF');
