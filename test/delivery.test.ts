@@ -125,6 +125,22 @@ describe('delivery', () => {
     expect(channel.sent.map((s) => s.msg.idempotencyKey)).toEqual([key, key]);
   });
 
+  it('a row whose sending the host never survived is given up after maxAttempts, and the agent told', async () => {
+    reply('one');
+    reply('two');
+    const outId = host.outboundSince(0)[0]!.id;
+    // Each of three hosts died while sending it (as with an adapter that crashes the process).
+    db.prepare(
+      `INSERT INTO deliveries (session_id, out_id, seq, status, attempts, updated_at) VALUES (?, ?, 1, 'sending', 3, 0)`,
+    ).run(session.id, outId);
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['two']);
+    expect(getDelivery(db, session.id, outId)?.status).toBe('failed');
+    expect(host.pending().find((m) => m.kind === 'system')?.content.text).toMatch(
+      /seq 1 .* failed: .*3 attempts/,
+    );
+  });
+
   it('retries transient errors with backoff, holding later rows back to keep order', async () => {
     reply('one');
     reply('two');

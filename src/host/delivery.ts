@@ -144,6 +144,10 @@ export class Delivery {
     }
     const adapter = this.d.channels.get(row.routing.channelType);
     if (!adapter) return fail(`channel "${row.routing.channelType}" is not running`);
+    // Found 'sending' with every attempt used: each host died sending it (a send that takes the
+    // process down would otherwise be tried again at every start, for ever).
+    if (prev?.status === 'sending' && prev.attempts >= this.d.maxAttempts)
+      return fail(`gave up after ${prev.attempts} attempts: the host stopped during each`);
     const target: DeliveryTarget = { platformId: row.routing.platformId, threadId: row.routing.threadId };
     const attempts = (prev?.attempts ?? 0) + 1;
     recordDelivery(db, { ...base, status: 'sending', attempts });
