@@ -11,16 +11,27 @@ export function parse(
   options: Options,
   usage: string,
 ): { values: Values; positionals: string[] } {
+  let parsed;
   try {
-    return parseArgs({
+    parsed = parseArgs({
       args: argv,
       options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...options },
       allowPositionals: true,
       strict: true,
+      tokens: true,
     });
   } catch (err) {
     throw new UsageError(`${(err as Error).message.split('\n')[0]} — usage: ${usage}`);
   }
+  // A value flag given twice is refused, not settled by the last one (`--provider mock
+  // --provider claude` would quietly make a claude group).
+  const seen = new Set<string>();
+  for (const t of parsed.tokens) {
+    if (t.kind !== 'option' || options[t.name]?.type !== 'string' || options[t.name]?.multiple) continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} is given twice — usage: ${usage}`);
+    seen.add(t.name);
+  }
+  return { values: parsed.values, positionals: parsed.positionals };
 }
 
 export function wantsJson(argv: string[]): boolean {

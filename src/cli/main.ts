@@ -4,6 +4,9 @@
  * starts without the host's modules, and every command shares one error path: a one-line
  * message on stderr and a non-zero exit.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { printResult, reportError, UsageError } from './output.js';
 import { wantsJson } from './args.js';
 
@@ -17,10 +20,17 @@ const HELP = `polyclaw — self-hosted personal AI assistant host
   polyclaw destinations list|add|remove …   names a group may address (chats, other groups)
   polyclaw secrets set|list|delete|test|grant|revoke|login codex …
   polyclaw doctor                     check the install
+  polyclaw version                    the installed version
   polyclaw runner                     (internal) the agent runner inside a sandbox
   polyclaw tools                      (internal) the MCP tool server (stdio) agents connect to
 
 Every command takes --json. POLYCLAW_HOME selects the data directory (default ./data).`;
+
+/** The installed package's version (package.json sits two folders above this file, built or not). */
+function packageVersion(): string {
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -43,6 +53,13 @@ async function main(argv: string[]): Promise<number> {
       return (await import('../runner/main.js')).runnerMain();
     case 'tools':
       return (await import('../runner/tools/startup.js')).toolsFront();
+    case 'version':
+    case '--version':
+    case '-v': {
+      const version = packageVersion();
+      printResult({ version }, wantsJson(rest), () => `polyclaw ${version}`);
+      return 0;
+    }
     case undefined:
     case 'help':
     case '--help':

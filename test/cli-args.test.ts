@@ -1,0 +1,34 @@
+/** The command line's own behaviour, through the built `polyclaw` command: flags given twice, the version. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliAsync, ROOT, tempHome } from './support/cli.js';
+
+const home = tempHome('polyclaw-cli-args-');
+afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
+
+describe('polyclaw command line', () => {
+  it('a value flag given twice is a usage error naming it, and nothing is made', async () => {
+    for (const args of [
+      ['groups', 'create', 'x', '--provider', 'mock', '--provider', 'claude'],
+      ['groups', 'create', 'x', '--provider=mock', '--provider=claude'],
+    ]) {
+      const r = await cliAsync(home, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([expect.stringContaining('--provider is given twice')]);
+    }
+    expect((await cliAsync(home, ['groups', 'list', '--json'])).json.result).toEqual([]);
+  });
+
+  it('prints its version, as text or JSON', async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    for (const v of ['version', '--version']) {
+      const r = await cliAsync(home, [v]);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(`polyclaw ${version}`);
+    }
+    expect((await cliAsync(home, ['version', '--json'])).json.result).toEqual({ version });
+  });
+});
