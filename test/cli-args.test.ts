@@ -32,3 +32,33 @@ describe('polyclaw command line', () => {
     expect((await cliAsync(home, ['version', '--json'])).json.result).toEqual({ version });
   });
 });
+
+describe('groups update', () => {
+  it('an empty optional setting clears it back to the default', async () => {
+    const h = tempHome('polyclaw-cli-clear-');
+    try {
+      expect(
+        (
+          await cliAsync(h, [
+            'groups',
+            'create',
+            'g',
+            '--provider',
+            'mock',
+            '--model',
+            'm1',
+            '--timezone',
+            'UTC',
+          ])
+        ).code,
+      ).toBe(0);
+      const r = await cliAsync(h, ['groups', 'update', 'g', '--model', '', '--timezone', '', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const shown = (await cliAsync(h, ['groups', 'show', 'g', '--json'])).json.result;
+      expect(JSON.stringify(shown)).toMatch(/"model":null/);
+      expect(JSON.stringify(shown)).toMatch(/"timezone":null/);
+    } finally {
+      fs.rmSync(h, { recursive: true, force: true });
+    }
+  });
+});

@@ -26,7 +26,7 @@ const WIRING_OPTS = {
 
 const USAGE: Record<string, string> = {
   groups:
-    'polyclaw groups create NAME --provider mock|claude|codex|opencode [--model M] [--effort E] [--endpoint SECRET] [--approval bypass|ask|deny] | list | show NAME | update NAME [...] | delete NAME [--force]',
+    'polyclaw groups create NAME --provider mock|claude|codex|opencode [--model M] [--effort E] [--endpoint SECRET] [--approval bypass|ask|deny] | list | show NAME | update NAME [...] (an empty --model/--effort/--endpoint/--timezone "" clears it) | delete NAME [--force]',
   wirings:
     'polyclaw wirings list | add --group G --channel C --platform-id ID [--engage pattern|mention|mention-sticky] [--pattern RE] [--session shared|per-thread|agent-shared] [--scope all|members|admins] [--ignored drop|accumulate] | update ID [...] | remove ID',
   sessions: 'polyclaw sessions list [--group G] | show ID | reset ID',
@@ -34,15 +34,18 @@ const USAGE: Record<string, string> = {
     'polyclaw destinations list | add --group G --name N (--agent GROUP | --channel C --platform-id ID [--thread T]) | remove --group G --name N',
 };
 
+/** An empty value of an optional setting clears it (back to the provider's or host's default). */
+const orDefault = (x: unknown) => (x === '' ? null : x);
+
 function groupFields(v: Record<string, unknown>) {
   return {
     provider: v.provider,
-    model: v.model,
-    effort: v.effort,
-    endpoint: v.endpoint,
+    model: orDefault(v.model),
+    effort: orDefault(v.effort),
+    endpoint: orDefault(v.endpoint),
     approval: v.approval,
     assistantName: v['assistant-name'],
-    timezone: v.timezone,
+    timezone: orDefault(v.timezone),
   };
 }
 
