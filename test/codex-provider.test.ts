@@ -164,6 +164,47 @@ describe('codex provider with the real codex app-server', () => {
     expect(archived.find((a) => a.includes('## Prompt\n\nthird'))).toContain('ok: third');
   }, 45_000);
 
+  it('a changed runtime context reaches the model on the warm thread and on a resumed one, and is sent only when changed', async () => {
+    const dir = mkAgent('context');
+    const cwd = path.join(dir, 'agent');
+    const codexHome = path.join(dir, 'agent/.codex');
+    const init = (x: ProviderEvent[]) => x.find((e) => e.type === 'init') as { continuation: string };
+    /** The runtime contexts the last model request carried, oldest first. */
+    const contexts = () =>
+      (fake.requests.at(-1)!.body.input as Array<{ role?: string; content?: Array<{ text?: string }> }>)
+        .filter((i) => i.role === 'developer')
+        .flatMap((i) => (i.content ?? []).map((c) => /Assistant name: \w+/.exec(c.text ?? '')?.[0] ?? ''))
+        .filter(Boolean);
+    const ask = async (p: CodexProvider, prompt: string, name: string, continuation?: string) => {
+      const evs = await collect(
+        p.query({ prompt, cwd, systemContext: `Assistant name: ${name}`, continuation }),
+        1,
+      );
+      expect(evs.at(-1)).toEqual({ type: 'result', text: `ok: ${prompt}` });
+      return init(evs).continuation;
+    };
+    const p = mk(dir);
+    const thread = await ask(p, 'one', 'Alpha');
+    expect(contexts()).toEqual(['Assistant name: Alpha']);
+    const warmPid = findCodexPid(codexHome);
+    expect(await ask(p, 'two', 'Beta', thread)).toBe(thread);
+    expect(contexts()).toEqual(['Assistant name: Alpha', 'Assistant name: Beta']);
+    // Still the warm app-server and its loaded thread.
+    expect(findCodexPid(codexHome)).toBe(warmPid);
+    await ask(p, 'three', 'Beta', thread);
+    expect(contexts()).toEqual(['Assistant name: Alpha', 'Assistant name: Beta']);
+    // A new process resumes the thread: an unchanged context is not sent again, a changed one is.
+    await p.close();
+    const q = mk(dir);
+    expect(await ask(q, 'four', 'Beta', thread)).toBe(thread);
+    expect(contexts()).toEqual(['Assistant name: Alpha', 'Assistant name: Beta']);
+    await q.close();
+    const r = mk(dir);
+    expect(await ask(r, 'five', 'Gamma', thread)).toBe(thread);
+    expect(contexts()).toEqual(['Assistant name: Alpha', 'Assistant name: Beta', 'Assistant name: Gamma']);
+    await r.close();
+  }, 60_000);
+
   it('steers a follow-up into a running turn; one answer per prompt, in order', async () => {
     const dir = mkAgent('steer');
     fake.script({ text: 'slow answer', deltas: ['slow ', 'answer'], delayMs: 1500 }, { text: 'after steer' });

@@ -15,12 +15,18 @@
  *    (codex-approvals.ts); the turn timer does not run while a person is being asked;
  *  - the app-server outlives the query (warm turns pay no process start, no initialize and no
  *    thread/resume of the thread it already has loaded); it is killed only after an abort, a
- *    transport failure or a timed-out turn, and the provider replaces it when its config changes.
+ *    transport failure or a timed-out turn, and the provider replaces it when its config changes;
+ *  - the runtime context (systemContext: assistant name, timezone, destinations) reaches the
+ *    thread: thread/start's developerInstructions, and for a resumed or warm thread whose context
+ *    changed, a developer message appended to it (codex keeps a thread's first instructions on
+ *    resume; codex-context.ts). The warm path with an unchanged context sends and reads nothing.
  */
+import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { ApprovalPolicy } from '../../shared/messages.js';
 import type { ProviderEvent } from '../../shared/provider.js';
 import { CodexApprovals, codexApprovalPolicy } from './codex-approvals.js';
+import { contextUpdateItem, type ContextRecord } from './codex-context.js';
 import { classify, errorEvent } from './codex-events.js';
 import { applyNotification, createTurn, type ActiveTurn, type TurnEnd } from './codex-turn.js';
 import { RpcClosedError, type RpcClient } from './codex-rpc.js';
@@ -36,6 +42,8 @@ export interface CodexConnection {
   initialized?: boolean;
   /** The thread this process has loaded (started or resumed). */
   thread?: string;
+  /** The runtime context that thread is known to hold (codex-context.ts); unset when unknown. */
+  instructions?: string;
   /** Set the moment a query gives the process up (abort, timeout): never reuse it, even before it is killed. */
   retired?: boolean;
 }
@@ -55,10 +63,14 @@ export interface ConversationDeps {
   personWaiting?: () => boolean;
   /** Files codex generated during a turn (delivered as `file` events before the result). */
   generatedFiles?: (threadId: string, sinceMs: number) => string[];
+  /** Which context each thread last received (absent: none is known, a resumed thread is sent it). */
+  contextRecord?: ContextRecord;
   /** Called with each prompt as its result is emitted (for the exchange archive). */
   onAnswered?: (prompt: string, result: string | null, threadId: string) => void;
   now?: () => number;
 }
+
+const NO_RECORD: ContextRecord = { has: () => false, remember: () => undefined };
 
 const textInput = (text: string) => [{ type: 'text', text, text_elements: [] }];
 
@@ -180,9 +192,14 @@ export class CodexConversation {
       conn.retired = false;
       this.broken = false;
     }
-    this.threadId =
-      this.continuation && conn.thread === this.continuation ? conn.thread : await this.openThread(rpc);
+    const loaded = !!this.continuation && conn.thread === this.continuation;
+    // The warm path: the loaded thread already has this context, nothing to send or read.
+    const current = loaded && conn.instructions === this.d.systemContext;
+    const opened = loaded ? { id: this.continuation!, started: false } : await this.openThread(rpc);
+    this.threadId = opened.id;
     conn.thread = this.threadId;
+    const synced = current || (await this.syncContext(rpc, opened.started));
+    conn.instructions = synced ? this.d.systemContext : undefined;
     this.events.push({ type: 'init', continuation: this.threadId });
     while (!this.aborted) {
       if (rpc.isClosed && this.queue.length) {
@@ -205,7 +222,35 @@ export class CodexConversation {
 
   private closedCause: string | null = null;
 
-  private async openThread(rpc: RpcClient): Promise<string> {
+  /**
+   * Bring the thread's runtime context up to date (codex-context.ts): a thread just started got
+   * it as developerInstructions; any other one is sent it when its record differs. False when
+   * that failed (the next query tries again); the turn still runs.
+   */
+  private async syncContext(rpc: RpcClient, started: boolean): Promise<boolean> {
+    const record = this.d.contextRecord ?? NO_RECORD;
+    const context = this.d.systemContext;
+    try {
+      if (!started && !record.has(this.threadId, context)) {
+        await rpc.request('thread/inject_items', {
+          threadId: this.threadId,
+          items: [contextUpdateItem(context)],
+        });
+        this.d.log.info('runtime context changed: sent to the codex thread', { thread: this.threadId });
+      }
+      record.remember(this.threadId, context);
+      return true;
+    } catch (err) {
+      if (err instanceof RpcClosedError) throw err;
+      this.d.log.warn('could not bring the runtime context of the codex thread up to date', {
+        thread: this.threadId,
+        err: errorMessage(err),
+      });
+      return false;
+    }
+  }
+
+  private async openThread(rpc: RpcClient): Promise<{ id: string; started: boolean }> {
     const common = {
       cwd: this.d.cwd,
       model: this.d.model,
@@ -217,7 +262,7 @@ export class CodexConversation {
     if (this.continuation) {
       try {
         const r = await rpc.request<ThreadReply>('thread/resume', { threadId: this.continuation, ...common });
-        return r.thread.id;
+        return { id: r.thread.id, started: false };
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         if (err instanceof RpcClosedError || classify(message) !== 'stale-session') throw err;
@@ -228,7 +273,7 @@ export class CodexConversation {
       }
     }
     const r = await rpc.request<ThreadReply>('thread/start', common);
-    return r.thread.id;
+    return { id: r.thread.id, started: true };
   }
 
   private async runTurn(rpc: RpcClient, prompt: string): Promise<void> {

@@ -23,6 +23,7 @@ import {
   type CodexMcpServer,
 } from './codex-config.js';
 import { chatgptMode, writePlaceholderAuth } from './codex-chatgpt.js';
+import { contextRecord } from './codex-context.js';
 import { codexEnv } from './codex-env.js';
 import { RpcClient } from './codex-rpc.js';
 import { CodexConversation, type CodexConnection } from './codex-conversation.js';
@@ -201,6 +202,7 @@ export class CodexProvider implements AgentProvider {
         turnTimeoutMs: s.turnTimeoutMs,
         personWaiting: this.ctx.personWaiting,
         generatedFiles: (thread, since) => generatedImages(this.codexHome, thread, since),
+        contextRecord: contextRecord(this.codexHome),
         onAnswered: (prompt, result, threadId) => this.archive(prompt, result, threadId),
         now: this.deps.now,
       },
