@@ -1,9 +1,35 @@
 /**
- * One host per data directory. The lock file holds the owner's pid; it is taken with O_EXCL,
- * and a lock whose pid is no longer a live polyclaw process (kill -9) is taken over.
+ * One host per data directory: the lock file holds the owner's pid. Invariants:
+ *  - a lock appears whole or not at all: the pid goes into a private temp file that is then
+ *    hard-linked into place (link fails when the name exists, so exactly one starter wins);
+ *  - a lock that is not a pid (empty, unreadable, damaged) counts as held: only an older
+ *    Polyclaw wrote it in two steps, which takes microseconds. Once it is ABANDONED_MS old no one
+ *    is still writing it, and it is taken over like a stale one;
+ *  - a stale lock (its pid is no live `polyclaw up`, e.g. after kill -9) is never deleted in
+ *    place: the holder of the takeover claim (a second lock, taken the same way) moves it aside
+ *    to a unique name, checks it moved the very file it judged stale (else puts it back), and
+ *    then links its own. So two starters that saw the same stale lock cannot remove each other's
+ *    fresh one. Left open: a claimer killed mid-takeover whose stale claim is then cleared by
+ *    three starters at once in the same microseconds.
+ *  - only the owner removes its lock, and only while the file there is the one it linked.
+ * A kill -9 in the middle of taking the lock can leave a small `host.lock.new-…` file behind;
+ * it is harmless.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { PolyclawError } from '../shared/errors.js';
+
+/** A lock that is not a pid and older than this is abandoned, not being written. */
+export const ABANDONED_MS = 60_000;
+const ATTEMPTS = 5;
+
+/** What a lock path held when looked at: enough to tell whether it was replaced since. */
+interface Seen {
+  dev: number;
+  ino: number;
+  mtimeMs: number;
+  text: string | null;
+}
 
 function alive(pid: number): boolean {
   try {
@@ -21,30 +47,129 @@ function alive(pid: number): boolean {
   }
 }
 
-export function acquireLock(file: string): () => void {
-  for (let attempt = 0; attempt < 2; attempt++) {
+const isCode = (err: unknown, code: string) => (err as NodeJS.ErrnoException).code === code;
+
+/** Null when nothing is there; text null when it cannot be read. */
+function look(file: string): Seen | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return null;
     try {
-      const fd = fs.openSync(file, 'wx', 0o600);
-      fs.writeSync(fd, String(process.pid));
-      fs.closeSync(fd);
-      return () => {
-        try {
-          if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file, { force: true });
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(fs.readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new PolyclawError(
-          'already_running',
-          `another Polyclaw host (pid ${pid}) is already running on this POLYCLAW_HOME`,
-        );
-      }
-      fs.rmSync(file, { force: true });
+      const st = fs.lstatSync(file);
+      return { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, text: null };
+    } catch (e) {
+      if (isCode(e, 'ENOENT')) return null;
+      throw e;
     }
   }
-  throw new PolyclawError('already_running', `could not take the host lock ${file}`);
+  try {
+    const st = fs.fstatSync(fd);
+    return { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, text: fs.readFileSync(fd, 'utf8') };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const same = (a: Seen, b: Seen) =>
+  a.dev === b.dev && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.text === b.text;
+
+function pidIn(seen: Seen): number | null {
+  const t = seen.text?.trim() ?? '';
+  const pid = /^\d+$/.test(t) ? Number(t) : 0;
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+}
+
+/** live: a running host holds it; held: not a pid yet and recent; stale: free to take over. */
+function verdict(seen: Seen): 'live' | 'held' | 'stale' {
+  const pid = pidIn(seen);
+  if (pid === null) return Date.now() - seen.mtimeMs > ABANDONED_MS ? 'stale' : 'held';
+  return pid !== process.pid && alive(pid) ? 'live' : 'stale';
+}
+
+function linkNew(from: string, to: string): boolean {
+  try {
+    fs.linkSync(from, to);
+    return true;
+  } catch (err) {
+    if (isCode(err, 'EEXIST')) return false;
+    throw err;
+  }
+}
+
+const uniqueName = (file: string, tag: string) =>
+  `${file}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`;
+
+/** Moves `seen` out of `file`; anything else found there instead is put back untouched. */
+function moveAside(file: string, seen: Seen): void {
+  const aside = uniqueName(file, 'stale');
+  try {
+    fs.renameSync(file, aside);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return;
+    throw err;
+  }
+  const moved = look(aside);
+  // A newer file took its place after we looked: restore it. If yet another appeared meanwhile
+  // it keeps the name (the case the header leaves open).
+  if (!moved || !same(moved, seen)) linkNew(aside, file);
+  fs.rmSync(aside, { force: true });
+}
+
+function removeIfSame(file: string, ino: number): void {
+  const now = look(file);
+  if (now?.ino === ino) fs.rmSync(file, { force: true });
+}
+
+const running = (message: string) => new PolyclawError('already_running', message);
+
+/** Under the takeover claim, moves the stale lock aside; throws when another starter is at it. */
+function takeOver(file: string, stale: Seen, mine: string, myIno: number): void {
+  const claim = `${file}.takeover`;
+  if (!linkNew(mine, claim)) {
+    const c = look(claim);
+    if (c && verdict(c) === 'stale') moveAside(claim, c);
+    else if (c)
+      throw running(
+        'another Polyclaw host is starting on this POLYCLAW_HOME (taking over the lock of one that stopped)',
+      );
+    return;
+  }
+  try {
+    const now = look(file);
+    if (now && same(now, stale)) moveAside(file, now);
+  } finally {
+    removeIfSame(claim, myIno);
+  }
+}
+
+/** Takes the host lock or throws already_running; returns the release function. */
+export function acquireLock(file: string): () => void {
+  const mine = uniqueName(file, 'new');
+  fs.writeFileSync(mine, String(process.pid), { mode: 0o600, flag: 'wx' });
+  try {
+    const myIno = fs.statSync(mine).ino;
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      if (linkNew(mine, file)) return () => release(file, myIno);
+      const seen = look(file);
+      if (!seen) continue;
+      const v = verdict(seen);
+      if (v === 'live')
+        throw running(`another Polyclaw host (pid ${pidIn(seen)}) is already running on this POLYCLAW_HOME`);
+      if (v === 'held')
+        throw running(
+          `the host lock ${file} is empty or unreadable: another Polyclaw host may be starting; try again in a minute`,
+        );
+      takeOver(file, seen, mine, myIno);
+    }
+    throw running(`could not take the host lock ${file}: other starters kept changing it`);
+  } finally {
+    fs.rmSync(mine, { force: true });
+  }
+}
+
+function release(file: string, ino: number): void {
+  const now = look(file);
+  if (now?.ino === ino && pidIn(now) === process.pid) fs.rmSync(file, { force: true });
 }
