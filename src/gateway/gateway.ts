@@ -12,7 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import path from 'node:path';
-import { errorMessage } from '../shared/errors.js';
+import { errorMessage, PolyclawError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { CHATGPT_TOKEN_URL } from './chatgpt-auth.js';
 import { ChatgptRefresher } from './chatgpt-refresher.js';
@@ -23,6 +23,22 @@ import { proxyRequest, sendError, type ProxyContext } from './proxy.js';
 import { credentialOf, TokenRegistry } from './tokens.js';
 
 export const GATEWAY_SOCKET = 'gateway.sock';
+/**
+ * The longest unix socket path the kernel takes (sun_path less its NUL: 108 bytes on Linux, 104
+ * on macOS and the BSDs). Node silently cuts a longer one, so the socket would appear somewhere
+ * else: every listener checks its path against this first.
+ */
+export const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
+
+/** Throws a config error naming the path and the limit when `socket` is too long to bind. */
+export function checkSocketPath(socket: string, advice = ''): void {
+  const bytes = Buffer.byteLength(socket);
+  if (bytes > MAX_SOCKET_PATH_BYTES)
+    throw new PolyclawError(
+      'config',
+      `the socket path ${socket} is ${bytes} bytes, over the ${MAX_SOCKET_PATH_BYTES}-byte limit for unix sockets${advice ? `: ${advice}` : ''}`,
+    );
+}
 const HOUR = 3_600_000;
 
 export class Gateway implements SandboxGatewayAccess {
@@ -54,21 +70,31 @@ export class Gateway implements SandboxGatewayAccess {
     };
   }
 
-  /** Listen on `<socketDir>/gateway.sock` (dir made 0700) and, if tcpPort is a number, 127.0.0.1:tcpPort. */
+  /**
+   * Listen on `<socketDir>/gateway.sock` (dir made 0700) and, if tcpPort is a number, 127.0.0.1:tcpPort.
+   * A failure closes whatever had opened: a listener left behind would keep the process alive.
+   */
   async listen(opts: {
     socketDir: string;
     tcpPort?: number | null;
   }): Promise<{ socket: string; tcpPort: number | null }> {
+    const socket = path.join(opts.socketDir, GATEWAY_SOCKET);
+    checkSocketPath(socket);
     fs.mkdirSync(opts.socketDir, { recursive: true, mode: 0o700 });
     fs.chmodSync(opts.socketDir, 0o700);
-    const socket = path.join(opts.socketDir, GATEWAY_SOCKET);
     fs.rmSync(socket, { force: true });
-    await this.listenOne(socket);
-    fs.chmodSync(socket, 0o600);
     this.socketDir = opts.socketDir;
-    if (typeof opts.tcpPort === 'number') {
-      const s = await this.listenOne({ port: opts.tcpPort, host: '127.0.0.1' });
-      this.tcpPort = (s.address() as net.AddressInfo).port;
+    try {
+      await this.listenOne(socket);
+      fs.chmodSync(socket, 0o600);
+      if (typeof opts.tcpPort === 'number') {
+        const s = await this.listenOne({ port: opts.tcpPort, host: '127.0.0.1' });
+        this.tcpPort = (s.address() as net.AddressInfo).port;
+      }
+    } catch (err) {
+      await this.close();
+      this.socketDir = null;
+      throw err;
     }
     return { socket, tcpPort: this.tcpPort };
   }
@@ -92,7 +118,7 @@ export class Gateway implements SandboxGatewayAccess {
 
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(this.servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.ctx.agents.http.destroy();
     this.ctx.agents.https.destroy();
     if (this.socketDir) fs.rmSync(path.join(this.socketDir, GATEWAY_SOCKET), { force: true });

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { z } from 'zod';
+import { checkSocketPath } from '../gateway/gateway.js';
 import { toWireError } from '../shared/errors.js';
 import { lineSplitter } from '../shared/lines.js';
 import type { Logger } from '../shared/log.js';
@@ -32,7 +33,9 @@ export class AdminServer {
     private readonly log: Logger,
   ) {}
 
+  /** A failure leaves nothing listening (an open server would keep the process alive). */
   async listen(): Promise<void> {
+    checkSocketPath(this.socketPath, 'use a shorter POLYCLAW_HOME');
     fs.rmSync(this.socketPath, { force: true });
     const server = net.createServer((sock) => this.accept(sock));
     // The socket appears inside $POLYCLAW_HOME, which the host keeps 0700: nobody else can
@@ -41,13 +44,20 @@ export class AdminServer {
       server.once('error', reject);
       server.listen(this.socketPath, () => resolve());
     });
-    fs.chmodSync(this.socketPath, 0o600);
     this.server = server;
+    try {
+      fs.chmodSync(this.socketPath, 0o600);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const server = this.server;
+    this.server = null;
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     fs.rmSync(this.socketPath, { force: true });
   }
 

@@ -2,10 +2,12 @@
  * Host boot and shutdown: lock the data dir, open and migrate the central DB, pick the
  * sandbox runtime, clean up this install's orphaned sandboxes, start channels, recover
  * whatever a previous host left in flight, then open the admin socket. Everything is injected
- * into the pieces here; nothing below reads globals.
+ * into the pieces here; nothing below reads globals. A start that fails undoes what it had
+ * started, newest first, so a failed `polyclaw up` exits instead of hanging on an open listener.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { channelRegistry } from '../channels/index.js';
 import type { ChannelAdapter } from '../channels/adapter.js';
 import { TerminalChannel } from '../channels/terminal.js';
@@ -20,7 +22,7 @@ import { HOST_ONLY, runOp, type HostServices, type OpContext } from './admin-ops
 import { ensureHome, loadConfig, paths, type Config } from './config.js';
 import { openCentralDb, type Db } from './db/open.js';
 import { firstRun } from './first-run.js';
-import type { Gateway } from '../gateway/gateway.js';
+import { checkSocketPath, GATEWAY_SOCKET } from '../gateway/gateway.js';
 import { startGateway } from './gateway-host.js';
 import { installId as readInstallId } from './install-id.js';
 import { acquireLock } from './lock.js';
@@ -52,17 +54,22 @@ export async function startHost(
   const config = loadConfig(opts.env);
   const log = opts.log ?? createLogger().child('host');
   const p = paths(config.home);
+  // Before anything is made or opened: the kernel would bind a too-long socket path cut short,
+  // somewhere outside the data dir.
+  for (const socket of [p.socket, path.join(p.gatewayDir, GATEWAY_SOCKET)])
+    checkSocketPath(socket, 'use a shorter POLYCLAW_HOME');
   ensureHome(config.home);
   // The admin and gateway sockets rely on it: only this user may enter the data dir.
   if (fs.statSync(config.home).uid === process.getuid?.()) fs.chmodSync(config.home, 0o700);
   for (const d of [p.groups, p.sessions, p.run]) fs.mkdirSync(d, { recursive: true });
   const release = acquireLock(p.lock);
-  let db: Db | null = null;
-  let gateway: Gateway | null = null;
+  const undo: Array<() => unknown> = [release];
   try {
-    db = openCentralDb(p.db);
+    const db = openCentralDb(p.db);
+    undo.push(() => db.close());
     // Before anything else runs: a wrong vault key refuses the start with nothing changed.
-    gateway = (await startGateway({ db, config, log: log.child('gateway'), env: opts.env })).gateway;
+    const gateway = (await startGateway({ db, config, log: log.child('gateway'), env: opts.env })).gateway;
+    undo.push(() => gateway.close());
     const installId = readInstallId(p.installId);
     const runtime = await chooseRuntime(config.sandbox.runtime, { log, runDir: p.run });
     const orphans = await runtime.cleanupOrphans(installId);
@@ -88,6 +95,7 @@ export async function startHost(
       onAction: (s, q, row) => scheduler?.handleAction(s, q, row),
       gateway,
     });
+    undo.push(() => sessions.close());
     scheduler = new Scheduler({
       db,
       log: log.child('scheduler'),
@@ -110,6 +118,7 @@ export async function startHost(
         onAnswer: (qid, option, sender) => router.answer(qid, option, sender),
         log: log.child(`channel:${name}`),
       });
+      undo.push(() => ch.teardown());
     }
     const createdMain = firstRun(db, config);
 
@@ -133,6 +142,7 @@ export async function startHost(
 
     await sessions.recover();
     scheduler.start();
+    undo.push(() => scheduler?.stop());
     await admin.listen();
     const sweep = setInterval(() => sessions.sweep(), config.safetyPollMs);
     sweep.unref();
@@ -163,9 +173,13 @@ export async function startHost(
       },
     };
   } catch (err) {
-    await gateway?.close();
-    db?.close();
-    release();
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch (cleanupErr) {
+        log.warn('cleanup after a failed start failed', { err: cleanupErr });
+      }
+    }
     throw err;
   }
 }
