@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ops, runOp } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
+import { PolyclawError } from '../src/shared/errors.js';
 import { openCentralDb } from '../src/host/db/open.js';
 import { groupDir, sessionDir } from '../src/host/sandbox-spec.js';
 import { SessionQueue } from '../src/host/session-queue.js';
@@ -29,10 +30,12 @@ describe('config', () => {
   it('refuses an unknown default timezone, from the environment or the file, before anything runs', () => {
     const h = home();
     expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_TZ: 'Nowhere/Land' })).toThrow(
-      'config timezone: unknown timezone "Nowhere/Land" (use an IANA name such as Europe/Paris)',
+      'POLYCLAW_TZ: unknown timezone "Nowhere/Land" (use an IANA name such as Europe/Paris)',
     );
     fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ timezone: 'Mars/X' }));
-    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/config timezone: unknown timezone "Mars\/X"/);
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
+      `${path.join(h, 'config.json')}: timezone: unknown timezone "Mars/X"`,
+    );
     fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ timezone: 'Europe/Paris' }));
     expect(loadConfig({ POLYCLAW_HOME: h }).timezone).toBe('Europe/Paris');
   });
@@ -46,7 +49,46 @@ describe('config', () => {
       'POLYCLAW_MAX_SANDBOXES must be an integer, got "0x10"',
     );
     fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ maxTurnMs: 'soon' }));
-    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config maxTurnMs: /);
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/config\.json: maxTurnMs: /);
+  });
+
+  it('names where a bad setting came from: the variable, else config.json and the field', () => {
+    const h = home();
+    const file = path.join(h, 'config.json');
+    expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_MAX_TRIES: '0' })).toThrow(
+      new PolyclawError('config', 'POLYCLAW_MAX_TRIES: Too small: expected number to be >=1'),
+    );
+    expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_SANDBOX: 'docker' })).toThrow(/^POLYCLAW_SANDBOX: /);
+    fs.writeFileSync(file, JSON.stringify({ maxTries: 0 }));
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
+      new PolyclawError('config', `${file}: maxTries: Too small: expected number to be >=1`),
+    );
+    // The variable's good value wins over the file's bad one; a file error elsewhere still names the file.
+    expect(loadConfig({ POLYCLAW_HOME: h, POLYCLAW_MAX_TRIES: '4' }).maxTries).toBe(4);
+    fs.writeFileSync(file, JSON.stringify({ sandbox: 5 }));
+    expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_MAX_SANDBOXES: '3' })).toThrow(
+      `${file}: sandbox: Invalid input: expected object, received number`,
+    );
+    fs.writeFileSync(file, JSON.stringify({ sandbox: null }));
+    expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_MAX_SANDBOXES: '3' })).toThrow(`${file}: sandbox: `);
+  });
+
+  it('a config.json that is not a JSON object is one line naming the file, override or not', () => {
+    const h = home();
+    const file = path.join(h, 'config.json');
+    for (const [text, got] of [
+      ['null', 'null'],
+      ['"x"', 'a string'],
+      ['[]', 'an array'],
+      ['5', 'a number'],
+    ] as const) {
+      fs.writeFileSync(file, text);
+      for (const env of [{}, { POLYCLAW_MAX_TRIES: '3' }]) {
+        expect(() => loadConfig({ POLYCLAW_HOME: h, ...env }), text).toThrow(
+          new PolyclawError('config', `${file}: must be a JSON object of settings, got ${got}`),
+        );
+      }
+    }
   });
 
   it('refuses an upstream URL the gateway could not send credentials to', () => {
@@ -54,15 +96,15 @@ describe('config', () => {
     const file = (v: unknown) => fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify(v));
     file({ gateway: { upstreams: { openai: 'ftp://127.0.0.1/x' } } });
     expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
-      'config gateway.upstreams.openai: must be http(s)',
+      'config.json: gateway.upstreams.openai: must be http(s)',
     );
     file({ gateway: { upstreams: { anthropic: 'http://u:p@127.0.0.1/x' } } });
     expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
-      'config gateway.upstreams.anthropic: must not carry credentials',
+      'config.json: gateway.upstreams.anthropic: must not carry credentials',
     );
     file({ gateway: { chatgptTokenUrl: 'nope' } });
     expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
-      'config gateway.chatgptTokenUrl: "nope" is not a URL',
+      'config.json: gateway.chatgptTokenUrl: "nope" is not a URL',
     );
     file({ gateway: { chatgptTokenUrl: 'http://127.0.0.1:9/oauth/token?tenant=x' } }); // called as it is
     expect(loadConfig({ POLYCLAW_HOME: h }).gateway.chatgptTokenUrl).toMatch(/tenant=x$/);
@@ -92,10 +134,12 @@ describe('config', () => {
   it('refuses a duration longer than a timer can wait (it would fire at once)', () => {
     const h = home();
     expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_IDLE_TIMEOUT_MS: '99999999999' })).toThrow(
-      'config sandbox.idleTimeoutMs: at most 2147483647 ms (about 24.8 days, the longest timer Node can set)',
+      'POLYCLAW_IDLE_TIMEOUT_MS: at most 2147483647 ms (about 24.8 days, the longest timer Node can set)',
     );
     fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify({ deliveryBaseMs: 1e12 }));
-    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config deliveryBaseMs: at most 2147483647 ms/);
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
+      /config\.json: deliveryBaseMs: at most 2147483647 ms/,
+    );
     // Limits the sweep compares with the clock are no timers: a huge one means "off".
     expect(
       loadConfig({ POLYCLAW_HOME: home(), POLYCLAW_STUCK_TIMEOUT_MS: '99999999999' }).stuckTimeoutMs,
@@ -106,11 +150,13 @@ describe('config', () => {
     const h = home();
     const file = (v: unknown) => fs.writeFileSync(path.join(h, 'config.json'), JSON.stringify(v));
     file({ maxTurnMS: 60_000 });
-    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config .*"maxTurnMS"/);
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/config\.json: .*"maxTurnMS"/);
     file({ sandbox: { memoryMB: 512 } });
-    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config sandbox: .*"memoryMB"/);
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/config\.json: sandbox: .*"memoryMB"/);
     file({ gateway: { groups: { main: { allowHost: ['x.org'] } } } });
-    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(/^config gateway\.groups\.main: .*"allowHost"/);
+    expect(() => loadConfig({ POLYCLAW_HOME: h })).toThrow(
+      /config\.json: gateway\.groups\.main: .*"allowHost"/,
+    );
     file({ gateway: { groups: { main: { allowHosts: ['x.org'] } } }, sandbox: { memoryMb: 512 } });
     expect(loadConfig({ POLYCLAW_HOME: h })).toMatchObject({ sandbox: { memoryMb: 512 } });
     expect(() => loadConfig({ POLYCLAW_HOME: h, POLYCLAW_LOG_LEVEL: 'verbose' })).toThrow(

@@ -1,6 +1,8 @@
 /**
  * Client of the admin socket. `connectAdmin` resolves null when no host is listening, so
- * commands can fall back to working on the data dir directly.
+ * commands can fall back to working on the data dir directly. A line from the socket that is
+ * not a JSON object means whatever listens there does not speak the protocol: every pending
+ * request fails with one line saying so, and the connection is dropped.
  */
 import { lineSplitter } from '../shared/lines.js';
 import net from 'node:net';
@@ -33,7 +35,19 @@ function client(sock: net.Socket): AdminClient {
   sock.on(
     'data',
     lineSplitter((line) => {
-      const msg = JSON.parse(line) as Record<string, unknown>;
+      if (sock.destroyed) return;
+      const msg = parseLine(line);
+      if (!msg) {
+        const shown = JSON.stringify(line.length > 60 ? `${line.slice(0, 60)}…` : line);
+        fail(
+          new PolyclawError(
+            'unavailable',
+            `the admin socket sent a line that is not a JSON object: ${shown}`,
+          ),
+        );
+        sock.destroy();
+        return;
+      }
       if ('event' in msg) {
         for (const l of listeners) l(msg);
         return;
@@ -43,22 +57,21 @@ function client(sock: net.Socket): AdminClient {
       pending.delete(msg.id as number);
       if (msg.ok) p.resolve(msg.result);
       else {
-        const e = msg.error as { code: ErrorCode; message: string };
-        p.reject(new PolyclawError(e.code, e.message));
+        const e = msg.error as { code?: ErrorCode; message?: unknown } | undefined;
+        const message = typeof e?.message === 'string' ? e.message : 'the host refused the request';
+        p.reject(new PolyclawError(e?.code ?? 'internal', message));
       }
     }),
   );
-  sock.on('close', () => {
-    for (const p of pending.values())
-      p.reject(new PolyclawError('unavailable', 'the host closed the connection'));
+  const fail = (err: PolyclawError) => {
+    for (const p of pending.values()) p.reject(err);
     pending.clear();
+  };
+  sock.on('close', () => {
+    fail(new PolyclawError('unavailable', 'the host closed the connection'));
     for (const f of closers) f();
   });
-  sock.on('error', (err) => {
-    for (const p of pending.values())
-      p.reject(new PolyclawError('unavailable', `admin socket error: ${err.message}`));
-    pending.clear();
-  });
+  sock.on('error', (err) => fail(new PolyclawError('unavailable', `admin socket error: ${err.message}`)));
   return {
     request(op, args) {
       const id = next++;
@@ -71,4 +84,14 @@ function client(sock: net.Socket): AdminClient {
     onClose: (fn) => closers.push(fn),
     close: () => sock.end(),
   };
+}
+
+function parseLine(line: string): Record<string, unknown> | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
 }

@@ -3,13 +3,14 @@
  * $POLYCLAW_HOME/config.json over embedded defaults, validated with zod; an unknown key is an
  * error (a misspelt setting must not fall back to its default without a word). Nothing else in
  * the host reads process.env for settings, and no secret from here is copied into a child's env.
+ * A bad value is one line naming where it came from: the variable, else config.json and the field.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { checkedString, upstreamUrl } from '../shared/fields.js';
 import { validateTimezone } from '../shared/schedule.js';
-import { issueLine, PolyclawError } from '../shared/errors.js';
+import { PolyclawError } from '../shared/errors.js';
 import { LOG_LEVELS, type Level } from '../shared/log.js';
 
 /** The longest timer Node can set (~24.8 days); a longer one would fire at once. */
@@ -130,13 +131,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   let raw: Record<string, unknown> = {};
   const file = path.join(home, 'config.json');
-  if (fs.existsSync(file)) {
-    try {
-      raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    } catch (err) {
-      throw new PolyclawError('config', `${file}: not valid JSON (${(err as Error).message})`);
-    }
-  }
+  const hasFile = fs.existsSync(file);
+  if (hasFile) raw = readConfigFile(file);
+  // Which setting came from which variable: its errors name the variable, the rest the file.
+  const fromEnv: Array<{ name: string; keys: string[] }> = [];
   for (const [name, keys, kind] of ENV_MAP) {
     const v = env[name];
     if (v === undefined || v === '') continue;
@@ -144,13 +142,59 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Decimal digits only: Number() would also take "0x10", "1e3" and " 5 ".
     if (kind === 'int' && (!/^-?\d+$/.test(v) || !Number.isSafeInteger(value)))
       throw new PolyclawError('config', `${name} must be an integer, got "${v}"`);
-    let obj = raw;
-    for (const k of keys.slice(0, -1)) obj = (obj[k] ??= {}) as Record<string, unknown>;
-    obj[keys[keys.length - 1]!] = value;
+    const parent = objectAt(raw, keys.slice(0, -1));
+    // The file has a non-object where a section belongs: left as it is, so the error names it.
+    if (!parent) continue;
+    parent[keys[keys.length - 1]!] = value;
+    fromEnv.push({ name, keys });
   }
   const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new PolyclawError('config', `config ${issueLine(parsed.error, '(root)')}`);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const at = issue.path.map(String);
+    const byEnv = fromEnv.find((o) => o.keys.every((k, i) => at[i] === k));
+    if (byEnv) throw new PolyclawError('config', `${byEnv.name}: ${issue.message}`);
+    const where = hasFile ? file : 'config';
+    throw new PolyclawError('config', `${where}: ${at.length ? `${at.join('.')}: ` : ''}${issue.message}`);
+  }
   return { ...parsed.data, home, installDir: installDir() };
+}
+
+/** The settings file as an object; anything else is one line naming the file. */
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new PolyclawError('config', `${file}: cannot be read (${why})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new PolyclawError('config', `${file}: not valid JSON (${(err as Error).message})`);
+  }
+  if (!isObject(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    throw new PolyclawError('config', `${file}: must be a JSON object of settings, got ${got}`);
+  }
+  return value;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The section at `keys` under `root`, made when missing; null when something else is there. */
+function objectAt(root: Record<string, unknown>, keys: string[]): Record<string, unknown> | null {
+  let obj = root;
+  for (const k of keys) {
+    if (obj[k] === undefined) obj[k] = {};
+    const next = obj[k];
+    if (!isObject(next)) return null;
+    obj = next;
+  }
+  return obj;
 }
 
 /**
