@@ -62,3 +62,24 @@ describe('groups update', () => {
     }
   });
 });
+
+describe('admin commands while a host starts or stops', () => {
+  it('never run beside a host that holds the lock without answering: one line, after a short wait', async () => {
+    const h = tempHome('polyclaw-cli-held-');
+    try {
+      fs.writeFileSync(path.join(h, 'host.lock'), ''); // a starter that has not written its pid yet
+      const t0 = Date.now();
+      const r = await cliAsync(h, ['groups', 'create', 'x', '--provider', 'mock']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(/holds this POLYCLAW_HOME .*try again/),
+      ]);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(2500); // it waited for the socket first
+      expect(fs.existsSync(path.join(h, 'polyclaw.db'))).toBe(false);
+      fs.rmSync(path.join(h, 'host.lock'));
+      expect((await cliAsync(h, ['groups', 'list', '--json'])).json.result).toEqual([]);
+    } finally {
+      fs.rmSync(h, { recursive: true, force: true });
+    }
+  });
+});

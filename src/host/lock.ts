@@ -169,6 +169,12 @@ export function acquireLock(file: string): () => void {
   }
 }
 
+/** Whether a host holds the lock at `file` now, or is taking it (a lock not yet written). */
+export function lockHeld(file: string): boolean {
+  const seen = look(file);
+  return seen !== null && verdict(seen) !== 'stale';
+}
+
 function release(file: string, ino: number): void {
   const now = look(file);
   if (now?.ino === ino && pidIn(now) === process.pid) fs.rmSync(file, { force: true });
