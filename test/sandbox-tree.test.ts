@@ -100,32 +100,40 @@ describe('sandbox process tree', () => {
 });
 
 describe('bwrap sandbox environment', () => {
-  it('reaches the sandbox as given, never through arguments other local users can read', async () => {
+  it('reaches the sandbox exactly as given, never through arguments other local users can read', async () => {
     const home = tempHome('polyclaw-tree-');
     dirs.push(home);
-    const runtime = runtimeRegistry.get('bwrap')({ log, runDir: path.join(home, 'run') });
-    const s: SandboxSpec = {
-      ...spec(),
-      env: { PATH: '/usr/bin:/bin', POLYCLAW_GATEWAY_TOKEN: 'pcgw_secret_token_value', LANG: 'C.UTF-8' },
-      command: ['/bin/sh', '-c', 'env; exec sleep 30'],
-    };
-    const h = runtime.start(s);
-    let out = '';
-    h.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    // Started from a folder of the host's, as `polyclaw up` is: its path must not leak in as PWD.
+    const cwd = process.cwd();
+    process.chdir(home);
     try {
-      await waitFor(() => out.includes('POLYCLAW_GATEWAY_TOKEN='), 10_000, 'sandbox env');
-      const args = fs.readFileSync(`/proc/${h.pid}/cmdline`, 'latin1');
-      expect(args).toContain('--unshare-net');
-      expect(args).not.toContain('pcgw_secret_token_value');
+      const runtime = runtimeRegistry.get('bwrap')({ log, runDir: path.join(home, 'run') });
+      const s: SandboxSpec = {
+        ...spec(),
+        env: { PATH: '/usr/bin:/bin', POLYCLAW_GATEWAY_TOKEN: 'pcgw_secret_token_value', LANG: 'C.UTF-8' },
+        cwd: '/tmp',
+      };
+      // env itself as the sandbox's command (a shell inside would set PWD on its own).
+      const r = await runtime.exec({ ...s, command: ['/usr/bin/env'] }, { timeoutMs: 10_000 });
       const env = Object.fromEntries(
-        out
+        r.stdout
           .trim()
           .split('\n')
           .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
       );
-      expect(env).toEqual({ ...s.env, [MARKER_ENV]: marker(s), PWD: '/' });
+      expect(env).toEqual({ ...s.env, [MARKER_ENV]: marker(s), PWD: '/tmp' });
+      const h = runtime.start({ ...s, command: ['/bin/sleep', '30'] });
+      try {
+        await waitFor(() => fs.existsSync(`/proc/${h.pid}/cmdline`), 5000, 'started');
+        const args = fs.readFileSync(`/proc/${h.pid}/cmdline`, 'latin1');
+        expect(args).toContain('--unshare-net');
+        expect(args).toContain(marker(s)); // orphan cleanup finds it there
+        expect(args).not.toContain('pcgw_secret_token_value');
+      } finally {
+        await h.stop(1000);
+      }
     } finally {
-      await h.stop(1000);
+      process.chdir(cwd);
     }
   });
 });

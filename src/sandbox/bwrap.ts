@@ -92,6 +92,12 @@ export function bwrapArgs(spec: SandboxSpec, execPath = process.execPath): strin
   }
   // The root bwrap builds is a tmpfs: make it read-only too, leaving only the rw mounts and /tmp writable.
   a.push('--remount-ro', '/');
+  // The environment comes from bwrap's own (bwrapEnv). A shell in front of bwrap (the cgroup
+  // wrapper) adds PWD (a host path), and bash SHLVL: those are set or cleared here. The marker is
+  // no secret and goes in the arguments too, where orphan cleanup can always read it (a setuid
+  // bwrap's environment is not readable).
+  a.push('--unsetenv', 'SHLVL', '--unsetenv', 'OLDPWD', '--unsetenv', '_');
+  a.push('--setenv', 'PWD', spec.cwd, '--setenv', MARKER_ENV, marker(spec));
   a.push('--chdir', spec.cwd, '--', ...spec.command);
   return a;
 }
