@@ -232,6 +232,13 @@ describe('runner loop', () => {
     expect(replies()).toEqual(['from a tool']);
   });
 
+  it('a failure after the final message of a turn a tool answered does not run the request again', async () => {
+    const fail: ProviderEvent = { type: 'error', message: 'exited in its bookkeeping', retryable: true };
+    const m = sendToolAnswered([reply('final words'), fail], 'from a tool', 'hello');
+    await waitFor(() => ackOf(m.id)?.status === 'completed', 5000, 'ack');
+    expect(replies()).toEqual(['from a tool']);
+  });
+
   describe('files the agent produced (ProviderEvent file)', () => {
     const made = (name: string, data: string) => {
       const p = path.join(dir, name);

@@ -366,7 +366,7 @@ export class RunnerLoop {
             settle(stripInternal(ev.text ?? deltas));
             break;
           case 'error': {
-            if (early?.texts.length) {
+            if (early) {
               // The turn's answer is out (its final message ended): a failure in the agent's
               // end-of-turn work must not run the person's request, and its tools, again.
               log.warn('the agent failed after its answer was delivered; the message counts as answered', {
@@ -405,7 +405,7 @@ export class RunnerLoop {
         retryFresh = true;
       } else {
         log.error('provider query failed', { err });
-        if (early?.texts.length) settle(''); // answered already (see 'error')
+        if (early) settle(''); // answered already (see 'error')
         const left = groups.flat();
         if (left.length) queue.ack(left, 'failed', failureOf(err));
         groups.length = 0;

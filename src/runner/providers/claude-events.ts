@@ -1,7 +1,7 @@
 /**
  * SDK message → ProviderEvent mapping for one live Claude query. Invariants:
- *  - exactly one `result` or `error` per SDK result message (one per prompt: prompts are sent at
- *    priority 'later', so each runs as its own turn and gets its own result);
+ *  - exactly one `result` or `error` per SDK result message (one per prompt: the query gives the
+ *    CLI one prompt at a time, see claude-query.ts);
  *  - text streams as `delta` only from the main thread (subagents' text is not the reply);
  *  - when a main-thread message's stop reason arrives as end_turn (message_delta, after its
  *    last content block), its text goes out as `reply` (the CLI emits its result only after

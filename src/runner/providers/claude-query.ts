@@ -1,13 +1,12 @@
 /**
  * One live Claude Agent SDK query in streaming-input mode: the first prompt and every push()
- * go into the same CLI process as user messages at priority 'later', so each prompt runs as
- * its own turn and gets its own result (a 'now'/'next' message would be folded into the
- * running turn and share its result, breaking "one result per prompt").
+ * go into the same CLI process as user messages at priority 'later' (a 'now'/'next' message
+ * would be folded into the running turn and share its result).
  * Invariants:
- *  - the CLI holds at most one unanswered prompt: a push() while one is in its hands waits here
- *    and goes in when that one's result (or error) arrives. The CLI folds prompts queued behind
- *    a running turn into one turn with one result, and a prompt left without its own result
- *    would never be settled;
+ *  - one result per prompt: the CLI holds at most one unanswered prompt. A push() while one is
+ *    in its hands waits here and goes in when that one's result (or error) arrives, because the
+ *    CLI also folds 'later' prompts queued behind a running turn into one turn with one result,
+ *    and a prompt left without its own result would never be settled;
  *  - end() closes the input once every prompt has its answer; the CLI then exits and the
  *    event stream ends (after at most `exitGraceMs`, when the process is closed); an error the
  *    CLI raises as it exits then ends the stream quietly (every prompt was answered already);
