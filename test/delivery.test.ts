@@ -186,6 +186,8 @@ describe('delivery', () => {
     const notices = host.pending().filter((m) => m.kind === 'system');
     expect(notices).toHaveLength(1);
     expect(notices[0]!.content.text).toMatch(/seq 1 .* failed: chat was deleted/);
+    // Keyed by a field of its own: a reply to a batch it ends must not point at a made-up message.
+    expect(notices[0]!.content.platformMessageId).toBeUndefined();
   });
 
   it('a failure told but not recorded (the host died between the two) is told once', async () => {

@@ -118,7 +118,7 @@ export class Delivery {
     const fail = (reason: string, attempts = prev?.attempts ?? 0) => {
       log.warn('delivery failed', { session: session.id, seq: row.seq, reason });
       const key = `delivery-failed:${row.id}`;
-      if (!queue.byPlatformMessage(row.routing, key)) {
+      if (!queue.hasHostNotice(key)) {
         if (row.kind === 'question' && row.content.question) this.unshown(queue, row, reason);
         queue.enqueue({
           kind: 'system',
@@ -127,7 +127,7 @@ export class Delivery {
           content: {
             text: `Delivery of your message seq ${row.seq} to ${row.routing.channelType}:${row.routing.platformId} failed: ${reason}`,
             attachments: [],
-            platformMessageId: key,
+            hostKey: key,
           },
         });
       }

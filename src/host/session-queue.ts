@@ -239,6 +239,16 @@ export class SessionQueue {
     return (r as { id: string; seq: number } | undefined) ?? null;
   }
 
+  /** Whether the host already queued the notice with this key (InboundContent.hostKey). */
+  hasHostNotice(key: string): boolean {
+    return (
+      prep(
+        this.inbound,
+        `SELECT 1 FROM messages_in WHERE kind = 'system' AND json_extract(content, '$.hostKey') = ?`,
+      ).get(key) !== undefined
+    );
+  }
+
   bySeq(seq: number): InboundRow | null {
     const r = prep(this.inbound, 'SELECT * FROM messages_in WHERE seq = ?').get(seq) as RawIn | undefined;
     return r ? inRow(r) : null;

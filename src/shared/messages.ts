@@ -61,6 +61,8 @@ export const InboundContentSchema = z.object({
   answer: z
     .object({ questionId: z.string(), text: z.string(), undelivered: z.string().optional() })
     .optional(),
+  /** kind=system: the host's own key for this notice, so one told again after a crash is found. */
+  hostKey: z.string().optional(),
   /** kind=system: the host refused the task action of this outbound row (its seq). */
   refused: z.object({ seq: z.number().int() }).optional(),
   /** kind=task: the series that fired, its scheduled instant (ms) and its pre-script, if any. */
