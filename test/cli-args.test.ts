@@ -30,6 +30,7 @@ describe('polyclaw command line', () => {
       expect(r.stdout.trim()).toBe(`polyclaw ${version}`);
     }
     expect((await cliAsync(home, ['version', '--json'])).json.result).toEqual({ version });
+    expect((await cliAsync(home, ['version', 'extra'])).code).toBe(2);
   });
 });
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { printResult, reportError, UsageError } from './output.js';
-import { wantsJson } from './args.js';
+import { checkShape, parse, wantsJson } from './args.js';
 
 const HELP = `polyclaw — self-hosted personal AI assistant host
 
@@ -56,6 +56,12 @@ async function main(argv: string[]): Promise<number> {
     case 'version':
     case '--version':
     case '-v': {
+      checkShape(
+        'version',
+        parse(rest, {}, 'polyclaw version [--json]'),
+        [0, []],
+        'polyclaw version [--json]',
+      );
       const version = packageVersion();
       printResult({ version }, wantsJson(rest), () => `polyclaw ${version}`);
       return 0;
