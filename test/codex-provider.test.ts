@@ -101,6 +101,16 @@ describe('codex provider with the real codex app-server', () => {
     expect(fs.existsSync(path.join(dir, 'agent/memory/index.md'))).toBe(true);
   }, 30_000);
 
+  it("archives the exchange as the person saw it, without the model's internal notes", async () => {
+    const dir = mkAgent('archive');
+    fake.script({ text: 'Shown <internal>kept to itself</internal>answer' });
+    await collect(mk(dir).query({ prompt: 'what', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
+    const [file] = fs.readdirSync(path.join(dir, 'agent/conversations'));
+    const text = fs.readFileSync(path.join(dir, 'agent/conversations', file!), 'utf8');
+    expect(text).toContain('Shown');
+    expect(text).not.toContain('kept to itself');
+  }, 30_000);
+
   it('shell tool turn: exec_command runs and its output reaches the model', async () => {
     const dir = mkAgent('shell');
     fake.script({ exec: 'echo tool-said-$((40+2))' }, { text: 'done with tool' });

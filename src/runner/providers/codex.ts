@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createLogger, type Logger } from '../../shared/log.js';
 import type { AgentProvider, AgentQuery, ProviderContext, QueryInput } from '../../shared/provider.js';
 import { mcpServersFromEnv } from '../../shared/mcp.js';
+import { stripInternal } from '../formatter.js';
 import { toolServer } from '../tools/config.js';
 import { codexApprovalPolicy } from './codex-approvals.js';
 import { archiveExchange, generatedImages, scaffoldMemory } from './codex-archive.js';
@@ -94,7 +95,9 @@ export class CodexProvider implements AgentProvider {
    */
   private archive(prompt: string, result: string | null, threadId: string): void {
     try {
-      archiveExchange(this.ctx.agentDir, { prompt, result, threadId, status: 'completed' });
+      // As the person saw it: the model's <internal> notes are not part of the exchange.
+      const said = result === null ? null : stripInternal(result);
+      archiveExchange(this.ctx.agentDir, { prompt, result: said, threadId, status: 'completed' });
     } catch (err) {
       this.log.warn('could not archive a codex exchange', { err });
     }
