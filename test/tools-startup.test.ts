@@ -37,6 +37,7 @@ function session(serve: Serve, env: NodeJS.ProcessEnv) {
   return {
     got,
     send: (m: object) => stdin.write(JSON.stringify({ jsonrpc: '2.0', ...m }) + '\n'),
+    rawLine: (line: string) => stdin.write(line + '\n'),
     async next(id: string | number) {
       for (let i = 0; i < 400; i++) {
         const m = got.find((x) => x.id === id);
@@ -118,6 +119,48 @@ describe('tool server fast start', () => {
     expect(await s.next(1)).toMatchObject({ result: { content: [{ type: 'text' }] } });
     await s.end();
     expect(s.got.filter((m) => m.id === 0)).toHaveLength(1);
+  });
+
+  it('a server that cannot start answers every request with the reason and ends with it', async () => {
+    const broken = async () => ({
+      ...(await import('../src/runner/tools/server.js')),
+      serve: async () => {
+        throw new Error('inbound.db is missing');
+      },
+    });
+    const stdin = new PassThrough();
+    const stdout = new PassThrough();
+    const lines: Array<Record<string, unknown>> = [];
+    stdout.setEncoding('utf8');
+    stdout.on('data', (d: string) => {
+      for (const l of d.split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+    });
+    const done = toolsFront(env, stdin, stdout, manifest, broken);
+    stdin.write(JSON.stringify({ jsonrpc: '2.0', ...INIT('2025-06-18') }) + '\n');
+    stdin.write(
+      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'list_destinations' } }) +
+        '\n',
+    );
+    await expect(done).rejects.toThrow('inbound.db is missing');
+    expect(lines.find((m) => m.id === 1)).toMatchObject({
+      error: { message: expect.stringContaining('could not start: inbound.db is missing') },
+    });
+  });
+
+  it('a line of JSON that is no message (null, a number) is ignored; the front goes on', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slowLoad = async () => {
+      await gate;
+      return import('../src/runner/tools/server.js');
+    };
+    const s = session((e, i, o) => toolsFront(e, i, o, manifest, slowLoad), env);
+    s.rawLine('null');
+    s.rawLine('42');
+    s.send({ id: 5, method: 'ping' });
+    expect(await s.next(5)).toMatchObject({ result: {} });
+    release();
+    await s.end();
   });
 
   it('without a manifest it is the plain server', async () => {

@@ -79,15 +79,36 @@ export async function toolsFront(
   const waiting: Msg[] = [];
   let live = false;
   type Served = Awaited<ReturnType<(typeof import('./server.js'))['serve']>>;
-  let loading: Promise<Served> | null = null;
+  let loading: Promise<Served | null> | null = null;
 
+  // A server that cannot start (no inbound.db, a folder it cannot write) must not look healthy:
+  // every request waiting for it, and every later one, gets an error reply, and the front ends
+  // with the reason (one line from `polyclaw`), as the plain server's start would.
+  let startError: Error | null = null;
+  let gaveUp!: (err: Error) => void;
+  const startFailed = new Promise<Error>((resolve) => (gaveUp = resolve));
+  const refuse = (m: Msg) => {
+    if (m.id === undefined || transport.replayed.has(m.id)) return;
+    write({
+      jsonrpc: '2.0',
+      id: m.id,
+      error: { code: -32603, message: `the Polyclaw tool server could not start: ${startError!.message}` },
+    });
+  };
   const startServer = () =>
-    (loading ??= load().then(async ({ serve }) => {
-      const s = await serve(transport, env);
-      live = true;
-      for (const m of waiting.splice(0)) transport.onmessage?.(m as JSONRPCMessage);
-      return s;
-    }));
+    (loading ??= load()
+      .then(async ({ serve }) => {
+        const s = await serve(transport, env);
+        live = true;
+        for (const m of waiting.splice(0)) transport.onmessage?.(m as JSONRPCMessage);
+        return s;
+      })
+      .catch((err: unknown) => {
+        startError = err instanceof Error ? err : new Error(String(err));
+        for (const m of waiting.splice(0)) refuse(m);
+        gaveUp(startError);
+        return null;
+      }));
 
   const answer = (m: Msg): boolean => {
     if (m.id === undefined || typeof m.method !== 'string') return false;
@@ -125,7 +146,13 @@ export async function toolsFront(
       transport.onerror?.(err as Error);
       return;
     }
-    if (live) transport.onmessage?.(m as JSONRPCMessage);
+    // `null`, a number, an array: no message at all (the SDK's transport would refuse them too).
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) {
+      transport.onerror?.(new Error('a line that is not a JSON-RPC message was ignored'));
+      return;
+    }
+    if (startError) refuse(m);
+    else if (live) transport.onmessage?.(m as JSONRPCMessage);
     else if (!answer(m)) {
       waiting.push(m);
       void startServer();
@@ -134,8 +161,13 @@ export async function toolsFront(
 
   stdin.setEncoding('utf8');
   stdin.on('data', lineSplitter(onLine));
-  await new Promise<void>((resolve) => stdin.once('end', () => resolve()));
-  const served = loading as Promise<Served> | null;
-  if (served) await (await served).close();
+  const ended = new Promise<null>((resolve) => stdin.once('end', () => resolve(null)));
+  const failure = await Promise.race([ended, startFailed]);
+  if (failure) {
+    stdin.destroy(); // nothing more to read: the process may end
+    throw failure;
+  }
+  const served = (await loading) as Served | null;
+  if (served) await served.close();
   return 0;
 }
