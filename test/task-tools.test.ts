@@ -90,6 +90,16 @@ describe('task tools against the host', () => {
     expect(listGroupTasks(db, session.agentGroupId)[0]!.script).toBeNull();
   });
 
+  it('blank optional fields are not given: a cron with at "" is scheduled; cancelling twice says so', async () => {
+    const answer = await call('schedule_task', { prompt: 'digest', at: '', cron: '0 9 * * *' });
+    expect(answer).toMatch(/^Scheduled task-/);
+    await hostHandles();
+    expect(listGroupTasks(db, session.agentGroupId).map((t) => t.cron)).toEqual(['0 9 * * *']);
+    expect(await call('cancel_task', { taskId: idIn(answer) })).toMatch(/requested/);
+    await hostHandles();
+    expect(await call('cancel_task', { taskId: idIn(answer) })).toMatch(/is cancelled already\.$/);
+  });
+
   it('a request the host refused is no longer listed as "requested" nor taken as a known id', async () => {
     // The session's chat is one this group may not post to: only the host can know.
     queue.setMeta(sessionMeta({ defaultRouting: { ...room, platformId: 'not-wired' } }), []);
@@ -127,6 +137,20 @@ describe('task tools against the host', () => {
     expect(await call('update_task', { taskId: done, prompt: 'again' })).toMatch(
       /is done; schedule a new task/,
     );
-    expect(await call('cancel_task', { taskId: gone })).toMatch(/^Cancel of task-/); // already so: harmless
+    expect(await call('cancel_task', { taskId: gone })).toBe(`Task ${gone} is cancelled already.`); // harmless
+  });
+});
+
+describe('blank optional fields of the message tools', () => {
+  it('a card with fallbackText "" and to "" goes to this chat with its own rendering', async () => {
+    const answer = await call('send_card', {
+      card: { title: 'Weekly', text: 'all good' },
+      fallbackText: '',
+      to: '',
+    });
+    expect(answer).not.toMatch(/^error/);
+    const [row] = queue.outboundSince(0);
+    expect(row!.routing).toEqual(room);
+    expect(row!.content.text).toContain('Weekly');
   });
 });

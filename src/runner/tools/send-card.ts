@@ -42,7 +42,7 @@ registerTool(
         .describe('Destination name from list_destinations; omit for the current chat.'),
     },
     run({ card, fallbackText, to }, ctx) {
-      const text = fallbackText ?? cardToText(card);
+      const text = fallbackText?.trim() ? fallbackText : cardToText(card); // a blank one is not given
       if (!text.trim()) throw new ToolError('The card is empty: give it at least a title or text.');
       const { routing } = resolveTarget(ctx, to);
       const [seq] = ctx.write([

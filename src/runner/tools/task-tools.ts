@@ -23,6 +23,9 @@ function when(
   at: string | undefined,
   cron: string | undefined,
 ): Pick<TaskSpec, 'at' | 'cron'> {
+  // Models fill optional strings with "": a blank one is not given.
+  at = at?.trim() ? at : undefined;
+  cron = cron?.trim() ? cron : undefined;
   if (at !== undefined && cron !== undefined)
     throw new ToolError('Pass either `at` (one run) or `cron` (recurring), not both.');
   if (at !== undefined) {
@@ -139,7 +142,9 @@ for (const [name, verb] of [
       description: `${verb} a scheduled task by id (see list_tasks).`,
       input: { taskId: z.string().describe('The task id, e.g. "task-1a2b3c4d".') },
       run({ taskId }, ctx) {
-        taskFor(ctx, taskId, name);
+        const t = taskFor(ctx, taskId, name);
+        // Cancelling twice is harmless, and said as it is: nothing is requested.
+        if (name === 'cancel_task' && t.status === 'cancelled') return `Task ${taskId} is cancelled already.`;
         act(ctx, { type: name, taskId });
         return `${verb} of ${taskId} requested.`;
       },

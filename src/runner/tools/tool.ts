@@ -78,7 +78,7 @@ export function resolveTarget(
   ctx: ToolContext,
   to: string | undefined,
 ): { routing: Routing; origin: boolean } {
-  if (to === undefined || to === 'origin') {
+  if (to === undefined || to.trim() === '' || to === 'origin') {
     const turn = ctx.turn();
     if (turn) return { routing: turn.routing, origin: true };
     const fallback = ctx.meta().defaultRouting;
