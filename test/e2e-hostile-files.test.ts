@@ -38,3 +38,22 @@ describe('a sandbox that replaced its reply queue', () => {
     }, 60_000);
   }
 });
+
+describe('a sandbox that replaced a folder of its session with a file', () => {
+  it('outbox/: the host still starts, and the session answers again', async () => {
+    const home = tempHome();
+    homes.push(home);
+    let h = await host(home);
+    expect(cli(home, ['chat', '-m', 'hello', '--json']).json.result.replies[0].text).toBe('echo: hello');
+    const s = cli(home, ['sessions', 'list', '--json']).json.result[0] as { id: string; group: string };
+    await h.stop();
+    const outbox = path.join(home, 'sessions', s.group, s.id, 'outbox');
+    fs.rmSync(outbox, { recursive: true, force: true });
+    fs.writeFileSync(outbox, 'not a folder'); // as `rm -r outbox && touch outbox` inside the sandbox
+    h = await host(home); // refused to start at all: EEXIST from its recovery
+    const r = await cliAsync(home, ['chat', '-m', 'again', '--json', '--timeout', '20']);
+    expect(r.json?.result?.replies?.[0]?.text, r.stderr).toBe('echo: again');
+    expect(fs.statSync(outbox).isDirectory()).toBe(true);
+    expect(h.child.exitCode).toBeNull();
+  }, 60_000);
+});

@@ -211,15 +211,22 @@ export class SessionManager {
     for (const s of sessions) this.recovering.add(s.id);
     try {
       for (const s of sessions) {
-        const dir = sessionDir(this.d.config.home, getGroup(this.d.db, s.agentGroupId).name, s.id);
-        // A session with no files yet may still owe the user a notice (a refusal cut off by a crash).
-        if (fs.existsSync(dir) || openNotices(this.d.db, s.id).length > 0) {
-          this.queueFor(s);
-          await this.serial(s.id, () => this.processOutbound(s.id, false));
+        // One session's files, which its sandbox could write, must not keep the host from
+        // starting for every other session: its failure is logged and recovery goes on.
+        try {
+          const dir = sessionDir(this.d.config.home, getGroup(this.d.db, s.agentGroupId).name, s.id);
+          // A session with no files yet may still owe the user a notice (a refusal cut off by a crash).
+          if (fs.existsSync(dir) || openNotices(this.d.db, s.id).length > 0) {
+            this.queueFor(s);
+            await this.serial(s.id, () => this.processOutbound(s.id, false));
+          }
+          this.recovering.delete(s.id);
+          // Also a session a message reached during the recovery (its wake was held back).
+          if (this.queues.has(s.id)) this.wake(s.id);
+        } catch (err) {
+          this.recovering.delete(s.id);
+          this.log.error('a session could not be recovered; the others go on', { session: s.id, err });
         }
-        this.recovering.delete(s.id);
-        // Also a session a message reached during the recovery (its wake was held back).
-        if (this.queues.has(s.id)) this.wake(s.id);
       }
     } finally {
       this.recovering.clear();

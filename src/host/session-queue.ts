@@ -22,6 +22,7 @@ import {
   outboundSchemaReady,
   ensureBell,
   ringBell,
+  sessionFolder,
   type Db,
 } from '../shared/session-db.js';
 import { writeAttachment } from '../shared/safe-files.js';
@@ -93,7 +94,7 @@ export class SessionQueue {
     private readonly now: () => number = Date.now,
   ) {
     fs.mkdirSync(path.join(dir, 'inbox'), { recursive: true });
-    fs.mkdirSync(path.join(dir, 'outbox'), { recursive: true });
+    sessionFolder(dir, 'outbox'); // the sandbox's to write: a file put in its place must not stop the host
     this.inbound = openInboundWriter(dir);
     ensureBell(dir, INBOUND_BELL);
   }

@@ -37,7 +37,16 @@ export const BELLS_DIR = 'bells';
  * (a symlink is removed, not followed): watch this, not the session dir.
  */
 export function bellsDir(sessionDir: string): string {
-  const dir = path.join(sessionDir, BELLS_DIR);
+  return sessionFolder(sessionDir, BELLS_DIR);
+}
+
+/**
+ * A folder of the session dir that must be one (bells/, outbox/): the sandbox can write the
+ * session dir and may have put a file, a symlink or a FIFO at its name; that is removed and a
+ * real folder made, never followed.
+ */
+export function sessionFolder(sessionDir: string, name: string): string {
+  const dir = path.join(sessionDir, name);
   const st = fs.lstatSync(dir, { throwIfNoEntry: false });
   if (st?.isDirectory()) return dir;
   if (st) fs.rmSync(dir, { recursive: true, force: true });
