@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openCentralDb } from '../src/host/db/open.js';
 import { Gateway, GATEWAY_SOCKET, MAX_SOCKET_PATH_BYTES } from '../src/gateway/gateway.js';
 import { Vault } from '../src/gateway/vault.js';
+import { startHost } from '../src/host/host.js';
 import { createLogger } from '../src/shared/log.js';
 import { cli, tempHome } from './support/cli.js';
 
@@ -91,5 +92,27 @@ describe('unix socket paths', () => {
       c.once('error', () => resolve(false));
     });
     expect(reached).toBe(false);
+  });
+});
+
+describe('stopping the host', () => {
+  it('goes through every step when one throws: the lock is released and the host can start again', async () => {
+    const home = tempHome();
+    cleanup.push(() => fs.rmSync(home, { recursive: true, force: true }));
+    const env = { POLYCLAW_HOME: home, POLYCLAW_SANDBOX: 'process', POLYCLAW_GATEWAY_PORT: '' };
+    const broken = {
+      channelType: 'broken',
+      setup: async () => {},
+      teardown: async () => {
+        throw new Error('the platform went away');
+      },
+      deliver: async () => 'x',
+    };
+    const quiet = createLogger({ level: 'error', sink: () => {} });
+    const host = await startHost({ env, log: quiet, extraChannels: [broken] });
+    await host.close();
+    expect(fs.existsSync(path.join(home, 'host.lock'))).toBe(false);
+    const again = await startHost({ env, log: quiet });
+    await again.close();
   });
 });

@@ -158,16 +158,27 @@ export async function startHost(
       channels,
       createdMain,
       close() {
+        // Every step runs whatever an earlier one threw (a channel's teardown): sandboxes stopped,
+        // the database closed and the lock released, or the process would hang holding them.
         closing ??= (async () => {
+          let failed = false;
+          const step = async (what: string, fn: () => unknown) => {
+            try {
+              await fn();
+            } catch (err) {
+              failed = true;
+              log.error(`stopping: ${what} failed`, { err });
+            }
+          };
           clearInterval(sweep);
-          scheduler?.stop();
-          await admin.close();
-          for (const ch of channels.values()) await ch.teardown();
-          await sessions.close();
-          await gw.close();
-          centralDb.close();
-          release();
-          log.info('host stopped');
+          await step('the scheduler', () => scheduler?.stop());
+          await step('the admin socket', () => admin.close());
+          for (const [name, ch] of channels) await step(`the ${name} channel`, () => ch.teardown());
+          await step('the sessions', () => sessions.close());
+          await step('the gateway', () => gw.close());
+          await step('the database', () => centralDb.close());
+          await step('the host lock', () => release());
+          log.info(failed ? 'host stopped, with errors (logged above)' : 'host stopped');
         })();
         return closing;
       },
