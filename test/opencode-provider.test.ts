@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpencodeProvider } from '../src/runner/providers/opencode.js';
+import { OpencodeProvider, type OpencodeDeps } from '../src/runner/providers/opencode.js';
 import type { AgentQuery, ProviderEvent } from '../src/shared/provider.js';
 import { createLogger } from '../src/shared/log.js';
 import { startFakeChat, type FakeChat } from './support/fake-chat-completions.js';
@@ -48,6 +48,19 @@ function groupsOf(pgid: number): number[] {
   return pids;
 }
 
+/** The client's HTTP with each event stream passed through a wire the test can cut (a dropped connection). */
+function cuttableFetch() {
+  const wires: Array<TransformStreamDefaultController<Uint8Array>> = [];
+  const wired: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    const url = input instanceof Request ? input.url : String(input);
+    if (new URL(url).pathname !== '/event' || !res.body) return res;
+    const wire = new TransformStream<Uint8Array, Uint8Array>({ start: (c) => void wires.push(c) });
+    return new Response(res.body.pipeThrough(wire), { status: res.status, headers: res.headers });
+  };
+  return { fetch: wired, cut: () => wires.splice(0).forEach((w) => w.error(new Error('connection reset'))) };
+}
+
 const portFree = (port: number) =>
   new Promise<boolean>((resolve) => {
     const s = net.connect(port, '127.0.0.1');
@@ -64,7 +77,11 @@ describe('opencode provider (real opencode serve, fake model)', () => {
   let agentDir: string;
   let sessionDir: string;
   let provider: OpencodeProvider;
-  const make = (extra: Record<string, string> = {}, personWaiting?: () => boolean) =>
+  const make = (
+    extra: Record<string, string> = {},
+    personWaiting?: () => boolean,
+    deps: Partial<OpencodeDeps> = {},
+  ) =>
     new OpencodeProvider(
       {
         personWaiting,
@@ -85,6 +102,7 @@ describe('opencode provider (real opencode serve, fake model)', () => {
         cliPath: path.join(ROOT, 'dist', 'cli', 'main.js'),
         exitHook: false,
         log: createLogger({ level: 'warn' }),
+        ...deps,
       },
     );
   const ask = (p: OpencodeProvider, prompt: string, continuation?: string) =>
@@ -184,6 +202,64 @@ describe('opencode provider (real opencode serve, fake model)', () => {
     expect(finals[1]).toEqual({ type: 'result', text: 'echo: still alive?' });
     expect(provider.runtime.server!.pid).not.toBe(pid);
   });
+
+  /** Dispose OpenCode's instance from outside: OpenCode then closes its event stream. */
+  const closeEventStream = async () => {
+    const { createOpencodeClient } = await import('@opencode-ai/sdk/v2/client');
+    const client = createOpencodeClient({ baseUrl: provider.runtime.server!.url, directory: agentDir });
+    const r = await client.instance.dispose({ directory: agentDir });
+    expect(r.response?.status).toBe(200);
+  };
+
+  it('ends a turn at once, retryable, when the event stream drops under it, and the next turn works on a fresh server', async () => {
+    const wire = cuttableFetch();
+    await provider.close();
+    provider = make({}, undefined, { fetch: wire.fetch });
+    const before = fake.requests.length;
+    // OpenCode answers after 1.5 s, but nobody hears it once the stream is cut.
+    const q = provider.query({
+      prompt: 'SLOW: 1500',
+      cwd: agentDir,
+      systemContext: 'You are a test assistant.',
+    });
+    q.push('after the stream closed');
+    const evs: ProviderEvent[] = [];
+    let firstFinalAt = 0;
+    const done = (async () => {
+      for await (const e of q.events) {
+        evs.push(e);
+        if (e.type !== 'result' && e.type !== 'error') continue;
+        firstFinalAt ||= Date.now();
+        if (finalsOf(evs).length === 2) q.end();
+      }
+    })();
+    // The model call is under way: the turn is in flight.
+    while (!fake.requests.slice(before).some((r) => /SLOW/.test(JSON.stringify(r.body.messages))))
+      await new Promise((r) => setTimeout(r, 50));
+    const pid = provider.runtime.server!.pid;
+    const cutAt = Date.now();
+    wire.cut();
+    await done;
+    const finals = finalsOf(evs);
+    expect(finals[0]).toMatchObject({ type: 'error', retryable: true, classification: 'crash' });
+    expect((finals[0] as { message: string }).message).toMatch(/event stream closed/);
+    // Not the 6 s idle timeout.
+    expect(firstFinalAt - cutAt).toBeLessThan(2000);
+    expect(finals[1]).toEqual({ type: 'result', text: 'echo: after the stream closed' });
+    expect(provider.runtime.server!.pid).not.toBe(pid);
+  }, 60_000);
+
+  it('a server whose event stream closed between queries is restarted by the next one', async () => {
+    await ask(provider, 'warm');
+    const pid = provider.runtime.server!.pid;
+    await closeEventStream();
+    await new Promise((r) => setTimeout(r, 300));
+    // Not a turn that waits out the idle timeout on a stream nobody reads any more.
+    expect(finalsOf(await ask(provider, 'after a quiet close'))).toEqual([
+      { type: 'result', text: 'echo: after a quiet close' },
+    ]);
+    expect(provider.runtime.server!.pid).not.toBe(pid);
+  }, 60_000);
 
   it('a question of ours waiting for a person is not idleness: the idle timer waits on', async () => {
     // Asked at each expiry: a person is waiting at the first, no longer at the second.

@@ -7,6 +7,13 @@
  *    a prompt sent afterwards can be missed;
  *  - reset() / close() kill the server's whole process group; listeners get a synthetic
  *    `polyclaw.server.exit` event when the server dies under them;
+ *  - the event stream is the only way a turn learns anything, so a server whose stream ended
+ *    or failed after connecting (OpenCode closes it when its instance is disposed; the SDK,
+ *    with retries off, ends it quietly on a network error) is unusable: listeners get a
+ *    synthetic `polyclaw.stream.closed` event (the running turn fails at once, retryable, and
+ *    resets the server), usable() turns false, and the next ensure() restarts the server.
+ *    Restarting rather than resubscribing: events sent while no stream was open are lost for
+ *    good, and a fresh server is the one state known to be consistent;
  *  - the tap outlives restarts, so the config (which names the tap's URL) stays stable.
  */
 import type { OpencodeClient } from '@opencode-ai/sdk/v2/client';
@@ -20,6 +27,7 @@ import type { OpencodeSettings } from './opencode-settings.js';
 import { startTap, type Tap } from './opencode-tap.js';
 
 export const SERVER_EXIT = 'polyclaw.server.exit';
+export const STREAM_CLOSED = 'polyclaw.stream.closed';
 type Listener = (ev: OcEvent) => void;
 
 export interface Live {
@@ -27,9 +35,12 @@ export interface Live {
   server: OpencodeServer;
 }
 
+/** `closed`: the event stream ended after connecting; the server can run no further turn. */
+type LiveState = Live & { key: string; stream: AbortController; closed: boolean };
+
 export class OpencodeRuntime {
   private tap: Tap | null = null;
-  private live: (Live & { key: string; stream: AbortController }) | null = null;
+  private live: LiveState | null = null;
   private starting: Promise<Live> | null = null;
   private listeners = new Set<Listener>();
   private activityListeners = new Set<() => void>();
@@ -42,6 +53,8 @@ export class OpencodeRuntime {
       runnerEnv: Readonly<Record<string, string | undefined>>;
       log: Logger;
       spawn?: Spawner;
+      /** What the client talks HTTP with (default: the global fetch). */
+      fetch?: typeof fetch;
     },
   ) {}
 
@@ -53,6 +66,12 @@ export class OpencodeRuntime {
   onModelActivity(fn: () => void): () => void {
     this.activityListeners.add(fn);
     return () => this.activityListeners.delete(fn);
+  }
+
+  /** True while `client` belongs to the current server and its event stream is open. */
+  usable(client: OpencodeClient): boolean {
+    const l = this.live;
+    return !!l && l.client === client && l.server.alive && !l.closed;
   }
 
   listen(fn: Listener): () => void {
@@ -82,10 +101,11 @@ export class OpencodeRuntime {
     });
     const env = serverEnv({ dirs, config, runnerEnv: this.d.runnerEnv });
     const key = configKey(env, instructions);
-    if (this.live && this.live.key === key && this.live.server.alive) return this.live;
+    if (this.live && this.live.key === key && this.usable(this.live.client)) return this.live;
     if (this.live) {
+      const l = this.live;
       this.d.log.info('restarting opencode server', {
-        reason: this.live.server.alive ? 'config changed' : 'server exited',
+        reason: !l.server.alive ? 'server exited' : l.closed ? 'event stream closed' : 'config changed',
       });
       await this.reset();
     }
@@ -108,9 +128,13 @@ export class OpencodeRuntime {
     });
     // Loaded on first use (~50 ms): a runner of another provider never pays for it.
     const { createOpencodeClient } = await import('@opencode-ai/sdk/v2/client');
-    const client = createOpencodeClient({ baseUrl: server.url, directory: this.d.cwd });
+    const client = createOpencodeClient({
+      baseUrl: server.url,
+      directory: this.d.cwd,
+      ...(this.d.fetch ? { fetch: this.d.fetch } : {}),
+    });
     const stream = new AbortController();
-    const live = { client, server, key, stream };
+    const live: LiveState = { client, server, key, stream, closed: false };
     this.live = live;
     try {
       await this.subscribe(live);
@@ -129,9 +153,13 @@ export class OpencodeRuntime {
     return live;
   }
 
-  /** Subscribe and resolve once `server.connected` arrived; events then flow to listeners. */
-  private subscribe(live: Live & { stream: AbortController }): Promise<void> {
+  /**
+   * Subscribe and resolve once `server.connected` arrived; events then flow to listeners. An end
+   * before that rejects; an end after it (not ours: reset() aborts first) closes the server.
+   */
+  private subscribe(live: LiveState): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      let connected = false;
       const timer = setTimeout(
         () => reject(new Error('opencode event stream did not connect')),
         this.d.settings.startTimeoutMs,
@@ -143,26 +171,34 @@ export class OpencodeRuntime {
         } as never);
         for await (const ev of sub.stream as AsyncIterable<OcEvent>) {
           if (ev.type === 'server.connected') {
+            connected = true;
             clearTimeout(timer);
             resolve();
           }
           this.emit(ev);
         }
       };
+      const ended = (err: unknown) => {
+        clearTimeout(timer);
+        const ours = live.stream.signal.aborted;
+        if (!ours && err === null) this.d.log.warn('opencode event stream ended', { connected });
+        else if (!ours)
+          this.d.log.warn('opencode event stream failed', { connected, err: errorMessage(err) });
+        if (!connected) reject(err instanceof Error ? err : new Error('opencode event stream ended'));
+        else if (!ours) this.streamClosed(live);
+      };
       run().then(
-        () => {
-          clearTimeout(timer);
-          if (!live.stream.signal.aborted) this.d.log.warn('opencode event stream ended');
-          reject(new Error('opencode event stream ended'));
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          if (!live.stream.signal.aborted)
-            this.d.log.warn('opencode event stream failed', { err: errorMessage(err) });
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
+        () => ended(null),
+        (err: unknown) => ended(err ?? new Error('unknown error')),
       );
     });
+  }
+
+  /** The stream of a connected server ended: nothing more of it can be heard. */
+  private streamClosed(live: LiveState): void {
+    live.closed = true;
+    live.stream.abort();
+    if (this.live === live) this.emit({ type: STREAM_CLOSED, properties: {} });
   }
 
   private emit(ev: OcEvent): void {

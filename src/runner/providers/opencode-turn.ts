@@ -8,6 +8,10 @@
  *    byte the model endpoint streams through the tap; when it fires the turn fails with a
  *    `timeout` error and the caller resets the server. It does not run while a permission
  *    request waits for a person: that wait is bounded by the runner's approval timeout;
+ *  - a server that can no longer be heard ends the turn at once with a retryable `crash` error
+ *    (the caller then resets it): it exited, or its event stream closed (before the prompt is
+ *    sent, checked with runtime.usable(); during the turn, by the runtime's synthetic events),
+ *    instead of waiting out the idle timer while OpenCode's answer goes unheard;
  *  - permission requests (the session's and its subagents') are never left pending: under
  *    'ask' each becomes an `approval` event answered through `approvals` (answerApproval), and
  *    whatever still waits when the turn ends for any reason (done, abort, timeout, crash, the
@@ -22,7 +26,7 @@ import { errorMessage } from '../../shared/errors.js';
 import type { OpencodeApprovals } from './opencode-approvals.js';
 import { PROVIDER_ID } from './opencode-config.js';
 import { TurnTracker, type OcEvent, type PermissionAsk, type TurnStep } from './opencode-events.js';
-import { SERVER_EXIT, type OpencodeRuntime } from './opencode-runtime.js';
+import { SERVER_EXIT, STREAM_CLOSED, type OpencodeRuntime } from './opencode-runtime.js';
 
 export type TurnOutcome = 'done' | 'aborted' | 'timeout' | 'crashed';
 
@@ -44,7 +48,14 @@ export interface TurnDeps {
   setTimer?: (fn: () => void, ms: number) => { clear(): void };
 }
 
-type Item = TurnStep | { kind: 'timeout' } | { kind: 'exit' } | { kind: 'abort' };
+type Item = TurnStep | { kind: 'timeout' } | { kind: 'exit' } | { kind: 'closed' } | { kind: 'abort' };
+
+const streamClosed: ProviderEvent = {
+  type: 'error',
+  message: 'the OpenCode event stream closed, so the turn could not be followed',
+  retryable: true,
+  classification: 'crash',
+};
 
 const defaultTimer = (fn: () => void, ms: number) => {
   const t = setTimeout(fn, ms);
@@ -72,6 +83,7 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
   bump();
   const onEvent = (ev: OcEvent) => {
     if (ev.type === SERVER_EXIT) return push({ kind: 'exit' });
+    if (ev.type === STREAM_CLOSED) return push({ kind: 'closed' });
     const steps = tracker.feed(ev);
     if (tracker.ofTurn(ev.properties?.sessionID)) bump();
     for (const s of steps) push(s);
@@ -82,6 +94,11 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
   const offHeld = d.approvals.onChange(bump);
   d.signal.addEventListener('abort', onAbort);
   try {
+    // Its stream closed while no turn listened (between the caller's ensure() and now).
+    if (!d.runtime.usable(d.client)) {
+      yield streamClosed;
+      return 'crashed';
+    }
     const sent = await d.client.session.promptAsync({
       sessionID: d.sessionID,
       directory: d.directory,
@@ -155,6 +172,9 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
             retryable: true,
             classification: 'crash',
           };
+          return 'crashed';
+        case 'closed':
+          yield streamClosed;
           return 'crashed';
         case 'abort':
           await abortSession(d);

@@ -46,6 +46,8 @@ export interface OpencodeDeps {
   /** Path of the polyclaw CLI whose `tools` command is our MCP tool server (default: this process's). */
   cliPath?: string;
   binary?: string;
+  /** What the client talks HTTP to the server with (tests cut the event stream through it). */
+  fetch?: typeof fetch;
   /** Register a process-exit hook that kills the server group (default true). */
   exitHook?: boolean;
 }
@@ -83,6 +85,7 @@ export class OpencodeProvider implements AgentProvider {
       runnerEnv: ctx.env,
       log: this.log,
       spawn: deps.spawn,
+      fetch: deps.fetch,
     });
     if (deps.exitHook !== false) process.once('exit', () => this.runtime.killNow());
   }
