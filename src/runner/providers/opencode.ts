@@ -24,6 +24,7 @@ import type {
   ProviderEvent,
   QueryInput,
 } from '../../shared/provider.js';
+import { errorMessage } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { toolServer } from '../tools/config.js';
 import { OpencodeApprovals } from './opencode-approvals.js';
@@ -50,6 +51,24 @@ export interface OpencodeDeps {
   fetch?: typeof fetch;
   /** Register a process-exit hook that kills the server group (default true). */
   exitHook?: boolean;
+}
+
+/** `p`'s value, or null as soon as `signal` aborts (`p` goes on; a failure it meets then is logged). */
+async function untilAborted<T>(p: Promise<T>, signal: AbortSignal, log: Logger): Promise<T | null> {
+  p.then(undefined, (err: unknown) => {
+    if (signal.aborted) log.warn('opencode server start failed after an abort', { err: errorMessage(err) });
+  });
+  if (signal.aborted) return null;
+  let onAbort!: () => void;
+  const aborted = new Promise<null>((resolve) => {
+    onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([p, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 export class OpencodeProvider implements AgentProvider {
@@ -124,12 +143,17 @@ export class OpencodeProvider implements AgentProvider {
     const approvals = new OpencodeApprovals(this.log);
     const run = async function* (self: OpencodeProvider): AsyncGenerator<ProviderEvent> {
       const instructions = self.instructionFiles(input.systemContext);
-      let live: Live | null = await self.runtime.ensure(instructions);
+      // An abort while the server (re)starts ends the query at once; the start goes on and the
+      // next query finds the server up (abort() must not wait for seconds of start-up).
+      const first = await untilAborted(self.runtime.ensure(instructions), abort.signal, self.log);
+      if (!first) return;
+      let live: Live | null = first;
       const sessionID = await self.openSession(live.client, input.continuation, input.cwd);
       yield { type: 'init', continuation: sessionID };
       for (let prompt = await inbox.next(); prompt !== null; prompt = await inbox.next()) {
         // The server may have been reset by an earlier turn's timeout: bring it back first.
-        const now: Live = live ?? (await self.runtime.ensure(instructions));
+        const now = live ?? (await untilAborted(self.runtime.ensure(instructions), abort.signal, self.log));
+        if (!now) return;
         live = null;
         const outcome = yield* runTurn(
           {
