@@ -12,9 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, cliAsync, MAIN, startHostProc, tempHome, type HostProc } from './support/cli.js';
 import { startFakeResponses, type FakeResponses } from './support/fake-responses.js';
-
-const jwt = (claims: object) =>
-  `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+import { jwt } from './support/gateway-kit.js';
 
 const REAL_REFRESH = 'real-refresh-e2e-' + 'q'.repeat(24);
 const EXPIRED = jwt({ exp: Math.floor(Date.now() / 1000) - 600, n: 0 });

@@ -8,11 +8,8 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { placeholderAuthJson } from '../src/gateway/chatgpt-auth.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
-import { request, startKit, type Kit } from './support/gateway-kit.js';
+import { request, startKit, type Kit, jwt } from './support/gateway-kit.js';
 import { listenLoopback } from './support/http-kit.js';
-
-const jwt = (claims: object) =>
-  `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 
 describe('gateway ChatGPT subscription', () => {
   let up: FakeUpstream;

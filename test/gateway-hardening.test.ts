@@ -14,10 +14,8 @@ import type { Config } from '../src/host/config.js';
 import { gatewayDeps } from '../src/host/gateway-host.js';
 import { createLogger } from '../src/shared/log.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
-import { request, startKit, type Kit } from './support/gateway-kit.js';
+import { request, startKit, type Kit, jwt } from './support/gateway-kit.js';
 
-const jwt = (claims: object) =>
-  `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const OAT = 'sk-ant-oat01-REALSUBSCRIPTION-' + 's'.repeat(40);
 
 describe('gateway paths and routes', () => {

@@ -56,6 +56,17 @@ function session(serve: Serve, env: NodeJS.ProcessEnv) {
   };
 }
 
+/** A loader of the real server that waits until `release()`: requests meanwhile meet the front alone. */
+function gatedLoad() {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const slowLoad = async () => {
+    await gate;
+    return import('../src/runner/tools/server.js');
+  };
+  return { slowLoad, release };
+}
+
 const INIT = (version: string) => ({
   id: 0,
   method: 'initialize',
@@ -101,12 +112,7 @@ describe('tool server fast start', () => {
   });
 
   it('a request that comes before the real server is loaded waits for it, in order', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const slowLoad = async () => {
-      await gate;
-      return import('../src/runner/tools/server.js');
-    };
+    const { slowLoad, release } = gatedLoad();
     const s = session((e, i, o) => toolsFront(e, i, o, manifest, slowLoad), env);
     s.send(INIT('1999-01-01'));
     s.send({ method: 'notifications/initialized' });
@@ -148,12 +154,7 @@ describe('tool server fast start', () => {
   });
 
   it('a line of JSON that is no message (null, a number) is ignored; the front goes on', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const slowLoad = async () => {
-      await gate;
-      return import('../src/runner/tools/server.js');
-    };
+    const { slowLoad, release } = gatedLoad();
     const s = session((e, i, o) => toolsFront(e, i, o, manifest, slowLoad), env);
     s.rawLine('null');
     s.rawLine('42');

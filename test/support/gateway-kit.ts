@@ -123,3 +123,7 @@ export function raw(socket: string, data: string | Buffer, timeoutMs = 5000): Pr
 }
 
 export { GATEWAY_SOCKET };
+
+/** An unsigned JWT carrying `claims` (the gateway reads only its `exp` and account claims). */
+export const jwt = (claims: object) =>
+  `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
