@@ -205,9 +205,13 @@ describe('codex provider with the real codex app-server', () => {
     expect(contexts()).toEqual(['Assistant name: Alpha', 'Assistant name: Beta']);
     // A new process resumes the thread: an unchanged context is not sent again, a changed one is.
     await p.close();
+    // …and its record is read, not written again.
+    const recordFile = path.join(codexHome, 'polyclaw-context', thread);
+    const recorded = fs.statSync(recordFile).mtimeMs;
     const q = mk(dir);
     expect(await ask(q, 'four', 'Beta', thread)).toBe(thread);
     expect(contexts()).toEqual(['Assistant name: Alpha', 'Assistant name: Beta']);
+    expect(fs.statSync(recordFile).mtimeMs).toBe(recorded);
     await q.close();
     const r = mk(dir);
     expect(await ask(r, 'five', 'Gamma', thread)).toBe(thread);

@@ -231,7 +231,8 @@ export class CodexConversation {
     const record = this.d.contextRecord ?? NO_RECORD;
     const context = this.d.systemContext;
     try {
-      if (!started && !record.has(this.threadId, context)) {
+      if (!started && record.has(this.threadId, context)) return true;
+      if (!started) {
         await rpc.request('thread/inject_items', {
           threadId: this.threadId,
           items: [contextUpdateItem(context)],
