@@ -182,7 +182,12 @@ export class Router {
     // What was queued is woken even when a later wiring throws: the platform's retry finds it
     // queued already (`again`) and would otherwise never wake its session.
     try {
-      await this.fanOut(event, chat, mg.id, user.id, wirings, accepted, toWake);
+      for (const w of wirings) {
+        const a = await this.routeToWiring(w, event, chat, mg.id, user.id);
+        if (!a) continue;
+        accepted.push(a);
+        if (a.engaged) toWake.add(a.sessionId);
+      }
     } finally {
       for (const s of toWake) this.deps.wake(s);
     }
@@ -190,89 +195,72 @@ export class Router {
     return accepted;
   }
 
-  private async fanOut(
+  /**
+   * One wiring's part of an event: queued (or found queued already), refused, or nothing
+   * (out of scope, or not engaged and dropped). An engaged result is woken by the caller.
+   */
+  private async routeToWiring(
+    w: Wiring,
     event: InboundEvent,
     chat: Routing,
     mgId: string,
     userId: string,
-    wirings: Wiring[],
-    accepted: AcceptedMessage[],
-    toWake: Set<string>,
-  ): Promise<void> {
+  ): Promise<AcceptedMessage | null> {
     const { db, log } = this.deps;
     const tkey = threadKey(event);
-    for (const w of wirings) {
-      if (!this.inScope(w, event.sender, userId, mgId)) continue;
-      const engaged = engages(
-        w,
-        event,
-        () => isSticky(db, w.id, tkey),
-        (pattern) => log.warn('a wiring pattern ran out of time: no match', { wiring: w.id, pattern }),
-      );
-      if (!engaged && w.ignoredPolicy === 'drop') continue;
-      if (engaged && w.engageMode === 'mention-sticky' && event.isMention) markSticky(db, w.id, tkey);
-      const group = getGroup(db, w.agentGroupId);
-      const { session } = resolveSession(db, group.id, w.sessionMode, mgId, event.threadId);
-      const senderIsAdmin = event.sender.isAdmin === true || isAdmin(db, userId, group.id);
-      // Command gate: native agent slash commands act on the session itself, so admins only.
-      const command = engaged && !senderIsAdmin ? nativeSlashCommand(event.text) : null;
-      if (command) {
-        log.info('refused a native slash command', { group: group.name, command, sender: event.sender.id });
-        const key = `refused:${event.platformMessageId ?? randomUUID()}`;
-        await this.deps.tell?.(
-          session,
-          key,
-          chat,
-          slashCommandRefusal(command),
-          event.platformMessageId,
-          event.hops,
-        );
-        accepted.push(refusal(group.name, session.id));
-        continue;
-      }
-      const queue = this.deps.queueFor(session);
-      const again = event.platformMessageId ? queue.byPlatformMessage(chat, event.platformMessageId) : null;
-      if (again) {
-        log.info('an event delivered again is not queued twice', { session: session.id, seq: again.seq });
-        if (engaged) toWake.add(session.id);
-        accepted.push({
-          group: group.name,
-          sessionId: session.id,
-          messageId: again.id,
-          seq: again.seq,
-          engaged,
-        });
-        continue;
-      }
-      const folder = randomUUID();
-      const attachments = event.attachments.map((a) => {
-        const abs = queue.saveAttachment(folder, a.name, a.data);
-        return {
-          name: a.name,
-          path: path.relative(queue.dir, abs),
-          mimeType: a.mimeType,
-          size: a.data.length,
-        };
-      });
-      const { id, seq } = queue.enqueue({
-        kind: 'chat',
-        trigger: engaged,
-        routing: chat,
-        content: {
-          text: event.text,
-          sender: {
-            id: event.sender.id,
-            name: event.sender.name,
-            isAdmin: senderIsAdmin,
-          },
-          attachments,
-          platformMessageId: event.platformMessageId,
-          hops: event.hops,
-        },
-      });
-      accepted.push({ group: group.name, sessionId: session.id, messageId: id, seq, engaged });
-      if (engaged) toWake.add(session.id);
+    if (!this.inScope(w, event.sender, userId, mgId)) return null;
+    const engaged = engages(
+      w,
+      event,
+      () => isSticky(db, w.id, tkey),
+      (pattern) => log.warn('a wiring pattern ran out of time: no match', { wiring: w.id, pattern }),
+    );
+    if (!engaged && w.ignoredPolicy === 'drop') return null;
+    if (engaged && w.engageMode === 'mention-sticky' && event.isMention) markSticky(db, w.id, tkey);
+    const group = getGroup(db, w.agentGroupId);
+    const { session } = resolveSession(db, group.id, w.sessionMode, mgId, event.threadId);
+    const senderIsAdmin = event.sender.isAdmin === true || isAdmin(db, userId, group.id);
+    // Command gate: native agent slash commands act on the session itself, so admins only.
+    const command = engaged && !senderIsAdmin ? nativeSlashCommand(event.text) : null;
+    if (command) {
+      log.info('refused a native slash command', { group: group.name, command, sender: event.sender.id });
+      const key = `refused:${event.platformMessageId ?? randomUUID()}`;
+      await this.deps.tell?.(session, key, chat, slashCommandRefusal(command), event.platformMessageId, event.hops);
+      return refusal(group.name, session.id);
     }
+    const queue = this.deps.queueFor(session);
+    const again = event.platformMessageId ? queue.byPlatformMessage(chat, event.platformMessageId) : null;
+    if (again) {
+      log.info('an event delivered again is not queued twice', { session: session.id, seq: again.seq });
+      return { group: group.name, sessionId: session.id, messageId: again.id, seq: again.seq, engaged };
+    }
+    const folder = randomUUID();
+    const attachments = event.attachments.map((a) => {
+      const abs = queue.saveAttachment(folder, a.name, a.data);
+      return {
+        name: a.name,
+        path: path.relative(queue.dir, abs),
+        mimeType: a.mimeType,
+        size: a.data.length,
+      };
+    });
+    const { id, seq } = queue.enqueue({
+      kind: 'chat',
+      trigger: engaged,
+      routing: chat,
+      content: {
+        text: event.text,
+        sender: {
+          id: event.sender.id,
+          name: event.sender.name,
+          isAdmin: senderIsAdmin,
+        },
+        attachments,
+        platformMessageId: event.platformMessageId,
+        hops: event.hops,
+      },
+    });
+    return { group: group.name, sessionId: session.id, messageId: id, seq, engaged };
   }
 
   private inScope(w: Wiring, sender: InboundEvent['sender'], userId: string, mgId: string): boolean {
