@@ -1,4 +1,7 @@
 /** Central DB migrations: numbered, recorded by name, one transaction each. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { migrate, openCentralDb } from '../src/host/db/open.js';
@@ -28,6 +31,22 @@ describe('central DB migrations', () => {
     expect(db.prepare(`SELECT name FROM sqlite_master WHERE name = 'half'`).get()).toBeUndefined();
     expect(db.prepare(`SELECT 1 FROM schema_migrations WHERE name = '999-broken'`).get()).toBeUndefined();
     expect(migrate(db, migrations)).toEqual([]);
+  });
+
+  it('a second process migrating the same file at the same moment skips what the first applied', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pc-migrate-')), 'polyclaw.db');
+    const b = new Database(file);
+    b.pragma('busy_timeout = 5000');
+    // B has made its migrations table and is about to apply the first migration when A opens
+    // the same file and applies them all.
+    function* racing() {
+      openCentralDb(file).close();
+      yield* migrations;
+    }
+    expect(migrate(b, racing())).toEqual([]);
+    const names = b.prepare('SELECT name FROM schema_migrations ORDER BY name').pluck().all();
+    expect(names).toEqual(migrations.map((m) => m.name).sort());
+    b.close();
   });
 
   it('007 keeps every task and makes task ids unique per group, not per install', () => {

@@ -24,21 +24,29 @@ export function openCentralDb(file: string, migrations: Migration[] = allMigrati
   return db;
 }
 
-export function migrate(db: Db, migrations: Migration[]): string[] {
+/**
+ * Apply what is not yet recorded, in order. Another process may migrate the same file at the
+ * same moment (the host and a CLI command on first use or after an upgrade): each migration
+ * takes the write lock first (BEGIN IMMEDIATE) and checks the record inside it, so the second
+ * process skips what the first applied instead of failing on it.
+ */
+export function migrate(db: Db, migrations: Iterable<Migration>): string[] {
   db.exec(
     `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`,
   );
-  const done = new Set(
-    (db.prepare('SELECT name FROM schema_migrations').all() as Array<{ name: string }>).map((r) => r.name),
-  );
+  const recorded = db.prepare('SELECT 1 FROM schema_migrations WHERE name = ?');
+  const record = db.prepare('INSERT INTO schema_migrations(name, applied_at) VALUES (?, ?)');
   const applied: string[] = [];
   for (const m of migrations) {
-    if (done.has(m.name)) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations(name, applied_at) VALUES (?, ?)').run(m.name, Date.now());
-    })();
-    applied.push(m.name);
+    const ran = db
+      .transaction(() => {
+        if (recorded.get(m.name)) return false;
+        db.exec(m.sql);
+        record.run(m.name, Date.now());
+        return true;
+      })
+      .immediate();
+    if (ran) applied.push(m.name);
   }
   return applied;
 }
