@@ -11,6 +11,7 @@ import { PolyclawError } from '../src/shared/errors.js';
 import { openCentralDb } from '../src/host/db/open.js';
 import { groupDir, sessionDir } from '../src/host/sandbox-spec.js';
 import { SessionQueue } from '../src/host/session-queue.js';
+import { openNotices, recordDelivery } from '../src/host/store/deliveries.js';
 import { createGroup, getGroupByName, updateGroup } from '../src/host/store/groups.js';
 import { findMessagingGroup } from '../src/host/store/messaging.js';
 import { resolveSession } from '../src/host/store/sessions.js';
@@ -315,6 +316,47 @@ describe('groups delete', () => {
       warnings: ['1 message in progress dropped unanswered (--force)'],
     });
     expect(getGroupByName(db, 'rg')).toBeNull();
+  });
+
+  it('refuses while a failure notice is not yet sent: the user would never hear their message failed', async () => {
+    const db = openCentralDb(':memory:');
+    const ctx = { db, config: loadConfig({ POLYCLAW_HOME: home() }), host: null };
+    ops['groups.create']!(ctx, { name: 'ng', provider: 'mock' });
+    const g = getGroupByName(db, 'ng')!;
+    const mg = findMessagingGroup(db, 'terminal', 'ng')!;
+    const { session } = resolveSession(db, g.id, 'shared', mg.id, null);
+    const q = new SessionQueue(sessionDir(ctx.config.home, 'ng', session.id));
+    const routing = { channelType: 'terminal', platformId: 'ng', threadId: null };
+    const m = q.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing,
+      content: { text: 'hi', sender: { id: 'u' }, attachments: [] },
+    });
+    q.markDone(m.id, 'failed');
+    q.close();
+    const notice = JSON.stringify({
+      routing,
+      text: 'I could not process your message',
+      hops: 0,
+      about: m.id,
+    });
+    recordDelivery(db, {
+      sessionId: session.id,
+      outId: `fail:${m.id}`,
+      seq: null,
+      status: 'retry',
+      attempts: 1,
+      notice,
+    });
+    await expect(ops['groups.delete']!(ctx, { name: 'ng' })).rejects.toThrow(
+      'group "ng" has 1 failure notice not yet sent; delete it once all are answered and sent, or with --force to drop them',
+    );
+    expect(openNotices(db, session.id)).toHaveLength(1);
+    await expect(ops['groups.delete']!(ctx, { name: 'ng', force: true })).resolves.toMatchObject({
+      deleted: 'ng',
+      warnings: ['1 failure notice dropped unsent (--force)'],
+    });
   });
 });
 

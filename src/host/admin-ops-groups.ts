@@ -23,6 +23,7 @@ import {
 } from './store/groups.js';
 import { createWiring, ensureMessagingGroup, listWirings } from './store/messaging.js';
 import { listSessions, type Session } from './store/sessions.js';
+import { openNotices } from './store/deliveries.js';
 import { unwireAgentChatsOf } from './store/destinations.js';
 
 /** The provider exists and accepts these settings (e.g. codex rejects an unknown effort). */
@@ -141,16 +142,17 @@ export const groupOps: Record<string, Op> = {
   'groups.delete': async (ctx, args) => {
     const a = parse(z.object({ name: z.string(), force: z.boolean().default(false) }), args);
     const g = requireGroup(ctx.db, a.name);
-    // Deleting takes the queues with it: a message still in progress would vanish unanswered,
-    // unless the admin says so (--force; e.g. messages queued while no host runs). Checked
-    // again after the sandboxes stopped, on the sessions as they are then (one may have come),
-    // and the delete follows that check in the same synchronous step.
-    const open = () => inProgress(ctx, listSessions(ctx.db, g.id));
-    if (!a.force) refuseWhileInProgress(g.name, open());
+    // Deleting takes the queues and the delivery ledger with it: a message still in progress
+    // would vanish unanswered and a failure notice not yet sent would never be, unless the
+    // admin says so (--force; e.g. messages queued while no host runs). Checked again after the
+    // sandboxes stopped, on the sessions as they are then (one may have come), and the delete
+    // follows that check in the same synchronous step.
+    const open = () => unsettled(ctx, listSessions(ctx.db, g.id));
+    if (!a.force) refuseWhileUnsettled(g.name, open());
     for (const s of listSessions(ctx.db, g.id)) await ctx.host?.stopSandbox(s.id);
     const sessions = listSessions(ctx.db, g.id);
     const dropped = open();
-    if (!a.force) refuseWhileInProgress(g.name, dropped);
+    if (!a.force) refuseWhileUnsettled(g.name, dropped);
     ctx.db.transaction(() => {
       unwireAgentChatsOf(ctx.db, g);
       deleteGroup(ctx.db, a.name);
@@ -164,28 +166,46 @@ export const groupOps: Record<string, Op> = {
       deleted: g.name,
       sessions: sessions.length,
       ...(kept ? { note: `the group folder groups/${g.name} was kept` } : {}),
-      ...(dropped > 0
-        ? {
-            warnings: [
-              `${dropped} message${dropped === 1 ? '' : 's'} in progress dropped unanswered (--force)`,
-            ],
-          }
-        : {}),
+      ...(dropped.messages + dropped.notices > 0 ? { warnings: droppedWarnings(dropped) } : {}),
     };
   },
 };
 
-/** Messages of these sessions that still wait for an answer (accumulated context does not). */
-function inProgress(ctx: OpContext, sessions: Session[]): number {
-  return sessions.reduce(
-    (sum, s) => sum + (withQueue(ctx, s, (q) => q.pending().filter((m) => m.trigger).length) ?? 0),
-    0,
+/**
+ * What of these sessions is not settled yet: messages that still wait for an answer
+ * (accumulated context does not) and failure notices not yet sent.
+ */
+function unsettled(ctx: OpContext, sessions: Session[]): { messages: number; notices: number } {
+  let messages = 0;
+  let notices = 0;
+  for (const s of sessions) {
+    messages += withQueue(ctx, s, (q) => q.pending().filter((m) => m.trigger).length) ?? 0;
+    notices += openNotices(ctx.db, s.id).length;
+  }
+  return { messages, notices };
+}
+
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+function refuseWhileUnsettled(group: string, u: { messages: number; notices: number }): void {
+  if (u.messages + u.notices === 0) return;
+  const { messages: n, notices: k } = u;
+  if (k === 0)
+    throw conflict(
+      `group "${group}" has ${count(n, 'message')} in progress; delete it once ${n === 1 ? 'it has' : 'they have'} an answer or failed, or with --force to drop ${n === 1 ? 'it' : 'them'}`,
+    );
+  const what = [
+    n > 0 ? `${count(n, 'message')} in progress` : '',
+    `${count(k, 'failure notice')} not yet sent`,
+  ];
+  throw conflict(
+    `group "${group}" has ${what.filter(Boolean).join(' and ')}; delete it once all are answered and sent, or with --force to drop them`,
   );
 }
 
-function refuseWhileInProgress(group: string, n: number): void {
-  if (n > 0)
-    throw conflict(
-      `group "${group}" has ${n} message${n === 1 ? '' : 's'} in progress; delete it once ${n === 1 ? 'it has' : 'they have'} an answer or failed, or with --force to drop ${n === 1 ? 'it' : 'them'}`,
-    );
+function droppedWarnings(u: { messages: number; notices: number }): string[] {
+  return [
+    ...(u.messages > 0 ? [`${count(u.messages, 'message')} in progress dropped unanswered (--force)`] : []),
+    ...(u.notices > 0 ? [`${count(u.notices, 'failure notice')} dropped unsent (--force)`] : []),
+  ];
 }
