@@ -13,6 +13,7 @@ import { groupDir, sessionDir } from '../src/host/sandbox-spec.js';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { openNotices, recordDelivery } from '../src/host/store/deliveries.js';
 import { createGroup, getGroupByName, updateGroup } from '../src/host/store/groups.js';
+import { sqliteMailbox } from '../src/host/store/mailbox.js';
 import { findMessagingGroup } from '../src/host/store/messaging.js';
 import { resolveSession } from '../src/host/store/sessions.js';
 import { cliAsync, tempHome } from './support/cli.js';
@@ -357,6 +358,29 @@ describe('groups delete', () => {
       deleted: 'ng',
       warnings: ['1 failure notice dropped unsent (--force)'],
     });
+  });
+});
+
+describe('groups delete and the terminal mailbox', () => {
+  it('drops the replies the group left for clients not yet connected; a new group of the name starts empty', async () => {
+    const db = openCentralDb(':memory:');
+    const ctx = { db, config: loadConfig({ POLYCLAW_HOME: home() }), host: null };
+    ops['groups.create']!(ctx, { name: 'mg', provider: 'mock' });
+    const g = getGroupByName(db, 'mg')!;
+    const { session } = resolveSession(
+      db,
+      g.id,
+      'shared',
+      findMessagingGroup(db, 'terminal', 'mg')!.id,
+      null,
+    );
+    const mailbox = sqliteMailbox(db);
+    mailbox.put('terminal', 'mg', `${session.id}:7`, { text: 'old reply' });
+    mailbox.put('terminal', 'mg', `edit:${session.id}:8`, { text: 'old edit' });
+    mailbox.put('terminal', 'mg', 'other-session:9', { text: 'kept: not this group' });
+    await ops['groups.delete']!(ctx, { name: 'mg' });
+    ops['groups.create']!(ctx, { name: 'mg', provider: 'mock' });
+    expect(mailbox.list('terminal', 'mg').map((m) => m.key)).toEqual(['other-session:9']);
   });
 });
 

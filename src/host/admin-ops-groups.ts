@@ -25,6 +25,7 @@ import { createWiring, ensureMessagingGroup, listWirings } from './store/messagi
 import { listSessions, type Session } from './store/sessions.js';
 import { openNotices } from './store/deliveries.js';
 import { unwireAgentChatsOf } from './store/destinations.js';
+import { dropSessionMail } from './store/mailbox.js';
 
 /** The provider exists and accepts these settings (e.g. codex rejects an unknown effort). */
 function checkProvider(
@@ -155,6 +156,7 @@ export const groupOps: Record<string, Op> = {
     if (!a.force) refuseWhileUnsettled(g.name, dropped);
     ctx.db.transaction(() => {
       unwireAgentChatsOf(ctx.db, g);
+      for (const s of sessions) dropSessionMail(ctx.db, s.id);
       deleteGroup(ctx.db, a.name);
     })();
     for (const s of sessions) {

@@ -33,3 +33,15 @@ export function sqliteMailbox(db: Db, now: () => number = Date.now): Mailbox {
     },
   };
 }
+
+/**
+ * A session is going away: what it left for clients not yet connected goes too. Its keys are
+ * `SESSION:…` (replies) and `edit:SESSION:…` (edits), set by delivery; left behind, they would
+ * be shown to the next client of that chat, e.g. of a new group of the same name.
+ */
+export function dropSessionMail(db: Db, sessionId: string): void {
+  prep(
+    db,
+    `DELETE FROM mailbox WHERE substr(idempotency_key, 1, length(@reply)) = @reply OR substr(idempotency_key, 1, length(@edit)) = @edit`,
+  ).run({ reply: `${sessionId}:`, edit: `edit:${sessionId}:` });
+}
