@@ -191,10 +191,22 @@ describe('router', () => {
     expect(hit?.engaged).toBe(true);
   });
 
+  it('a pattern quadratic on a long near-miss is stopped after its time limit (no match)', async () => {
+    wire('near', { engageMode: 'pattern', pattern: 'x+y' });
+    const t0 = Date.now();
+    expect(await router.route(ev({ text: 'x'.repeat(100_000) }))).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(2000); // unguarded: ~10 s
+    const [hit] = await router.route(ev({ text: 'xxy' }));
+    expect(hit?.engaged).toBe(true);
+  });
+
   it('only patterns that may backtrack pay for the guard', () => {
-    for (const p of ['.*', '^@?bot\\b', '^(hi|hello)\\b', 'help[+*]me', 'a{2,3}'])
+    for (const p of ['.*', '^@?bot\\b', '^(hi|hello)\\b', 'help[+*]me', 'a{2,3}', 'bot.*', '^\\s+$', 'x+?'])
       expect(mayBacktrack(p), p).toBe(false);
     for (const p of ['(a+)+$', '(x|xx)*y', '\\s+\\w+', '.*.*x', '(\\w)\\1', 'a{2,}b+'])
+      expect(mayBacktrack(p), p).toBe(true);
+    // One unbounded quantifier with something after it that can fail: quadratic, unanchored.
+    for (const p of ['x+y', 'a.*b', '\\s+$', 'bot.*\\?', 'remind.*tomorrow', '^a|x+y', 'a{3,}b'])
       expect(mayBacktrack(p), p).toBe(true);
   });
 

@@ -2,9 +2,12 @@
  * Wiring patterns are admin-written regular expressions run on every message of their chat,
  * on the host's one event loop. V8's backtracking engine takes exponential time on some
  * ("(a+)+$" against "aaaa…!"), so a pattern that could backtrack badly is run in a vm context
- * with a time limit, and one that runs out of time counts as no match. A pattern is run
- * directly only when it cannot backtrack badly: no quantified group, no back-reference and at
- * most one unbounded quantifier (".*", "\bhelp\b", "^(hi|hello)" are; "\s+\w+" is guarded).
+ * with a time limit, and one that runs out of time counts as no match. Even one unbounded
+ * quantifier followed by something that can fail is quadratic: an unanchored search retries
+ * it from every position ("x+y" against 100k of "x" takes seconds). A pattern is run directly
+ * only when it cannot take super-linear time: no quantified group, no back-reference, and no
+ * unbounded quantifier except one that ends the pattern or sits in a pattern anchored at its
+ * start (".*", "bot.*", "\bhelp\b", "^(hi|hello)", "^\s+$" are; "x+y", "\s+$" are guarded).
  */
 import vm from 'node:vm';
 
@@ -18,7 +21,13 @@ export function mayBacktrack(pattern: string): boolean {
   if (/\\[1-9]|\\k</.test(pattern)) return true;
   const bare = pattern.replace(/\\./g, 'x').replace(/\[(?:\\.|[^\]])*\]/g, 'x');
   if (/\)(?:[*+?]|\{\d)/.test(bare)) return true;
-  return (bare.match(/[*+]|\{\d+,\d*\}/g) ?? []).length > 1;
+  const unbounded = (bare.match(/[*+]|\{\d+,\}/g) ?? []).length;
+  if (unbounded === 0) return false;
+  if (unbounded > 1) return true;
+  // One: linear when nothing after it can fail, or when the search has one start position.
+  const last = /(?:[*+]|\{\d+,\})\??$/.test(bare);
+  const anchored = bare.startsWith('^') && !bare.includes('|');
+  return !last && !anchored;
 }
 
 /**
