@@ -256,16 +256,46 @@ describe('router', () => {
     expect(getSession(db, first!.sessionId).lastActiveAt).toBeGreaterThan(before);
   });
 
-  it('stores attachments in inbox/<folder>/ and refuses traversal in their names', async () => {
+  it('stores attachments in inbox/<folder>/ under plain names, each its own', async () => {
     wire('a', { engageMode: 'pattern', pattern: '.*' });
-    const [acc] = await router.route(ev({ attachments: [{ name: 'notes.txt', data: Buffer.from('hi') }] }));
-    const [row] = rows(acc!.sessionId);
-    const ref = row!.content.attachments[0]!;
-    expect(ref.path).toMatch(/^inbox\/[0-9a-f-]+\/notes\.txt$/);
-    expect(fs.readFileSync(path.join(queues.get(acc!.sessionId)!.dir, ref.path), 'utf8')).toBe('hi');
-    await expect(
-      router.route(ev({ attachments: [{ name: '../../escape', data: Buffer.from('x') }] })),
-    ).rejects.toThrow(/not a plain file name/);
+    wire('b', { engageMode: 'pattern', pattern: '.*' });
+    const files = [
+      ['notes.txt', 'hi'],
+      ['image.png', '1'],
+      ['image.png', '2'],
+      ['IMAGE.png', '3'],
+      ['../../escape', 'x'],
+      ['..', 'dots'],
+      ['a\u0000b\nc.md', 'ctl'],
+      ['y'.repeat(300) + '.pdf', 'long'],
+      ['界'.repeat(150) + '.txt', 'wide'],
+    ] as const;
+    const accs = await router.route(
+      ev({ attachments: files.map(([name, text]) => ({ name, data: Buffer.from(text) })) }),
+    );
+    expect(accs).toHaveLength(2); // one file name is no reason to lose the message for any group
+    for (const acc of accs) {
+      const [row] = rows(acc.sessionId);
+      const refs = row!.content.attachments;
+      const dir = path.dirname(refs[0]!.path);
+      expect(dir).toMatch(/^inbox\/[0-9a-f-]+$/);
+      expect(refs.map((r) => path.relative(dir, r.path))).toEqual([
+        'notes.txt',
+        'image.png',
+        'image-2.png',
+        'IMAGE-3.png',
+        'escape',
+        'file',
+        'abc.md',
+        'y'.repeat(196) + '.pdf',
+        '界'.repeat(65) + '.txt', // 199 bytes: the file system's limit is in bytes
+      ]);
+      expect(refs.map((r) => r.name)).toEqual(files.map(([name]) => name));
+      const q = queues.get(acc.sessionId)!;
+      expect(refs.map((r) => fs.readFileSync(path.join(q.dir, r.path), 'utf8'))).toEqual(
+        files.map(([, t]) => t),
+      );
+    }
   });
 });
 

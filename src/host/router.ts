@@ -9,6 +9,7 @@ import type { AcceptedMessage, InboundEvent } from '../channels/adapter.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../shared/log.js';
 import type { Routing } from '../shared/messages.js';
+import { storedNames } from '../shared/safe-files.js';
 import { nativeSlashCommand, slashCommandRefusal } from '../shared/slash-commands.js';
 import type { Db } from './db/open.js';
 import { engages, threadKey } from './engage.js';
@@ -225,7 +226,14 @@ export class Router {
     if (command) {
       log.info('refused a native slash command', { group: group.name, command, sender: event.sender.id });
       const key = `refused:${event.platformMessageId ?? randomUUID()}`;
-      await this.deps.tell?.(session, key, chat, slashCommandRefusal(command), event.platformMessageId, event.hops);
+      await this.deps.tell?.(
+        session,
+        key,
+        chat,
+        slashCommandRefusal(command),
+        event.platformMessageId,
+        event.hops,
+      );
       return refusal(group.name, session.id);
     }
     const queue = this.deps.queueFor(session);
@@ -235,8 +243,9 @@ export class Router {
       return { group: group.name, sessionId: session.id, messageId: again.id, seq: again.seq, engaged };
     }
     const folder = randomUUID();
-    const attachments = event.attachments.map((a) => {
-      const abs = queue.saveAttachment(folder, a.name, a.data);
+    const names = storedNames(event.attachments.map((a) => a.name));
+    const attachments = event.attachments.map((a, i) => {
+      const abs = queue.saveAttachment(folder, names[i]!, a.data);
       return {
         name: a.name,
         path: path.relative(queue.dir, abs),

@@ -29,6 +29,35 @@ export function assertSafeSegment(name: string, what: string): void {
   }
 }
 
+/**
+ * The names a message's files are stored under, one per name given, in order: each a plain
+ * segment (the last one of a path, control characters and NUL dropped, at most 200 bytes of
+ * whole characters with its extension kept, "file" when nothing is left) and unique within the message
+ * ("image.png", "image-2.png", …). Platforms name files freely — two pasted screenshots are
+ * both "image.png" — and a name is no reason to lose a message.
+ */
+export function storedNames(names: string[]): string[] {
+  const taken = new Set<string>();
+  return names.map((raw) => {
+    // eslint-disable-next-line no-control-regex
+    let base = (raw.split(/[/\\]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim();
+    if (base === '' || base === '.' || base === '..') base = 'file';
+    const dot = base.lastIndexOf('.');
+    const ext = dot > 0 && base.length - dot <= 20 ? base.slice(dot) : '';
+    const stem = base.slice(0, base.length - ext.length);
+    const fit = (suffix: string) => {
+      // Whole characters, at most 200 bytes: a file system's limit is in bytes (255 on Linux).
+      const chars = [...stem.slice(0, 400)].slice(0, 200);
+      while (chars.length > 0 && Buffer.byteLength(chars.join('') + suffix + ext) > 200) chars.pop();
+      return chars.join('') + suffix + ext;
+    };
+    let name = fit('');
+    for (let n = 2; taken.has(name.toLowerCase()); n++) name = fit(`-${n}`);
+    taken.add(name.toLowerCase());
+    return name;
+  });
+}
+
 /** Refuse if any component from root (exclusive) to target (inclusive) is a symlink. */
 function assertNoSymlinks(root: string, target: string): void {
   const rel = path.relative(root, target);
