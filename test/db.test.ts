@@ -88,7 +88,12 @@ describe('central DB migrations', () => {
       INSERT INTO agent_groups (id, name, provider, created_at, updated_at) VALUES ('g1', 'a', 'mock', 0, 0);
       INSERT INTO sessions (id, agent_group_id, session_key, session_mode, created_at, last_active_at) VALUES ('s1', 'g1', 'k', 'shared', 0, 0);
       INSERT INTO deliveries (session_id, out_id, seq, status, attempts, updated_at) VALUES ('s1', 'fail:m1', NULL, 'sending', 1, 0);`);
-    expect(migrate(db, migrations)).toEqual(['008-notice-payload']);
+    expect(
+      migrate(
+        db,
+        migrations.filter((m) => m.name < '009'),
+      ),
+    ).toEqual(['008-notice-payload']);
     expect(getDelivery(db, 's1', 'fail:m1')).toMatchObject({ status: 'sending', attempts: 1, notice: null });
     expect(openNotices(db, 's1')).toEqual([]);
   });

@@ -329,6 +329,24 @@ describe('answers to open questions', () => {
   const answers = (sessionId: string) =>
     (queues.get(sessionId)?.pending() ?? []).filter((m) => m.kind === 'answer').map((m) => m.content.answer);
 
+  it('a reply that answered a question, delivered again, is that answer: not queued as a new message', async () => {
+    const [sa] = twoSessions();
+    wire('c', { engageMode: 'pattern', pattern: '.*' });
+    ask(sa!, 'q-a', ['Yes', 'No']);
+    const reply = ev({ text: '1', platformMessageId: 'pm-answer' });
+    const first = await router.route(reply);
+    expect(first).toEqual([expect.objectContaining({ answered: true, sessionId: sa, messageId: 'q-a' })]);
+    woken.length = 0;
+    // The platform (or an agent chat replayed after a crash) sends the same message again.
+    expect(await router.route(reply)).toEqual(first);
+    expect(answers(sa!)).toEqual([{ questionId: 'q-a', text: 'Yes' }]);
+    for (const q of queues.values()) expect(q.pending().filter((m) => m.kind === 'chat')).toEqual([]);
+    expect(woken).toEqual([]);
+    // Another message with the same words is a message of its own.
+    const [other] = await router.route(ev({ text: '1', platformMessageId: 'pm-next' }));
+    expect(other).toMatchObject({ engaged: true, group: 'c' });
+  });
+
   it('a reply answers the oldest question it fits, not only the oldest question of the chat', async () => {
     const [sa, sb] = twoSessions();
     ask(sa!, 'q-a', ['Yes', 'No'], false, Date.now() - 1000);

@@ -25,6 +25,7 @@ import {
 } from './store/messaging.js';
 import {
   getQuestion,
+  answeredBy,
   markAnswered,
   matchOption,
   openQuestionsFor,
@@ -65,6 +66,16 @@ const refusal = (group: string, sessionId: string): AcceptedMessage => ({
   refused: true,
 });
 
+/** A message that answered an open question: nothing else was queued. */
+const answered = (sessionId: string, questionId: string): AcceptedMessage => ({
+  group: '',
+  sessionId,
+  messageId: questionId,
+  seq: 0,
+  engaged: false,
+  answered: true,
+});
+
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
 
@@ -73,7 +84,7 @@ export class Router {
     const q = getQuestion(this.deps.db, questionId);
     if (!q || !q.options.includes(option)) return false;
     if (!this.mayAnswer(q, sender)) return false;
-    return this.storeAnswer(q.questionId, q.sessionId, option, sender);
+    return this.storeAnswer(q.questionId, q.sessionId, option, sender, null);
   }
 
   /**
@@ -99,11 +110,12 @@ export class Router {
     sessionId: string,
     option: string,
     sender: InboundEvent['sender'],
+    platformMessageId: string | null,
   ): boolean {
     const { db } = this.deps;
     const session = getSession(db, sessionId);
     return db.transaction(() => {
-      if (!markAnswered(db, questionId, option)) return false;
+      if (!markAnswered(db, questionId, option, platformMessageId)) return false;
       const queue = this.deps.queueFor(session);
       const mg = session.messagingGroupId ? getMessagingGroup(db, session.messagingGroupId) : null;
       queue.enqueue({
@@ -130,6 +142,11 @@ export class Router {
     // A reply naming an option of an open question in this chat answers it and goes no further:
     // the oldest question it fits that this sender may answer (several groups can share a chat).
     const chat = { channelType: event.channelType, platformId: event.platformId, threadId: event.threadId };
+    const prior = event.platformMessageId ? answeredBy(db, chat, event.platformMessageId) : null;
+    if (prior) {
+      log.info('a reply delivered again answered its question already', { question: prior.questionId });
+      return [answered(prior.sessionId, prior.questionId)];
+    }
     const fitting = openQuestionsFor(db, chat).flatMap((q) => {
       const option = matchOption(q.options, event.text);
       return option === null ? [] : [{ q, option }];
@@ -151,18 +168,16 @@ export class Router {
         );
         return [refusal(getGroup(db, session.agentGroupId).name, session.id)];
       }
-      if (mine && this.storeAnswer(mine.q.questionId, mine.q.sessionId, mine.option, event.sender)) {
-        return [
-          {
-            group: '',
-            sessionId: mine.q.sessionId,
-            messageId: mine.q.questionId,
-            seq: 0,
-            engaged: false,
-            answered: true,
-          },
-        ];
-      }
+      const stored =
+        mine &&
+        this.storeAnswer(
+          mine.q.questionId,
+          mine.q.sessionId,
+          mine.option,
+          event.sender,
+          event.platformMessageId ?? null,
+        );
+      if (stored) return [answered(mine.q.sessionId, mine.q.questionId)];
     }
     let mg = findMessagingGroup(db, event.channelType, event.platformId);
     if (!mg) {

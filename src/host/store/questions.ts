@@ -138,14 +138,38 @@ export function matchOption(options: string[], text: string): string | null {
   return options.find((o) => o.toLowerCase() === t.toLowerCase()) ?? null;
 }
 
-/** Mark answered; false if someone else answered first (only one answer counts). */
-export function markAnswered(db: Db, questionId: string, answer: string): boolean {
+/**
+ * Mark answered, by the platform message `answerMessageId` when a reply in the chat answered
+ * (null for a button press); false if someone else answered first (only one answer counts).
+ */
+export function markAnswered(
+  db: Db,
+  questionId: string,
+  answer: string,
+  answerMessageId: string | null = null,
+): boolean {
   return (
     prep(
       db,
-      `UPDATE pending_questions SET status = 'answered', answer = ? WHERE question_id = ? AND status = 'open'`,
-    ).run(answer, questionId).changes > 0
+      `UPDATE pending_questions SET status = 'answered', answer = ?, answer_message_id = ?
+         WHERE question_id = ? AND status = 'open'`,
+    ).run(answer, answerMessageId, questionId).changes > 0
   );
+}
+
+/** The question this platform message of this chat answered, if it answered one. */
+export function answeredBy(
+  db: Db,
+  routing: Routing,
+  answerMessageId: string,
+): { questionId: string; sessionId: string } | null {
+  const r = prep(
+    db,
+    `SELECT question_id, session_id FROM pending_questions
+       WHERE channel_type = ? AND platform_id = ? AND answer_message_id = ? AND thread_id IS ? AND status = 'answered'`,
+  ).get(routing.channelType, routing.platformId, answerMessageId, routing.threadId) as
+    { question_id: string; session_id: string } | undefined;
+  return r ? { questionId: r.question_id, sessionId: r.session_id } : null;
 }
 
 /** This question can no longer be answered (it could not be shown). */
