@@ -453,6 +453,29 @@ describe('task actions on the live series', () => {
     expect(getTask(db, mine.agentGroupId, 'soon')).toMatchObject({ status: 'done' });
   });
 
+  it("a task whose session queue stays broken does not stop other groups' tasks", async () => {
+    await schedule('stuck', { at: isoAt(T0 + 60_000) });
+    await act(
+      {
+        type: 'schedule_task',
+        task: { id: 'fine', prompt: 'x', at: isoAt(T0 + 120_000), cron: null, script: null },
+      },
+      theirs,
+    );
+    const queueFor = sessions.queueFor;
+    sessions.queueFor = (s) => {
+      if (s.id === mine.id) throw new Error('EACCES: permission denied');
+      return queueFor(s);
+    };
+    clock.advance(60_000);
+    clock.advance(60_000);
+    clock.advance(60_000);
+    expect(getTask(db, theirs.agentGroupId, 'fine')).toMatchObject({ status: 'done' });
+    expect(taskRuns(theirs).map((m) => m.content.task?.id)).toEqual(['fine']);
+    expect(getTask(db, mine.agentGroupId, 'stuck')).toMatchObject({ status: 'active' });
+    expect(getTask(db, mine.agentGroupId, 'stuck')!.nextRunAt).toBeGreaterThan(T0 + 180_000);
+  });
+
   it('a task whose run was queued before a passing failure is not queued again', async () => {
     await schedule('once', { at: isoAt(T0 + 60_000) });
     const wake = sessions.wake;

@@ -272,8 +272,17 @@ export class Scheduler {
    */
   private retryLater(t: Task): void {
     const now = this.now();
-    const q = this.d.sessions.queueFor(getSession(this.d.db, t.sessionId));
-    if (q.hasTaskRun(t.id, t.nextRunAt!)) this.advance(t, this.nextAfter(t, t.nextRunAt!, now), now);
-    else updateTask(this.d.db, t.agentGroupId, t.id, { nextRunAt: now + FIRE_RETRY_MS }, now);
+    try {
+      const q = this.d.sessions.queueFor(getSession(this.d.db, t.sessionId));
+      if (q.hasTaskRun(t.id, t.nextRunAt!)) return this.advance(t, this.nextAfter(t, t.nextRunAt!, now), now);
+    } catch (err) {
+      // The session's queue cannot be read either: the task still moves out of the way, or it
+      // would stay the earliest due one and every tick would stop at it.
+      this.log.error('task queue unreadable; trying the task again in a minute', {
+        task: t.id,
+        err: errorMessage(err),
+      });
+    }
+    updateTask(this.d.db, t.agentGroupId, t.id, { nextRunAt: now + FIRE_RETRY_MS }, now);
   }
 }
