@@ -267,8 +267,8 @@ export class Scheduler {
   /**
    * After a passing failure (a full disk, a locked file): a run that was queued before it is not
    * queued again, so the series moves on as fire would have; one that was not is tried again a
-   * minute later. A failure here too leaves the task as it is for the scheduler's own retry,
-   * where firing the same run again queues it at most once.
+   * minute later, also when its queue cannot be read now (firing the same run again queues it
+   * at most once).
    */
   private retryLater(t: Task): void {
     const now = this.now();
@@ -276,8 +276,7 @@ export class Scheduler {
       const q = this.d.sessions.queueFor(getSession(this.d.db, t.sessionId));
       if (q.hasTaskRun(t.id, t.nextRunAt!)) return this.advance(t, this.nextAfter(t, t.nextRunAt!, now), now);
     } catch (err) {
-      // The session's queue cannot be read either: the task still moves out of the way, or it
-      // would stay the earliest due one and every tick would stop at it.
+      // Left as it is, it would stay the earliest due task and every tick would stop at it.
       this.log.error('task queue unreadable; trying the task again in a minute', {
         task: t.id,
         err: errorMessage(err),
