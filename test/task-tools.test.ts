@@ -95,6 +95,17 @@ describe('task tools against the host', () => {
     expect(answer).toMatch(/^Scheduled task-/);
     await hostHandles();
     expect(listGroupTasks(db, session.agentGroupId).map((t) => t.cron)).toEqual(['0 9 * * *']);
+    // A prompt change with the time fields left blank keeps the time.
+    const before = listGroupTasks(db, session.agentGroupId)[0]!;
+    expect(
+      await call('update_task', { taskId: idIn(answer), prompt: 'weekly digest', at: '', cron: ' ' }),
+    ).toMatch(/requested/);
+    await hostHandles();
+    expect(listGroupTasks(db, session.agentGroupId)[0]).toMatchObject({
+      prompt: 'weekly digest',
+      cron: '0 9 * * *',
+      nextRunAt: before.nextRunAt,
+    });
     expect(await call('cancel_task', { taskId: idIn(answer) })).toMatch(/requested/);
     await hostHandles();
     expect(await call('cancel_task', { taskId: idIn(answer) })).toMatch(/is cancelled already\.$/);

@@ -164,7 +164,8 @@ registerTool(
         if (!prompt.trim()) throw new ToolError('`prompt` is empty.');
         patch.prompt = prompt;
       }
-      if (at !== undefined || cron !== undefined) Object.assign(patch, when(ctx, at, cron));
+      // Blank `at`/`cron` are not given (models fill optional strings with ""): no new time.
+      if (at?.trim() || cron?.trim()) Object.assign(patch, when(ctx, at, cron));
       if (script !== undefined) patch.script = scriptOrNull(script);
       if (Object.keys(patch).length === 0)
         throw new ToolError('Nothing to change: pass prompt, at, cron or script.');
