@@ -19,9 +19,19 @@ export class Doorbell {
   ) {}
 
   start(): void {
-    this.watcher = fs.watch(this.target, { persistent: false }, (_event, filename) => {
-      if (this.filter(filename ? String(filename) : null)) this.ring();
-    });
+    try {
+      this.watcher = fs.watch(this.target, { persistent: false }, (_event, filename) => {
+        if (this.filter(filename ? String(filename) : null)) this.ring();
+      });
+    } catch (err) {
+      // fs.watch throws when it cannot start (inotify limits used up: ENOSPC, EMFILE). A bell
+      // is only a hint: the caller's safety poll still brings the work, more slowly.
+      this.log.warn('doorbell watch could not start; relying on the safety poll', {
+        target: this.target,
+        err,
+      });
+      return;
+    }
     this.watcher.on('error', (err) =>
       this.log.warn('doorbell watch failed; relying on the safety poll', { target: this.target, err }),
     );
