@@ -108,6 +108,17 @@ describe('task pre-script gating', () => {
     expect(replies()).toEqual(['echo: digest']);
   });
 
+  it('a runner stopped while a pre-script runs does not start the agent turn after it', async () => {
+    const m = task('late', `touch started; sleep 1; echo '{"wakeAgent": true}'`);
+    await waitFor(() => fs.existsSync(path.join(agentDir, 'started')), 10_000, 'the script start');
+    loop.stop();
+    await running;
+    expect(queue.continuation('mock')).toBeNull(); // the provider was never queried
+    expect(replies()).toEqual([]);
+    // The script's try stays open, for the host to settle as for any runner that stopped mid-try.
+    expect(ackOf(m.id)?.status).toBe('processing');
+  });
+
   it('a task without a script goes straight to the agent', async () => {
     const m = task('plain', null);
     await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');

@@ -186,7 +186,9 @@ export class RunnerLoop {
       return;
     }
     const batch = await this.gate(clearAt > 0 ? due.slice(0, clearAt) : due);
-    if (!batch.some((m) => m.trigger)) return;
+    // Stopped while a pre-script ran: no turn starts that the host's kill would cut short (the
+    // host settles the open try as for any runner that stopped mid-try).
+    if (this.stopped || !batch.some((m) => m.trigger)) return;
     // Durable before the agent sees the batch: a runner that dies starting it has used the try,
     // so a message that crashes the runner every time ends failed after the retries.
     queue.ack(batch, 'processing');
