@@ -239,6 +239,34 @@ describe('runner loop', () => {
     expect(replies()).toEqual(['from a tool']);
   });
 
+  /** Try 0 of `m` wrote `rows` in reply to it and failed; the host scheduled try 1. */
+  function failedTry(m: { id: string }, rows: Array<{ text: string; answer?: true }>) {
+    queue.ack([{ id: m.id, tries: 0 }], 'processing');
+    queue.commit(
+      rows.map((r) => ({ kind: 'message' as const, inReplyTo: m.id, routing, content: r })),
+      [],
+    );
+    queue.ack([{ id: m.id, tries: 0 }], 'failed', { message: 'sandbox killed', retryable: true });
+    host.retry(m.id, Date.now());
+  }
+  const ackOfTry = (id: string, tryNo: number) => host.acksFor([id]).find((a) => a.tryNo === tryNo);
+
+  it("an earlier try's tool message does not silence the retry's answer", async () => {
+    const m = send('summarise it');
+    failedTry(m, [{ text: 'Working on it…' }]);
+    start(scripted([[result('Here is the summary.')]]));
+    await waitFor(() => ackOfTry(m.id, 1)?.status === 'completed', 5000, 'the retry');
+    expect(replies()).toEqual(['Working on it…', 'Here is the summary.']);
+  });
+
+  it("an earlier try's answer (its early reply) is not sent again by the retry", async () => {
+    const m = send('summarise it');
+    failedTry(m, [{ text: 'Here is the summary.', answer: true }]);
+    start(scripted([[result('The summary, again.')]]));
+    await waitFor(() => ackOfTry(m.id, 1)?.status === 'completed', 5000, 'the retry');
+    expect(replies()).toEqual(['Here is the summary.']);
+  });
+
   describe('files the agent produced (ProviderEvent file)', () => {
     const made = (name: string, data: string) => {
       const p = path.join(dir, name);

@@ -50,7 +50,7 @@ const replyTo = (last: PendingMessage, text: string, files: string[] = []) => ({
   kind: 'message' as const,
   inReplyTo: last.id,
   routing: last.routing,
-  content: { text, files },
+  content: { text, files, answer: true as const },
 });
 
 /** Whether `sent` already carries `text` (whitespace aside: the agent may join its text blocks differently). */
@@ -140,11 +140,22 @@ export class RunnerLoop {
     }
   }
 
-  /** A tool already sent a message to `last`'s chat in reply to it (rows in `except` aside). */
-  private toolAnswered(last: PendingMessage, except?: Set<number>): boolean {
+  /**
+   * `last`'s chat has its answer already, in reply to it (rows in `except` aside): a tool's
+   * message of this try (written after `floor`, the newest row when the try started), or the
+   * turn's answer of any try. An earlier try's tool message does not count: it may have been
+   * "Working on it…" before that try failed.
+   */
+  private toolAnswered(last: PendingMessage, floor: number, except?: Set<number>): boolean {
     return this.d.queue
       .repliesTo(last.id)
-      .some((r) => r.kind === 'message' && sameChat(r.routing, last.routing) && !except?.has(r.seq));
+      .some(
+        (r) =>
+          r.kind === 'message' &&
+          sameChat(r.routing, last.routing) &&
+          !except?.has(r.seq) &&
+          (r.answer || r.seq > floor),
+      );
   }
 
   private settleAnswers(due: PendingMessage[]): PendingMessage[] {
@@ -205,6 +216,9 @@ export class RunnerLoop {
     const continuation = queue.continuation(provider.name) ?? undefined;
     const groups: PendingMessage[][] = [first];
     const inflight = new Set(first.map((m) => m.id));
+    /** Per group (by its last message): the newest outbound row when its try started. */
+    const floors = new Map([[first[first.length - 1]!.id, queue.lastOutboundSeq()]]);
+    const floorOf = (last: PendingMessage) => floors.get(last.id) ?? 0;
     const ctx = systemContext({
       assistantName: meta.assistantName,
       timezone: meta.timezone,
@@ -266,7 +280,8 @@ export class RunnerLoop {
       // Never both: when a tool already answered this chat during the turn, the final text
       // is not sent; nor is a text the turn's early reply already carried.
       const dup = !!text && !!sent?.texts.some((t) => covers(t, text));
-      const said = text && !dup && !this.toolAnswered(last, sent?.seqs) ? text : '';
+      const said = text && !dup && !this.toolAnswered(last, floorOf(last), sent?.seqs) ? text : '';
+      floors.delete(last.id);
       // The turn's files go with its text, or alone when the text is said elsewhere.
       const extra = unattached.join('\n');
       const body = [said, extra].filter(Boolean).join('\n\n');
@@ -309,6 +324,7 @@ export class RunnerLoop {
         if (!more.some((m) => m.trigger)) continue;
         queue.ack(more, 'processing');
         for (const m of more) inflight.add(m.id);
+        floors.set(more[more.length - 1]!.id, queue.lastOutboundSeq());
         groups.push(more);
         if (groups.length === 1) setTurn();
         q.push(formatMessages(more, meta.timezone, this.now()));
@@ -359,7 +375,11 @@ export class RunnerLoop {
             if (!group || !text) break;
             const last = group[group.length - 1]!;
             early ??= { seqs: new Set(), texts: [] };
-            if (early.texts.some((t) => covers(t, text)) || this.toolAnswered(last, early.seqs)) break;
+            if (
+              early.texts.some((t) => covers(t, text)) ||
+              this.toolAnswered(last, floorOf(last), early.seqs)
+            )
+              break;
             for (const seq of queue.commit([replyTo(last, text)], [])) early.seqs.add(seq);
             early.texts.push(text);
             break;

@@ -245,16 +245,28 @@ export class RunnerQueue {
     return r ? { kind: r.kind, routing: RoutingSchema.parse(JSON.parse(r.routing)) } : null;
   }
 
-  /** Rows the agent sent in reply to a message (to apply "never both" at the end of a turn). */
-  repliesTo(messageId: string): Array<{ seq: number; kind: string; routing: Routing }> {
-    const rows = prep(this.outbound, 'SELECT seq, kind, routing FROM messages_out WHERE in_reply_to = ?').all(
-      messageId,
-    ) as Array<{ seq: number; kind: string; routing: string }>;
+  /**
+   * Rows the agent sent in reply to a message (to apply "never both" at the end of a turn);
+   * `answer`: the loop's own answer of a turn (OutboundContent.answer), not a tool's message.
+   */
+  repliesTo(messageId: string): Array<{ seq: number; kind: string; routing: Routing; answer: boolean }> {
+    const rows = prep(
+      this.outbound,
+      `SELECT seq, kind, routing, json_extract(content, '$.answer') AS answer FROM messages_out WHERE in_reply_to = ?`,
+    ).all(messageId) as Array<{ seq: number; kind: string; routing: string; answer: unknown }>;
     return rows.map((r) => ({
       seq: r.seq,
       kind: r.kind,
       routing: RoutingSchema.parse(JSON.parse(r.routing)),
+      answer: r.answer === 1,
     }));
+  }
+
+  /** The seq of the newest outbound row (0 before any): rows after it are newer than now. */
+  lastOutboundSeq(): number {
+    return (
+      (prep(this.outbound, 'SELECT MAX(seq) AS m FROM messages_out').get() as { m: number | null }).m ?? 0
+    );
   }
 
   /** Tasks the host mirrored into inbound.db. */

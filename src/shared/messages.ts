@@ -172,6 +172,12 @@ export const OutboundContentSchema = z.object({
   question: QuestionSchema.optional(),
   /** For kind=system: an operation for the host. */
   action: SystemActionSchema.optional(),
+  /**
+   * Set by the runner loop on a turn's own answer (its final text or early reply), never by a
+   * tool: a retry of the message counts an earlier try's answer as given, but not an earlier
+   * try's tool message ("Working on it…"), which must not silence the retry's answer.
+   */
+  answer: z.literal(true).optional(),
 });
 export type OutboundContent = z.infer<typeof OutboundContentSchema>;
 
