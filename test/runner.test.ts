@@ -54,6 +54,51 @@ describe('runner loop', () => {
     expect(Number(queue.getState('heartbeat'))).toBeGreaterThan(0);
   });
 
+  describe('one turn answers one chat', () => {
+    const inThread = (threadId: string, text: string, trigger = true) =>
+      host.enqueue({
+        kind: 'chat',
+        trigger,
+        routing: { ...routing, threadId },
+        content: { text, sender: { id: 'ann', name: 'Ann' }, attachments: [] },
+      });
+    const out = () => host.outboundSince(0).map((r) => [r.routing.threadId, r.inReplyTo, r.content.text]);
+
+    it('questions from two threads waiting together get a reply each, in their own thread', async () => {
+      const ann = inThread('t1', 'from ann');
+      const bob = inThread('t2', 'from bob');
+      start();
+      await waitFor(() => ackOf(bob.id)?.status === 'completed', 5000, 'both');
+      expect(ackOf(ann.id)?.status).toBe('completed');
+      expect(out()).toEqual([
+        ['t1', ann.id, 'echo: from ann'],
+        ['t2', bob.id, 'echo: from bob'],
+      ]);
+    });
+
+    it('a follow-up from another thread mid-turn waits for the next turn; one from the same thread joins', async () => {
+      start();
+      const ann = inThread('t1', 'slow one\n```mock\n{"delayMs":600}\n```');
+      await waitFor(() => ackOf(ann.id)?.status === 'processing', 5000, 'the first turn');
+      const ann2 = inThread('t1', 'and more');
+      const bob = inThread('t2', 'from bob');
+      await waitFor(() => ackOf(bob.id)?.status === 'completed', 10_000, 'the next turn');
+      const rows = out();
+      expect(rows.find((r) => r[1] === bob.id)).toEqual(['t2', bob.id, 'echo: from bob']);
+      expect(rows.filter((r) => r[0] === 't1').map((r) => r[1])).toEqual([ann.id, ann2.id]);
+      expect(rows.map((r) => r[1])).toEqual([ann.id, ann2.id, bob.id]);
+    });
+
+    it('a context row from another thread after the question does not take its answer', async () => {
+      const ann = inThread('t1', '2+2?');
+      const lol = inThread('t2', 'lol', false);
+      start();
+      await waitFor(() => ackOf(ann.id)?.status === 'completed', 5000, 'the answer');
+      expect(ackOf(lol.id)?.status).toBe('completed');
+      expect(out()).toEqual([['t1', ann.id, 'echo: 2+2?\nlol']]);
+    });
+  });
+
   it('includes accumulated messages as context but waits for a triggering one', async () => {
     start();
     const quiet = send('background', false);

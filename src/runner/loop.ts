@@ -16,6 +16,7 @@ import { ApprovalDesk } from './approvals.js';
 import { discardOutboxFiles, stageOutboxFile } from './outbox.js';
 import { gateTaskScripts, type ScriptRunner } from './task-script.js';
 import { sameChat, type AckError } from '../shared/messages.js';
+import { answered, chatOf, oneChat } from './turn-chat.js';
 
 export interface LoopDeps {
   queue: RunnerQueue;
@@ -45,7 +46,7 @@ const hasScript = (m: PendingMessage) => m.kind === 'task' && !!m.content.task?.
 /** Answers are read by the waiting tool, never prompted: they are acked as soon as they are seen. */
 const isAnswer = (m: PendingMessage) => m.kind === 'answer';
 
-/** The turn's reply to the last message of its group (`files`: staged under outbox/). */
+/** The turn's reply to the message its group answers (`files`: staged under outbox/). */
 const replyTo = (last: PendingMessage, text: string, files: string[] = []) => ({
   kind: 'message' as const,
   inReplyTo: last.id,
@@ -196,7 +197,7 @@ export class RunnerLoop {
       queue.commit(reply, due.slice(0, clearAt + 1));
       return;
     }
-    const batch = await this.gate(clearAt > 0 ? due.slice(0, clearAt) : due);
+    const batch = await this.gate(oneChat(clearAt > 0 ? due.slice(0, clearAt) : due));
     // Stopped while a pre-script ran: no turn starts that the host's kill would cut short (the
     // host settles the open try as for any runner that stopped mid-try).
     if (this.stopped || !batch.some((m) => m.trigger)) return;
@@ -215,19 +216,22 @@ export class RunnerLoop {
     const { meta, destinations } = context ?? queue.context();
     const continuation = queue.continuation(provider.name) ?? undefined;
     const groups: PendingMessage[][] = [first];
+    /** Every group of this query answers the chat of the first (turn-chat.ts). */
+    const queryChat = answered(first).routing;
     const inflight = new Set(first.map((m) => m.id));
     /** Per group (by its last message): the newest outbound row when its try started. */
-    const floors = new Map([[first[first.length - 1]!.id, queue.lastOutboundSeq()]]);
+    const floors = new Map([[answered(first).id, queue.lastOutboundSeq()]]);
     const floorOf = (last: PendingMessage) => floors.get(last.id) ?? 0;
     const ctx = systemContext({
       assistantName: meta.assistantName,
       timezone: meta.timezone,
       destinations: destinations.map((d) => d.name),
     });
-    // The tool server reads the running turn from state: its rows reply to the front group's last message.
+    // The tool server reads the running turn from state: its rows reply to the message the front
+    // group answers.
     const setTurn = () => {
       const front = groups[0];
-      const last = front?.[front.length - 1];
+      const last = front ? answered(front) : undefined;
       queue.setTurn(last ? { messageId: last.id, routing: last.routing } : null);
     };
     setTurn();
@@ -276,7 +280,7 @@ export class RunnerLoop {
       const sent = early;
       early = null;
       deltas = '';
-      const last = group[group.length - 1]!;
+      const last = answered(group);
       // Never both: when a tool already answered this chat during the turn, the final text
       // is not sent; nor is a text the turn's early reply already carried.
       const dup = !!text && !!sent?.texts.some((t) => covers(t, text));
@@ -318,13 +322,15 @@ export class RunnerLoop {
         const due = this.settleAnswers(queue.pending(inflight).due);
         // Nothing from a /clear on: what follows it belongs to the fresh conversation.
         const clearAt = due.findIndex(isClear);
-        // No pre-script is run here (those rows wait), so nothing needs gating.
-        const more = (clearAt >= 0 ? due.slice(0, clearAt) : due).filter((m) => !hasScript(m));
+        // No pre-script is run here (those rows wait), so nothing needs gating. Nor anything
+        // from another chat than this query's (turn-chat.ts): that waits for the next batch.
+        const more = oneChat((clearAt >= 0 ? due.slice(0, clearAt) : due).filter((m) => !hasScript(m)));
         if (ended) break;
-        if (!more.some((m) => m.trigger)) continue;
+        const chat = chatOf(more);
+        if (!chat || !sameChat(chat, queryChat)) continue;
         queue.ack(more, 'processing');
         for (const m of more) inflight.add(m.id);
-        floors.set(more[more.length - 1]!.id, queue.lastOutboundSeq());
+        floors.set(answered(more).id, queue.lastOutboundSeq());
         groups.push(more);
         if (groups.length === 1) setTurn();
         q.push(formatMessages(more, meta.timezone, this.now()));
@@ -356,7 +362,7 @@ export class RunnerLoop {
           case 'approval': {
             const { id } = ev.request;
             const front = groups[0];
-            const last = front?.[front.length - 1];
+            const last = front ? answered(front) : undefined;
             if (!q.answerApproval) {
               log.error('the provider asked for an approval it cannot receive', { provider: provider.name });
               break;
@@ -373,7 +379,7 @@ export class RunnerLoop {
             const group = groups[0];
             const text = stripInternal(ev.text);
             if (!group || !text) break;
-            const last = group[group.length - 1]!;
+            const last = answered(group);
             early ??= { seqs: new Set(), texts: [] };
             if (
               early.texts.some((t) => covers(t, text)) ||
