@@ -284,6 +284,52 @@ describe('runner loop', () => {
     expect(replies()).toEqual(['from a tool']);
   });
 
+  /** Two prompts, the second pushed while the first runs; a tool answers the first's turn, which ends with "". */
+  function toolThenEmpty(steering: boolean, second: string): AgentProvider {
+    let pushed!: () => void;
+    const arrived = new Promise<void>((r) => (pushed = r));
+    return {
+      name: 'mock',
+      capabilities: { nativeSlashCommands: false, steering, memoryScaffold: false, streaming: true },
+      isSessionInvalid: () => false,
+      query: () => ({
+        push: () => pushed(),
+        end() {},
+        abort() {},
+        events: (async function* (): AsyncGenerator<ProviderEvent> {
+          await arrived;
+          const turn = queue.turn()!;
+          queue.commit(
+            [{ kind: 'message', inReplyTo: turn.messageId, routing, content: { text: 'both done' } }],
+            [],
+          );
+          yield result('');
+          yield result(second);
+        })(),
+      }),
+    };
+  }
+  async function twoPrompts() {
+    const one = send('first');
+    await waitFor(() => ackOf(one.id)?.status === 'processing', 5000, 'the first turn');
+    const two = send('second');
+    await waitFor(() => ackOf(two.id)?.status === 'completed', 5000, 'the second');
+  }
+
+  it('never both, also when a follow-up is steered into the running turn and a tool answered the merged turn', async () => {
+    // As Codex does: the follow-up joins the running turn; the earlier prompt is answered with
+    // "" and the last with the text. The tool's message went out while the first was the turn.
+    start(toolThenEmpty(true, 'both done'));
+    await twoPrompts();
+    expect(replies()).toEqual(['both done']);
+  });
+
+  it('without steering, a follow-up is a turn of its own: its answer is sent', async () => {
+    start(toolThenEmpty(false, 'the second answer'));
+    await twoPrompts();
+    expect(replies()).toEqual(['both done', 'the second answer']);
+  });
+
   /** Try 0 of `m` wrote `rows` in reply to it and failed; the host scheduled try 1. */
   function failedTry(m: { id: string }, rows: Array<{ text: string; answer?: true }>) {
     queue.ack([{ id: m.id, tries: 0 }], 'processing');

@@ -222,6 +222,15 @@ export class RunnerLoop {
     /** Per group (by its last message): the newest outbound row when its try started. */
     const floors = new Map([[answered(first).id, queue.lastOutboundSeq()]]);
     const floorOf = (last: PendingMessage) => floors.get(last.id) ?? 0;
+    /**
+     * Groups that settled without words while later ones waited, with a provider that steers a
+     * follow-up into the running turn (Codex): it answers the earlier prompts with "" and the
+     * last with the text, and a tool's message in that merged turn replied to an earlier group.
+     * (Without steering each group is a turn of its own, answered on its own.)
+     */
+    let carried: PendingMessage[] = [];
+    const answeredAlready = (last: PendingMessage, except?: Set<number>) =>
+      [last, ...carried].some((m) => this.toolAnswered(m, floorOf(m), except));
     const ctx = systemContext({
       assistantName: meta.assistantName,
       timezone: meta.timezone,
@@ -284,8 +293,8 @@ export class RunnerLoop {
       // Never both: when a tool already answered this chat during the turn, the final text
       // is not sent; nor is a text the turn's early reply already carried.
       const dup = !!text && !!sent?.texts.some((t) => covers(t, text));
-      const said = text && !dup && !this.toolAnswered(last, floorOf(last), sent?.seqs) ? text : '';
-      floors.delete(last.id);
+      const said = text && !dup && !answeredAlready(last, sent?.seqs) ? text : '';
+      carried = !text && groups.length > 0 && provider.capabilities.steering ? [...carried, last] : [];
       // The turn's files go with its text, or alone when the text is said elsewhere.
       const extra = unattached.join('\n');
       const body = [said, extra].filter(Boolean).join('\n\n');
@@ -381,11 +390,7 @@ export class RunnerLoop {
             if (!group || !text) break;
             const last = answered(group);
             early ??= { seqs: new Set(), texts: [] };
-            if (
-              early.texts.some((t) => covers(t, text)) ||
-              this.toolAnswered(last, floorOf(last), early.seqs)
-            )
-              break;
+            if (early.texts.some((t) => covers(t, text)) || answeredAlready(last, early.seqs)) break;
             for (const seq of queue.commit([replyTo(last, text)], [])) early.seqs.add(seq);
             early.texts.push(text);
             break;
