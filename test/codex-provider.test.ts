@@ -231,7 +231,11 @@ describe('codex provider with the real codex app-server', () => {
       }
     });
     const answers = ev.filter((e) => e.type === 'result' || e.type === 'error');
-    expect(answers).toHaveLength(2);
+    // One turn: the steered-over prompt's result says its answer comes with the last one's.
+    expect(answers).toEqual([
+      { type: 'result', text: '', merged: true },
+      { type: 'result', text: 'after steer' },
+    ]);
     expect(JSON.stringify(fake.requests.map((r) => r.body.input))).toContain('steered follow-up');
   }, 30_000);
 

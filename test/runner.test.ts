@@ -284,13 +284,16 @@ describe('runner loop', () => {
     expect(replies()).toEqual(['from a tool']);
   });
 
-  /** Two prompts, the second pushed while the first runs; a tool answers the first's turn, which ends with "". */
-  function toolThenEmpty(steering: boolean, second: string): AgentProvider {
+  /**
+   * Two prompts, the second pushed while the first runs. A tool answers the turn while the first
+   * is its message; then `events` end it.
+   */
+  function twoInOneTurn(events: ProviderEvent[], toolText?: string): AgentProvider {
     let pushed!: () => void;
     const arrived = new Promise<void>((r) => (pushed = r));
     return {
       name: 'mock',
-      capabilities: { nativeSlashCommands: false, steering, memoryScaffold: false, streaming: true },
+      capabilities: { nativeSlashCommands: false, steering: true, memoryScaffold: false, streaming: true },
       isSessionInvalid: () => false,
       query: () => ({
         push: () => pushed(),
@@ -299,12 +302,12 @@ describe('runner loop', () => {
         events: (async function* (): AsyncGenerator<ProviderEvent> {
           await arrived;
           const turn = queue.turn()!;
-          queue.commit(
-            [{ kind: 'message', inReplyTo: turn.messageId, routing, content: { text: 'both done' } }],
-            [],
-          );
-          yield result('');
-          yield result(second);
+          if (toolText)
+            queue.commit(
+              [{ kind: 'message', inReplyTo: turn.messageId, routing, content: { text: toolText } }],
+              [],
+            );
+          yield* events;
         })(),
       }),
     };
@@ -314,20 +317,33 @@ describe('runner loop', () => {
     await waitFor(() => ackOf(one.id)?.status === 'processing', 5000, 'the first turn');
     const two = send('second');
     await waitFor(() => ackOf(two.id)?.status === 'completed', 5000, 'the second');
+    return { one, two };
   }
+  const merged: ProviderEvent = { type: 'result', text: '', merged: true };
 
   it('never both, also when a follow-up is steered into the running turn and a tool answered the merged turn', async () => {
-    // As Codex does: the follow-up joins the running turn; the earlier prompt is answered with
-    // "" and the last with the text. The tool's message went out while the first was the turn.
-    start(toolThenEmpty(true, 'both done'));
+    // As Codex does: the follow-up joins the running turn; the earlier prompt's result is "" and
+    // merged, the last carries the text. The tool's message went out while the first was the turn.
+    start(twoInOneTurn([merged, result('both done')], 'both done'));
     await twoPrompts();
     expect(replies()).toEqual(['both done']);
   });
 
-  it('without steering, a follow-up is a turn of its own: its answer is sent', async () => {
-    start(toolThenEmpty(false, 'the second answer'));
+  it("a steered turn's files go with its answer, to the last prompt", async () => {
+    const chart = path.join(dir, 'chart.png');
+    fs.writeFileSync(chart, 'png');
+    start(twoInOneTurn([{ type: 'file', path: chart }, merged, result('here is the chart, with a title')]));
+    const { two } = await twoPrompts();
+    const rows = host.outboundSince(0);
+    expect(rows.map((r) => [r.inReplyTo, r.content.text, r.content.files.length])).toEqual([
+      [two.id, 'here is the chart, with a title', 1],
+    ]);
+  });
+
+  it('a prompt answered with no words is not merged: the next answer is its own, and is sent', async () => {
+    start(twoInOneTurn([result(''), result('the second answer')], 'from a tool'));
     await twoPrompts();
-    expect(replies()).toEqual(['both done', 'the second answer']);
+    expect(replies()).toEqual(['from a tool', 'the second answer']);
   });
 
   /** Try 0 of `m` wrote `rows` in reply to it and failed; the host scheduled try 1. */

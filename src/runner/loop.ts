@@ -219,14 +219,12 @@ export class RunnerLoop {
     /** Every group of this query answers the chat of the first (turn-chat.ts). */
     const queryChat = answered(first).routing;
     const inflight = new Set(first.map((m) => m.id));
-    /** Per group (by its last message): the newest outbound row when its try started. */
+    /** Per group (by the message it answers): the newest outbound row when its try started. */
     const floors = new Map([[answered(first).id, queue.lastOutboundSeq()]]);
     const floorOf = (last: PendingMessage) => floors.get(last.id) ?? 0;
     /**
-     * Groups that settled without words while later ones waited, with a provider that steers a
-     * follow-up into the running turn (Codex): it answers the earlier prompts with "" and the
-     * last with the text, and a tool's message in that merged turn replied to an earlier group.
-     * (Without steering each group is a turn of its own, answered on its own.)
+     * Groups whose prompt was steered into one turn with the next group's (a `merged` result):
+     * a tool's message in that turn replied to one of them, and counts for the turn's answer.
      */
     let carried: PendingMessage[] = [];
     const answeredAlready = (last: PendingMessage, except?: Set<number>) =>
@@ -283,24 +281,30 @@ export class RunnerLoop {
     let retryFresh = false;
 
     /** The front group's turn ended with `text` as its answer: commit the reply (with its files) and the acks. */
-    const settle = (text: string) => {
+    const settle = (text: string, merged = false) => {
       const group = groups.shift();
       if (!group) return;
       const sent = early;
       early = null;
       deltas = '';
       const last = answered(group);
-      // Never both: when a tool already answered this chat during the turn, the final text
-      // is not sent; nor is a text the turn's early reply already carried.
-      const dup = !!text && !!sent?.texts.some((t) => covers(t, text));
-      const said = text && !dup && !answeredAlready(last, sent?.seqs) ? text : '';
-      carried = !text && groups.length > 0 && provider.capabilities.steering ? [...carried, last] : [];
-      // The turn's files go with its text, or alone when the text is said elsewhere.
-      const extra = unattached.join('\n');
-      const body = [said, extra].filter(Boolean).join('\n\n');
-      const out = body || files.length ? [replyTo(last, body, files)] : [];
-      files = [];
-      unattached = [];
+      let out: Array<ReturnType<typeof replyTo>> = [];
+      if (merged && groups.length > 0) {
+        // Steered into one turn with the next group: the turn's answer and files go with it.
+        carried.push(last);
+      } else {
+        // Never both: when a tool already answered this chat during the turn, the final text
+        // is not sent; nor is a text the turn's early reply already carried.
+        const dup = !!text && !!sent?.texts.some((t) => covers(t, text));
+        const said = text && !dup && !answeredAlready(last, sent?.seqs) ? text : '';
+        carried = [];
+        // The turn's files go with its text, or alone when the text is said elsewhere.
+        const extra = unattached.join('\n');
+        const body = [said, extra].filter(Boolean).join('\n\n');
+        out = body || files.length ? [replyTo(last, body, files)] : [];
+        files = [];
+        unattached = [];
+      }
       queue.commit(out, group);
       for (const m of group) inflight.delete(m.id);
       setTurn();
@@ -396,7 +400,7 @@ export class RunnerLoop {
             break;
           }
           case 'result':
-            settle(stripInternal(ev.text ?? deltas));
+            settle(stripInternal(ev.text ?? deltas), ev.merged === true);
             break;
           case 'error': {
             if (early) {

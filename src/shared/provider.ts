@@ -69,7 +69,11 @@ export type ProviderEvent =
    * is delivered too). Never emitted for a subagent's or a compaction's text.
    */
   | { type: 'reply'; text: string }
-  | { type: 'result'; text: string | null }
+  /**
+   * The prompt's answer. `merged`: this prompt was steered into one turn with later prompts
+   * (Codex); that turn's answer, and its files, come with the last one's result (text "").
+   */
+  | { type: 'result'; text: string | null; merged?: true }
   | { type: 'error'; message: string; retryable: boolean; classification?: ErrorClassification };
 
 export interface AgentQuery {

@@ -331,9 +331,10 @@ export class CodexConversation {
         for (const f of this.d.generatedFiles?.(this.threadId, startedAt) ?? []) files.add(f);
         for (const path of files) this.events.push({ type: 'file', path });
         turn.prompts.forEach((p, i) => {
-          const text = i === n - 1 ? turn.lastText : '';
+          const last = i === n - 1;
+          const text = last ? turn.lastText : '';
           this.d.onAnswered?.(p, text, this.threadId);
-          this.events.push({ type: 'result', text });
+          this.events.push(last ? { type: 'result', text } : { type: 'result', text, merged: true });
         });
         return;
       }
