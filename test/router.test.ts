@@ -208,6 +208,11 @@ describe('router', () => {
     // One unbounded quantifier with something after it that can fail: quadratic, unanchored.
     for (const p of ['x+y', 'a.*b', '\\s+$', 'bot.*\\?', 'remind.*tomorrow', '^a|x+y', 'a{3,}b'])
       expect(mayBacktrack(p), p).toBe(true);
+    // Several bounded ones multiply their choices; a group's opener is no quantifier.
+    for (const p of ['.{0,30}.{0,30}.{0,30}!', 'a?a?a?a?aaaa', '.{0,50}z', '(?:ab)+', '(?<w>a+)b'])
+      expect(mayBacktrack(p), p).toBe(true);
+    for (const p of ['colou?r', '(?:hi|hello) bot', '(?<name>hi)', 'a{3}b'])
+      expect(mayBacktrack(p), p).toBe(false);
   });
 
   it('rejects a bad pattern when the wiring is saved, not at message time', () => {
