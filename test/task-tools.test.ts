@@ -106,6 +106,15 @@ describe('task tools against the host', () => {
       cron: '0 9 * * *',
       nextRunAt: before.nextRunAt,
     });
+    // …and a time change with the prompt left blank keeps the prompt.
+    expect(
+      await call('update_task', { taskId: idIn(answer), prompt: ' ', at: '', cron: '0 10 * * *' }),
+    ).toMatch(/requested/);
+    await hostHandles();
+    expect(listGroupTasks(db, session.agentGroupId)[0]).toMatchObject({
+      prompt: 'weekly digest',
+      cron: '0 10 * * *',
+    });
     expect(await call('cancel_task', { taskId: idIn(answer) })).toMatch(/requested/);
     await hostHandles();
     expect(await call('cancel_task', { taskId: idIn(answer) })).toMatch(/is cancelled already\.$/);

@@ -160,11 +160,9 @@ registerTool(
     run({ taskId, prompt, at, cron, script }, ctx) {
       const current = taskFor(ctx, taskId, 'update_task');
       const patch: Partial<Omit<TaskSpec, 'id'>> = {};
-      if (prompt !== undefined) {
-        if (!prompt.trim()) throw new ToolError('`prompt` is empty.');
-        patch.prompt = prompt;
-      }
-      // Blank `at`/`cron` are not given (models fill optional strings with ""): no new time.
+      // Blank optional fields are not given (models fill them with ""), but for `script`,
+      // where "" removes it: a blank prompt keeps the prompt, blank `at`/`cron` keep the time.
+      if (prompt?.trim()) patch.prompt = prompt;
       if (at?.trim() || cron?.trim()) Object.assign(patch, when(ctx, at, cron));
       if (script !== undefined) patch.script = scriptOrNull(script);
       if (Object.keys(patch).length === 0)
