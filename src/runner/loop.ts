@@ -17,6 +17,7 @@ import { discardOutboxFiles, stageOutboxFile } from './outbox.js';
 import { gateTaskScripts, type ScriptRunner } from './task-script.js';
 import { sameChat, type AckError } from '../shared/messages.js';
 import { answered, chatOf, oneChat } from './turn-chat.js';
+import { answeredInChat, covers, replyTo } from './never-both.js';
 
 export interface LoopDeps {
   queue: RunnerQueue;
@@ -45,20 +46,6 @@ const isClear = (m: PendingMessage) => m.trigger && m.content.text.trim() === '/
 const hasScript = (m: PendingMessage) => m.kind === 'task' && !!m.content.task?.script;
 /** Answers are read by the waiting tool, never prompted: they are acked as soon as they are seen. */
 const isAnswer = (m: PendingMessage) => m.kind === 'answer';
-
-/** The turn's reply to the message its group answers (`files`: staged under outbox/). */
-const replyTo = (last: PendingMessage, text: string, files: string[] = []) => ({
-  kind: 'message' as const,
-  inReplyTo: last.id,
-  routing: last.routing,
-  content: { text, files, answer: true as const },
-});
-
-/** Whether `sent` already carries `text` (whitespace aside: the agent may join its text blocks differently). */
-const covers = (sent: string, text: string) => {
-  const squash = (s: string) => s.replace(/\s+/g, '');
-  return squash(sent).includes(squash(text));
-};
 
 export class RunnerLoop {
   private stopped = false;
@@ -141,24 +128,6 @@ export class RunnerLoop {
     }
   }
 
-  /**
-   * `last`'s chat has its answer already, in reply to it (rows in `except` aside): a tool's
-   * message of this try (written after `floor`, the newest row when the try started), or the
-   * turn's answer of any try. An earlier try's tool message does not count: it may have been
-   * "Working on it…" before that try failed.
-   */
-  private toolAnswered(last: PendingMessage, floor: number, except?: Set<number>): boolean {
-    return this.d.queue
-      .repliesTo(last.id)
-      .some(
-        (r) =>
-          r.kind === 'message' &&
-          sameChat(r.routing, last.routing) &&
-          !except?.has(r.seq) &&
-          (r.answer || r.seq > floor),
-      );
-  }
-
   private settleAnswers(due: PendingMessage[]): PendingMessage[] {
     const answers = due.filter(isAnswer);
     if (answers.length) this.d.queue.ack(answers, 'completed');
@@ -228,7 +197,7 @@ export class RunnerLoop {
      */
     let carried: PendingMessage[] = [];
     const answeredAlready = (last: PendingMessage, except?: Set<number>) =>
-      [last, ...carried].some((m) => this.toolAnswered(m, floorOf(m), except));
+      [last, ...carried].some((m) => answeredInChat(queue, m, floorOf(m), except));
     const ctx = systemContext({
       assistantName: meta.assistantName,
       timezone: meta.timezone,
