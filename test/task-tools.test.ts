@@ -120,6 +120,41 @@ describe('task tools against the host', () => {
     expect(await call('cancel_task', { taskId: idIn(answer) })).toMatch(/is cancelled already\.$/);
   });
 
+  it('lists every live task and only the newest finished ones: a history of one-shots does not flood the model', async () => {
+    const finished = Array.from({ length: 30 }, (_, i) => ({
+      id: `old-${i}`,
+      prompt: `check ${i}`,
+      cron: null,
+      at: '2026-01-01T00:00:00.000Z',
+      script: null,
+      status: i % 2 ? ('done' as const) : ('cancelled' as const),
+      nextRunAt: null,
+      timezone: 'UTC',
+    }));
+    const live = {
+      ...finished[0]!,
+      id: 'live',
+      prompt: 'digest',
+      cron: '0 9 * * *',
+      at: null,
+      status: 'active' as const,
+    };
+    queue.setTasks([finished[0]!, live, ...finished.slice(1)]);
+    const lines = (await call('list_tasks', {})).split('\n');
+    expect(lines.map((l) => l.split(' ')[0])).toEqual([
+      'live',
+      ...finished.slice(20).map((t) => t.id),
+      '(and',
+    ]);
+    expect(lines.at(-1)).toBe('(and 20 older finished tasks, done or cancelled)');
+    expect(await call('pause_task', { taskId: 'nope' })).toBe(
+      `error: No task "nope" in this group. Known ids: live, ${finished
+        .slice(20)
+        .map((t) => t.id)
+        .join(', ')} and 20 older finished. Use list_tasks.`,
+    );
+  });
+
   it('a request the host refused is no longer listed as "requested" nor taken as a known id', async () => {
     // The session's chat is one this group may not post to: only the host can know.
     queue.setMeta(sessionMeta({ defaultRouting: { ...room, platformId: 'not-wired' } }), []);

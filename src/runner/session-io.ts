@@ -273,7 +273,8 @@ export class RunnerQueue {
   tasks(): TaskListing[] {
     const rows = prep(
       this.inbound,
-      'SELECT id, prompt, cron, at, status, next_run_at, timezone FROM tasks ORDER BY id',
+      // In the order the host mirrored them: oldest first.
+      'SELECT id, prompt, cron, at, status, next_run_at, timezone FROM tasks ORDER BY rowid',
     ).all() as Array<{
       id: string;
       prompt: string;

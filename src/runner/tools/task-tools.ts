@@ -45,6 +45,22 @@ function when(
   throw new ToolError('Pass `at` for one run or `cron` for a recurring task.');
 }
 
+/** Finished tasks shown besides the live ones: a group's history of one-shots grows without end. */
+const FINISHED_SHOWN = 10;
+const isFinished = (t: TaskListing) => t.status === 'done' || t.status === 'cancelled';
+
+/** Every live task, and the newest FINISHED_SHOWN finished ones (the list is oldest first). */
+function recentFirst(tasks: TaskListing[]): { shown: TaskListing[]; older: number } {
+  const finished = tasks.filter(isFinished);
+  const hidden = new Set(finished.slice(0, Math.max(0, finished.length - FINISHED_SHOWN)));
+  return { shown: tasks.filter((t) => !hidden.has(t)), older: hidden.size };
+}
+
+const knownIds = (tasks: TaskListing[]) => {
+  const { shown, older } = recentFirst(tasks);
+  return shown.map((x) => x.id).join(', ') + (older > 0 ? ` and ${older} older finished` : '');
+};
+
 /**
  * The task as this session knows it, for a verb on it: unknown ids and tasks that are over are
  * refused here, as the host would refuse them, so the model never reports a change that fails.
@@ -54,7 +70,7 @@ function taskFor(ctx: ToolContext, taskId: string, verb: string): TaskListing {
   const t = tasks.find((x) => x.id === taskId);
   if (!t) {
     throw new ToolError(
-      `No task "${taskId}" in this group.${tasks.length ? ` Known ids: ${tasks.map((x) => x.id).join(', ')}.` : ' There are no tasks yet.'} Use list_tasks.`,
+      `No task "${taskId}" in this group.${tasks.length ? ` Known ids: ${knownIds(tasks)}.` : ' There are no tasks yet.'} Use list_tasks.`,
     );
   }
   if (t.status === 'done' && verb === 'cancel_task')
@@ -121,12 +137,14 @@ registerTool(
     run(_args, ctx) {
       const tasks = ctx.tasks();
       if (tasks.length === 0) return 'No scheduled tasks.';
-      return tasks
-        .map(
-          (t) =>
-            `${t.id} [${t.status}] ${t.cron ? `cron "${t.cron}" in ${t.timezone}` : `at ${t.at}`} next=${t.nextRunAt ? new Date(t.nextRunAt).toISOString() : '-'} — ${t.prompt.slice(0, 80)}`,
-        )
-        .join('\n');
+      const { shown, older } = recentFirst(tasks);
+      const lines = shown.map(
+        (t) =>
+          `${t.id} [${t.status}] ${t.cron ? `cron "${t.cron}" in ${t.timezone}` : `at ${t.at}`} next=${t.nextRunAt ? new Date(t.nextRunAt).toISOString() : '-'} — ${t.prompt.slice(0, 80)}`,
+      );
+      if (older > 0)
+        lines.push(`(and ${older} older finished task${older === 1 ? '' : 's'}, done or cancelled)`);
+      return lines.join('\n');
     },
   }),
 );
