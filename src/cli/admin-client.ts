@@ -67,13 +67,19 @@ function client(sock: net.Socket): AdminClient {
     for (const p of pending.values()) p.reject(err);
     pending.clear();
   };
+  let closed = false;
+  const gone = () => new PolyclawError('unavailable', 'the host closed the connection');
   sock.on('close', () => {
-    fail(new PolyclawError('unavailable', 'the host closed the connection'));
+    closed = true;
+    fail(gone());
     for (const f of closers) f();
   });
   sock.on('error', (err) => fail(new PolyclawError('unavailable', `admin socket error: ${err.message}`)));
   return {
     request(op, args) {
+      // After the close nothing answers: a request made then fails at once (a write to a
+      // destroyed socket reports to no one, and would leave the caller waiting for ever).
+      if (closed || sock.destroyed) return Promise.reject(gone());
       const id = next++;
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });

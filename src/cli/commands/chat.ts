@@ -16,6 +16,8 @@ import { UsageError } from '../output.js';
 import { forTerminal, FRESH_LINE } from '../terminal-text.js';
 
 const USAGE = 'polyclaw chat [--group NAME] [-m TEXT] [--json] [--timeout SECONDS]';
+/** How long a chat whose input ended (a pipe) waits for the answers to what it sent. */
+const PIPED_WAIT_MS = 300_000;
 
 interface Reply {
   /** The terminal's id of the message (edits name it). */
@@ -147,11 +149,7 @@ async function oneShot(
         result: { status, replies: replies.map(view), backlog: backlog.map(view) },
       }) + '\n',
     );
-  else
-    for (const r of replies)
-      process.stdout.write(
-        forTerminal(r.text) + (r.files.length ? `\n[files: ${r.files.join(', ')}]` : '') + '\n',
-      );
+  else for (const r of replies) process.stdout.write(shown(r) + '\n');
   if (error) process.stderr.write(`polyclaw: ${forTerminal(error.message)}\n`);
   await ackShown(client, platformId, [...seen]);
   return ok ? 0 : 1;
@@ -179,9 +177,14 @@ async function ackShown(
   }
 }
 
-/** A reply as a person sees it: an edit (from the mailbox) says so. */
+/**
+ * A reply as a person sees it: an edit (from the mailbox) says so, and its files are named (the
+ * paths come from the sandbox's outbox: escape sequences are dropped from them too).
+ */
 function shown(r: Reply): string {
-  return (r.kind === 'edit' ? '(edited) ' : '') + forTerminal(r.text);
+  const files = r.files?.length ? `[files: ${r.files.map(forTerminal).join(', ')}]` : '';
+  const text = [forTerminal(r.text), files].filter(Boolean).join('\n');
+  return (r.kind === 'edit' ? '(edited) ' : '') + text;
 }
 
 function tooLong(text: string): string | null {
@@ -215,10 +218,14 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
       process.stdout.write(`${FRESH_LINE}${platformId}> (edited) ${forTerminal(String(ev.text))}\n`);
       rl?.prompt(true);
       void ackShown(client, platformId, [key], () => !hostGone && !leaving);
-    } else if (ev.event === 'settled' && open.delete(ev.messageId as string) && open.size === 0) drained?.();
+    } else if (ev.event === 'settled' && open.delete(ev.messageId as string)) {
+      if (ev.status === 'failed') failed = true; // the notice above said why; the exit status says so
+      if (open.size === 0) drained?.();
+    }
   });
   let hostGone = false;
   let leaving = false;
+  let failed = false; // a line refused, or a message that failed: the exit status says so
   client.onClose(() => {
     if (leaving) return;
     hostGone = true;
@@ -231,7 +238,6 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
   // Created after attach so no typed (or piped) line can arrive before we listen for it.
   rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'you> ' });
   let quit = false;
-  let failed = false; // a line the host refused: the exit status says so
   await new Promise<void>((resolve) => {
     rl!.on('line', (line) => {
       const text = line.trim();
@@ -275,8 +281,14 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
   if (!quit && !hostGone && open.size > 0) {
     await Promise.race([
       new Promise<void>((r) => (drained = r)),
-      new Promise((r) => setTimeout(r, 300_000).unref()),
+      new Promise((r) => setTimeout(r, PIPED_WAIT_MS).unref()),
     ]);
+    if (open.size > 0 && !hostGone) {
+      failed = true;
+      process.stderr.write(
+        `polyclaw: ${open.size} message${open.size === 1 ? '' : 's'} not answered within ${PIPED_WAIT_MS / 1000}s (they stay queued)\n`,
+      );
+    }
   }
   leaving = true;
   process.stdin.destroy(); // /quit with stdin still open must not keep the process alive
