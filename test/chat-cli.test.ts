@@ -88,4 +88,28 @@ describe('polyclaw chat', () => {
     expect(ops).toContain('chat.ack');
     expect(r.code).toBe(1);
   }, 20_000);
+
+  it('-m confirms a backlog longer than the host takes in one request, in batches: nothing is shown twice', async () => {
+    const acked: string[] = [];
+    const { home } = await fakeHost((req, c) => {
+      if (req.op === 'chat.attach') {
+        ok(c, req, {});
+        for (let i = 0; i < 10_001; i++) line(c, { ...kept, key: `S:${i}`, text: `old ${i}`, files: [] });
+      } else if (req.op === 'chat.send') {
+        ok(c, req, { accepted: [{ group: 'main', sessionId: 's', messageId: 'm', seq: 2, engaged: false }] });
+      } else if (req.op === 'chat.ack') {
+        const keys = req.args.keys as string[];
+        // As the host does: at most 10,000 keys per request.
+        if (keys.length > 10_000)
+          line(c, { id: req.id, ok: false, error: { code: 'bad_request', message: 'too many' } });
+        else {
+          acked.push(...keys);
+          ok(c, req, { acked: keys.length });
+        }
+      }
+    });
+    const r = await cliAsync(home, ['chat', '-m', 'hi']);
+    expect(r.code).toBe(0);
+    expect(new Set(acked).size).toBe(10_001);
+  }, 30_000);
 });

@@ -16,6 +16,8 @@ import { UsageError } from '../output.js';
 import { forTerminal, FRESH_LINE } from '../terminal-text.js';
 
 const USAGE = 'polyclaw chat [--group NAME] [-m TEXT] [--json] [--timeout SECONDS]';
+/** Keys confirmed per chat.ack request (the host takes up to 10,000, in a line of at most 1 MB). */
+const ACK_BATCH = 1000;
 /** How long a chat whose input ended (a pipe) waits for the answers to what it sent. */
 const PIPED_WAIT_MS = 300_000;
 
@@ -165,9 +167,11 @@ async function ackShown(
   keys: string[],
   report: () => boolean = () => true,
 ): Promise<void> {
-  if (keys.length === 0) return;
   try {
-    await client.request('chat.ack', { platformId, keys });
+    // In batches: a long backlog's keys in one request would pass the host's limit per request
+    // (and its line length), be refused whole, and be shown again on every run.
+    for (let i = 0; i < keys.length; i += ACK_BATCH)
+      await client.request('chat.ack', { platformId, keys: keys.slice(i, i + ACK_BATCH) });
   } catch (err) {
     // Interactive chat has already said the host went away.
     if (report())
