@@ -1,4 +1,5 @@
 /** What every sandbox start is given: mounts, a minimal env, the group's MCP servers, no secrets. */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +8,7 @@ import { loadConfig } from '../src/host/config.js';
 import { openCentralDb } from '../src/host/db/open.js';
 import { buildSpec } from '../src/host/sandbox-spec.js';
 import { createGroup } from '../src/host/store/groups.js';
-import { bwrapArgs } from '../src/sandbox/bwrap.js';
+import { bwrapArgs, bwrapEnv } from '../src/sandbox/bwrap.js';
 import { runtimeRegistry } from '../src/sandbox/index.js';
 import type { Mount, SandboxSpec } from '../src/sandbox/runtime.js';
 import { createLogger } from '../src/shared/log.js';
@@ -118,6 +119,44 @@ describe('bwrap arguments', () => {
       const args = bwrapArgs(spec([session, { source: gone, target: '/app/extra', mode: 'ro' }]));
       expect(args).not.toContain('/app/extra');
       expect(args.join(' ')).toContain(`--bind ${home} /session`);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('settle overlay mount points the sandbox replaced: a planted link is not followed out to the host', () => {
+    const home = tempHome();
+    try {
+      const group = path.join(home, 'group');
+      fs.mkdirSync(group);
+      const composed = path.join(home, 'composed.md');
+      fs.writeFileSync(composed, 'the composed instructions\n');
+      const cfg = path.join(home, 'cfg');
+      fs.mkdirSync(cfg);
+      // Planted by an earlier sandbox of the group: a link climbing out of bwrap's new root into
+      // the host's, and a file where a folder overlay goes.
+      const planted = path.join(home, 'PLANTED');
+      fs.symlinkSync(`../../..${'/oldroot'}${planted}`, path.join(group, 'CLAUDE.md'));
+      fs.writeFileSync(path.join(group, '.cfg'), 'x');
+      const spec: SandboxSpec = {
+        id: 's',
+        installId: 'i',
+        mounts: [
+          { source: group, target: '/workspace/agent', mode: 'rw' },
+          { source: cfg, target: '/workspace/agent/.cfg', mode: 'rw' },
+          { source: composed, target: '/workspace/agent/CLAUDE.md', mode: 'ro', file: true },
+        ],
+        env: {},
+        command: ['/bin/cat', '/workspace/agent/CLAUDE.md'],
+        cwd: '/',
+        limits: { memoryMb: 256, cpus: 1, pids: 64 },
+      };
+      const args = bwrapArgs(spec);
+      expect(fs.lstatSync(path.join(group, 'CLAUDE.md')).isFile()).toBe(true);
+      expect(fs.lstatSync(path.join(group, '.cfg')).isDirectory()).toBe(true);
+      const r = spawnSync('bwrap', args, { env: bwrapEnv(spec), encoding: 'utf8' });
+      expect([r.status, r.stdout]).toEqual([0, 'the composed instructions\n']);
+      expect(fs.existsSync(planted)).toBe(false);
     } finally {
       fs.rmSync(home, { recursive: true, force: true });
     }

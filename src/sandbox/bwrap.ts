@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PolyclawError } from '../shared/errors.js';
+import { settleOverlayTargets } from './overlay-targets.js';
 import { registerRuntime } from './registry.js';
 import type { RuntimeDeps, SandboxSpec } from './runtime.js';
 import { MARKER_ENV, marker, ProcessTreeRuntime } from './tree.js';
@@ -80,6 +81,7 @@ export function bwrapArgs(spec: SandboxSpec, execPath = process.execPath): strin
   }
   a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--dir', '/workspace');
   const rw = spec.mounts.filter((m) => m.mode === 'rw').map((m) => m.target);
+  settleOverlayTargets(spec.mounts.filter((m) => fs.existsSync(m.source)));
   for (const m of spec.mounts) {
     if (!fs.existsSync(m.source)) {
       // A read-only mount over part of a writable one (inbound.db, inbox/ over the session
