@@ -9,16 +9,17 @@ import { createLogger } from '../src/shared/log.js';
 import { tempHome } from './support/cli.js';
 
 let dir: string;
+const log = createLogger({ level: 'error' });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('provider surfaces', () => {
   it('links the selected skills, removes deselected links, never touches the agent files', () => {
     dir = tempHome();
     const skills = path.join(dir, '.agents', 'skills');
-    linkSkills(dir, '.agents/skills', ['pdf', 'web-search']);
+    linkSkills(dir, '.agents/skills', ['pdf', 'web-search'], log);
     expect(fs.readlinkSync(path.join(skills, 'pdf'))).toBe('/app/skills/pdf');
     fs.writeFileSync(path.join(skills, 'my-notes.md'), 'mine');
-    linkSkills(dir, '.agents/skills', ['web-search', '../escape']);
+    linkSkills(dir, '.agents/skills', ['web-search', '../escape'], log);
     expect(fs.readdirSync(skills).sort()).toEqual(['.._escape', 'my-notes.md', 'web-search']);
     expect(fs.readlinkSync(path.join(skills, '.._escape'))).toBe('/app/skills/.._escape');
   });
@@ -31,13 +32,25 @@ describe('provider surfaces', () => {
     const group = path.join(dir, 'group');
     fs.mkdirSync(path.join(group, '.agents'), { recursive: true });
     fs.symlinkSync(host, path.join(group, '.agents', 'skills'));
-    linkSkills(group, '.agents/skills', ['pdf']);
+    linkSkills(group, '.agents/skills', ['pdf'], log);
     fs.rmSync(path.join(group, '.agents'), { recursive: true });
     fs.symlinkSync(host, path.join(group, '.agents'));
-    linkSkills(group, '.agents/skills', ['pdf']);
+    linkSkills(group, '.agents/skills', ['pdf'], log);
     expect(fs.readdirSync(host)).toEqual(['dotfile-link']);
     expect(fs.lstatSync(path.join(group, '.agents')).isDirectory()).toBe(true);
     expect(fs.readlinkSync(path.join(group, '.agents', 'skills', 'pdf'))).toBe('/app/skills/pdf');
+  });
+
+  it('skips the links, with a warning, when the sandbox put a file where their folder goes', () => {
+    dir = tempHome();
+    fs.writeFileSync(path.join(dir, '.agents'), 'mine');
+    const lines: string[] = [];
+    const warn = createLogger({ level: 'warn', sink: (l) => lines.push(l) });
+    expect(() => linkSkills(dir, '.agents/skills', ['pdf'], warn)).not.toThrow();
+    expect(fs.readFileSync(path.join(dir, '.agents'), 'utf8')).toBe('mine');
+    expect(lines.join('\n')).toMatch(
+      /skills not linked: the sandbox put something else where their folder goes/,
+    );
   });
 
   it('never inlines a memory index the sandbox pointed elsewhere, nor blocks on a FIFO there', () => {

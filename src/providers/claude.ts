@@ -11,6 +11,7 @@
 import { claudeBinary } from '../shared/agent-binaries.js';
 import { binaryCheck } from './binary-check.js';
 import { linkSkills } from './skill-links.js';
+import { createLogger } from '../shared/log.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { badRequest } from '../shared/errors.js';
@@ -42,7 +43,12 @@ registerHostProvider({
     const root = claudeStateDir(input.groupDir, input.groupName);
     const config = path.join(root, 'config');
     fs.mkdirSync(config, { recursive: true });
-    linkSkills(config, 'skills', input.skills ?? []);
+    linkSkills(
+      config,
+      'skills',
+      input.skills ?? [],
+      createLogger().child('claude-contribution', { group: input.groupName }),
+    );
     const { claudeMd, fragmentsDir } = composeClaudeMd({
       mdDir: path.join(root, 'md'),
       groupDir: input.groupDir,

@@ -39,7 +39,7 @@ registerHostProvider({
     const home = path.join(root, 'home');
     fs.mkdirSync(home, { recursive: true });
     // .agents/skills in the group folder: where AGENTS.md tells codex to look.
-    linkSkills(input.groupDir, path.join('.agents', 'skills'), input.skills);
+    linkSkills(input.groupDir, path.join('.agents', 'skills'), input.skills, log);
     const agentsMd = writeAgentsMd(
       path.join(root, 'AGENTS.md'),
       { groupDir: input.groupDir, skills: input.skills, mcpServers: input.mcpServers },

@@ -9,12 +9,29 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { folderInside } from '../shared/confined.js';
+import { PolyclawError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
 
 export const SANDBOX_SKILLS = '/app/skills';
 
-/** Keep the links of `skills` in the folder `rel` under `root` (a mount root the host trusts). */
-export function linkSkills(root: string, rel: string, skills: string[]): void {
-  const dir = folderInside(root, rel);
+/**
+ * Keep the links of `skills` in the folder `rel` under `root` (a mount root the host trusts).
+ * When the sandbox put something else where a folder on the way belongs (a file at .agents),
+ * the links are skipped with a warning: a throw here would fail every start of the group, and
+ * no sandbox could start to repair it.
+ */
+export function linkSkills(root: string, rel: string, skills: string[], log: Logger): void {
+  let dir: ReturnType<typeof folderInside>;
+  try {
+    dir = folderInside(root, rel);
+  } catch (err) {
+    if (!(err instanceof PolyclawError) || err.code !== 'path_refused') throw err;
+    log.warn('skills not linked: the sandbox put something else where their folder goes', {
+      folder: rel,
+      err: err.message,
+    });
+    return;
+  }
   try {
     const want = new Set(skills.map((s) => s.replace(/[^A-Za-z0-9_.-]/g, '_')));
     for (const name of fs.readdirSync(dir.path))
