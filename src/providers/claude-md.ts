@@ -16,11 +16,11 @@
  * put in place with link(), which fails on any name already there instead of following or
  * replacing it. Whatever else the agent put at that name stays, with a warning.
  */
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger, type Logger } from '../shared/log.js';
 import { TOOL_INSTRUCTIONS } from '../shared/tool-instructions.js';
+import { writeTemp } from '../shared/atomic-file.js';
 
 export const FRAGMENTS_DIR = '.polyclaw-claude';
 export const MEMORY_FILE = 'MEMORY.md';
@@ -39,24 +39,6 @@ const MEMORY_SEED = `# Memory\n\nNotes you want to keep across conversations.\n`
 export interface McpServerInfo {
   name: string;
   instructions?: string;
-}
-
-/** `text` in a new file beside `file`; returns its name. */
-function writeTemp(file: string, text: string): string {
-  // A name no one can plant ahead (the memory file's folder is the sandbox's), created new:
-  // a symlink or FIFO already there fails the open instead of being written through.
-  const tmp = `${file}.${randomUUID()}.tmp`;
-  const fd = fs.openSync(
-    tmp,
-    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
-    0o644,
-  );
-  try {
-    fs.writeSync(fd, text);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return tmp;
 }
 
 /** For the host's own files (md/): reads them to skip an unchanged write. */

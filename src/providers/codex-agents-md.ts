@@ -14,6 +14,7 @@ import path from 'node:path';
 import { readInsideSync } from '../shared/confined.js';
 import { PolyclawError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 
 export const AGENTS_MD_CAP = 32 * 1024;
 /** More than AGENTS.md could ever keep of it. */
@@ -127,9 +128,7 @@ export function writeAgentsMd(file: string, input: ComposeInput, log: Logger, ex
   }
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, text);
   } catch (err) {
     log.error('could not write AGENTS.md', { err, file });
   }

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import { errorMessage } from '../../shared/errors.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 
 interface Line {
   type?: string;
@@ -55,9 +56,7 @@ export function archiveTranscript(opts: {
     fs.mkdirSync(dir, { recursive: true });
     const stamp = (opts.now?.() ?? new Date()).toISOString().replace(/[:.]/g, '-');
     const file = path.join(dir, `${stamp}-${opts.sessionId.slice(0, 8)}.md`);
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, `# Conversation ${opts.sessionId} (archived before compaction)\n\n${md}`);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, `# Conversation ${opts.sessionId} (archived before compaction)\n\n${md}`);
     opts.log.info('archived transcript before compaction', { file });
     return file;
   } catch (err) {

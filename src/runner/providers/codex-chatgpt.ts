@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { placeholderAuthJson } from '../../gateway/chatgpt-auth.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 
 export interface ChatgptMode {
   /** Model provider base URL (codex appends /responses, /models). */
@@ -37,8 +38,6 @@ export function chatgptMode(env: Readonly<Record<string, string | undefined>>): 
 export function writePlaceholderAuth(codexHome: string, gatewayToken: string, now: number): string {
   fs.mkdirSync(codexHome, { recursive: true });
   const file = path.join(codexHome, 'auth.json');
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, placeholderAuthJson(null, gatewayToken, now), { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, placeholderAuthJson(null, gatewayToken, now), 0o600);
   return file;
 }

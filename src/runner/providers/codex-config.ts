@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { StdioServer } from '../tools/config.js';
 import { ProviderConfigError } from '../../shared/provider.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 
 export const CODEX_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
 /** Name of the custom model provider, and of the env var carrying its (placeholder) key. */
@@ -128,8 +129,6 @@ export function writeConfig(codexHome: string, c: CodexConfig): string {
   const text = renderConfig(c);
   fs.mkdirSync(codexHome, { recursive: true });
   const file = path.join(codexHome, 'config.toml');
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text, { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, text, 0o600);
   return file;
 }

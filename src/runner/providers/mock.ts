@@ -25,6 +25,7 @@ import { unescapeXml } from '../formatter.js';
 import { toolServer } from '../tools/config.js';
 import type { McpToolsClient } from './mcp-tools-client.js';
 import { registerProvider } from './registry.js';
+import { writeFileAtomic } from '../../shared/atomic-file.js';
 
 export const MockDirective = z
   .object({
@@ -109,9 +110,7 @@ class MockStore {
     }
   }
   write(s: MockState): void {
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(s));
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(s));
   }
 }
 
