@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { writeAgentsMd } from '../src/providers/codex-agents-md.js';
+import { AGENTS_MD_CAP, writeAgentsMd } from '../src/providers/codex-agents-md.js';
 import { linkSkills } from '../src/providers/skill-links.js';
 import { createLogger } from '../src/shared/log.js';
 import { tempHome } from './support/cli.js';
@@ -51,6 +51,24 @@ describe('provider surfaces', () => {
     expect(lines.join('\n')).toMatch(
       /skills not linked: the sandbox put something else where their folder goes/,
     );
+  });
+
+  it('inlines a long memory index only in part: the skills and the tools still fit under the cap', () => {
+    dir = tempHome();
+    const group = path.join(dir, 'group');
+    fs.mkdirSync(path.join(group, 'memory'), { recursive: true });
+    const entries = Array.from({ length: 800 }, (_, i) => `- notes-${i}.md: what I keep about topic ${i}`);
+    fs.writeFileSync(path.join(group, 'memory', 'index.md'), entries.join('\n'));
+    const text = fs.readFileSync(
+      writeAgentsMd(path.join(dir, 'AGENTS.md'), { groupDir: group, skills: ['pdf'], mcpServers: [] }, log),
+      'utf8',
+    );
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(AGENTS_MD_CAP);
+    expect(text).toContain('- notes-0.md: what I keep about topic 0\n');
+    expect(text).not.toContain('topic 799');
+    expect(text).toContain('… (the index goes on: read memory/index.md for the rest)');
+    expect(text).toContain('## Skills');
+    expect(text).toContain('## Tools: ');
   });
 
   it('never inlines a memory index the sandbox pointed elsewhere, nor blocks on a FIFO there', () => {

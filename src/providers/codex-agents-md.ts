@@ -19,6 +19,19 @@ import { writeFileAtomic } from '../shared/atomic-file.js';
 export const AGENTS_MD_CAP = 32 * 1024;
 /** More than AGENTS.md could ever keep of it. */
 const INDEX_MAX_BYTES = 1024 * 1024;
+/** What of the index is inlined: half the cap, so the sections after it always fit too. */
+export const INDEX_INLINE_BYTES = 16 * 1024;
+
+/** The index, cut at a line (or character) under INDEX_INLINE_BYTES, saying where the rest is. */
+function inlineIndex(index: string): string {
+  if (bytes(index) <= INDEX_INLINE_BYTES) return index;
+  const head = Buffer.from(index)
+    .subarray(0, INDEX_INLINE_BYTES)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '');
+  const atLine = head.lastIndexOf('\n');
+  return `${atLine > 0 ? head.slice(0, atLine) : head}\n… (the index goes on: read memory/index.md for the rest)`;
+}
 
 export interface Section {
   title: string;
@@ -95,7 +108,7 @@ export function sectionsFor(input: ComposeInput): Section[] {
   const sections: Section[] = [
     {
       title: 'Memory',
-      body: `Your memory system is described in memory/system/definition.md. Current memory/index.md:\n\n${readIndex(input.groupDir)}`,
+      body: `Your memory system is described in memory/system/definition.md. Current memory/index.md:\n\n${inlineIndex(readIndex(input.groupDir))}`,
       optional: false,
     },
     {
