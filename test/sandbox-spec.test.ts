@@ -162,6 +162,47 @@ describe('bwrap arguments', () => {
     }
   });
 
+  it("moves the agent's own entry at an overlay's name aside, keeping it; an overlay that cannot be placed is left out", () => {
+    const home = tempHome();
+    try {
+      const group = path.join(home, 'group');
+      fs.mkdirSync(path.join(group, 'AGENTS.md', 'sub'), { recursive: true });
+      fs.writeFileSync(path.join(group, 'AGENTS.md', 'sub', 'x'), 'kept');
+      fs.chmodSync(path.join(group, 'AGENTS.md', 'sub'), 0o555);
+      const composed = path.join(home, 'composed.md');
+      fs.writeFileSync(composed, 'c');
+      const spec = (groupSource: string): SandboxSpec => ({
+        id: 's',
+        installId: 'i',
+        mounts: [
+          { source: groupSource, target: '/workspace/agent', mode: 'rw' },
+          { source: composed, target: '/workspace/agent/AGENTS.md', mode: 'ro', file: true },
+        ],
+        env: {},
+        command: ['/bin/true'],
+        cwd: '/',
+        limits: { memoryMb: 256, cpus: 1, pids: 64 },
+      });
+      const left: string[] = [];
+      const args = bwrapArgs(spec(group), process.execPath, (target) => left.push(target));
+      expect(left).toEqual([]);
+      expect(args.join(' ')).toContain(`--ro-bind ${composed} /workspace/agent/AGENTS.md`);
+      expect(fs.lstatSync(path.join(group, 'AGENTS.md')).isFile()).toBe(true);
+      const aside = fs.readdirSync(group).filter((n) => n.startsWith('AGENTS.md.displaced-'));
+      expect(aside).toHaveLength(1);
+      expect(fs.readFileSync(path.join(group, aside[0]!, 'sub', 'x'), 'utf8')).toBe('kept');
+      fs.chmodSync(path.join(group, aside[0]!, 'sub'), 0o755);
+      // A mount point that cannot be made at all: the overlay is left out and said so.
+      const notAFolder = path.join(home, 'not-a-folder');
+      fs.writeFileSync(notAFolder, '');
+      const args2 = bwrapArgs(spec(notAFolder), process.execPath, (target) => left.push(target));
+      expect(left).toEqual(['/workspace/agent/AGENTS.md']);
+      expect(args2).not.toContain('/workspace/agent/AGENTS.md');
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it('shows the sandbox only the Node binary, never the folders around it (a home, an install)', () => {
     const spec: SandboxSpec = {
       id: 's',

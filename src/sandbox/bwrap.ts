@@ -45,7 +45,11 @@ export function findBwrap(): string | null {
   return null;
 }
 
-export function bwrapArgs(spec: SandboxSpec, execPath = process.execPath): string[] {
+export function bwrapArgs(
+  spec: SandboxSpec,
+  execPath = process.execPath,
+  onUnsettled: (target: string, why: string) => void = () => undefined,
+): string[] {
   const a = [
     '--unshare-user',
     '--unshare-pid',
@@ -81,8 +85,11 @@ export function bwrapArgs(spec: SandboxSpec, execPath = process.execPath): strin
   }
   a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--dir', '/workspace');
   const rw = spec.mounts.filter((m) => m.mode === 'rw').map((m) => m.target);
-  settleOverlayTargets(spec.mounts.filter((m) => fs.existsSync(m.source)));
+  const unsettled = settleOverlayTargets(spec.mounts.filter((m) => fs.existsSync(m.source)));
+  for (const u of unsettled) onUnsettled(u.mount.target, u.why);
+  const left = new Set(unsettled.map((u) => u.mount));
   for (const m of spec.mounts) {
+    if (left.has(m)) continue;
     if (!fs.existsSync(m.source)) {
       // A read-only mount over part of a writable one (inbound.db, inbox/ over the session
       // dir) is what keeps that part from the sandbox: without it the part would be writable.
@@ -141,7 +148,13 @@ class BwrapRuntime extends ProcessTreeRuntime {
   }
 
   protected launch(spec: SandboxSpec) {
-    return { argv: [findBwrap() ?? '/usr/bin/bwrap', ...bwrapArgs(spec)], env: bwrapEnv(spec) };
+    const args = bwrapArgs(spec, process.execPath, (target, why) =>
+      this.log.warn('an overlay is left out of the sandbox: its mount point could not be made', {
+        target,
+        why,
+      }),
+    );
+    return { argv: [findBwrap() ?? '/usr/bin/bwrap', ...args], env: bwrapEnv(spec) };
   }
 }
 

@@ -9,13 +9,14 @@
  * would create files or folders anywhere the host can write, and mount the overlay there
  * instead of where the agent reads it.
  *
- * Invariants: the entry is settled by path without following links (lstat, unlink, O_NOFOLLOW
- * create); an entry of the wrong kind — a link, a file where a folder belongs — is removed (its
- * link, never what it points to) and made afresh, empty. Those names are the overlays': nothing
- * the agent keeps there is ever visible to it. An overlay whose source is its own mount point
+ * Invariants: the entry is settled by path without following links (lstat, rename, O_NOFOLLOW
+ * create); an entry of the wrong kind — a link, a file where a folder belongs — is moved aside
+ * (NAME.displaced-…, a link without what it points to) and made afresh, empty. An overlay whose
+ * mount point cannot be made is left out of the sandbox, never mounted through a link. An overlay whose source is its own mount point
  * (inbound.db over the session folder) is the host's own file and is left alone. Left open: a
  * swap by another running sandbox of the same group in the moment between this and bwrap's mount.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Mount } from './runtime.js';
@@ -30,7 +31,10 @@ function writableParent(mounts: Mount[], target: string): Mount | undefined {
 function settle(p: string, kind: 'file' | 'dir'): void {
   const st = fs.lstatSync(p, { throwIfNoEntry: false });
   if (st && (kind === 'file' ? st.isFile() : st.isDirectory())) return;
-  if (st) fs.rmSync(p, { recursive: true, force: true }); // a link goes, not what it points to
+  // Moved aside, never deleted: a link goes without what it points to, and what the agent
+  // kept under that name stays in its folder (a removal could also fail on a folder it made
+  // read-only). The name is new, so nothing is overwritten.
+  if (st) fs.renameSync(p, `${p}.displaced-${randomUUID().slice(0, 8)}`);
   if (kind === 'dir') fs.mkdirSync(p);
   else {
     const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
@@ -38,18 +42,28 @@ function settle(p: string, kind: 'file' | 'dir'): void {
   }
 }
 
-/** Make each overlay's mount point inside a writable mount a real entry of its kind. */
-export function settleOverlayTargets(mounts: Mount[]): void {
+/**
+ * Make each overlay's mount point inside a writable mount a real entry of its kind. Returns the
+ * overlays whose mount point could not be made (`why` says why): those are left out of the
+ * sandbox — it starts without them — rather than mounted where a link would take them.
+ */
+export function settleOverlayTargets(mounts: Mount[]): Array<{ mount: Mount; why: string }> {
+  const unsettled: Array<{ mount: Mount; why: string }> = [];
   for (const m of mounts) {
     const parent = writableParent(mounts, m.target);
     if (!parent) continue;
     const rel = path.posix.relative(parent.target, m.target).split('/');
     const host = path.join(parent.source, ...rel);
     if (path.resolve(m.source) === path.resolve(host)) continue;
-    let cur = parent.source;
-    rel.forEach((part, i) => {
-      cur = path.join(cur, part);
-      settle(cur, i < rel.length - 1 || !m.file ? 'dir' : 'file');
-    });
+    try {
+      let cur = parent.source;
+      rel.forEach((part, i) => {
+        cur = path.join(cur, part);
+        settle(cur, i < rel.length - 1 || !m.file ? 'dir' : 'file');
+      });
+    } catch (err) {
+      unsettled.push({ mount: m, why: (err as Error).message });
+    }
   }
+  return unsettled;
 }
