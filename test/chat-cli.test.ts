@@ -89,6 +89,18 @@ describe('polyclaw chat', () => {
     expect(r.code).toBe(1);
   }, 20_000);
 
+  it('piped input: a message the host refused makes the exit status 1, as with -m', async () => {
+    const { home } = await fakeHost((req, c) => {
+      if (req.op === 'chat.send')
+        ok(c, req, {
+          accepted: [{ group: 'main', sessionId: 's', messageId: '', seq: 0, engaged: false, refused: true }],
+        });
+      else ok(c, req, {});
+    });
+    const r = await cliAsync(home, ['chat'], {}, '/compact\n');
+    expect(r.code).toBe(1);
+  }, 20_000);
+
   it('-m confirms a backlog longer than the host takes in one request, in batches: nothing is shown twice', async () => {
     const acked: string[] = [];
     const { home } = await fakeHost((req, c) => {

@@ -260,7 +260,9 @@ async function interactive(client: AdminClient, platformId: string): Promise<num
         open.add(pmid);
         client.request('chat.send', { platformId, text, sender: sender(), platformMessageId: pmid }).then(
           (r) => {
-            const accepted = (r as { accepted: Array<{ engaged: boolean }> }).accepted;
+            const accepted = (r as { accepted: Array<{ engaged: boolean; refused?: boolean }> }).accepted;
+            // Refused (the reply above says why): the exit status says so, as with -m.
+            if (accepted.length > 0 && accepted.every((a) => a.refused)) failed = true;
             if (!accepted.some((a) => a.engaged) && open.delete(pmid) && open.size === 0) drained?.();
           },
           (err: Error) => {
