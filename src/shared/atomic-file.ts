@@ -14,7 +14,7 @@ export function writeTemp(file: string, data: string | Buffer, mode = 0o644): st
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
   const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fs.writeFileSync(fd, data); // all of it: one write(2) may write less (a filling disk)
   } catch (err) {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
