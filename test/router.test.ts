@@ -211,8 +211,17 @@ describe('router', () => {
     // Several bounded ones multiply their choices; a group's opener is no quantifier.
     for (const p of ['.{0,30}.{0,30}.{0,30}!', 'a?a?a?a?aaaa', '.{0,50}z', '(?:ab)+', '(?<w>a+)b'])
       expect(mayBacktrack(p), p).toBe(true);
-    for (const p of ['colou?r', '(?:hi|hello) bot', '(?<name>hi)', 'a{3}b'])
+    for (const p of [
+      'colou?r',
+      '(?:hi|hello) bot',
+      '(?<name>hi)',
+      'a{3}b',
+      '\\d{4}-\\d{2}-\\d{2}',
+      '^.{2000}!',
+    ])
       expect(mayBacktrack(p), p).toBe(false);
+    // A long exact count, or a long minimum at the end, is scanned again from every position.
+    for (const p of ['.{200}!', 'a.{2000,}', 'a.{20,}']) expect(mayBacktrack(p), p).toBe(true);
   });
 
   it('rejects a bad pattern when the wiring is saved, not at message time', () => {
