@@ -63,7 +63,7 @@ afterEach(() => {
 async function setup(
   script: string,
   env: Record<string, string> = {},
-  opts: { ch?: FullChannel; wake?: boolean } = {},
+  opts: { ch?: FullChannel; wake?: boolean; watch?: typeof fs.watch } = {},
 ) {
   const home = tempHome();
   fs.mkdirSync(`${home}/run`, { recursive: true });
@@ -79,14 +79,16 @@ async function setup(
   ops['wirings.add']!(ctx, { group: 'main', channel: 'fullchat', platformId: 'room', engage: 'mention' });
   const ch = opts.ch ?? new FullChannel();
   const starts: number[] = [];
+  const log = memoryLogger();
   const sessions = new SessionManager({
     db,
     config,
     runtime: runtimeRunning(script, home, starts),
     installId: 'crash-loop-test',
     channels: new Map([[ch.channelType, ch]]),
-    log: memoryLogger(),
+    log,
     now: () => Date.now() + offset,
+    watch: opts.watch,
   });
   cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }));
   cleanups.push(() => void db.close());
@@ -102,7 +104,7 @@ async function setup(
     content: { text: 'hello', sender: { id: 'u1' }, attachments: [], platformMessageId: 'pm-1' },
   });
   if (opts.wake !== false) sessions.wake(session.id);
-  return { ch, starts, q, id, sessions, db, ctx, group, session };
+  return { ch, starts, q, id, sessions, db, ctx, group, session, log };
 }
 
 /** A second chat ("other") wired to the group, and its session. */
@@ -128,6 +130,21 @@ describe('a sandbox that dies before its runner takes the message', () => {
     expect(told[0]!.text).toContain('the sandbox stopped before the agent took the message (exit code 3)');
     expect(told[0]!.replyTo).toBe('pm-1');
     expect(ch.settled).toEqual([['pm-1', 'failed']]);
+  }, 20_000);
+
+  it('a session whose outbound watch cannot start still runs, and the user is still told', async () => {
+    const watch = (() => {
+      throw Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), {
+        code: 'ENOSPC',
+      });
+    }) as unknown as typeof fs.watch;
+    const { ch, q, id, log } = await setup('process.exit(3)', {}, { watch });
+    await waitFor(() => q.get(id)?.status === 'failed', 10_000, 'message failed');
+    expect(log.lines.some((l) => l.msg === 'outbound watch could not start; safety sweep covers it')).toBe(
+      true,
+    );
+    await waitFor(() => ch.settled.length === 1, 5000, 'the user told');
+    expect(ch.log.filter((e) => e.op === 'deliver')).toHaveLength(1);
   }, 20_000);
 
   it('the user is told only once the message is failed; a notice whose send failed is sent later, once', async () => {

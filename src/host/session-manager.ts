@@ -40,6 +40,8 @@ export interface SessionManagerDeps {
   onAction?: DeliveryDeps['onAction'];
   /** Issues each sandbox its gateway token (revoked when the sandbox exits). */
   gateway?: SandboxGatewayAccess;
+  /** Watches a session's bells folder for the runner's outbound bell (default fs.watch). */
+  watch?: typeof fs.watch;
 }
 
 export class SessionManager {
@@ -354,10 +356,17 @@ export class SessionManager {
 
   private watch(sessionId: string, dir: string): void {
     if (this.watchers.has(sessionId)) return;
-    const w = fs.watch(dir, { persistent: false }, (_e, name) => {
-      // The bell, not outbound.db-wal: a -wal event can precede the commit's visibility.
-      if (name === OUTBOUND_BELL) this.kick(sessionId);
-    });
+    let w: fs.FSWatcher;
+    try {
+      w = (this.d.watch ?? fs.watch)(dir, { persistent: false }, (_e, name) => {
+        // The bell, not outbound.db-wal: a -wal event can precede the commit's visibility.
+        if (name === OUTBOUND_BELL) this.kick(sessionId);
+      });
+    } catch (err) {
+      // It cannot start (inotify limits used up): the bell is a hint, the sweep brings replies.
+      this.log.warn('outbound watch could not start; safety sweep covers it', { session: sessionId, err });
+      return;
+    }
     w.on('error', (err) =>
       this.log.warn('outbound watch failed; safety sweep covers it', { session: sessionId, err }),
     );
