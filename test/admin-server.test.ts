@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AdminServer } from '../src/host/admin-server.js';
+import { AdminServer, type Connection } from '../src/host/admin-server.js';
 import { createLogger } from '../src/shared/log.js';
 import { tempHome } from './support/cli.js';
 
@@ -87,4 +87,57 @@ describe('admin socket', () => {
     await until(() => next.replies.length === 1);
     expect(next.replies[0]).toMatchObject({ id: 1, ok: true });
   });
+});
+
+describe('a client that stops reading', () => {
+  it('is disconnected once events wait for it too long; one that reads gets a long burst whole', async () => {
+    const dir = tempHome('polyclaw-admin-');
+    const sock = path.join(dir, 'admin.sock');
+    let clock = 0;
+    const conns: Connection[] = [];
+    const s = new AdminServer(
+      sock,
+      async (op, _args, conn) => {
+        conns.push(conn);
+        return { op };
+      },
+      createLogger({ level: 'error' }),
+      { stallBytes: 1024 * 1024, stallMs: 60_000, now: () => clock },
+    );
+    await s.listen();
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    cleanups.push(() => s.close());
+    const connect = async () => {
+      const c = net.connect(sock);
+      c.on('error', () => undefined);
+      cleanups.push(() => void c.destroy());
+      await new Promise((r) => c.once('connect', r));
+      c.write('{"id":1,"op":"hello"}\n');
+      await new Promise((r) => c.once('data', r));
+      return c;
+    };
+    const event = { event: 'message', text: 'x'.repeat(100_000) };
+    // A reader: a 5 MB burst (a long backlog on attach) arrives whole.
+    const reader = await connect();
+    let got = 0;
+    reader.on('data', (d: Buffer) => (got += d.length));
+    for (let i = 0; i < 50; i++) conns[0]!.send(event);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(got).toBeGreaterThan(50 * 100_000);
+    expect(reader.destroyed).toBe(false);
+    // A client that stopped reading: kept while the time runs, then disconnected.
+    const stopped = await connect();
+    stopped.pause();
+    let dropped = false;
+    conns[1]!.onClose(() => (dropped = true));
+    for (let i = 0; i < 30; i++) conns[1]!.send(event);
+    clock += 59_000;
+    conns[1]!.send(event);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(dropped).toBe(false);
+    clock += 2_000;
+    conns[1]!.send(event);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(dropped).toBe(true);
+  }, 20_000);
 });

@@ -21,6 +21,19 @@ export type Handler = (op: string, args: unknown, conn: Connection) => Promise<u
 
 const MAX_LINE = 1024 * 1024;
 
+/**
+ * A client that stops reading (a chat suspended with Ctrl-Z, a peer that hung) would make the
+ * host keep every event for it in memory. Once more than `stallBytes` wait for it for longer
+ * than `stallMs`, it is disconnected: its replies stay kept in the mailbox for the next chat.
+ * A long backlog on attach is a burst, not a stall: it drains within the time.
+ */
+export interface StallLimits {
+  stallBytes: number;
+  stallMs: number;
+  now: () => number;
+}
+const STALL_DEFAULTS: StallLimits = { stallBytes: 8 * 1024 * 1024, stallMs: 60_000, now: Date.now };
+
 const Request = z.object({ id: z.unknown().optional(), op: z.string(), args: z.unknown().optional() });
 
 export class AdminServer {
@@ -31,6 +44,7 @@ export class AdminServer {
     private readonly socketPath: string,
     private readonly handler: Handler,
     private readonly log: Logger,
+    private readonly stall: StallLimits = STALL_DEFAULTS,
   ) {}
 
   /** A failure leaves nothing listening (an open server would keep the process alive). */
@@ -64,9 +78,20 @@ export class AdminServer {
   private accept(sock: net.Socket): void {
     this.sockets.add(sock);
     const closers: Array<() => void> = [];
+    let stalledAt: number | null = null;
+    sock.on('drain', () => (stalledAt = null));
     const conn: Connection = {
       send: (msg) => {
-        if (!sock.destroyed) sock.write(JSON.stringify(msg) + '\n');
+        if (sock.destroyed) return;
+        sock.write(JSON.stringify(msg) + '\n');
+        if (sock.writableLength <= this.stall.stallBytes) return;
+        const now = this.stall.now();
+        stalledAt ??= now;
+        if (now - stalledAt < this.stall.stallMs) return;
+        this.log.warn('admin client stopped reading: disconnected (its replies stay kept)', {
+          waiting: sock.writableLength,
+        });
+        sock.destroy();
       },
       onClose: (fn) => closers.push(fn),
     };
