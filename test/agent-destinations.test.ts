@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCentralDb } from '../src/host/db/open.js';
 import { addAgentDestination, removeDestination } from '../src/host/store/destinations.js';
 import { createGroup } from '../src/host/store/groups.js';
-import { listWirings, mayPostTo } from '../src/host/store/messaging.js';
+import { findMessagingGroup, listWirings, mayPostTo } from '../src/host/store/messaging.js';
+import { listSessions, resolveSession } from '../src/host/store/sessions.js';
 import { runOp } from '../src/host/admin-ops.js';
 import { loadConfig } from '../src/host/config.js';
 import { cli, startHostProc, tempHome, waitFor, type HostProc } from './support/cli.js';
@@ -132,6 +133,7 @@ describe('removing an agent destination', () => {
     const db = openCentralDb(':memory:');
     try {
       const changed: string[] = [];
+      const deletedSessions: string[] = [];
       const services = {
         sessionQueue: () => {
           throw new Error('no sessions here');
@@ -139,7 +141,7 @@ describe('removing an agent destination', () => {
         wake: () => {},
         sandboxes: () => [],
         stopSandbox: async () => {},
-        sessionDeleted: () => {},
+        sessionDeleted: (id: string) => void deletedSessions.push(id),
         groupChanged: (id: string) => void changed.push(id),
         runtimeName: 'none',
       };
@@ -148,10 +150,20 @@ describe('removing an agent destination', () => {
       const b = createGroup(db, 'b', { provider: 'mock' });
       addAgentDestination(db, a, 'helper', b);
       addAgentDestination(db, b, 'boss', a);
+      // a's conversation with b: its session on the chat b writes to.
+      const onChat = (g: typeof a, chat: string) =>
+        resolveSession(db, g.id, 'shared', findMessagingGroup(db, 'agent', chat)!.id, null);
+      const withOldB = onChat(a, 'b->a').session;
       await runOp(ctx, 'groups.delete', { name: 'b' });
       expect(mayPostTo(db, a.id, agentChat('b->a'))).toBe(false);
       expect(listWirings(db).filter((w) => w.channelType === 'agent')).toEqual([]);
       expect(changed).toEqual([a.id]);
+      // It went with b: a new group b given a as a destination starts a new conversation.
+      expect(deletedSessions).toContain(withOldB.id);
+      expect(listSessions(db, a.id).map((x) => x.id)).not.toContain(withOldB.id);
+      const newB = createGroup(db, 'b', { provider: 'mock' });
+      addAgentDestination(db, newB, 'boss', a);
+      expect(onChat(a, 'b->a')).toMatchObject({ created: true });
     } finally {
       db.close();
       fs.rmSync(h, { recursive: true, force: true });

@@ -16,15 +16,16 @@ import {
   createGroup,
   deleteGroup,
   EFFORTS,
+  getGroup,
   listGroups,
   requireGroup,
   updateGroup,
   type AgentGroup,
 } from './store/groups.js';
 import { createWiring, ensureMessagingGroup, listWirings } from './store/messaging.js';
-import { listSessions, type Session } from './store/sessions.js';
+import { deleteSession, listSessions, sessionsOnChats, type Session } from './store/sessions.js';
 import { openNotices } from './store/deliveries.js';
-import { unwireAgentChatsOf } from './store/destinations.js';
+import { agentChatsOf, unwireAgentChatsOf } from './store/destinations.js';
 import { dropSessionMail } from './store/mailbox.js';
 
 /** The provider exists and accepts these settings (e.g. codex rejects an unknown effort). */
@@ -150,18 +151,24 @@ export const groupOps: Record<string, Op> = {
     // follows that check in the same synchronous step.
     const open = () => unsettled(ctx, listSessions(ctx.db, g.id));
     if (!a.force) refuseWhileUnsettled(g.name, open());
-    for (const s of listSessions(ctx.db, g.id)) await ctx.host?.stopSandbox(s.id);
+    // The other groups' conversations with it (their sessions on the agent chats with it) go
+    // too: a new group of the same name must not find them and carry on.
+    const peers = () =>
+      sessionsOnChats(ctx.db, agentChatsOf(ctx.db, g)).filter((s) => s.agentGroupId !== g.id);
+    for (const s of [...listSessions(ctx.db, g.id), ...peers()]) await ctx.host?.stopSandbox(s.id);
     const sessions = listSessions(ctx.db, g.id);
+    const others = peers().map((s) => ({ s, group: getGroup(ctx.db, s.agentGroupId).name }));
     const dropped = open();
     if (!a.force) refuseWhileUnsettled(g.name, dropped);
     ctx.db.transaction(() => {
       unwireAgentChatsOf(ctx.db, g);
-      for (const s of sessions) dropSessionMail(ctx.db, s.id);
+      for (const s of [...sessions, ...others.map((o) => o.s)]) dropSessionMail(ctx.db, s.id);
+      for (const o of others) deleteSession(ctx.db, o.s.id);
       deleteGroup(ctx.db, a.name);
     })();
-    for (const s of sessions) {
+    for (const { s, group } of [...sessions.map((s) => ({ s, group: g.name })), ...others]) {
       ctx.host?.sessionDeleted(s.id);
-      fs.rmSync(sessionDir(ctx.config.home, g.name, s.id), { recursive: true, force: true });
+      fs.rmSync(sessionDir(ctx.config.home, group, s.id), { recursive: true, force: true });
     }
     const kept = fs.existsSync(groupDir(ctx.config.home, g.name));
     return {

@@ -107,6 +107,14 @@ export function removeDestination(db: Db, group: AgentGroup, name: string): void
   })();
 }
 
+/** The agent chats with `group` on either side (`from->to` names it). */
+export function agentChatsOf(db: Db, group: AgentGroup): string[] {
+  return listMessagingGroups(db).flatMap((mg) => {
+    const chat = mg.channelType === AGENT_CHANNEL ? parseAgentChat(mg.platformId) : null;
+    return chat && (chat.from === group.name || chat.to === group.name) ? [mg.id] : [];
+  });
+}
+
 /**
  * A group is going away: the other groups' wirings on the agent chats with it go too (its own
  * go with the group). Left behind, a group of that name made later would find them there.

@@ -122,3 +122,14 @@ export function listSessions(db: Db, agentGroupId?: string): Session[] {
 export function setOutCursor(db: Db, id: string, cursor: number): void {
   prep(db, 'UPDATE sessions SET out_cursor = ? WHERE id = ? AND out_cursor < ?').run(cursor, id, cursor);
 }
+
+/** The sessions whose chat is one of these messaging groups. */
+export function sessionsOnChats(db: Db, messagingGroupIds: string[]): Session[] {
+  const stmt = prep(db, 'SELECT * FROM sessions WHERE messaging_group_id = ?');
+  return messagingGroupIds.flatMap((id) => (stmt.all(id) as Row[]).map(fromRow));
+}
+
+/** Remove a session's row (its deliveries, questions and tasks go with it). */
+export function deleteSession(db: Db, id: string): void {
+  prep(db, 'DELETE FROM sessions WHERE id = ?').run(id);
+}
