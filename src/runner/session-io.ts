@@ -199,9 +199,7 @@ export class RunnerQueue {
   }
 
   private insertOut(o: OutMessage): number {
-    const max = (prep(this.outbound, 'SELECT MAX(seq) AS m FROM messages_out').get() as { m: number | null })
-      .m;
-    const seq = nextOdd(max);
+    const seq = nextOdd(this.lastOutboundSeq());
     const content: OutboundContent = { files: [], ...o.content };
     prep(
       this.outbound,

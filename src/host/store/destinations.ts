@@ -120,11 +120,8 @@ export function agentChatsOf(db: Db, group: AgentGroup): string[] {
  * go with the group). Left behind, a group of that name made later would find them there.
  */
 export function unwireAgentChatsOf(db: Db, group: AgentGroup): void {
-  for (const mg of listMessagingGroups(db)) {
-    const chat = mg.channelType === AGENT_CHANNEL ? parseAgentChat(mg.platformId) : null;
-    if (!chat || (chat.from !== group.name && chat.to !== group.name)) continue;
-    for (const w of wiringsForMessagingGroup(db, mg.id)) deleteWiring(db, w.id);
-  }
+  for (const id of agentChatsOf(db, group))
+    for (const w of wiringsForMessagingGroup(db, id)) deleteWiring(db, w.id);
 }
 
 export function listDestinations(db: Db): DestinationRow[] {
