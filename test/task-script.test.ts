@@ -119,6 +119,73 @@ describe('task pre-script gating', () => {
     expect(ackOf(m.id)?.status).toBe('processing');
   });
 
+  describe("the group's approval policy holds for scripts", () => {
+    const policy = (approval: 'deny' | 'ask') =>
+      host.setMeta(sessionMeta({ assistantName: 'Pal', defaultRouting: routing, approval }), []);
+    const question = () => host.outboundSince(0).find((r) => r.kind === 'question');
+    const answer = (questionId: string, text: string) =>
+      host.enqueue({
+        kind: 'answer',
+        trigger: false,
+        routing,
+        content: { text, sender: { id: 'ann' }, attachments: [], answer: { questionId, text } },
+      });
+    const messages = () =>
+      host
+        .outboundSince(0)
+        .filter((r) => r.kind === 'message')
+        .map((r) => r.content.text);
+    const ran = () => fs.existsSync(path.join(agentDir, 'ran.txt'));
+
+    it("'deny' never runs it; the agent still wakes for the task, told why", async () => {
+      policy('deny');
+      const m = task('digest', `echo ran > ran.txt`);
+      await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');
+      expect(ran()).toBe(false);
+      expect(replies()).toEqual([
+        "echo: digest\n\nThis task's pre-script was not run. This agent group's approval policy refuses commands.",
+      ]);
+    });
+
+    it("'ask' puts each run's script to the task's chat (admins only) and runs it on Allow", async () => {
+      policy('ask');
+      const m = task('digest', `echo ran > ran.txt; echo fresh`);
+      const q = await waitFor(question, 10_000, 'the approval question');
+      expect(q.inReplyTo).toBe(m.id);
+      expect(q.content.question).toMatchObject({ options: ['Allow', 'Deny'], adminOnly: true });
+      expect(q.content.text).toContain('echo ran > ran.txt; echo fresh');
+      expect(ran()).toBe(false);
+      answer(q.content.question!.questionId, 'Allow');
+      await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');
+      expect(ran()).toBe(true);
+      expect(messages()).toEqual(["echo: digest\n\nOutput of this task's pre-script (exit code 0):\nfresh"]);
+    });
+
+    it("'ask': a Deny leaves the script unrun and the agent is told", async () => {
+      policy('ask');
+      const m = task('digest', `echo ran > ran.txt`);
+      const q = await waitFor(question, 10_000, 'the approval question');
+      answer(q.content.question!.questionId, 'Deny');
+      await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');
+      expect(ran()).toBe(false);
+      expect(messages()).toEqual([
+        "echo: digest\n\nThis task's pre-script was not run. An admin denied this tool call.",
+      ]);
+    });
+
+    it("'ask': a runner stopped while the approval waits starts neither the script nor the turn", async () => {
+      policy('ask');
+      const m = task('digest', `echo ran > ran.txt`);
+      await waitFor(question, 10_000, 'the approval question');
+      loop.stop();
+      await running;
+      expect(ran()).toBe(false);
+      expect(queue.continuation('mock')).toBeNull();
+      expect(messages()).toEqual([]);
+      expect(ackOf(m.id)?.status).toBe('processing');
+    });
+  });
+
   it('a task without a script goes straight to the agent', async () => {
     const m = task('plain', null);
     await waitFor(() => ackOf(m.id)?.status === 'completed', 10_000, 'the task ack');

@@ -10,7 +10,7 @@ import { openCentralDb, type Db } from '../src/host/db/open.js';
 import { Delivery } from '../src/host/delivery.js';
 import { Scheduler } from '../src/host/scheduler.js';
 import { SessionQueue } from '../src/host/session-queue.js';
-import { createGroup } from '../src/host/store/groups.js';
+import { createGroup, updateGroup } from '../src/host/store/groups.js';
 import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
 import { resolveSession, type Session } from '../src/host/store/sessions.js';
 import { listGroupTasks, updateTask } from '../src/host/store/tasks.js';
@@ -168,6 +168,59 @@ describe('task tools against the host', () => {
     ]);
     expect(await call('list_tasks', {})).toBe('No scheduled tasks.');
     expect(await call('pause_task', { taskId: idIn(answer) })).toMatch(/^error: No task "task-/);
+  });
+
+  it("under the 'deny' approval policy no script is scheduled: the tool refuses it, and so does the host", async () => {
+    const plain = idIn(await call('schedule_task', { prompt: 'digest', cron: '0 9 * * *' }));
+    await hostHandles();
+    updateGroup(db, 'g', { approval: 'deny' });
+    queue.setMeta(sessionMeta({ defaultRouting: room, approval: 'deny' }), []);
+    const refused =
+      "error: This agent group's approval policy refuses commands, and a task script is one; schedule the task without a script.";
+    expect(await call('schedule_task', { prompt: 'x', cron: '0 9 * * *', script: 'curl example' })).toBe(
+      refused,
+    );
+    expect(await call('update_task', { taskId: plain, script: 'curl example' })).toBe(refused);
+    // Other changes stay possible, and a script can be removed.
+    expect(await call('update_task', { taskId: plain, prompt: 'weekly digest', script: '' })).toMatch(
+      /requested/,
+    );
+    // A sandbox that skips the tool is refused by the host.
+    ctx.write([
+      {
+        kind: 'system',
+        inReplyTo: null,
+        routing: room,
+        content: {
+          text: '',
+          action: {
+            type: 'schedule_task',
+            task: { id: 'sneaky', prompt: 'x', at: null, cron: '0 9 * * *', script: 'curl example' },
+          },
+        },
+      },
+      {
+        kind: 'system',
+        inReplyTo: null,
+        routing: room,
+        content: {
+          text: '',
+          action: { type: 'update_task', taskId: plain, patch: { script: 'curl example' } },
+        },
+      },
+    ]);
+    await hostHandles();
+    expect(listGroupTasks(db, session.agentGroupId).map((t) => [t.id, t.prompt, t.script])).toEqual([
+      [plain, 'weekly digest', null],
+    ]);
+    expect(queue.pending().map((m) => m.content.text)).toEqual([
+      expect.stringMatching(
+        /^Your schedule_task request \(seq \d+\) was refused: this agent group's approval policy refuses commands/,
+      ),
+      expect.stringMatching(
+        /^Your update_task request \(seq \d+\) was refused: this agent group's approval policy refuses commands/,
+      ),
+    ]);
   });
 
   it('refuses at once what the host would refuse: over-long text, and verbs on tasks that are over', async () => {

@@ -104,6 +104,7 @@ export class Scheduler {
           agentGroupId: group.id,
           sessionId: session.id,
           timezone: group.timezone ?? this.d.defaultTimezone,
+          approval: group.approval,
           routing: row.routing,
         },
         action,

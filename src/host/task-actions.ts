@@ -9,9 +9,9 @@
  * task, resuming an active one, cancelling a cancelled one and re-applying a patch are no-ops.
  */
 import { PolyclawError } from '../shared/errors.js';
-import type { Routing, SystemAction, TaskPatch, TaskSpec } from '../shared/messages.js';
+import type { ApprovalPolicy, Routing, SystemAction, TaskPatch, TaskSpec } from '../shared/messages.js';
 import { nextCronRun, resolveAt, validateCron } from '../shared/schedule.js';
-import { MAX_LIVE_TASKS, taskTextProblem } from '../shared/task-rules.js';
+import { MAX_LIVE_TASKS, scriptPolicyProblem, taskTextProblem } from '../shared/task-rules.js';
 import type { Db } from './db/open.js';
 import { mayPostTo } from './store/messaging.js';
 import { taskAnswer } from './task-routing.js';
@@ -42,6 +42,8 @@ export interface ActionContext {
   agentGroupId: string;
   sessionId: string;
   timezone: string;
+  /** The group's approval policy: under 'deny' no action may set a script (task-rules.ts). */
+  approval: ApprovalPolicy;
   /** The chat the action came from: tasks of sessions without a default chat answer there. */
   routing: Routing;
 }
@@ -85,6 +87,7 @@ function schedule(ctx: ActionContext, spec: TaskSpec): Task {
   if (!TASK_ID.test(spec.id))
     throw new TaskRefused(`task id "${spec.id}" must be 1-100 letters, digits, "_", ".", ":" or "-"`);
   checkText(spec.prompt, spec.script);
+  checkPolicy(ctx, spec.script);
   const { channelType, platformId } = ctx.routing;
   // The stored chat is where the runs answer when the session has no chat of its own.
   if (!mayPostTo(ctx.db, ctx.agentGroupId, ctx.routing))
@@ -136,6 +139,9 @@ function update(ctx: ActionContext, t: Task, patch: TaskPatch): Task {
   const prompt = patch.prompt ?? t.prompt;
   const script = patch.script !== undefined ? patch.script : t.script;
   checkText(prompt, script);
+  // Only a script the patch sets: a task's other changes stay possible under a stricter policy
+  // (its old script is then not run; task-script.ts).
+  if (patch.script !== undefined) checkPolicy(ctx, patch.script);
   const change: TaskChange = { prompt, script, at, cron };
   if (at !== t.at || cron !== t.cron) {
     change.nextRunAt = schedulingOf({ ...ctx, timezone: t.timezone }, at, cron);
@@ -168,6 +174,11 @@ function nextRun(cron: string, tz: string, after: number): number {
 
 function checkText(prompt: string, script: string | null): void {
   const problem = taskTextProblem(prompt, script);
+  if (problem) throw new TaskRefused(problem);
+}
+
+function checkPolicy(ctx: ActionContext, script: string | null): void {
+  const problem = scriptPolicyProblem(ctx.approval, script);
   if (problem) throw new TaskRefused(problem);
 }
 

@@ -10,11 +10,13 @@
  *  - while a request waits, the runner's heartbeat keeps going, so the host's stuck-turn
  *    sweep does not kill a turn that is only waiting for a person.
  */
+import type { Doorbell } from '../shared/doorbell.js';
 import type { Logger } from '../shared/log.js';
 import { AGENT_CHANNEL, type Routing } from '../shared/messages.js';
 import type { ApprovalRequest } from '../shared/provider.js';
 import { questionText } from './question-text.js';
-import type { RunnerQueue } from './session-io.js';
+import type { PendingMessage, RunnerQueue } from './session-io.js';
+import type { ScriptApproval } from './task-script.js';
 
 export const ALLOW = 'Allow';
 export const DENY = 'Deny';
@@ -139,4 +141,50 @@ export class ApprovalDesk {
     this.d.log.info('tool approval settled', { id, allow });
     w.decide(allow, reason);
   }
+}
+
+/**
+ * Under the 'ask' policy, a task run's pre-script waits for an admin of the task's chat, as a
+ * tool call in a turn does. No query is open to pump inbound wakes, so this watches the
+ * doorbell itself; nothing else of the session runs meanwhile, and a stop denies at once.
+ */
+export function scriptApprover(d: {
+  queue: RunnerQueue;
+  log: Logger;
+  now?: () => number;
+  timeoutMs?: number;
+  doorbell: Pick<Doorbell, 'wait'>;
+  pollMs: number;
+  stopped: () => boolean;
+}): ScriptApproval {
+  return (m: PendingMessage, script: string) => {
+    const desk = new ApprovalDesk(d);
+    return new Promise((resolve) => {
+      let decided = false;
+      desk.ask(
+        {
+          // A try of its own: a retried run asks again (question ids are unique host-wide).
+          id: `script-${m.id}-${m.tries}`,
+          tool: `the pre-script of task ${m.content.task?.id ?? '(unknown)'}`,
+          summary: `It runs before the agent wakes for the task:\n${script}`,
+        },
+        { messageId: m.id, routing: m.routing },
+        (allow, reason) => {
+          decided = true;
+          resolve({ allow, reason });
+        },
+      );
+      const watch = async () => {
+        while (!decided && !d.stopped()) {
+          await d.doorbell.wait(d.pollMs);
+          desk.poll();
+        }
+        desk.close();
+      };
+      watch().catch((err: unknown) => {
+        d.log.error('waiting for a pre-script approval failed', { err });
+        desk.close();
+      });
+    });
+  };
 }

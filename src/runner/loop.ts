@@ -12,7 +12,7 @@ import type { Doorbell } from '../shared/doorbell.js';
 import { formatMessages, stripInternal, systemContext } from './formatter.js';
 import type { PendingMessage, RunnerQueue, SessionContext } from './session-io.js';
 import type { RunnerHint } from '../shared/runner-hint.js';
-import { ApprovalDesk } from './approvals.js';
+import { ApprovalDesk, scriptApprover } from './approvals.js';
 import { discardOutboxFiles, stageOutboxFile } from './outbox.js';
 import { gateTaskScripts, type ScriptRunner } from './task-script.js';
 import { sameChat, type AckError } from '../shared/messages.js';
@@ -137,7 +137,17 @@ export class RunnerLoop {
   /** Task pre-scripts run before the agent sees a task; gated-off tasks are already acked. */
   private gate(batch: PendingMessage[]): Promise<PendingMessage[]> {
     const { queue, cwd, log, runScript } = this.d;
-    return gateTaskScripts(batch, { queue, cwd, log, run: runScript });
+    const policy = batch.some(hasScript) ? queue.meta().approval : 'bypass';
+    const approve = scriptApprover({
+      queue,
+      log,
+      now: this.now,
+      timeoutMs: this.d.approvalTimeoutMs,
+      doorbell: this.d.doorbell,
+      pollMs: this.d.safetyPollMs ?? 30_000,
+      stopped: () => this.stopped,
+    });
+    return gateTaskScripts(batch, { queue, cwd, log, run: runScript, policy, approve });
   }
 
   /** `context`: the cached one a hinted batch runs under (it must not wait on inbound.db). */

@@ -12,9 +12,15 @@
  * (setsid) cannot hold the turn open either: the result is taken when the shell exits. Output
  * over the cap keeps its first and last parts, so a verdict printed last after much output
  * still counts.
+ *
+ * A script is a command, so the group's approval policy holds for it when it runs (the policy
+ * may have changed since the task was scheduled): 'bypass' runs it, 'deny' never does, 'ask'
+ * runs it once an admin of the task's chat allows this run. A script that is not run still
+ * wakes the agent, told why, so the task's prompt is never dropped in silence.
  */
 import { spawn } from 'node:child_process';
 import type { Logger } from '../shared/log.js';
+import type { ApprovalPolicy } from '../shared/messages.js';
 import type { PendingMessage, RunnerQueue } from './session-io.js';
 
 export const SCRIPT_TIMEOUT_MS = 60_000;
@@ -159,11 +165,31 @@ function describe(r: ScriptResult): string {
   return parts.join('\n');
 }
 
+/** An admin's decision on one run's script; a refusal says why, in words for the agent. */
+export type ScriptApproval = (
+  m: PendingMessage,
+  script: string,
+) => Promise<{ allow: boolean; reason?: string }>;
+
 export interface GateDeps {
   queue: Pick<RunnerQueue, 'ack' | 'commit' | 'heartbeat' | 'tasks'>;
   cwd: string;
   log: Logger;
   run?: ScriptRunner;
+  /** The group's approval policy (default 'bypass'). */
+  policy?: ApprovalPolicy;
+  /** Under 'ask': puts the run's script to an admin. Without it, 'ask' runs no script. */
+  approve?: ScriptApproval;
+}
+
+/** Why the policy keeps this run's script from running (a sentence), or null when it may run. */
+async function refusal(m: PendingMessage, script: string, d: GateDeps): Promise<string | null> {
+  const policy = d.policy ?? 'bypass';
+  if (policy === 'bypass') return null;
+  if (policy === 'deny') return "This agent group's approval policy refuses commands.";
+  if (!d.approve) return 'Nobody could be asked to approve it.';
+  const r = await d.approve(m, script);
+  return r.allow ? null : (r.reason ?? 'An admin denied it.');
 }
 
 /** The ids of the batch's task series that were paused or cancelled since (the host's mirror). */
@@ -199,6 +225,13 @@ export async function gateTaskScripts(batch: PendingMessage[], d: GateDeps): Pro
     }
     d.queue.ack([m], 'processing');
     d.queue.heartbeat(true);
+    const refused = await refusal(m, script, d);
+    if (refused) {
+      d.log.info('task pre-script not run', { task: m.content.task?.id, seq: m.seq, why: refused });
+      const text = `${m.content.text}\n\nThis task's pre-script was not run. ${refused}`;
+      kept.push({ ...m, content: { ...m.content, text } });
+      continue;
+    }
     const r = await (d.run ?? runShellScript)(script, {
       cwd: d.cwd,
       timeoutMs: SCRIPT_TIMEOUT_MS,

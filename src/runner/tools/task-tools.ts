@@ -6,7 +6,12 @@
 import { z } from 'zod';
 import type { SystemAction, TaskListing, TaskSpec } from '../../shared/messages.js';
 import { resolveAt, validateCron } from '../../shared/schedule.js';
-import { MAX_LIVE_TASKS, scriptOrNull, taskTextProblem } from '../../shared/task-rules.js';
+import {
+  MAX_LIVE_TASKS,
+  scriptOrNull,
+  scriptPolicyProblem,
+  taskTextProblem,
+} from '../../shared/task-rules.js';
 import { registerTool } from './registry.js';
 import { defineTool, ToolError, type ToolContext } from './tool.js';
 
@@ -80,8 +85,9 @@ function taskFor(ctx: ToolContext, taskId: string, verb: string): TaskListing {
   return t;
 }
 
-function checkText(prompt: string, script: string | null): void {
-  const problem = taskTextProblem(prompt, script);
+/** `script` is the one the call sets (null: none, or left as it is). */
+function checkText(ctx: ToolContext, prompt: string, script: string | null): void {
+  const problem = taskTextProblem(prompt, script) ?? scriptPolicyProblem(ctx.meta().approval, script);
   if (problem) throw new ToolError(`${problem[0]!.toUpperCase()}${problem.slice(1)}.`);
 }
 
@@ -111,7 +117,7 @@ registerTool(
       if (!prompt.trim())
         throw new ToolError('`prompt` is empty: say what should happen when the task runs.');
       const pre = scriptOrNull(script);
-      checkText(prompt, pre);
+      checkText(ctx, prompt, pre);
       const live = ctx.tasks().filter((t) => t.status !== 'done' && t.status !== 'cancelled').length;
       if (live >= MAX_LIVE_TASKS)
         throw new ToolError(
@@ -185,7 +191,7 @@ registerTool(
       if (script !== undefined) patch.script = scriptOrNull(script);
       if (Object.keys(patch).length === 0)
         throw new ToolError('Nothing to change: pass prompt, at, cron or script.');
-      checkText(patch.prompt ?? current.prompt, patch.script ?? null);
+      checkText(ctx, patch.prompt ?? current.prompt, patch.script ?? null);
       act(ctx, { type: 'update_task', taskId, patch });
       return `Update of ${taskId} requested.`;
     },
