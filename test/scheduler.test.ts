@@ -18,7 +18,14 @@ import {
   wiringsForMessagingGroup,
 } from '../src/host/store/messaging.js';
 import { resolveSession, type Session } from '../src/host/store/sessions.js';
-import { getTask, insertTask, listGroupTasks, updateTask } from '../src/host/store/tasks.js';
+import {
+  FINISHED_TASK_GRACE_MS,
+  getTask,
+  insertTask,
+  KEEP_FINISHED_TASKS,
+  listGroupTasks,
+  updateTask,
+} from '../src/host/store/tasks.js';
 import { MAX_LIVE_TASKS } from '../src/shared/task-rules.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import { createLogger } from '../src/shared/log.js';
@@ -518,6 +525,46 @@ describe('task actions on the live series', () => {
     await schedule('one-more', { cron: '0 9 * * *' });
     expect(getTask(db, mine.agentGroupId, 'one-more')).toMatchObject({ status: 'active' });
     expect(notices()).toHaveLength(1);
+  });
+
+  it('keeps the newest finished tasks and any finished within a day; older history goes, live ones stay', async () => {
+    const add = (id: string, status: 'done' | 'cancelled' | 'paused', at: number, s: Session = mine) =>
+      insertTask(
+        db,
+        {
+          id,
+          agentGroupId: s.agentGroupId,
+          sessionId: s.id,
+          prompt: 'x',
+          cron: null,
+          at: isoAt(at),
+          script: null,
+          timezone: 'UTC',
+          routing,
+          status,
+          nextRunAt: null,
+        },
+        at,
+      );
+    const old = T0 - 2 * FINISHED_TASK_GRACE_MS;
+    for (let i = 0; i < 150; i++) add(`old-${String(i).padStart(3, '0')}`, 'done', old + i);
+    add('old-paused', 'paused', old - 1);
+    for (let i = 0; i < 5; i++) add(`recent-${i}`, 'cancelled', T0 - HOUR + i);
+    for (let i = 0; i < 150; i++) add(`theirs-${i}`, 'done', old + i, theirs);
+    await schedule('fresh', { at: isoAt(T0 + HOUR) });
+    const ids = listGroupTasks(db, mine.agentGroupId).map((t) => t.id);
+    // The 5 recent ones count among the newest 100: 95 old ones are kept, the 55 oldest go.
+    expect(ids.filter((id) => id.startsWith('old-0') || id.startsWith('old-1'))).toEqual(
+      Array.from({ length: KEEP_FINISHED_TASKS - 5 }, (_, i) => `old-${String(i + 55).padStart(3, '0')}`),
+    );
+    expect(ids).toEqual(expect.arrayContaining(['old-paused', 'recent-0', 'recent-4', 'fresh']));
+    expect(ids).toHaveLength(KEEP_FINISHED_TASKS + 2);
+    // Another group's history is its own business.
+    expect(listGroupTasks(db, theirs.agentGroupId)).toHaveLength(150);
+    // The mirror the sandbox sees is the pruned list.
+    const r = new RunnerQueue(sessions.queueFor(mine).dir, () => clock.now);
+    runners.push(r);
+    expect(r.tasks().map((t) => t.id)).toHaveLength(KEEP_FINISHED_TASKS + 2);
   });
 
   it('task ids are per group: the same id in another group neither collides nor leaks', async () => {

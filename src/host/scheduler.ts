@@ -20,7 +20,15 @@ import type { Db } from './db/open.js';
 import type { OutboundRow, SessionQueue } from './session-queue.js';
 import { getGroup } from './store/groups.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
-import { dueTasks, earliestRun, listGroupTasks, toMirror, updateTask, type Task } from './store/tasks.js';
+import {
+  dueTasks,
+  earliestRun,
+  listGroupTasks,
+  pruneFinishedTasks,
+  toMirror,
+  updateTask,
+  type Task,
+} from './store/tasks.js';
 import { applyTaskAction, TaskRefused } from './task-actions.js';
 import { taskAnswer } from './task-routing.js';
 import { nextCronRun } from '../shared/schedule.js';
@@ -128,10 +136,16 @@ export class Scheduler {
     this.changed(group.id);
   }
 
-  /** Tasks of a group changed: refresh the mirror in its open sessions and re-arm. */
+  /** Tasks of a group changed: drop old finished ones, refresh the mirror in its open sessions, re-arm. */
   changed(agentGroupId: string): void {
+    this.prune(agentGroupId);
     this.mirror(agentGroupId);
     this.arm();
+  }
+
+  private prune(agentGroupId: string): void {
+    const n = pruneFinishedTasks(this.d.db, agentGroupId, this.now());
+    if (n > 0) this.log.info('old finished tasks deleted', { group: agentGroupId, count: n });
   }
 
   /** Write the group's tasks into every open session queue of the group. */
@@ -192,7 +206,10 @@ export class Scheduler {
       }
       groups.add(t.agentGroupId);
     }
-    for (const g of groups) this.mirror(g);
+    for (const g of groups) {
+      this.prune(g);
+      this.mirror(g);
+    }
     this.arm();
   }
 

@@ -138,6 +138,33 @@ export function listGroupTasks(db: Db, agentGroupId: string): Task[] {
     .map(fromRow);
 }
 
+/** Finished (done or cancelled) series a group keeps: list_tasks shows the newest ten. */
+export const KEEP_FINISHED_TASKS = 100;
+/**
+ * A series finished more recently than this is kept whatever the count: a run of it queued
+ * before it was cancelled must still find it cancelled in the mirror (task-script.ts).
+ */
+export const FINISHED_TASK_GRACE_MS = 24 * 3_600_000;
+
+/**
+ * Delete a group's finished series beyond the newest KEEP_FINISHED_TASKS (by when they
+ * finished) that finished over FINISHED_TASK_GRACE_MS ago. Without this every one-shot stays
+ * for ever, and each session's mirror of the group's tasks grows with it. Returns how many.
+ */
+export function pruneFinishedTasks(
+  db: Db,
+  agentGroupId: string,
+  now: number,
+  keep = KEEP_FINISHED_TASKS,
+): number {
+  const finished = `agent_group_id = ? AND status IN ('done', 'cancelled')`;
+  return prep(
+    db,
+    `DELETE FROM tasks WHERE ${finished} AND updated_at < ? AND rowid NOT IN
+       (SELECT rowid FROM tasks WHERE ${finished} ORDER BY updated_at DESC, rowid DESC LIMIT ?)`,
+  ).run(agentGroupId, now - FINISHED_TASK_GRACE_MS, agentGroupId, keep).changes;
+}
+
 /** How many of the group's series can still run (active or paused). */
 export function countLiveTasks(db: Db, agentGroupId: string): number {
   const r = prep(
