@@ -4,6 +4,7 @@
  * own names, a client's `anthropic-beta` list survives a subscription token, and a secret store
  * that fails to record a use or to open a secret neither crashes the gateway nor leaks a token.
  */
+import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SecretSource } from '../src/gateway/contract.js';
 import { ChatgptRefresher, FORCED_REFRESH_MS } from '../src/gateway/chatgpt-refresher.js';
@@ -14,7 +15,7 @@ import type { Config } from '../src/host/config.js';
 import { gatewayDeps } from '../src/host/gateway-host.js';
 import { createLogger } from '../src/shared/log.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
-import { request, startKit, type Kit, jwt } from './support/gateway-kit.js';
+import { raw, request, startKit, type Kit, jwt } from './support/gateway-kit.js';
 
 const OAT = 'sk-ant-oat01-REALSUBSCRIPTION-' + 's'.repeat(40);
 
@@ -119,6 +120,82 @@ describe('gateway paths and routes', () => {
     expect(String(seen['anthropic-beta']).split(',')).toEqual(['foo', 'oauth-2025-04-20', 'bar']);
     await request(kit.socket, { path: '/anthropic/v1/models', headers: { 'x-api-key': tok } });
     expect(up.requests[1]!.headers['anthropic-beta']).toBe('oauth-2025-04-20');
+  });
+});
+
+describe('request framing on the pooled upstream connections', () => {
+  let up: FakeUpstream;
+  let kit: Kit;
+
+  beforeAll(async () => {
+    up = await startFakeUpstream();
+    kit = await startKit({ upstreams: { anthropic: up.url } });
+    kit.vault.set({
+      name: 'local',
+      kind: 'openai-compatible',
+      value: 'sk-REAL-LOCAL',
+      baseUrl: `${up.url}/v1`,
+    });
+    kit.vault.set({ name: 'claude', kind: 'anthropic', value: 'sk-ant-api03-' + 'b'.repeat(40) });
+  });
+  afterAll(async () => {
+    await kit.close();
+    await up.close();
+  });
+
+  it("a chunked body on a GET stays that request's body: it cannot become the next request, with the next caller's key", async () => {
+    const alpha = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 's1').token;
+    const beta = kit.gateway.issue({ groupId: kit.groups.b.id, groupName: 'beta' }, 's2').token;
+    const smuggled = 'GET /admin/escaped HTTP/1.1\r\nX-J: ';
+    const first = await raw(
+      kit.socket,
+      `GET /endpoints/local/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alpha}\r\n` +
+        `transfer-encoding: chunked\r\nconnection: close\r\n\r\n` +
+        `${Buffer.byteLength(smuggled).toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`,
+    );
+    expect(first).toMatch(/^HTTP\/1\.1 200 /);
+    const second = await request(kit.socket, {
+      path: '/anthropic/v1/models',
+      headers: { 'x-api-key': beta },
+    });
+    expect(second.status).toBe(200);
+    expect(second.body).toContain('fake-model');
+    expect(up.requests.map((q) => [q.method, q.url])).toEqual([
+      ['GET', '/v1/models'],
+      ['GET', '/v1/models'],
+    ]);
+    expect(up.requests[0]!.body).toBe(smuggled);
+    expect(up.requests[1]!.headers['x-api-key']).toBe('sk-ant-api03-' + 'b'.repeat(40));
+  });
+
+  it('an upstream status the client side cannot carry is a 502, and the gateway goes on serving', async () => {
+    const odd = net.createServer((s) => {
+      s.once('data', () => s.end('HTTP/1.1 099 Odd\r\ncontent-length: 0\r\n\r\n'));
+    });
+    await new Promise<void>((r) => odd.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (odd.address() as net.AddressInfo).port;
+      kit.vault.set({
+        name: 'odd',
+        kind: 'openai-compatible',
+        value: 'k',
+        baseUrl: `http://127.0.0.1:${port}/v1`,
+      });
+      const tok = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 's3').token;
+      const r = await request(kit.socket, {
+        path: '/endpoints/odd/models',
+        headers: { authorization: `Bearer ${tok}` },
+      });
+      expect(r.status).toBe(502);
+      expect(r.body).toContain('cannot be passed on');
+      const next = await request(kit.socket, {
+        path: '/endpoints/local/models',
+        headers: { authorization: `Bearer ${tok}` },
+      });
+      expect(next.status).toBe(200);
+    } finally {
+      await new Promise<void>((r) => odd.close(() => r()));
+    }
   });
 });
 
@@ -239,6 +316,16 @@ describe('private addresses egress refuses', () => {
       'febf::1',
       'fd00::5',
       '::',
+      '::7f00:1',
+      '::127.0.0.1',
+      '::ffff:0:127.0.0.1',
+      '64:ff9b::7f00:1',
+      '64:ff9b:1::a00:1',
+      '2002:7f00:1::1',
+      '2001:0:4136:e378:8000:63bf:3fff:fdd2',
+      'fec0::1',
+      '198.18.0.1',
+      '192.0.0.8',
     ])
       expect(isPrivateAddress(ip), ip).toBe(true);
     for (const ip of ['8.8.8.8', '::ffff:808:808', '2606:4700::1111'])

@@ -45,15 +45,29 @@ const PRIVATE = (() => {
     ['127.0.0.0', 8],
     ['169.254.0.0', 16],
     ['172.16.0.0', 12],
+    ['192.0.0.0', 24],
+    ['192.0.2.0', 24],
     ['192.168.0.0', 16],
+    ['198.18.0.0', 15],
+    ['198.51.100.0', 24],
+    ['203.0.113.0', 24],
     ['224.0.0.0', 3],
   ] as const)
     b.addSubnet(a, bits, 'ipv4');
   for (const [a, bits] of [
-    ['::', 128],
-    ['::1', 128],
+    // IPv4-compatible (::127.0.0.1, :: and ::1 among them) and IPv4-translated forms, NAT64,
+    // 6to4 and Teredo: each can carry an IPv4 address of the host's own networks.
+    ['::', 96],
+    ['::ffff:0:0:0', 96],
+    ['64:ff9b::', 96],
+    ['64:ff9b:1::', 48],
+    ['100::', 64],
+    ['2001::', 32],
+    ['2001:db8::', 32],
+    ['2002::', 16],
     ['fc00::', 7],
     ['fe80::', 10],
+    ['fec0::', 10],
   ] as const)
     b.addSubnet(a, bits, 'ipv6');
   return b;

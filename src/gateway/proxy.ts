@@ -211,6 +211,14 @@ function forward(
       }
       resolve(out);
     };
+    // A body goes on with the framing it came with. A chunked one sent on bare (Node frames a
+    // GET, DELETE or OPTIONS body neither by length nor by chunks unless told) would be read by
+    // the upstream as the next request on the pooled connection: another path, and the next
+    // caller's credential, another group's included.
+    if (req.headers['transfer-encoding'] !== undefined) {
+      headers['transfer-encoding'] = 'chunked';
+      delete headers['content-length'];
+    }
     const lib = target.protocol === 'https:' ? https : http;
     const up = lib.request(target, {
       method: req.method,
@@ -225,7 +233,17 @@ function forward(
         ctx.refresher.markRejected(secret.id, sentToken);
       const h: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP.has(k)) h[k] = v;
-      res.writeHead(out.status, h);
+      try {
+        res.writeHead(out.status, h);
+      } catch (err) {
+        // A status or header the client side cannot carry (say, status 099): thrown here, it
+        // would take the host down. The upstream connection is not reused.
+        ur.destroy();
+        out.status = 502;
+        sendError(res, 502, `upstream for ${route} sent a response that cannot be passed on`);
+        done(`upstream: ${errorMessage(err)}`);
+        return;
+      }
       res.flushHeaders();
       ur.on('data', (c: Buffer) => (out.bytesOut += c.length));
       ur.on('aborted', () => res.destroy());
@@ -239,6 +257,7 @@ function forward(
       ur.on('end', () => done());
     });
     up.on('error', (err) => {
+      if (settled) return; // after the answer was given (or refused): nothing left to tell
       if (!res.headersSent) {
         out.status = 502;
         sendError(res, 502, `upstream for ${route} failed: ${errorMessage(err).split('\n')[0]}`);
