@@ -13,7 +13,7 @@ import { SessionQueue } from '../src/host/session-queue.js';
 import { Settlement } from '../src/host/settlement.js';
 import { createGroup } from '../src/host/store/groups.js';
 import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
-import { openQuestionsFor } from '../src/host/store/questions.js';
+import { matchOption, openQuestionsFor } from '../src/host/store/questions.js';
 import { resolveSession, type Session } from '../src/host/store/sessions.js';
 import { RunnerQueue, type OutMessage } from '../src/runner/session-io.js';
 import { createLogger } from '../src/shared/log.js';
@@ -165,5 +165,18 @@ describe('questions and the attempts that ask them', () => {
     await pass(true);
     expect(sent).toEqual([]);
     expect(open()).toEqual([]);
+  });
+});
+
+describe('matching a reply to an option', () => {
+  it('by text first, so options that are numbers are answered by writing them; then by number', () => {
+    expect(matchOption(['5', '10', '15'], '10')).toBe('10');
+    expect(matchOption(['2', '1'], '1')).toBe('1');
+    expect(matchOption(['Yes.', 'No.'], 'Yes.')).toBe('Yes.');
+    expect(matchOption(['Yes.', 'No.'], 'no')).toBe('No.');
+    expect(matchOption(['Red', 'Blue'], ' 2. ')).toBe('Blue');
+    expect(matchOption(['Red', 'Blue'], 'blue')).toBe('Blue');
+    expect(matchOption(['Red', 'Blue'], '3')).toBeNull();
+    expect(matchOption(['Red', 'Blue'], 'green')).toBeNull();
   });
 });

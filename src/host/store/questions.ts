@@ -131,11 +131,18 @@ export function getQuestion(db: Db, questionId: string, now = Date.now()): OpenQ
   return r ? fromRow(r) : null;
 }
 
-/** "2", "2.", "option two" (case-insensitive) → the option; anything else → null. */
+/**
+ * A reply naming an option by its text ("option two", case and a final dot aside, on both
+ * sides) or by its number ("2", "2.") → the option; anything else → null. The text comes
+ * first: options that are numbers ("5", "10", "15") are answered by writing them.
+ */
 export function matchOption(options: string[], text: string): string | null {
-  const t = text.trim().replace(/\.$/, '');
+  const norm = (s: string) => s.trim().replace(/\.$/, '').toLowerCase();
+  const t = norm(text);
+  const named = options.find((o) => norm(o) === t);
+  if (named !== undefined) return named;
   if (/^\d{1,2}$/.test(t)) return options[Number(t) - 1] ?? null;
-  return options.find((o) => o.toLowerCase() === t.toLowerCase()) ?? null;
+  return null;
 }
 
 /**
