@@ -374,6 +374,8 @@ describe('codex provider with the real codex app-server', () => {
       const toml = fs.readFileSync(path.join(cwd, '.codex/config.toml'), 'utf8');
       expect(toml).toContain('approval_policy = "on-request"');
       expect(toml).toMatch(/\[mcp_servers\.polyclaw\]\n(.*\n){2}default_tools_approval_mode = "approve"/);
+      // A question waits up to a day: codex's 60 s tool timeout would fail it under the person.
+      expect(toml).toMatch(/\[mcp_servers\.polyclaw\]\n(.*\n){3}tool_timeout_sec = 87000\n/);
       await p.close();
     }, 30_000);
 

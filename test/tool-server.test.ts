@@ -7,7 +7,7 @@ import { SessionQueue } from '../src/host/session-queue.js';
 import { McpToolsClient } from '../src/runner/providers/mcp-tools-client.js';
 import { toolServer, forClaude, forOpencode } from '../src/runner/tools/config.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
-import { MAIN, tempHome } from './support/cli.js';
+import { MAIN, tempHome, waitFor } from './support/cli.js';
 
 describe('polyclaw tools (stdio MCP server)', () => {
   let dir: string;
@@ -165,6 +165,58 @@ describe('tool context', () => {
       expect(runner.personWaiting()).toBe(false);
     } finally {
       runner.close();
+      host.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a tool call the client cancels', () => {
+  it('ask_user_question stops waiting: no wait mark left to hold the turn, no heartbeat kept for it', async () => {
+    const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+    const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
+    const { buildServer } = await import('../src/runner/tools/server.js');
+    const { queueContext } = await import('../src/runner/tools/context.js');
+    const { createLogger } = await import('../src/shared/log.js');
+    const home = tempHome();
+    const host = new SessionQueue(path.join(home, 'session'));
+    const routing = { channelType: 'terminal', platformId: 'main', threadId: null };
+    host.setMeta(sessionMeta({ defaultRouting: routing }), []);
+    const log = createLogger({ level: 'error' });
+    const ctx = queueContext({ sessionDir: host.dir, agentDir: home, log });
+    const runner = new RunnerQueue(host.dir);
+    const [a, b] = InMemoryTransport.createLinkedPair();
+    const server = buildServer(ctx, log);
+    const client = new Client({ name: 't', version: '0' });
+    try {
+      await server.connect(a);
+      await client.connect(b);
+      runner.setTurn({ messageId: 'm1', routing });
+      const abort = new AbortController();
+      const call = client
+        .callTool(
+          {
+            name: 'ask_user_question',
+            arguments: { question: 'Tea?', options: ['yes', 'no'], timeout: 600 },
+          },
+          undefined,
+          {
+            signal: abort.signal,
+          },
+        )
+        .then(
+          () => 'answered',
+          (err: Error) => `client: ${err.message}`,
+        );
+      await waitFor(() => runner.personWaiting(), 5000, 'the wait mark');
+      abort.abort();
+      expect(await call).toMatch(/^client: /);
+      await waitFor(() => !runner.personWaiting(), 3000, 'the wait mark to go');
+    } finally {
+      await client.close();
+      await server.close();
+      runner.close();
+      ctx.close();
       host.close();
       fs.rmSync(home, { recursive: true, force: true });
     }

@@ -147,6 +147,9 @@ export const SystemActionSchema = z.discriminatedUnion('type', [
 ]);
 export type SystemAction = z.infer<typeof SystemActionSchema>;
 
+/** The longest ask_user_question waits for a person (its `timeout` in seconds). */
+export const MAX_QUESTION_TIMEOUT_S = 24 * 3600;
+
 export const QuestionSchema = z.object({
   /** Unique id the answer refers to. */
   questionId: z.string().min(1),

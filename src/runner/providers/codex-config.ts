@@ -30,8 +30,11 @@ export class CodexConfigError extends ProviderConfigError {
 /** codex 0.169 refuses approval_policy = "untrusted" in config.toml (it is a thread param only). */
 export type ConfigApprovalPolicy = 'never' | 'on-request';
 
-/** approveTools: codex never asks approval for this server's tools (our own tool server). */
-export type CodexMcpServer = StdioServer & { approveTools?: boolean };
+/**
+ * approveTools: codex never asks approval for this server's tools (our own tool server).
+ * toolTimeoutSec: how long codex waits for one tool call (codex's default is 60 s).
+ */
+export type CodexMcpServer = StdioServer & { approveTools?: boolean; toolTimeoutSec?: number };
 
 export interface CodexConfig {
   model: string;
@@ -112,6 +115,7 @@ export function renderConfig(c: CodexConfig): string {
     lines.push('', `[mcp_servers.${key}]`, `command = ${s(m.command, `mcp_servers.${m.name}.command`)}`);
     lines.push(`args = [${m.args.map((a) => s(a, `mcp_servers.${m.name}.args`)).join(', ')}]`);
     if (m.approveTools) lines.push('default_tools_approval_mode = "approve"');
+    if (m.toolTimeoutSec !== undefined) lines.push(`tool_timeout_sec = ${Math.ceil(m.toolTimeoutSec)}`);
     const env = Object.entries(m.env);
     if (env.length) {
       lines.push('', `[mcp_servers.${key}.env]`);

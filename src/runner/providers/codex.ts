@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createLogger, type Logger } from '../../shared/log.js';
 import type { AgentProvider, AgentQuery, ProviderContext, QueryInput } from '../../shared/provider.js';
 import { mcpServersFromEnv } from '../../shared/mcp.js';
+import { MAX_QUESTION_TIMEOUT_S } from '../../shared/messages.js';
 import { stripInternal } from '../formatter.js';
 import { toolServer } from '../tools/config.js';
 import { codexApprovalPolicy } from './codex-approvals.js';
@@ -119,7 +120,9 @@ export class CodexProvider implements AgentProvider {
       cliPath: this.deps.toolsCli,
     });
     const mcpServers: CodexMcpServer[] = [
-      { ...ours, approveTools: true },
+      // A question waits up to a day for its person: codex's 60 s default would fail the call
+      // under it while the question stayed open in the chat.
+      { ...ours, approveTools: true, toolTimeoutSec: MAX_QUESTION_TIMEOUT_S + 600 },
       ...group.map((g) => ({ name: g.name, command: g.command, args: g.args, env: {} })),
     ];
     const chatgpt = chatgptMode(env);

@@ -54,21 +54,24 @@ export function queueContext(opts: {
         }));
       return [...mirrored, ...requested];
     },
-    async waitForAnswer(questionId, expiresAt) {
+    async waitForAnswer(questionId, expiresAt, signal) {
       // The provider's own timers see the mark (ProviderContext.personWaiting) and wait too.
       queue.markWaiting(questionId, expiresAt, queue.turn()?.messageId ?? null);
+      const wake = () => doorbell().ring();
+      signal?.addEventListener('abort', wake, { once: true });
       try {
         for (;;) {
           const a = queue.answer(questionId);
           if (a) return a;
           const left = expiresAt - now();
-          if (left <= 0) return null;
+          if (left <= 0 || signal?.aborted) return null;
           // A turn waiting for a person is not stuck: keep the runner's heartbeat going, or the
           // host's stuck-turn sweep would kill the sandbox under a question that waits for hours.
           queue.heartbeat();
           await doorbell().wait(Math.min(left, 2000));
         }
       } finally {
+        signal?.removeEventListener('abort', wake);
         queue.markWaiting(questionId, null);
       }
     },

@@ -21,9 +21,9 @@ export function buildServer(ctx: ToolContext, log: Logger): McpServer {
     server.registerTool(
       name,
       { description: def.description, inputSchema: def.input },
-      async (args: unknown) => {
+      async (args: unknown, extra: { signal: AbortSignal }) => {
         try {
-          const text = await def.run(args as never, ctx);
+          const text = await def.run(args as never, ctx, extra.signal);
           return { content: [{ type: 'text' as const, text }] };
         } catch (err) {
           if (err instanceof ToolError)

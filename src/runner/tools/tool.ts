@@ -44,9 +44,11 @@ export interface ToolContext {
   sentBySeq(seq: number): { kind: string; routing: Routing } | null;
   /** Inbound row by seq (messages the agent received), or null. */
   receivedBySeq(seq: number): { kind: string; routing: Routing } | null;
-  /** Resolves with the answer text, or null at the deadline. */
-  /** The answer (or why the question could not be shown), or null at the deadline. */
-  waitForAnswer(questionId: string, expiresAt: number): Promise<Answer | null>;
+  /**
+   * The answer (or why the question could not be shown), or null at the deadline or once
+   * `signal` aborts (the agent cancelled the call: nothing waits, nor keeps the heartbeat, for it).
+   */
+  waitForAnswer(questionId: string, expiresAt: number, signal?: AbortSignal): Promise<Answer | null>;
   /**
    * The group's tasks: those the host mirrored into inbound.db, then those this session asked
    * for that the host has neither stored nor refused yet (status 'requested').
@@ -66,7 +68,8 @@ export interface ToolDefinition<S extends z.ZodRawShape = z.ZodRawShape> {
   input: S;
   /** Optional guidance composed into the agent's instructions (CLAUDE.md / AGENTS.md). */
   instructions?: string;
-  run(args: z.infer<z.ZodObject<S>>, ctx: ToolContext): Promise<string> | string;
+  /** `signal` aborts when the client cancels the call (MCP notifications/cancelled). */
+  run(args: z.infer<z.ZodObject<S>>, ctx: ToolContext, signal?: AbortSignal): Promise<string> | string;
 }
 
 export function defineTool<S extends z.ZodRawShape>(def: ToolDefinition<S>): ToolDefinition<S> {
