@@ -262,3 +262,24 @@ describe('blank optional fields of the message tools', () => {
     expect(row!.content.text).toContain('Weekly');
   });
 });
+
+describe('text limits of the message tools', () => {
+  it('refuses what no chat could carry, in words the model can act on, and writes nothing', async () => {
+    const huge = 'x'.repeat(32_001);
+    expect(await call('send_card', { card: { title: 'T' }, fallbackText: huge })).toBe(
+      'error: `fallbackText` is 32001 characters; the limit is 32000.',
+    );
+    fs.writeFileSync(path.join(dir, 'report.txt'), 'numbers');
+    expect(await call('send_file', { path: 'report.txt', text: huge })).toBe(
+      'error: The caption is 32001 characters; the limit is 32000.',
+    );
+    const ask = (args: Record<string, unknown>) =>
+      call('ask_user_question', { question: 'Which?', options: ['a', 'b'], timeout: 1, ...args });
+    expect(await ask({ question: huge })).toBe('error: `question` is 32001 characters; the limit is 32000.');
+    expect(await ask({ title: 't'.repeat(201) })).toBe('error: `title` is 201 characters; the limit is 200.');
+    expect(await ask({ options: ['fine', 'o'.repeat(101)] })).toBe(
+      `error: Option "${'o'.repeat(40)}…" is 101 characters; the limit is 100 (a button's label).`,
+    );
+    expect(queue.outboundSince(0)).toEqual([]);
+  });
+});

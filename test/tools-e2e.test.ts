@@ -83,7 +83,11 @@ describe('agent tools through the terminal', () => {
     const errArgs = (args: Record<string, string>) =>
       texts(chat(call([{ name: 'send_file', args: { path: 'ok.txt', ...args } }])))[0];
     expect(errArgs({ filename: 'a/b.txt' })).toMatch(
-      /tool error: file name "a\/b\.txt" is not a plain file name \(one name, no slashes/,
+      /tool error: file name "a\/b\.txt" is not a plain file name \(one name of at most 200 bytes, no slashes/,
+    );
+    // 155 characters, 304 bytes: more than a file system takes for one name.
+    expect(errArgs({ filename: `${'é'.repeat(150)}.txt` })).toMatch(
+      /tool error: file name "é+\.txt" is not a plain file name \(one name of at most 200 bytes/,
     );
     expect(errArgs({ filename: '..' })).toMatch(/tool error: file name "\.\." is not a plain file name/);
     expect(errArgs({ to: 'nowhere' })).toMatch(/tool error: Unknown destination "nowhere"/);

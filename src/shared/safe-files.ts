@@ -21,10 +21,11 @@ export const tooLarge = (what: string, bytes: number) =>
 const SAFE_SEGMENT = /^[^/\\\0]{1,200}$/;
 
 export function assertSafeSegment(name: string, what: string): void {
-  if (!SAFE_SEGMENT.test(name) || name === '.' || name === '..') {
+  // 200 bytes, not characters: a file system takes at most 255 bytes per name.
+  if (!SAFE_SEGMENT.test(name) || name === '.' || name === '..' || Buffer.byteLength(name) > 200) {
     throw new PolyclawError(
       'path_refused',
-      `${what} "${name}" is not a plain file name (one name, no slashes, not . or ..)`,
+      `${what} "${name}" is not a plain file name (one name of at most 200 bytes, no slashes, not . or ..)`,
     );
   }
 }

@@ -4,11 +4,14 @@
  * the number or the option's text answers. The answer comes back through inbound.db.
  */
 import { z } from 'zod';
+import { MAX_QUESTION_TIMEOUT_S } from '../../shared/messages.js';
 import { questionText } from '../question-text.js';
 import { registerTool } from './registry.js';
+import { MAX_TEXT } from './send-message.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
 
-export const MAX_QUESTION_TIMEOUT_S = 24 * 3600;
+const MAX_TITLE = 200;
+const MAX_OPTION = 100;
 
 registerTool(
   defineTool({
@@ -21,8 +24,17 @@ registerTool(
       title: z.string().optional().describe('Optional heading.'),
       timeout: z.number().int().optional().describe('Seconds to wait (default 300, max 86400).'),
     },
-    async run({ question, options, title, timeout }, ctx) {
+    async run({ question, options, title, timeout }, ctx, signal) {
       if (!question.trim()) throw new ToolError('`question` is empty.');
+      if (question.length > MAX_TEXT)
+        throw new ToolError(`\`question\` is ${question.length} characters; the limit is ${MAX_TEXT}.`);
+      if (title && title.length > MAX_TITLE)
+        throw new ToolError(`\`title\` is ${title.length} characters; the limit is ${MAX_TITLE}.`);
+      const long = options.find((o) => o.trim().length > MAX_OPTION);
+      if (long !== undefined)
+        throw new ToolError(
+          `Option "${long.trim().slice(0, 40)}…" is ${long.trim().length} characters; the limit is ${MAX_OPTION} (a button's label).`,
+        );
       const opts = options.map((o) => o.trim()).filter(Boolean);
       if (opts.length < 1 || opts.length > 10)
         throw new ToolError('`options` needs 1 to 10 non-empty choices.');
@@ -45,7 +57,7 @@ registerTool(
           },
         },
       ]);
-      const answer = await ctx.waitForAnswer(questionId, expiresAt);
+      const answer = await ctx.waitForAnswer(questionId, expiresAt, signal);
       if (answer === null)
         return `No answer within ${seconds} seconds. Decide without it or ask again later.`;
       if (answer.undelivered)

@@ -1,6 +1,7 @@
 /** send_card: a display card (title, text, fields, link buttons); chats without cards get the fallback text. */
 import { z } from 'zod';
 import { registerTool } from './registry.js';
+import { MAX_TEXT } from './send-message.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
 
 export const CardSchema = z.object({
@@ -42,6 +43,10 @@ registerTool(
         .describe('Destination name from list_destinations; omit for the current chat.'),
     },
     run({ card, fallbackText, to }, ctx) {
+      if (fallbackText && fallbackText.length > MAX_TEXT)
+        throw new ToolError(
+          `\`fallbackText\` is ${fallbackText.length} characters; the limit is ${MAX_TEXT}.`,
+        );
       const text = fallbackText?.trim() ? fallbackText : cardToText(card); // a blank one is not given
       if (!text.trim()) throw new ToolError('The card is empty: give it at least a title or text.');
       const { routing } = resolveTarget(ctx, to);

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { PolyclawError } from '../../shared/errors.js';
 import { stageOutboxFile } from '../outbox.js';
 import { registerTool } from './registry.js';
+import { MAX_TEXT } from './send-message.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
 
 /** The staging helper's refusal, said to the model in terms of its own arguments. */
@@ -43,6 +44,8 @@ registerTool(
         .describe('Destination name from list_destinations; omit for the current chat.'),
     },
     run(args, ctx) {
+      if (args.text && args.text.length > MAX_TEXT)
+        throw new ToolError(`The caption is ${args.text.length} characters; the limit is ${MAX_TEXT}.`);
       const root = fs.realpathSync(ctx.agentDir);
       const wanted = path.resolve(root, args.path);
       let real: string;
