@@ -98,6 +98,16 @@ describe('agent tools through the terminal', () => {
     expect(outbox).toHaveLength(1); // only the one good file above
   });
 
+  it('a file sent without a caption is not the answer: the final text still comes', () => {
+    fs.writeFileSync(path.join(workspace, 'chart.txt'), 'up and to the right');
+    const r = chat(call([{ name: 'send_file', args: { path: 'chart.txt' } }], 'Revenue is up 12%.'));
+    const replies = r.json.result.replies as Array<{ text: string; files?: string[] }>;
+    expect(replies.map((x) => [x.text, (x.files ?? []).map((f) => path.basename(f))])).toEqual([
+      ['', ['chart.txt']],
+      ['Revenue is up 12%.', []],
+    ]);
+  });
+
   it('edit_message and add_reaction check the seq; cards fall back to text on the terminal', () => {
     expect(texts(chat(call([{ name: 'edit_message', args: { seq: 2, text: 'x' } }])))[0]).toMatch(
       /you can only edit your own messages/,

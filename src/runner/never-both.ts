@@ -24,8 +24,8 @@ export const covers = (sent: string, text: string) => {
 
 /**
  * `last`'s chat has its answer already, in reply to it (rows in `except` aside): a tool's
- * message of this try (written after `floor`, the newest row when the try started), or the
- * turn's answer of any try.
+ * message with text of this try (written after `floor`, the newest row when the try started),
+ * or the turn's answer of any try. A file sent without a caption answers nothing.
  */
 export function answeredInChat(
   queue: Pick<RunnerQueue, 'repliesTo'>,
@@ -40,6 +40,6 @@ export function answeredInChat(
         r.kind === 'message' &&
         sameChat(r.routing, last.routing) &&
         !except?.has(r.seq) &&
-        (r.answer || r.seq > floor),
+        (r.answer || (r.seq > floor && r.said)),
     );
 }

@@ -247,16 +247,22 @@ export class RunnerQueue {
    * Rows the agent sent in reply to a message (to apply "never both" at the end of a turn);
    * `answer`: the loop's own answer of a turn (OutboundContent.answer), not a tool's message.
    */
-  repliesTo(messageId: string): Array<{ seq: number; kind: string; routing: Routing; answer: boolean }> {
+  /** `said`: the row carries text (a file sent without a caption says nothing). */
+  repliesTo(
+    messageId: string,
+  ): Array<{ seq: number; kind: string; routing: Routing; answer: boolean; said: boolean }> {
     const rows = prep(
       this.outbound,
-      `SELECT seq, kind, routing, json_extract(content, '$.answer') AS answer FROM messages_out WHERE in_reply_to = ?`,
-    ).all(messageId) as Array<{ seq: number; kind: string; routing: string; answer: unknown }>;
+      `SELECT seq, kind, routing, json_extract(content, '$.answer') AS answer,
+              length(trim(coalesce(json_extract(content, '$.text'), ''))) > 0 AS said
+         FROM messages_out WHERE in_reply_to = ?`,
+    ).all(messageId) as Array<{ seq: number; kind: string; routing: string; answer: unknown; said: number }>;
     return rows.map((r) => ({
       seq: r.seq,
       kind: r.kind,
       routing: RoutingSchema.parse(JSON.parse(r.routing)),
       answer: r.answer === 1,
+      said: r.said === 1,
     }));
   }
 
