@@ -113,3 +113,48 @@ describe('gateway CONNECT egress', () => {
     expect(JSON.stringify(kit.audit)).not.toContain(tokA);
   });
 });
+
+describe('open tunnels', () => {
+  /** A tunnel left open: resolves with a close() and a promise of its end. */
+  async function openTunnel(kit: Kit, port: number, token: string) {
+    const s = net.connect(kit.socket);
+    const ended = new Promise<void>((r) => s.on('close', () => r()));
+    s.on('error', () => s.destroy());
+    let out = '';
+    const established = new Promise<void>((r) =>
+      s.on('data', (c) => {
+        out += c.toString();
+        if (out.includes('banner|')) r();
+      }),
+    );
+    const auth = Buffer.from(`polyclaw:${token}`).toString('base64');
+    s.write(`CONNECT registry.example.test:${port} HTTP/1.1\r\nproxy-authorization: Basic ${auth}\r\n\r\n`);
+    await established;
+    return { s, ended };
+  }
+  const within = (p: Promise<void>, ms: number) =>
+    Promise.race([p.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), ms))]);
+
+  it("close when their sandbox's token is revoked, and after the idle timeout; others stay", async () => {
+    const target = await startEchoTarget('banner|');
+    const kit = await startKit({ resolve, connect, allowPrivateEgress: true, idleTimeoutMs: 600 });
+    try {
+      kit.policies.alpha = { allowHosts: ['registry.example.test'], requestsPerHour: null };
+      const one = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 'sb1');
+      const two = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 'sb2');
+      const a = await openTunnel(kit, target.port, one.token);
+      const b = await openTunnel(kit, target.port, two.token);
+      one.revoke();
+      expect(await within(a.ended, 300)).toBe('closed');
+      // The other sandbox's tunnel lives on while used, and goes once idle.
+      for (let i = 0; i < 3; i++) {
+        b.s.write('x');
+        expect(await within(b.ended, 200)).toBe('still open');
+      }
+      expect(await within(b.ended, 2000)).toBe('closed');
+    } finally {
+      await kit.close();
+      await target.close();
+    }
+  });
+});

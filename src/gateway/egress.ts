@@ -93,6 +93,8 @@ export interface TunnelOptions {
   connect: Connector;
   allowPrivate: boolean;
   connectTimeoutMs: number;
+  /** An open tunnel with no bytes either way for this long is closed. */
+  idleTimeoutMs: number;
 }
 
 /** Open the tunnel or refuse; resolves with the status and bytes for the audit line. */
@@ -147,6 +149,10 @@ export async function tunnel(
       if (head.length) up.write(head);
       client.on('data', (c: Buffer) => (stats.bytesIn += c.length));
       up.on('data', (c: Buffer) => (stats.bytesOut += c.length));
+      // Node drops the server's own timeout from a socket it hands to 'connect': without
+      // these, a tunnel nobody uses stays open for as long as either side lives.
+      client.setTimeout(o.idleTimeoutMs, () => finish(200, 'idle'));
+      up.setTimeout(o.idleTimeoutMs, () => finish(200, 'idle'));
       client.pipe(up);
       up.pipe(client);
     });

@@ -45,6 +45,8 @@ export class Gateway implements SandboxGatewayAccess {
   readonly tokens = new TokenRegistry();
   private servers: http.Server[] = [];
   private sockets = new Set<net.Socket>();
+  /** Open CONNECT tunnels by sandbox: its token's revocation closes them. */
+  private tunnels = new Map<string, Set<net.Socket>>();
   private budget = new Map<string, { windowStart: number; count: number }>();
   private ctx: ProxyContext;
   private now: () => number;
@@ -112,7 +114,12 @@ export class Gateway implements SandboxGatewayAccess {
       socketDir: this.socketDir,
       socketName: GATEWAY_SOCKET,
       tcpPort: this.tcpPort,
-      revoke: () => this.tokens.revoke(token),
+      revoke: () => {
+        this.tokens.revoke(token);
+        // A tunnel was authorised once, at its start: it must not outlive the sandbox's token.
+        for (const sock of this.tunnels.get(sandboxId) ?? []) sock.destroy();
+        this.tunnels.delete(sandboxId);
+      },
     };
   }
 
@@ -243,6 +250,14 @@ export class Gateway implements SandboxGatewayAccess {
       );
       return this.audit({ ...base, route: 'connect', status: 429, bytesIn: 0, bytesOut: 0, durationMs: 0 });
     }
+    let open = this.tunnels.get(caller.sandboxId);
+    if (!open) this.tunnels.set(caller.sandboxId, (open = new Set()));
+    open.add(sock);
+    sock.once('close', () => {
+      open.delete(sock);
+      if (open.size === 0 && this.tunnels.get(caller.sandboxId) === open)
+        this.tunnels.delete(caller.sandboxId);
+    });
     try {
       const r = await tunnel(req.url, sock, head, {
         caller,
@@ -251,6 +266,7 @@ export class Gateway implements SandboxGatewayAccess {
         connect: this.d.connect ?? defaultConnector,
         allowPrivate: this.d.allowPrivateEgress ?? false,
         connectTimeoutMs: 10_000,
+        idleTimeoutMs: this.d.idleTimeoutMs ?? 10 * 60_000,
       });
       this.audit({ ...base, ...r, durationMs: this.now() - t0 });
     } catch (err) {
