@@ -199,6 +199,37 @@ describe('request framing on the pooled upstream connections', () => {
   });
 });
 
+describe('connections the gateway does not keep', () => {
+  it('a refused client is hung up on after its answer, however slowly it sends a body; past the cap, connections are refused', async () => {
+    const kit = await startKit({ maxConnections: 3 });
+    try {
+      const trickler = net.connect(kit.socket);
+      trickler.on('error', () => trickler.destroy());
+      let answer = '';
+      trickler.on('data', (c) => (answer += c.toString()));
+      const closed = new Promise<number>((r) => trickler.on('close', () => r(Date.now())));
+      const t0 = Date.now();
+      trickler.write(
+        'POST /anthropic/v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: nope\r\ncontent-length: 100000\r\n\r\n{',
+      );
+      const drip = setInterval(() => trickler.writable && trickler.write('x'), 100);
+      try {
+        expect((await closed) - t0).toBeLessThan(4000);
+      } finally {
+        clearInterval(drip);
+      }
+      expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+      const idle = Array.from({ length: 3 }, () => net.connect(kit.socket));
+      await Promise.all(idle.map((s) => new Promise((r) => s.once('connect', r))));
+      const extra = await raw(kit.socket, 'GET /anthropic/v1/models HTTP/1.1\r\nhost: x\r\n\r\n', 2000);
+      expect(extra).toBe(''); // closed at once, unanswered
+      for (const s of idle) s.destroy();
+    } finally {
+      await kit.close();
+    }
+  });
+});
+
 describe('gateway with a failing secret store', () => {
   let up: FakeUpstream;
   let kit: Kit;

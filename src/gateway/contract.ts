@@ -101,6 +101,11 @@ export interface GatewayDeps {
   maxHeaderBytes?: number;
   /** A client that sends nothing for this long is dropped. */
   idleTimeoutMs?: number;
+  /**
+   * Open connections per listener (default 1024); more are refused at once. Every sandbox can
+   * reach the gateway: one that opens connections without end must not use up the host's files.
+   */
+  maxConnections?: number;
 }
 
 /** What a sandbox is given to reach the gateway. */

@@ -139,6 +139,8 @@ export class Gateway implements SandboxGatewayAccess {
       keepAliveTimeout: 5_000,
     });
     server.timeout = this.d.idleTimeoutMs ?? 10 * 60_000;
+    server.maxConnections = this.d.maxConnections ?? 1024;
+    server.on('drop', () => this.log.warn('gateway connection refused: too many open'));
     server.on('connection', (s: net.Socket) => {
       s.setNoDelay(true);
       this.sockets.add(s);
@@ -202,7 +204,7 @@ export class Gateway implements SandboxGatewayAccess {
     }) => this.audit({ ...base, bytesIn: 0, ...o, durationMs: this.now() - t0 });
     try {
       if (/^[a-z]+:\/\//i.test(req.url ?? '')) {
-        req.resume();
+        hangUpAfter(req, res);
         sendError(res, 403, 'plain-HTTP proxying is not offered; use HTTPS (CONNECT) to allowlisted hosts');
         return finish({ route: 'proxy', status: 403, bytesOut: 0 });
       }
@@ -214,7 +216,7 @@ export class Gateway implements SandboxGatewayAccess {
         return finish(o);
       }
       if (!caller) {
-        req.resume();
+        hangUpAfter(req, res);
         sendError(res, 401, 'unknown or expired gateway token');
         return finish({ route: routeName(req.url), status: 401, bytesOut: 0 });
       }
@@ -274,6 +276,20 @@ export class Gateway implements SandboxGatewayAccess {
       sock.destroy();
     }
   }
+}
+
+/** How long a refused client has to read its answer before its connection is closed. */
+const HANG_UP_MS = 1000;
+
+/**
+ * A refused request's connection ends after its answer: its body is read (so the answer is not
+ * cut off by a reset) for HANG_UP_MS at most. Before, a client without a token held the
+ * connection for as long as it trickled a body.
+ */
+function hangUpAfter(req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.shouldKeepAlive = false;
+  req.resume();
+  res.once('finish', () => setTimeout(() => req.socket.destroy(), HANG_UP_MS).unref());
 }
 
 function routeName(url: string | undefined): string {
