@@ -85,7 +85,7 @@ afterEach(() => {
 async function pass(alive: boolean): Promise<void> {
   const acks = q.acksFor(q.pendingIds());
   const drained = await delivery.process(session, q);
-  if (acks.length) await settlement.reconcile(session, q, q.pending(), acks, alive, drained);
+  if (acks.length) await settlement.reconcile(session, q, q.pending(), acks, () => !alive, drained);
 }
 
 const question = (messageId: string, id: string): OutMessage => ({

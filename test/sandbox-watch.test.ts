@@ -335,3 +335,45 @@ describe('start-up recovery of notices', () => {
     ).toEqual([['refused', 'other']]);
   }, 20_000);
 });
+
+describe('a sandbox that exits while its session is busy delivering', () => {
+  it("charges only its own turns: a new sandbox's turn taken before the exit is settled runs on", async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    class GatedChannel extends FullChannel {
+      override async deliver(target: DeliveryTarget, m: OutgoingMessage) {
+        await gate;
+        return super.deliver(target, m);
+      }
+    }
+    const ch = new GatedChannel();
+    const { starts, q, id, sessions, session } = await setup(LIVE, {}, { ch });
+    await waitFor(() => starts.length === 1, 5000, 'the first sandbox');
+    const runner = new RunnerQueue(q.dir);
+    cleanups.push(() => runner.close());
+    const routing = { channelType: 'fullchat', platformId: 'room', threadId: null };
+    // The first turn is answered; its delivery hangs, so the session's chain is busy.
+    runner.commit(
+      [{ kind: 'message', inReplyTo: id, routing, content: { text: 'answer 1' } }],
+      [{ id, tries: 0 }],
+    );
+    sessions.kick(session.id);
+    // The sandbox is stopped, and a new message arrives meanwhile: a new sandbox starts at the exit.
+    const stopping = sessions.stopSandbox(session.id);
+    const m1 = q.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing,
+      content: { text: 'second', sender: { id: 'u1' }, attachments: [], platformMessageId: 'pm-2' },
+    });
+    sessions.wake(session.id);
+    await stopping;
+    await waitFor(() => starts.length === 2, 5000, 'the second sandbox');
+    runner.ack([{ id: m1.id, tries: 0 }], 'processing'); // the new sandbox's runner takes it
+    open();
+    await waitFor(() => ch.log.some((e) => e.text === 'answer 1'), 5000, 'the first answer');
+    await settled();
+    expect(q.get(m1.id)!.tries).toBe(0);
+    expect(ch.log.filter((e) => String(e.text).includes('could not'))).toEqual([]);
+  });
+});

@@ -198,7 +198,8 @@ export class SessionManager {
     this.dirty.add(sessionId);
     void this.serial(sessionId, async () => {
       this.dirty.delete(sessionId);
-      await this.processOutbound(sessionId, this.pool.isRunning(sessionId));
+      const alive = this.pool.isRunning(sessionId);
+      await this.processOutbound(sessionId, () => !alive);
     });
   }
 
@@ -220,7 +221,7 @@ export class SessionManager {
           // A session with no files yet may still owe the user a notice (a refusal cut off by a crash).
           if (fs.existsSync(dir) || openNotices(this.d.db, s.id).length > 0) {
             this.queueFor(s);
-            await this.serial(s.id, () => this.processOutbound(s.id, false));
+            await this.serial(s.id, () => this.processOutbound(s.id, () => true));
           }
           this.recovering.delete(s.id);
           // Also a session a message reached during the recovery (its wake was held back).
@@ -330,27 +331,30 @@ export class SessionManager {
     this.turns.forget(sessionId);
     if (this.deleted.has(sessionId)) return;
     // Read now, not in the chain: a kick queued before the exit may settle the turn first
-    // (moving it to a new try), and what waited behind it would then look untaken.
-    const charge = !requested && !this.turnInFlight(sessionId);
+    // (moving it to a new try), and what waited behind it would then look untaken. And only
+    // the attempts in flight now are the exited sandbox's: by the time the chain runs, a new
+    // sandbox may have taken a message (its own 'processing' ack), which must not be charged.
+    const inFlight = this.inFlightAt(sessionId);
+    const charge = !requested && inFlight !== null && inFlight.size === 0;
     void this.serial(sessionId, async () => {
       if (charge) {
         const session = getSession(this.d.db, sessionId);
         await this.settlement.untakenFailed(session, this.queueFor(session), info);
       }
-      await this.processOutbound(sessionId, false);
+      await this.processOutbound(sessionId, (a) => inFlight?.has(attemptKey(a)) ?? true);
       this.wake(sessionId);
     });
   }
 
-  /** Has the session an attempt in flight? Unreadable counts as yes (nothing is charged). */
-  private turnInFlight(sessionId: string): boolean {
+  /** The session's attempts in flight (keys); null when unreadable (then nothing is charged as untaken). */
+  private inFlightAt(sessionId: string): Set<string> | null {
     const q = this.queues.get(sessionId);
-    if (!q) return false;
+    if (!q) return new Set();
     try {
-      return attemptsInFlight(q).length > 0;
+      return new Set(attemptsInFlight(q).map(attemptKey));
     } catch (err) {
       this.log.warn('cannot read the session queue at sandbox exit', { session: sessionId, err });
-      return true;
+      return null;
     }
   }
 
@@ -419,7 +423,8 @@ export class SessionManager {
     this.timers.add(t);
   }
 
-  private async processOutbound(sessionId: string, alive: boolean): Promise<void> {
+  /** `stopped`: whether an open attempt's sandbox is gone (Settlement.reconcile). */
+  private async processOutbound(sessionId: string, stopped: (a: Attempt) => boolean): Promise<void> {
     const session = getSession(this.d.db, sessionId);
     const q = this.queueFor(session);
     // Acks are read BEFORE delivering: the runner commits a reply and its ack together, so
@@ -441,7 +446,7 @@ export class SessionManager {
     }
     const drained = await this.delivery.process(session, q);
     if (acks.length === 0) return;
-    await this.settlement.reconcile(session, q, q.pending(), acks, alive, drained);
+    await this.settlement.reconcile(session, q, q.pending(), acks, stopped, drained);
     // A turn may have ended: a session waiting for a slot may have one now.
     this.pool.makeRoom();
   }

@@ -14,6 +14,7 @@ import type { Delivery } from './delivery.js';
 import { statusIn } from './notices.js';
 import { OUTBOUND_BATCH, type AckRow, type InboundRow, type SessionQueue } from './session-queue.js';
 import { expireQuestionsOf, recordQuestionRow } from './store/questions.js';
+import type { Attempt } from './turn-watch.js';
 import { getSession, type Session } from './store/sessions.js';
 
 export interface SettlementDeps {
@@ -34,13 +35,17 @@ const QUESTION_SCAN_BATCHES = 10;
 export class Settlement {
   constructor(private readonly d: SettlementDeps) {}
 
-  /** Settle what the acks say; `alive` false = the sandbox is gone, so an open attempt failed. */
+  /**
+   * Settle what the acks say. `stopped` says of an open attempt (acked 'processing') whether
+   * the sandbox that took it is gone, so the attempt failed: true for all when no sandbox runs,
+   * only those in flight at its exit when a new sandbox may have taken messages since.
+   */
   async reconcile(
     session: Session,
     q: SessionQueue,
     pending: InboundRow[],
     ackRows: AckRow[],
-    alive: boolean,
+    stopped: (a: Attempt) => boolean,
     drained: boolean,
   ): Promise<void> {
     if (pending.length === 0) return;
@@ -61,7 +66,7 @@ export class Settlement {
           a.error?.message ?? 'the agent failed',
           a.error?.retryable ?? false,
         );
-      } else if (!alive) {
+      } else if (stopped({ messageId: m.id, tryNo: m.tries })) {
         await this.attemptFailed(session, q, m, 'the sandbox stopped during the turn', true);
       }
     }
