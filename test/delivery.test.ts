@@ -492,6 +492,24 @@ describe('host notices are never lost', () => {
     expect(channel.sent.map((s) => [s.msg.text, s.msg.idempotencyKey])).toEqual([['⚠️ could not', keys[0]]]);
   });
 
+  it('a notice whose send took the host down at every start is given up after maxAttempts, not sent at every start for ever', async () => {
+    const hanging: ChannelAdapter = {
+      channelType: 'fake',
+      setup: async () => {},
+      teardown: async () => {},
+      deliver: () => new Promise<string>(() => {}), // each host dies during this call
+    };
+    void deliveryWith(hanging).notice(session, host, 'fail:m1', failed('⚠️ could not'));
+    await new Promise((r) => setImmediate(r));
+    for (let start = 0; start < 5; start++) {
+      void deliveryWith(hanging).process(session, host);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(getDelivery(db, session.id, 'fail:m1')).toMatchObject({ status: 'failed', attempts: 3 });
+    await delivery.process(session, host);
+    expect(channel.sent).toEqual([]);
+  });
+
   it('a notice about a message waits while the message is pending; sent once it fails, dropped if it completes', async () => {
     const a = chat();
     const b = chat();

@@ -146,6 +146,19 @@ export class Notices {
       log.error('notice not sent: this agent group may no longer post to that chat', { session: session.id });
       return set({ status: 'skipped', error: 'may not post to that chat' });
     }
+    // Found 'sending' with every attempt used: each host died sending it. Tried again at every
+    // start, a send that takes the process down would keep the host from ever coming up.
+    if (row.status === 'sending' && row.attempts >= this.d.maxAttempts) {
+      log.error('could not deliver a notice; the host stopped during each attempt', {
+        session: session.id,
+        key: row.outId,
+        text: n.text,
+      });
+      return set({
+        status: 'failed',
+        error: `gave up after ${row.attempts} attempts: the host stopped during each`,
+      });
+    }
     const attempts = row.attempts + 1;
     set({ status: 'sending', attempts });
     try {
