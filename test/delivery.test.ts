@@ -97,6 +97,13 @@ describe('delivery', () => {
     expect(new Set(channel.sent.map((s) => s.msg.idempotencyKey)).size).toBe(2);
   });
 
+  it('reads the acks of more pending messages than SQLite takes bound variables (32766)', () => {
+    const m = host.enqueue({ kind: 'chat', trigger: true, routing, content: { text: 'hi', attachments: [] } });
+    runner.ack([{ id: m.id, tries: 0 }], 'processing');
+    const ids = [...Array.from({ length: 40_000 }, (_, i) => `waiting-${i}`), m.id];
+    expect(host.acksFor(ids).map((a) => [a.messageId, a.status])).toEqual([[m.id, 'processing']]);
+  });
+
   it('never delivers a row in reply to a message that was never queued (an early start whose commit failed)', async () => {
     const queued = host.enqueue({
       kind: 'chat',

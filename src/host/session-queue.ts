@@ -337,15 +337,19 @@ export class SessionQueue {
     return r ? outRow(r) : null;
   }
 
-  /** Acks of the given messages (all tries; a bounded number). */
+  /**
+   * Acks of the given messages (all tries; a bounded number). The ids go in as one JSON array:
+   * one bound variable however many (SQLite takes at most 32766; a session with more pending
+   * rows, say an accumulating chat, could not be delivered or settled again), one statement.
+   */
   acksFor(ids: string[]): AckRow[] {
     if (ids.length === 0) return [];
     const rows = this.read(
       (db) =>
         prep(
           db,
-          `SELECT ${ACK_COLUMNS} FROM acks WHERE message_id IN (${ids.map(() => '?').join(',')}) LIMIT ${MAX_ACK_ROWS}`,
-        ).all(...ids) as RawAck[],
+          `SELECT ${ACK_COLUMNS} FROM acks WHERE message_id IN (SELECT value FROM json_each(?)) LIMIT ${MAX_ACK_ROWS}`,
+        ).all(JSON.stringify(ids)) as RawAck[],
     );
     return (rows ?? []).flatMap(ackRow);
   }
