@@ -377,3 +377,34 @@ describe('a sandbox that exits while its session is busy delivering', () => {
     expect(ch.log.filter((e) => String(e.text).includes('could not'))).toEqual([]);
   });
 });
+
+describe('quiet sessions', () => {
+  /** This process's open files under `dir`. */
+  const filesUnder = (dir: string) =>
+    fs.readdirSync('/proc/self/fd').filter((f) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${f}`).startsWith(dir);
+      } catch {
+        return false; // closed meanwhile
+      }
+    });
+
+  it('have their queue closed (its files and watch) once nothing is pending for a while; the next use opens it again', async () => {
+    const { q, id, sessions, session } = await setup(LIVE, {}, { wake: false });
+    expect(filesUnder(q.dir).length).toBeGreaterThan(0);
+    offset += 11 * 60_000;
+    sessions.sweep();
+    expect(sessions.openQueue(session.id)).toBe(q); // a message is pending
+    q.markDone(id, 'completed');
+    sessions.queueFor(session); // asked for just now
+    sessions.sweep();
+    expect(sessions.openQueue(session.id)).toBe(q);
+    offset += 11 * 60_000;
+    sessions.sweep();
+    expect(sessions.openQueue(session.id)).toBeUndefined();
+    expect(filesUnder(q.dir)).toEqual([]);
+    const again = sessions.queueFor(session);
+    expect(again.get(id)?.status).toBe('completed');
+    expect(sessions.openQueue(session.id)).toBe(again);
+  });
+});

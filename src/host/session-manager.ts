@@ -19,6 +19,7 @@ import { SandboxPool } from './sandbox-pool.js';
 import { launchSandbox } from './sandbox-launch.js';
 import { groupDir, sessionDir } from './sandbox-spec.js';
 import { SessionQueue } from './session-queue.js';
+import { quietSessions } from './quiet-queues.js';
 import { attemptKey, attemptsInFlight, TurnWatch, type Attempt } from './turn-watch.js';
 import { hasOpenQuestion } from './store/questions.js';
 import { Settlement } from './settlement.js';
@@ -63,6 +64,8 @@ export class SessionManager {
   private recovering = new Set<string>();
   /** Sessions deleted with their group while this host runs (forget). */
   private deleted = new Set<string>();
+  /** When each open queue was last asked for (quiet-queues.ts). */
+  private lastUsed = new Map<string, number>();
   private readonly now: () => number;
   private readonly log: Logger;
   private closed = false;
@@ -106,6 +109,7 @@ export class SessionManager {
 
   /** The session's queue; creates its directory and publishes its metadata on first use. */
   queueFor(session: Session): SessionQueue {
+    this.lastUsed.set(session.id, this.now());
     let q = this.queues.get(session.id);
     if (q) return q;
     const group = getGroup(this.d.db, session.agentGroupId);
@@ -124,14 +128,34 @@ export class SessionManager {
     // started for it since its group's sandboxes were stopped goes too.
     this.deleted.add(sessionId);
     this.pool.drop(sessionId);
-    this.queues.get(sessionId)?.close();
-    this.queues.delete(sessionId);
-    this.watchers.get(sessionId)?.close();
-    this.watchers.delete(sessionId);
+    this.closeQueue(sessionId);
     this.signatures.delete(sessionId);
     this.kickAt.delete(sessionId);
     this.dirty.delete(sessionId);
     this.turns.forget(sessionId);
+  }
+
+  private closeQueue(sessionId: string): void {
+    this.queues.get(sessionId)?.close();
+    this.queues.delete(sessionId);
+    this.watchers.get(sessionId)?.close();
+    this.watchers.delete(sessionId);
+    this.lastUsed.delete(sessionId);
+  }
+
+  /** Close the queues of sessions that went quiet (quiet-queues.ts). */
+  private closeQuiet(): void {
+    const busy = (id: string) =>
+      this.pool.handle(id) !== null ||
+      this.chains.has(id) ||
+      this.dirty.has(id) ||
+      this.kickAt.has(id) ||
+      this.recovering.has(id);
+    const lastUsed = (id: string) => this.lastUsed.get(id) ?? 0;
+    for (const id of quietSessions(this.queues, { busy, lastUsed, now: this.now(), log: this.log })) {
+      this.log.debug('closing a quiet session queue', { session: id });
+      this.closeQueue(id);
+    }
   }
 
   /**
@@ -269,6 +293,7 @@ export class SessionManager {
       }
       this.kick(sessionId);
     }
+    this.closeQuiet();
   }
 
   /**
