@@ -1,8 +1,7 @@
 /**
  * Which open session queues may be closed. Each open queue holds its database files and a
- * watch on its bells; kept for the life of the host,
- * a session per thread made every thread ever spoken in cost them, until the host ran out of
- * files. A queue closes once nothing of its session is under way (the caller says what is:
+ * watch on its bells; kept for the life of the host, a session per thread made every thread
+ * ever spoken in cost them, until the host ran out of files. A queue closes once nothing of its session is under way (the caller says what is:
  * a sandbox, a pass in its chain, a delivery wake to come), nothing of it is pending, and it
  * has not been asked for in QUIET_CLOSE_MS. The next message, timer or admin call opens it
  * again; an unreadable queue stays open (the passes that read it report why).
