@@ -9,8 +9,10 @@ import {
   type DeliveryTarget,
   type OutgoingMessage,
 } from '../src/channels/adapter.js';
+import { loadConfig } from '../src/host/config.js';
 import { openCentralDb, type Db } from '../src/host/db/open.js';
 import { Delivery, type DeliveryDeps } from '../src/host/delivery.js';
+import { MAX_RETRY_DELAY_MS, retryDelay } from '../src/host/send-retry.js';
 import { OUTBOUND_BATCH, SessionQueue } from '../src/host/session-queue.js';
 import { getDelivery } from '../src/host/store/deliveries.js';
 import { addChatDestination } from '../src/host/store/destinations.js';
@@ -98,7 +100,12 @@ describe('delivery', () => {
   });
 
   it('reads the acks of more pending messages than SQLite takes bound variables (32766)', () => {
-    const m = host.enqueue({ kind: 'chat', trigger: true, routing, content: { text: 'hi', attachments: [] } });
+    const m = host.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing,
+      content: { text: 'hi', attachments: [] },
+    });
     runner.ack([{ id: m.id, tries: 0 }], 'processing');
     const ids = [...Array.from({ length: 40_000 }, (_, i) => `waiting-${i}`), m.id];
     expect(host.acksFor(ids).map((a) => [a.messageId, a.status])).toEqual([[m.id, 'processing']]);
@@ -225,6 +232,19 @@ describe('delivery', () => {
       hostile.close();
     }
     expect(host.outboundSince(0).map((r) => r.content.text)).toEqual(['one']);
+  });
+
+  it("the wait between tries doubles up to 5 min; a platform's retry-after wins; the defaults ride out a 20-minute outage", () => {
+    const p = { maxAttempts: 14, baseDelayMs: 500 };
+    const waits = Array.from({ length: 13 }, (_, i) => retryDelay(new Error('timeout'), i + 1, p)!);
+    expect(waits.slice(0, 4)).toEqual([500, 1000, 2000, 4000]);
+    expect(Math.max(...waits)).toBe(MAX_RETRY_DELAY_MS);
+    expect(waits.reduce((a, b) => a + b, 0)).toBeGreaterThan(20 * 60_000);
+    expect(retryDelay(new Error('timeout'), 14, p)).toBeNull();
+    expect(retryDelay(new DeliveryError('slow down', true, 30_000), 1, p)).toBe(30_000);
+    expect(retryDelay(new DeliveryError('slow down', true, 10 * 3_600_000), 1, p)).toBe(3_600_000);
+    expect(retryDelay(new DeliveryError('chat is gone', false, 1000), 1, p)).toBeNull();
+    expect(loadConfig({ POLYCLAW_HOME: dir }).deliveryMaxAttempts).toBe(14);
   });
 
   it('gives up after maxAttempts transient failures', async () => {

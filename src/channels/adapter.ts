@@ -110,6 +110,8 @@ export class DeliveryError extends Error {
     message: string,
     /** Worth retrying later (rate limit, timeout, 5xx); false for permanent refusals. */
     readonly transient: boolean,
+    /** When the platform said when to try again (a rate limit's Retry-After), in ms. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'DeliveryError';

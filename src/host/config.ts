@@ -87,7 +87,7 @@ const ConfigSchema = z.strictObject({
     .int()
     .min(60_000)
     .default(2 * 3_600_000),
-  deliveryMaxAttempts: z.number().int().min(1).max(20).default(5),
+  deliveryMaxAttempts: z.number().int().min(1).max(20).default(14),
   deliveryBaseMs: ms(10).default(500),
   /** Safety-net sweep; the hot path is event-driven. */
   safetyPollMs: ms(500).default(30_000),
