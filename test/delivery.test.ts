@@ -280,6 +280,44 @@ describe('delivery', () => {
     ]);
   });
 
+  it('a card or question the tools would refuse is not sent: the agent is told, and the waiting tool hears at once', async () => {
+    const fields = Array.from({ length: 500 }, (_, i) => ({ label: `f${i}`, value: 'v' }));
+    runner.commit(
+      [{ kind: 'card', inReplyTo: null, routing, content: { text: 'fallback', card: { fields } } }],
+      [],
+    );
+    runner.commit(
+      [
+        {
+          kind: 'question',
+          inReplyTo: null,
+          routing,
+          content: {
+            text: 'Which?',
+            question: {
+              questionId: 'q-dup',
+              question: 'Which?',
+              options: ['Yes', 'yes '],
+              expiresAt: now + 60_000,
+            },
+          },
+        },
+      ],
+      [],
+    );
+    reply('after them');
+    await delivery.process(session, host);
+    expect(channel.sent.map((x) => x.msg.text)).toEqual(['after them']);
+    const told = host.pending();
+    expect(told.filter((m) => m.kind === 'system').map((m) => m.content.text)).toEqual([
+      expect.stringMatching(/^Delivery of your message seq 1 .* failed: the card is not valid at fields: /),
+      expect.stringMatching(/^Delivery of your message seq 3 .* failed: `options` must be distinct\.$/),
+    ]);
+    expect(told.filter((m) => m.kind === 'answer').map((m) => m.content.answer)).toEqual([
+      { questionId: 'q-dup', text: '', undelivered: '`options` must be distinct.' },
+    ]);
+  });
+
   it('turns an edit into a new message on a channel without edits, and drops reactions there', async () => {
     reply('first');
     await delivery.process(session, host);

@@ -16,6 +16,7 @@ import type { Logger } from '../shared/log.js';
 import { checkInside, readInside } from '../shared/confined.js';
 import type { Db } from './db/open.js';
 import { Notices, statusIn, type Notice } from './notices.js';
+import { cardProblem, questionProblem } from '../shared/outbound-rules.js';
 import { retryDelay } from './send-retry.js';
 import { OUTBOUND_BATCH, type InboundRow, type OutboundRow, type SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
@@ -134,6 +135,15 @@ export class Delivery {
       recordDelivery(db, { ...base, status: 'failed', attempts, error: reason });
       return true;
     };
+    // The sandbox wrote this row: a card or question the tools would have refused is not sent,
+    // and the agent (and a tool waiting on the question) is told why.
+    const bad =
+      row.kind === 'card' && row.content.card !== undefined
+        ? cardProblem(row.content.card)
+        : row.kind === 'question' && row.content.question
+          ? questionProblem(row.content.question)
+          : null;
+    if (bad) return fail(bad);
     if (row.kind === 'question' && row.content.question && !this.askable(session, row, origin)) {
       log.info('a question of an attempt that is over is not sent', { session: session.id, seq: row.seq });
       recordDelivery(db, { ...base, status: 'skipped', error: 'the attempt that asked it is over' });

@@ -5,13 +5,10 @@
  */
 import { z } from 'zod';
 import { MAX_QUESTION_TIMEOUT_S } from '../../shared/messages.js';
+import { questionProblem } from '../../shared/outbound-rules.js';
 import { questionText } from '../question-text.js';
 import { registerTool } from './registry.js';
-import { MAX_TEXT } from './send-message.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
-
-const MAX_TITLE = 200;
-const MAX_OPTION = 100;
 
 registerTool(
   defineTool({
@@ -25,21 +22,10 @@ registerTool(
       timeout: z.number().int().optional().describe('Seconds to wait (default 300, max 86400).'),
     },
     async run({ question, options, title, timeout }, ctx, signal) {
-      if (!question.trim()) throw new ToolError('`question` is empty.');
-      if (question.length > MAX_TEXT)
-        throw new ToolError(`\`question\` is ${question.length} characters; the limit is ${MAX_TEXT}.`);
-      if (title && title.length > MAX_TITLE)
-        throw new ToolError(`\`title\` is ${title.length} characters; the limit is ${MAX_TITLE}.`);
-      const long = options.find((o) => o.trim().length > MAX_OPTION);
-      if (long !== undefined)
-        throw new ToolError(
-          `Option "${long.trim().slice(0, 40)}…" is ${long.trim().length} characters; the limit is ${MAX_OPTION} (a button's label).`,
-        );
       const opts = options.map((o) => o.trim()).filter(Boolean);
-      if (opts.length < 1 || opts.length > 10)
-        throw new ToolError('`options` needs 1 to 10 non-empty choices.');
-      if (new Set(opts.map((o) => o.toLowerCase())).size !== opts.length)
-        throw new ToolError('`options` must be distinct.');
+      // Blank options are dropped (models pad lists), then the rest must pass as the host checks them.
+      const problem = questionProblem({ question, title, options: opts.length ? opts : options });
+      if (problem) throw new ToolError(problem);
       const seconds = timeout ?? 300;
       if (seconds < 1 || seconds > MAX_QUESTION_TIMEOUT_S)
         throw new ToolError(`\`timeout\` must be between 1 and ${MAX_QUESTION_TIMEOUT_S} seconds.`);

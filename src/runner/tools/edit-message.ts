@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { registerTool } from './registry.js';
 import { defineTool, ToolError } from './tool.js';
-import { MAX_TEXT } from './send-message.js';
+import { MAX_TEXT } from '../../shared/outbound-rules.js';
 
 registerTool(
   defineTool({

@@ -1,31 +1,8 @@
 /** send_card: a display card (title, text, fields, link buttons); chats without cards get the fallback text. */
 import { z } from 'zod';
+import { cardToText, CardSchema, MAX_TEXT } from '../../shared/outbound-rules.js';
 import { registerTool } from './registry.js';
-import { MAX_TEXT } from './send-message.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
-
-export const CardSchema = z.object({
-  title: z.string().max(200).optional(),
-  text: z.string().max(4000).optional(),
-  fields: z
-    .array(z.object({ label: z.string().max(100), value: z.string().max(1000) }))
-    .max(20)
-    .optional(),
-  buttons: z
-    .array(z.object({ label: z.string().max(80), url: z.string().url() }))
-    .max(5)
-    .optional(),
-});
-export type Card = z.infer<typeof CardSchema>;
-
-export function cardToText(card: Card): string {
-  const lines: string[] = [];
-  if (card.title) lines.push(`**${card.title}**`);
-  if (card.text) lines.push(card.text);
-  for (const f of card.fields ?? []) lines.push(`${f.label}: ${f.value}`);
-  for (const b of card.buttons ?? []) lines.push(`${b.label}: ${b.url}`);
-  return lines.join('\n');
-}
 
 registerTool(
   defineTool({

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { PolyclawError } from '../../shared/errors.js';
 import { stageOutboxFile } from '../outbox.js';
 import { registerTool } from './registry.js';
-import { MAX_TEXT } from './send-message.js';
+import { MAX_TEXT } from '../../shared/outbound-rules.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
 
 /** The staging helper's refusal, said to the model in terms of its own arguments. */

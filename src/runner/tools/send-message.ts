@@ -1,9 +1,8 @@
 /** send_message: post text to the current chat or a named destination, mid-turn. */
 import { z } from 'zod';
+import { MAX_TEXT } from '../../shared/outbound-rules.js';
 import { registerTool } from './registry.js';
 import { defineTool, resolveTarget, ToolError } from './tool.js';
-
-export const MAX_TEXT = 32_000;
 
 registerTool(
   defineTool({
