@@ -283,3 +283,16 @@ describe('text limits of the message tools', () => {
     expect(queue.outboundSince(0)).toEqual([]);
   });
 });
+
+describe('edit_message on what is not a plain message', () => {
+  it('says what the seq is, so the model knows to send a new one', async () => {
+    await call('send_card', { card: { title: 'Weekly' } });
+    const [card] = queue.outboundSince(0);
+    expect(await call('edit_message', { seq: card!.seq, text: 'new' })).toBe(
+      `error: seq ${card!.seq} is a card, not a plain message; only plain messages can be edited. Send a new card instead.`,
+    );
+    expect(await call('edit_message', { seq: 99, text: 'new' })).toBe(
+      'error: You sent no message with seq 99. Check the seq ids in the conversation.',
+    );
+  });
+});

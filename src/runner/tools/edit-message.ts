@@ -22,8 +22,12 @@ registerTool(
           `seq ${seq} is a message you received; you can only edit your own messages (odd seq).`,
         );
       const sent = ctx.sentBySeq(seq);
-      if (!sent || sent.kind !== 'message')
+      if (!sent)
         throw new ToolError(`You sent no message with seq ${seq}. Check the seq ids in the conversation.`);
+      if (sent.kind !== 'message')
+        throw new ToolError(
+          `seq ${seq} is a ${sent.kind}, not a plain message; only plain messages can be edited. Send a new ${sent.kind} instead.`,
+        );
       const [out] = ctx.write([
         {
           kind: 'edit',
