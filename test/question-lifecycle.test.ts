@@ -145,6 +145,25 @@ describe('questions and the attempts that ask them', () => {
     expect(runner.answer('q1')).toBeNull();
   });
 
+  it('a question whose send waits in backoff catches no reply until it is shown', async () => {
+    const m = taken('clean up?');
+    runner.commit([question(m.id, 'q1')], []);
+    failNext = 1; // a rate limit: the question waits for its next try
+    await pass(true);
+    expect(sent).toEqual([]);
+    expect(open()).toEqual([]);
+    const before = q.pending().length;
+    await router.route({ ...chat, sender: { id: 'u1' }, text: 'yes', attachments: [], isMention: false });
+    expect(runner.answer('q1')).toBeNull(); // the person has not seen it: "yes" is a message
+    expect(q.pending().length).toBe(before + 1);
+    now += 1_000;
+    await pass(true);
+    expect(sent).toEqual(['Delete build/? (q1)']);
+    expect(open()).toEqual(['q1']);
+    await router.route({ ...chat, sender: { id: 'u1' }, text: '2', attachments: [], isMention: false });
+    expect(runner.answer('q1')?.text).toBe('No');
+  });
+
   it('a question that cannot be shown catches no reply, and its asker hears why at once', async () => {
     const m = taken('x');
     runner.commit([question(m.id, 'lost')], []);

@@ -22,7 +22,13 @@ import { OUTBOUND_BATCH, type InboundRow, type OutboundRow, type SessionQueue } 
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
 import { mayPostTo } from './store/messaging.js';
-import { expireQuestion, expireQuestionsOf, getQuestion, recordQuestionRow } from './store/questions.js';
+import {
+  expireQuestion,
+  expireQuestionsOf,
+  getQuestion,
+  markShown,
+  recordQuestionRow,
+} from './store/questions.js';
 import { setOutCursor, type Session } from './store/sessions.js';
 
 export interface DeliveryDeps {
@@ -163,6 +169,7 @@ export class Delivery {
     recordDelivery(db, { ...base, status: 'sending', attempts });
     try {
       const platformMessageId = await this.send(adapter, target, session, queue, row, origin);
+      if (row.kind === 'question' && row.content.question) markShown(db, row.content.question.questionId);
       recordDelivery(db, { ...base, status: 'sent', attempts, platformMessageId });
       return true;
     } catch (err) {

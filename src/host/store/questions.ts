@@ -33,13 +33,15 @@ export function recordQuestion(
     adminOnly?: boolean;
     /** The inbound message whose turn asks (its end expires the question). */
     messageId?: string | null;
+    /** Already in its chat (default); false until markShown: replies in the chat pass it by. */
+    shown?: boolean;
   },
   now = Date.now(),
 ): void {
   prep(
     db,
-    `INSERT OR IGNORE INTO pending_questions (question_id, session_id, channel_type, platform_id, thread_id, options, expires_at, admin_only, message_id, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT OR IGNORE INTO pending_questions (question_id, session_id, channel_type, platform_id, thread_id, options, expires_at, admin_only, message_id, shown, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
     q.questionId,
     q.sessionId,
@@ -50,11 +52,17 @@ export function recordQuestion(
     Math.min(q.expiresAt, now + MAX_QUESTION_OPEN_MS),
     q.adminOnly ? 1 : 0,
     q.messageId ?? null,
+    q.shown === false ? 0 : 1,
     now,
   );
 }
 
-/** Record the question an outbound row asks (once: a row handled again changes nothing). */
+/** The question's send went through: from now on a reply in its chat may answer it. */
+export function markShown(db: Db, questionId: string): void {
+  prep(db, `UPDATE pending_questions SET shown = 1 WHERE question_id = ?`).run(questionId);
+}
+
+/** Record the question an outbound row asks, not shown yet (once: a row handled again changes nothing). */
 export function recordQuestionRow(
   db: Db,
   sessionId: string,
@@ -71,6 +79,7 @@ export function recordQuestionRow(
       expiresAt: row.question.expiresAt,
       adminOnly: row.question.adminOnly === true,
       messageId: row.inReplyTo,
+      shown: false,
     },
     now,
   );
@@ -110,7 +119,7 @@ export function openQuestionsFor(db: Db, routing: Routing, now = Date.now()): Op
   const rows = prep(
     db,
     `SELECT ${OPEN_COLUMNS} FROM pending_questions
-       WHERE status = 'open' AND channel_type = ? AND platform_id = ? AND thread_id IS ? ORDER BY created_at, rowid`,
+       WHERE status = 'open' AND shown = 1 AND channel_type = ? AND platform_id = ? AND thread_id IS ? ORDER BY created_at, rowid`,
   ).all(routing.channelType, routing.platformId, routing.threadId) as Row[];
   return rows.map(fromRow);
 }
