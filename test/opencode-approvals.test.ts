@@ -23,8 +23,9 @@ import { defaultScript, startFakeChat, type FakeChat } from './support/fake-chat
 import { MAIN } from './support/cli.js';
 import { sessionMeta, TERMINAL } from './support/meta.js';
 
-// Long enough for a first turn on a busy machine; the ask test waits past it.
-const IDLE_MS = 4000;
+// Long enough for a first turn on a busy machine (4 s was not, with the full suite beside it);
+// the ask test waits past it.
+const IDLE_MS = 8000;
 const finalsOf = (evs: ProviderEvent[]) => evs.filter((e) => e.type === 'result' || e.type === 'error');
 const approvalsOf = (evs: ProviderEvent[]) =>
   evs
