@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RunnerFixture } from './support/runner-fixture.js';
-import { sessionMeta } from './support/meta.js';
+import { answerQuestion, askedQuestion, sessionMeta } from './support/meta.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { formatMessages, stripInternal } from '../src/runner/formatter.js';
@@ -445,14 +445,8 @@ describe('runner loop', () => {
     const approve =
       '```mock\n{"approve":{"tool":"Bash","summary":"rm -rf build"},"reply":"tool {{approval}}"}\n```';
     const asking = () => new MockProvider({ agentDir: dir, sessionDir: host.dir, approval: 'ask' });
-    const question = () => host.outboundSince(0).find((r) => r.kind === 'question');
-    const answer = (questionId: string, text: string) =>
-      host.enqueue({
-        kind: 'answer',
-        trigger: false,
-        routing,
-        content: { text, sender: { id: 'ann' }, attachments: [], answer: { questionId, text } },
-      });
+    const question = () => askedQuestion(host);
+    const answer = (questionId: string, text: string) => answerQuestion(host, routing, questionId, text);
 
     it('asks the chat (admins only) and runs the tool on Allow', async () => {
       start(asking());

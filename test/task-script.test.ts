@@ -1,7 +1,7 @@
 /** Task pre-script gating with the real RunnerLoop, real queue files and the mock provider. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { sessionMeta } from './support/meta.js';
+import { answerQuestion, askedQuestion, sessionMeta } from './support/meta.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { RunnerLoop } from '../src/runner/loop.js';
@@ -122,14 +122,8 @@ describe('task pre-script gating', () => {
   describe("the group's approval policy holds for scripts", () => {
     const policy = (approval: 'deny' | 'ask') =>
       host.setMeta(sessionMeta({ assistantName: 'Pal', defaultRouting: routing, approval }), []);
-    const question = () => host.outboundSince(0).find((r) => r.kind === 'question');
-    const answer = (questionId: string, text: string) =>
-      host.enqueue({
-        kind: 'answer',
-        trigger: false,
-        routing,
-        content: { text, sender: { id: 'ann' }, attachments: [], answer: { questionId, text } },
-      });
+    const question = () => askedQuestion(host);
+    const answer = (questionId: string, text: string) => answerQuestion(host, routing, questionId, text);
     const messages = () =>
       host
         .outboundSince(0)
