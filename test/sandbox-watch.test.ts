@@ -408,3 +408,39 @@ describe('quiet sessions', () => {
     expect(sessions.openQueue(session.id)).toBe(again);
   });
 });
+
+describe("a change of a group's provider", () => {
+  it('stops its sandboxes at once, and no sandbox of the new provider starts while one of the old is alive', async () => {
+    // A sandbox that outlives its stdin's end for a while (the pool's grace, then SIGTERM).
+    const SLOW =
+      "process.stdin.resume(); process.on('SIGTERM', () => setTimeout(() => process.exit(0), 300)); setInterval(() => {}, 1000)";
+    const t = await setup(SLOW);
+    await waitFor(() => t.starts.length === 1, 5000, 'the first sandbox');
+    const other = otherChat(t);
+    ops['groups.update']!(t.ctx, { name: 'main', provider: 'codex' });
+    t.sessions.groupChanged(t.group.id);
+    const q2 = t.sessions.queueFor(other.session);
+    q2.enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing: other.to,
+      content: { text: 'hi', sender: { id: 'u1' }, attachments: [], platformMessageId: 'pm-o' },
+    });
+    t.sessions.wake(other.session.id);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(t.starts).toHaveLength(1); // the old sandbox is still stopping
+    expect(t.sessions.sandboxes().map((s) => s.sessionId)).toEqual([t.session.id]);
+    // Gone, its turn is tried again: both sessions get sandboxes of the new provider.
+    await waitFor(
+      () => t.starts.length === 3,
+      10_000,
+      'the new provider sandboxes after the old one is gone',
+    );
+    expect(
+      t.sessions
+        .sandboxes()
+        .map((s) => s.sessionId)
+        .sort(),
+    ).toEqual([t.session.id, other.session.id].sort());
+  });
+});

@@ -31,6 +31,11 @@ export interface PoolDeps {
   onStartFailed(sessionId: string, err: unknown): void;
   /** Does this session have a turn in flight or due work? Busy sandboxes are not stopped. */
   isBusy(sessionId: string): boolean;
+  /**
+   * Must this session's sandbox wait for others to be gone first (given the sessions with a
+   * sandbox, stopping ones included)? It waits in line like a session waiting for a slot.
+   */
+  mustWait?(sessionId: string, running: string[]): boolean;
 }
 
 interface Entry {
@@ -80,7 +85,7 @@ export class SandboxPool {
     if (this.closed) return;
     const e = this.running.get(sessionId);
     if (e && !e.stopping) return this.touch(sessionId);
-    if (e?.stopping || this.running.size >= this.d.maxConcurrent) {
+    if (e?.stopping || this.running.size >= this.d.maxConcurrent || this.held(sessionId)) {
       if (!this.waiting.includes(sessionId)) this.waiting.push(sessionId);
       this.makeRoom();
       return;
@@ -164,10 +169,14 @@ export class SandboxPool {
   private next(): void {
     for (const s of [...this.waiting]) {
       if (this.closed || this.running.size >= this.d.maxConcurrent) return;
-      if (this.running.has(s)) continue;
+      if (this.running.has(s) || this.held(s)) continue;
       this.waiting = this.waiting.filter((w) => w !== s);
       this.launch(s);
     }
+  }
+
+  private held(sessionId: string): boolean {
+    return this.d.mustWait?.(sessionId, [...this.running.keys()]) ?? false;
   }
 
   private idle(sessionId: string): void {

@@ -20,12 +20,12 @@ import { launchSandbox } from './sandbox-launch.js';
 import { groupDir, sessionDir } from './sandbox-spec.js';
 import { SessionQueue } from './session-queue.js';
 import { quietSessions } from './quiet-queues.js';
+import { publishMeta } from './session-meta.js';
 import { attemptKey, attemptsInFlight, TurnWatch, type Attempt } from './turn-watch.js';
 import { hasOpenQuestion } from './store/questions.js';
 import { Settlement } from './settlement.js';
 import { openNotices } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
-import { destinationsFor, getMessagingGroup } from './store/messaging.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
 import { listGroupTasks, toMirror } from './store/tasks.js';
 
@@ -58,6 +58,8 @@ export class SessionManager {
   private dirty = new Set<string>();
   /** The runtime signature of the group settings each session's sandbox was started with. */
   private signatures = new Map<string, string>();
+  /** The group and provider each started sandbox was built for (mustWait). */
+  private builtFor = new Map<string, { groupId: string; provider: string }>();
   /** How long each session's attempts in flight have run, on the host's clock (maxTurnMs). */
   private readonly turns: TurnWatch;
   /** Sessions whose start-up recovery has not run yet (see recover). */
@@ -104,6 +106,7 @@ export class SessionManager {
       onStartFailed: (sid, err) =>
         this.serial(sid, () => this.failDue(sid, `the sandbox could not start: ${errorMessage(err)}`)),
       isBusy: (sid) => this.isBusy(sid),
+      mustWait: (sid, running) => this.mustWait(sid, running),
     });
   }
 
@@ -115,7 +118,7 @@ export class SessionManager {
     const group = getGroup(this.d.db, session.agentGroupId);
     fs.mkdirSync(groupDir(this.d.config.home, group.name), { recursive: true });
     q = new SessionQueue(sessionDir(this.d.config.home, group.name, session.id), this.now);
-    this.publishMeta(session, q);
+    publishMeta(this.d.db, this.d.config.timezone, session, q);
     q.setTasks(listGroupTasks(this.d.db, group.id).map(toMirror));
     this.queues.set(session.id, q);
     this.watch(session.id, bellsDir(q.dir));
@@ -130,6 +133,7 @@ export class SessionManager {
     this.pool.drop(sessionId);
     this.closeQueue(sessionId);
     this.signatures.delete(sessionId);
+    this.builtFor.delete(sessionId);
     this.kickAt.delete(sessionId);
     this.dirty.delete(sessionId);
     this.turns.forget(sessionId);
@@ -167,32 +171,29 @@ export class SessionManager {
     for (const [sid, q] of this.queues) {
       const s = getSession(this.d.db, sid);
       if (s.agentGroupId !== agentGroupId) continue;
-      this.publishMeta(s, q);
-      if (this.pool.isRunning(sid) && this.signatures.get(sid) !== signature) this.pool.retire(sid);
+      publishMeta(this.d.db, this.d.config.timezone, s, q);
+      if (!this.pool.isRunning(sid) || this.signatures.get(sid) === signature) continue;
+      // Another provider mounts other names over the group folder: the old sandbox goes now
+      // (its turn is tried again), not after its turn, for the new ones wait for it (mustWait).
+      if (this.builtFor.get(sid)?.provider !== getGroup(this.d.db, agentGroupId).provider)
+        void this.pool.stop(sid);
+      else this.pool.retire(sid);
     }
   }
 
-  /** Session metadata and destinations the runner and tools read from inbound.db. */
-  private publishMeta(session: Session, q: SessionQueue): void {
-    const group = getGroup(this.d.db, session.agentGroupId);
-    const mg = session.messagingGroupId ? getMessagingGroup(this.d.db, session.messagingGroupId) : null;
-    q.setMeta(
-      {
-        sessionId: session.id,
-        agentGroup: group.name,
-        provider: group.provider,
-        model: group.model,
-        effort: group.effort,
-        endpoint: group.endpoint,
-        approval: group.approval,
-        assistantName: group.assistantName,
-        timezone: group.timezone ?? this.d.config.timezone,
-        defaultRouting: mg
-          ? { channelType: mg.channelType, platformId: mg.platformId, threadId: session.threadId }
-          : null,
-      },
-      destinationsFor(this.d.db, group.id),
-    );
+  /**
+   * A sandbox of a group waits while one built for another provider of the same group is still
+   * alive. Each mounts its provider's composed files over the group folder both write; in the
+   * old one, the new one's mount points are plain names, and its agent could swap one for a
+   * link between the host settling it and bwrap mounting there (overlay-targets.ts): bwrap
+   * would follow the link and create files on the host.
+   */
+  private mustWait(sessionId: string, running: string[]): boolean {
+    const group = getGroup(this.d.db, getSession(this.d.db, sessionId).agentGroupId);
+    return running.some((r) => {
+      const b = this.builtFor.get(r);
+      return r !== sessionId && b?.groupId === group.id && b.provider !== group.provider;
+    });
   }
 
   /** The session's queue if it is open (no directory is created). */
@@ -348,6 +349,7 @@ export class SessionManager {
     const group = getGroup(this.d.db, session.agentGroupId);
     const handle = launchSandbox(this.d, group, sessionId, this.queueFor(session));
     this.signatures.set(sessionId, runtimeSignature(group));
+    this.builtFor.set(sessionId, { groupId: group.id, provider: group.provider });
     return handle;
   }
 

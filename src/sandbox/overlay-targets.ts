@@ -13,8 +13,11 @@
  * create); an entry of the wrong kind — a link, a file where a folder belongs — is moved aside
  * (NAME.displaced-…, a link without what it points to) and made afresh, empty. An overlay whose
  * mount point cannot be made is left out of the sandbox, never mounted through a link. An overlay whose source is its own mount point
- * (inbound.db over the session folder) is the host's own file and is left alone. Left open: a
- * swap by another running sandbox of the same group in the moment between this and bwrap's mount.
+ * (inbound.db over the session folder) is the host's own file and is left alone. A swap by
+ * another running sandbox of the same group between this and bwrap's mount cannot happen: in
+ * one built for the same provider each such name is a mount point (a rename fails, EBUSY), and
+ * sandboxes of a group built for different providers never run at once (session-manager's
+ * mustWait).
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
