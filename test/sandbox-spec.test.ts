@@ -57,6 +57,8 @@ describe('sandbox spec', () => {
         'POLYCLAW_SESSION_DIR',
         'TZ',
       ]);
+      // The data folder is hidden wherever the system view would show it (bwrap arguments).
+      expect(spec.hidden).toEqual([path.resolve(home)]);
     } finally {
       delete process.env.POLYCLAW_TEST_SECRET_SHOULD_NOT_LEAK;
     }
@@ -220,5 +222,44 @@ describe('bwrap arguments', () => {
     expect(args.join(' ')).toContain(`--ro-bind ${node} ${node}`);
     // Under a system folder it is already visible: no bind of its own.
     expect(bwrapArgs(spec, '/usr/bin/node').filter((a) => a.endsWith('/node'))).toEqual([]);
+  });
+
+  it('hides a data folder that lies inside the system view (a home under /usr): its vault key and DB stay out', () => {
+    // A real folder under /usr where this machine lets us make one (CI runs as root); the
+    // arguments are checked everywhere.
+    const base = '/usr/local/share';
+    const home = (() => {
+      try {
+        return fs.mkdtempSync(path.join(base, 'polyclaw-home-'));
+      } catch {
+        return null; // a read-only /usr: the arguments alone are checked
+      }
+    })();
+    const where = home ?? '/usr/local/share/polyclaw-home-x';
+    const spec: SandboxSpec = {
+      id: 's',
+      installId: 'i',
+      mounts: [],
+      env: {},
+      command: ['/bin/sh', '-c', `cat ${where}/vault.key; ls ${where}`],
+      cwd: '/',
+      limits: { memoryMb: 256, cpus: 1, pids: 64 },
+      hidden: [where],
+    };
+    try {
+      const args = bwrapArgs(spec);
+      expect(args.indexOf('--tmpfs', args.indexOf('/usr'))).toBe(args.indexOf(where) - 1);
+      // A home outside the system view needs nothing: it is not shown in the first place.
+      const elsewhere = path.join(os.tmpdir(), 'polyclaw-elsewhere');
+      expect(bwrapArgs({ ...spec, hidden: [elsewhere] }).filter((a) => a === elsewhere)).toEqual([]);
+      if (home) {
+        fs.writeFileSync(path.join(home, 'vault.key'), 'the-vault-key');
+        const r = spawnSync('bwrap', args, { env: bwrapEnv(spec), encoding: 'utf8' });
+        expect(r.stdout).not.toContain('the-vault-key');
+        expect(r.stdout.trim()).toBe('');
+      }
+    } finally {
+      if (home) fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });

@@ -74,5 +74,6 @@ export function buildSpec(opts: {
     command: [process.execPath, p(`${SANDBOX_APP}/dist/cli/main.js`), 'runner'],
     cwd: p(SANDBOX_AGENT),
     limits: { memoryMb: config.sandbox.memoryMb, cpus: config.sandbox.cpus, pids: config.sandbox.pids },
+    hidden: [config.home],
   };
 }

@@ -83,6 +83,13 @@ export function bwrapArgs(
     const p = path.join('/etc', e);
     if (fs.existsSync(p)) a.push('--ro-bind', p, p);
   }
+  // A data folder inside the system view (POLYCLAW_HOME under /usr, an install under /usr/lib
+  // run from its folder) would show the central DB, the vault key and every group: an empty
+  // folder goes over it. The session's and group's own folders are bound from the host side.
+  for (const h of spec.hidden ?? []) {
+    const real = fs.existsSync(h) ? fs.realpathSync(h) : path.resolve(h);
+    if ([...SYSTEM_DIRS, '/etc'].some((d) => real === d || real.startsWith(d + '/'))) a.push('--tmpfs', real);
+  }
   a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--dir', '/workspace');
   const rw = spec.mounts.filter((m) => m.mode === 'rw').map((m) => m.target);
   const unsettled = settleOverlayTargets(spec.mounts.filter((m) => fs.existsSync(m.source)));

@@ -32,6 +32,11 @@ export interface SandboxSpec {
   command: string[];
   cwd: string;
   limits: Limits;
+  /**
+   * Host folders no sandbox may see even where they lie inside the system view an isolating
+   * runtime shows (a data folder under /usr): hidden there behind an empty one.
+   */
+  hidden?: string[];
 }
 
 export interface ExitInfo {
