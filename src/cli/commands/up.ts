@@ -1,5 +1,7 @@
 /** `polyclaw up`: run the host in the foreground until SIGINT/SIGTERM. */
 import { startHost } from '../../host/host.js';
+import { closeInheritedFds } from '../../host/inherited-fds.js';
+import { createLogger } from '../../shared/log.js';
 import { checkShape, parse } from '../args.js';
 import { printResult } from '../output.js';
 
@@ -8,6 +10,8 @@ const USAGE = 'polyclaw up [--json]';
 export async function upCommand(argv: string[]): Promise<number> {
   const parsed = parse(argv, {}, USAGE);
   checkShape('up', parsed, [0, []], USAGE);
+  // Before any child is spawned: none may inherit what started this process.
+  closeInheritedFds({ log: createLogger().child('host') });
   const host = await startHost();
   const groups = host.db.prepare('SELECT COUNT(*) AS n FROM agent_groups').get() as { n: number };
   const up = {
