@@ -40,6 +40,7 @@ tryIt('procCount', () => fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).
 tryIt('rootEntries', () => fs.readdirSync('/').sort().join(','));
 tryIt('appEntries', () => fs.readdirSync('/app').sort().join(','));
 tryIt('readInbound', () => fs.readFileSync('/workspace/session/inbound.db').length > 0);
+tryIt('nestedUserns', () => { require('child_process').execFileSync('unshare', ['-Ur', 'true'], { stdio: 'ignore' }); });
 const s = net.connect(T.port, '127.0.0.1');
 s.on('connect', () => { out.hostTcp = 'connected'; done(); });
 s.on('error', (e) => { out.hostTcp = e.code; done(); });
@@ -151,6 +152,8 @@ describe('bwrap sandbox isolation', () => {
 
   it('runs unprivileged in its own pid namespace with no route to host services', () => {
     expect(result.uid).toBe(1000);
+    // No user namespace of its own inside: no namespace-root capabilities for kernel exploits.
+    expect(result.nestedUserns).not.toBe('ok');
     expect(Number(result.procCount)).toBeLessThan(5);
     expect(result.hostTcp).toBe('ECONNREFUSED');
   });

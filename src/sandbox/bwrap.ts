@@ -5,7 +5,7 @@
  * --die-with-parent ties the sandbox to the host: kill -9 of the host takes it down too.
  * The environment is exactly the spec's: bwrap is spawned with it alone (see bwrapEnv).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -45,6 +45,21 @@ export function findBwrap(): string | null {
   return null;
 }
 
+let userns: string[] | null = null;
+
+/**
+ * `--disable-userns` where this bwrap has it (0.8 on): no user namespace inside the sandbox, so
+ * the agent gets no namespace-root capabilities that open kernel interfaces (nf_tables and the
+ * like) to its exploits. Asked of the binary once.
+ */
+function disableUserns(): string[] {
+  if (userns) return userns;
+  const r = spawnSync(findBwrap() ?? 'bwrap', ['--help'], { encoding: 'utf8', timeout: 5000 });
+  const help = `${r.stdout ?? ''}${r.stderr ?? ''}`; // a bwrap that cannot run fails its start anyway
+  userns = help.includes('--disable-userns') ? ['--disable-userns'] : [];
+  return userns;
+}
+
 export function bwrapArgs(
   spec: SandboxSpec,
   execPath = process.execPath,
@@ -57,6 +72,7 @@ export function bwrapArgs(
     '--unshare-uts',
     '--unshare-net',
     '--unshare-cgroup-try',
+    ...disableUserns(),
     '--die-with-parent',
     '--new-session',
     '--hostname',
