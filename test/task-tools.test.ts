@@ -13,7 +13,7 @@ import { SessionQueue } from '../src/host/session-queue.js';
 import { createGroup, updateGroup } from '../src/host/store/groups.js';
 import { createWiring, ensureMessagingGroup } from '../src/host/store/messaging.js';
 import { resolveSession, type Session } from '../src/host/store/sessions.js';
-import { listGroupTasks, updateTask } from '../src/host/store/tasks.js';
+import { listGroupTasks, pruneFinishedTasks, updateTask } from '../src/host/store/tasks.js';
 import { queueContext } from '../src/runner/tools/context.js';
 import { toolRegistry } from '../src/runner/tools/index.js';
 import { createLogger } from '../src/shared/log.js';
@@ -153,6 +153,17 @@ describe('task tools against the host', () => {
         .map((t) => t.id)
         .join(', ')} and 20 older finished. Use list_tasks.`,
     );
+  });
+
+  it('a task the host pruned after it finished is gone from list_tasks, not listed again as "requested"', async () => {
+    const id = idIn(await call('schedule_task', { prompt: 'remind me', at: '2099-01-05 09:00' }));
+    expect(await call('list_tasks', {})).toMatch(/\[requested\]/);
+    await hostHandles();
+    updateTask(db, session.agentGroupId, id, { status: 'done', nextRunAt: null }, Date.now());
+    expect(pruneFinishedTasks(db, session.agentGroupId, Date.now() + 2 * 86_400_000, 0)).toBe(1);
+    scheduler.mirror(session.agentGroupId);
+    expect(await call('list_tasks', {})).toBe('No scheduled tasks.');
+    expect(ctx.tasks()).toEqual([]);
   });
 
   it('a request the host refused is no longer listed as "requested" nor taken as a known id', async () => {

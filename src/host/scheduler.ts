@@ -131,9 +131,11 @@ export class Scheduler {
           refused: { seq: row.seq },
         },
       });
+      queue.markActionsHandled(row.seq);
       return;
     }
     this.changed(group.id);
+    queue.markActionsHandled(row.seq); // after the mirror: never neither mirrored nor requested
   }
 
   /** Tasks of a group changed: drop old finished ones, refresh the mirror in its open sessions, re-arm. */

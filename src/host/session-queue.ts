@@ -204,6 +204,19 @@ export class SessionQueue {
   }
 
   /** Replace the mirror of the agent group's tasks (read in the sandbox by list_tasks and the task tools). */
+  /**
+   * The host has handled the session's task actions up to outbound `seq` (applied or refused):
+   * the sandbox lists its own schedule requests after it as 'requested', and only those. Kept
+   * as the highest seen (a row handled again after a crash does not move it back).
+   */
+  markActionsHandled(seq: number): void {
+    prep(
+      this.inbound,
+      `INSERT INTO meta(key, value) VALUES ('actions-handled', ?)
+         ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`,
+    ).run(String(seq));
+  }
+
   setTasks(tasks: MirroredTask[]): void {
     const ins = prep(
       this.inbound,

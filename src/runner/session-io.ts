@@ -309,10 +309,15 @@ export class RunnerQueue {
         ).all() as Array<{ seq: number }>
       ).map((r) => r.seq),
     );
+    // Rows the host has handled are not requests any more: applied ones are in the mirror (or
+    // were, before a finished task was pruned from it), refused ones were told.
+    const handled = prep(this.inbound, `SELECT value FROM meta WHERE key = 'actions-handled'`).get() as
+      { value: string } | undefined;
     const rows = prep(
       this.outbound,
-      `SELECT seq, json_extract(content, '$.action.task') AS task FROM messages_out WHERE kind = 'system' AND json_extract(content, '$.action.type') = 'schedule_task'`,
-    ).all() as Array<{ seq: number; task: string | null }>;
+      `SELECT seq, json_extract(content, '$.action.task') AS task FROM messages_out
+         WHERE kind = 'system' AND json_extract(content, '$.action.type') = 'schedule_task' AND seq > ?`,
+    ).all(Number(handled?.value ?? 0)) as Array<{ seq: number; task: string | null }>;
     return rows.flatMap((r) => {
       if (refused.has(r.seq)) return [];
       const t = r.task ? TaskSpecSchema.safeParse(JSON.parse(r.task)) : null;
