@@ -158,3 +158,36 @@ describe('open tunnels', () => {
     }
   });
 });
+
+describe('a tunnel whose token is revoked while its name resolves', () => {
+  it('dials nothing: no connection reaches the target', async () => {
+    let connections = 0;
+    const target = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', () => r()));
+    let release!: () => void;
+    const resolving = new Promise<void>((r) => (release = r));
+    const slowResolve = async (h: string) => {
+      await resolving;
+      return resolve(h);
+    };
+    const kit = await startKit({ resolve: slowResolve, connect, allowPrivateEgress: true });
+    try {
+      kit.policies.alpha = { allowHosts: ['registry.example.test'], requestsPerHour: null };
+      const ticket = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 'sb');
+      const port = (target.address() as net.AddressInfo).port;
+      const out = connectVia(kit.socket, `registry.example.test:${port}`, ticket.token);
+      await new Promise((r) => setTimeout(r, 100));
+      ticket.revoke();
+      release();
+      expect(await out).not.toContain('200 Connection Established');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(connections).toBe(0);
+    } finally {
+      await kit.close();
+      await new Promise<void>((r) => target.close(() => r()));
+    }
+  });
+});

@@ -396,6 +396,13 @@ describe('quiet sessions', () => {
     sessions.sweep();
     expect(sessions.openQueue(session.id)).toBe(q); // a message is pending
     q.markDone(id, 'completed');
+    // Kept context waits for no turn: it does not keep the queue open (it is durable).
+    const context = q.enqueue({
+      kind: 'chat',
+      trigger: false,
+      routing: { channelType: 'fullchat', platformId: 'room', threadId: null },
+      content: { text: 'by the way', sender: { id: 'u2' }, attachments: [] },
+    });
     sessions.queueFor(session); // asked for just now
     sessions.sweep();
     expect(sessions.openQueue(session.id)).toBe(q);
@@ -405,6 +412,7 @@ describe('quiet sessions', () => {
     expect(filesUnder(q.dir)).toEqual([]);
     const again = sessions.queueFor(session);
     expect(again.get(id)?.status).toBe('completed');
+    expect(again.get(context.id)?.status).toBe('pending');
     expect(sessions.openQueue(session.id)).toBe(again);
   });
 });
@@ -442,5 +450,33 @@ describe("a change of a group's provider", () => {
         .map((s) => s.sessionId)
         .sort(),
     ).toEqual([t.session.id, other.session.id].sort());
+  });
+});
+
+describe('an answered message whose reply waits for a delivery retry', () => {
+  it('neither keeps its sandbox running nor starts a new one', async () => {
+    class DownChannel extends FullChannel {
+      override async deliver(): Promise<string> {
+        throw new DeliveryError('the platform is down', true);
+      }
+    }
+    const { starts, q, id, sessions, session } = await setup(
+      LIVE,
+      { POLYCLAW_IDLE_TIMEOUT_MS: '1000' },
+      { ch: new DownChannel() },
+    );
+    await waitFor(() => starts.length === 1, 5000, 'the sandbox');
+    const runner = new RunnerQueue(q.dir);
+    cleanups.push(() => runner.close());
+    const routing = { channelType: 'fullchat', platformId: 'room', threadId: null };
+    runner.commit(
+      [{ kind: 'message', inReplyTo: id, routing, content: { text: 'the answer' } }],
+      [{ id, tries: 0 }],
+    );
+    sessions.kick(session.id);
+    await waitFor(() => sessions.sandboxes().length === 0, 5000, 'the idle sandbox to stop');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(starts).toHaveLength(1);
+    expect(q.get(id)?.status).toBe('pending'); // still waiting for its reply's delivery
   });
 });

@@ -291,6 +291,8 @@ describe('text limits of the message tools', () => {
     expect(await ask({ options: ['fine', 'o'.repeat(101)] })).toBe(
       `error: Option "${'o'.repeat(40)}…" is 101 characters; the limit is 100 (a button's label).`,
     );
+    // Options differ as replies are matched: "Yes." would answer "Yes".
+    expect(await ask({ options: ['Yes', 'yes.'] })).toBe('error: `options` must be distinct.');
     expect(queue.outboundSince(0)).toEqual([]);
   });
 });

@@ -173,6 +173,7 @@ describe('tool context', () => {
 
 describe('a tool call the client cancels', () => {
   it('ask_user_question stops waiting: no wait mark left to hold the turn, no heartbeat kept for it', async () => {
+    const beats = (r: RunnerQueue) => r.getState('heartbeat');
     const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
     const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
     const { buildServer } = await import('../src/runner/tools/server.js');
@@ -212,6 +213,9 @@ describe('a tool call the client cancels', () => {
       abort.abort();
       expect(await call).toMatch(/^client: /);
       await waitFor(() => !runner.personWaiting(), 3000, 'the wait mark to go');
+      const last = beats(runner);
+      await new Promise((r) => setTimeout(r, 2500)); // a waiting tool beats every 2 s
+      expect(beats(runner)).toBe(last);
     } finally {
       await client.close();
       await server.close();

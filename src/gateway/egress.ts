@@ -130,6 +130,8 @@ export async function tunnel(
     refuse(client, 403, 'Forbidden', `${t.host} resolves to a private address; egress there is refused`);
     return { route, status: 403, bytesIn: 0, bytesOut: 0 };
   }
+  // Its token revoked (the sandbox gone) while the name resolved: no connection is made for it.
+  if (client.destroyed) return { route, status: 0, bytesIn: 0, bytesOut: 0, error: 'client closed' };
   return new Promise((resolve) => {
     const up = o.connect(ip, t.port);
     const stats = { bytesIn: head.length, bytesOut: 0 };
@@ -165,6 +167,7 @@ export async function tunnel(
     });
     up.on('close', () => open && finish(200));
     client.on('error', () => finish(200, 'client error'));
-    client.on('close', () => open && finish(200));
+    // Gone before the upstream answered too: the dial is dropped, not left for the idle timeout.
+    client.on('close', () => (open ? finish(200) : finish(0, 'client closed')));
   });
 }

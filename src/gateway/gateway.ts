@@ -221,7 +221,7 @@ export class Gateway implements SandboxGatewayAccess {
         return finish({ route: routeName(req.url), status: 401, bytesOut: 0 });
       }
       if (!this.spend(caller, this.d.policy(caller.groupName).requestsPerHour)) {
-        req.resume();
+        hangUpAfter(req, res);
         sendError(res, 429, `agent group "${caller.groupName}" has used its hourly request budget`);
         return finish({ route: routeName(req.url), status: 429, bytesOut: 0 });
       }
@@ -278,13 +278,13 @@ export class Gateway implements SandboxGatewayAccess {
   }
 }
 
-/** How long a refused client has to read its answer before its connection is closed. */
+/** The longest a refused client's connection outlives its answer. */
 const HANG_UP_MS = 1000;
 
 /**
- * A refused request's connection ends after its answer: its body is read (so the answer is not
- * cut off by a reset) for HANG_UP_MS at most. Before, a client without a token held the
- * connection for as long as it trickled a body.
+ * A refused request's connection ends with its answer (no keep-alive: Node closes it once the
+ * answer is out), and at the latest HANG_UP_MS after it. Before, a client without a token held
+ * the connection for as long as it trickled a body.
  */
 function hangUpAfter(req: http.IncomingMessage, res: http.ServerResponse): void {
   res.shouldKeepAlive = false;

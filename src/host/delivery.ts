@@ -17,7 +17,7 @@ import { checkInside, readInside } from '../shared/confined.js';
 import type { Db } from './db/open.js';
 import { Notices, statusIn, type Notice } from './notices.js';
 import { cardProblem, questionProblem } from '../shared/outbound-rules.js';
-import { retryDelay } from './send-retry.js';
+import { MAX_CRASHED_SENDS, retryDelay } from './send-retry.js';
 import { OUTBOUND_BATCH, type InboundRow, type OutboundRow, type SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
@@ -162,7 +162,7 @@ export class Delivery {
     if (!adapter) return fail(`channel "${row.routing.channelType}" is not running`);
     // Found 'sending' with every attempt used: each host died sending it (a send that takes the
     // process down would otherwise be tried again at every start, for ever).
-    if (prev?.status === 'sending' && prev.attempts >= this.d.maxAttempts)
+    if (prev?.status === 'sending' && prev.attempts >= Math.min(this.d.maxAttempts, MAX_CRASHED_SENDS))
       return fail(`gave up after ${prev.attempts} attempts: the host stopped during each`);
     const target: DeliveryTarget = { platformId: row.routing.platformId, threadId: row.routing.threadId };
     const attempts = (prev?.attempts ?? 0) + 1;

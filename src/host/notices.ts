@@ -18,7 +18,7 @@ import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { RoutingSchema } from '../shared/messages.js';
 import type { Db } from './db/open.js';
-import { retryDelay } from './send-retry.js';
+import { MAX_CRASHED_SENDS, retryDelay } from './send-retry.js';
 import { getDelivery, openNotices, recordDelivery, type DeliveryRow } from './store/deliveries.js';
 import { safeJson } from '../shared/safe-json.js';
 import { getGroup } from './store/groups.js';
@@ -148,7 +148,7 @@ export class Notices {
     }
     // Found 'sending' with every attempt used: each host died sending it. Tried again at every
     // start, a send that takes the process down would keep the host from ever coming up.
-    if (row.status === 'sending' && row.attempts >= this.d.maxAttempts) {
+    if (row.status === 'sending' && row.attempts >= Math.min(this.d.maxAttempts, MAX_CRASHED_SENDS)) {
       log.error('could not deliver a notice; the host stopped during each attempt', {
         session: session.id,
         key: row.outId,

@@ -2,7 +2,7 @@
  * Which open session queues may be closed. Each open queue holds its database files and a
  * watch on its bells; kept for the life of the host, a session per thread made every thread
  * ever spoken in cost them, until the host ran out of files. A queue closes once nothing of its session is under way (the caller says what is:
- * a sandbox, a pass in its chain, a delivery wake to come), nothing of it is pending, and it
+ * a sandbox, a pass in its chain, a delivery wake to come), no message of it waits for a turn, and it
  * has not been asked for in QUIET_CLOSE_MS. The next message, timer or admin call opens it
  * again; an unreadable queue stays open (the passes that read it report why).
  */
@@ -24,7 +24,8 @@ export function quietSessions(
   for (const [id, q] of open) {
     if (d.busy(id) || d.now - d.lastUsed(id) < QUIET_CLOSE_MS) continue;
     try {
-      if (q.pendingIds().length === 0) quiet.push(id);
+      // Rows that wait for no turn (kept context, host notes) are durable and need no open queue.
+      if (!q.pending().some((m) => m.trigger)) quiet.push(id);
     } catch (err) {
       d.log.debug('a session queue that cannot be read stays open', { session: id, err });
     }

@@ -15,6 +15,8 @@ export interface RetryPolicy {
 
 /** How long to wait before the next try after `attempts` tries failed with `err`; null: give up. */
 export const MAX_RETRY_DELAY_MS = 5 * 60_000;
+/** A send found 'sending' this many times (the host died during each) is given up. */
+export const MAX_CRASHED_SENDS = 3;
 export const MAX_RETRY_AFTER_MS = 60 * 60_000;
 
 export function retryDelay(err: unknown, attempts: number, p: RetryPolicy): number | null {

@@ -21,7 +21,7 @@ import { groupDir, sessionDir } from './sandbox-spec.js';
 import { SessionQueue } from './session-queue.js';
 import { quietSessions } from './quiet-queues.js';
 import { publishMeta } from './session-meta.js';
-import { attemptKey, attemptsInFlight, TurnWatch, type Attempt } from './turn-watch.js';
+import { attemptKey, attemptsInFlight, TurnWatch, turnsDue, type Attempt } from './turn-watch.js';
 import { hasOpenQuestion } from './store/questions.js';
 import { Settlement } from './settlement.js';
 import { openNotices } from './store/deliveries.js';
@@ -210,7 +210,7 @@ export class SessionManager {
       return;
     }
     const q = this.queues.get(sessionId) ?? this.queueFor(getSession(this.d.db, sessionId));
-    const due = q.pending().filter((m) => m.trigger);
+    const due = turnsDue(q);
     if (due.length === 0) return;
     const nextAt = Math.min(...due.map((m) => m.processAfter));
     if (nextAt <= this.now()) this.pool.request(sessionId);
@@ -341,7 +341,7 @@ export class SessionManager {
   private isBusy(sessionId: string): boolean {
     const q = this.queues.get(sessionId);
     if (!q) return false;
-    return q.pending().some((m) => m.trigger);
+    return turnsDue(q).length > 0;
   }
 
   private startSandbox(sessionId: string) {

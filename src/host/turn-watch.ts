@@ -7,7 +7,7 @@
  * person is not running away. Follow-ups joining a turn get clocks of their own, so they cannot
  * restart the turn's.
  */
-import type { SessionQueue } from './session-queue.js';
+import type { AckRow, InboundRow, SessionQueue } from './session-queue.js';
 
 export interface Attempt {
   messageId: string;
@@ -23,6 +23,25 @@ export function attemptsInFlight(q: SessionQueue): Attempt[] {
     .acksFor([...tries.keys()])
     .filter((a) => a.status === 'processing' && a.tryNo === tries.get(a.messageId))
     .map((a) => ({ messageId: a.messageId, tryNo: a.tryNo }));
+}
+
+/**
+ * Trigger messages of `q` that still need a turn: pending, and not answered at their current
+ * try. An answered one whose reply only waits for a delivery retry (a platform outage may take
+ * many minutes) needs no sandbox: it must neither keep one running nor start one. Unreadable
+ * acks (a broken outbound.db) count as not answered.
+ */
+export function turnsDue(q: SessionQueue): InboundRow[] {
+  const due = q.pending().filter((m) => m.trigger);
+  if (due.length === 0) return due;
+  let acks: AckRow[];
+  try {
+    acks = q.acksFor(due.map((m) => m.id));
+  } catch {
+    return due; // the delivery pass reports and handles a broken queue
+  }
+  const answered = new Set(acks.filter((a) => a.status === 'completed').map(attemptKey));
+  return due.filter((m) => !answered.has(attemptKey({ messageId: m.id, tryNo: m.tries })));
 }
 
 export class TurnWatch {

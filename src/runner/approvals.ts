@@ -153,7 +153,7 @@ export function scriptApprover(d: {
   log: Logger;
   now?: () => number;
   timeoutMs?: number;
-  doorbell: Pick<Doorbell, 'wait'>;
+  doorbell: Pick<Doorbell, 'wait' | 'ring'>;
   pollMs: number;
   stopped: () => boolean;
 }): ScriptApproval {
@@ -171,6 +171,9 @@ export function scriptApprover(d: {
         { messageId: m.id, routing: m.routing },
         (allow, reason) => {
           decided = true;
+          // The watch below may still wait on the bell: ring it, so it ends now and no ring
+          // meant for the loop is taken by it later.
+          d.doorbell.ring();
           resolve({ allow, reason });
         },
       );

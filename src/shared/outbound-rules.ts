@@ -44,9 +44,12 @@ export function cardProblem(card: unknown): string | null {
   return `the card is not valid at ${issue.path.join('.') || 'its top'}: ${issue.message}`;
 }
 
+/** How an option and a reply naming it are compared: trimmed, a final dot aside, case aside. */
+export const optionKey = (s: string) => s.trim().replace(/\.$/, '').toLowerCase();
+
 /**
- * Why a question cannot be asked (one sentence the model can act on), or null. Options are
- * compared trimmed and case aside, as replies are matched (store/questions.ts matchOption).
+ * Why a question cannot be asked (one sentence the model can act on), or null. Options must
+ * differ by optionKey, as replies are matched (store/questions.ts matchOption).
  */
 export function questionProblem(q: { question: string; title?: string; options: string[] }): string | null {
   if (!q.question.trim()) return '`question` is empty.';
@@ -60,6 +63,6 @@ export function questionProblem(q: { question: string; title?: string; options: 
   const opts = q.options.map((o) => o.trim()).filter(Boolean);
   if (opts.length < 1 || opts.length > MAX_OPTIONS || opts.length !== q.options.length)
     return `\`options\` needs 1 to ${MAX_OPTIONS} non-empty choices.`;
-  if (new Set(opts.map((o) => o.toLowerCase())).size !== opts.length) return '`options` must be distinct.';
+  if (new Set(opts.map(optionKey)).size !== opts.length) return '`options` must be distinct.';
   return null;
 }

@@ -1,6 +1,7 @@
 /** Open questions per chat, and matching a person's reply to one of the options. */
 import { prep } from '../../shared/sql.js';
 import { z } from 'zod';
+import { optionKey } from '../../shared/outbound-rules.js';
 import type { Question, Routing } from '../../shared/messages.js';
 import type { Db } from '../db/open.js';
 
@@ -146,9 +147,8 @@ export function getQuestion(db: Db, questionId: string, now = Date.now()): OpenQ
  * first: options that are numbers ("5", "10", "15") are answered by writing them.
  */
 export function matchOption(options: string[], text: string): string | null {
-  const norm = (s: string) => s.trim().replace(/\.$/, '').toLowerCase();
-  const t = norm(text);
-  const named = options.find((o) => norm(o) === t);
+  const t = optionKey(text);
+  const named = options.find((o) => optionKey(o) === t);
   if (named !== undefined) return named;
   if (/^\d{1,2}$/.test(t)) return options[Number(t) - 1] ?? null;
   return null;
