@@ -113,6 +113,9 @@ describe('opencode approval policy: config and bookkeeping', () => {
       instructions: [],
     });
     expect(Object.keys(config.mcp as object).sort()).toEqual(['docs', 'polyclaw', 'polyclawish']);
+    // A question waits up to a day: OpenCode's 60 s MCP call timeout would cut it off.
+    const ours = (config.mcp as Record<string, { timeout?: number }>).polyclaw!;
+    expect(ours.timeout).toBeGreaterThanOrEqual(24 * 3600 * 1000);
   });
 
   it('answers each request once: the decision, else a reject when the turn ends; settled ones are forgotten', async () => {

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ApprovalPolicy } from '../../shared/messages.js';
 import { forOpencode, type StdioServer } from '../tools/config.js';
+import { MAX_QUESTION_TIMEOUT_S } from '../../shared/messages.js';
 import type { McpServerSpec, OpencodeSettings } from './opencode-settings.js';
 
 export const PROVIDER_ID = 'polyclaw';
@@ -115,7 +116,11 @@ export function buildConfig(opts: {
         models: { [s.model]: model },
       },
     },
-    mcp: { ...groupMcp(s.mcpServers, opts.tools.name), ...forOpencode(opts.tools) },
+    // Ours waits as long as a question may (a day), and a little more.
+    mcp: {
+      ...groupMcp(s.mcpServers, opts.tools.name),
+      ...forOpencode(opts.tools, (MAX_QUESTION_TIMEOUT_S + 600) * 1000),
+    },
     instructions: opts.instructions,
   };
 }

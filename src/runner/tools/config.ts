@@ -47,9 +47,18 @@ export function groupForClaude(
   return out;
 }
 
-/** OpenCode `mcp` entry. */
-export const forOpencode = (s: StdioServer) => ({
-  [s.name]: { type: 'local' as const, command: [s.command, ...s.args], environment: s.env, enabled: true },
+/**
+ * OpenCode `mcp` entry. `timeoutMs`: how long OpenCode waits for one tool call (its MCP
+ * client's default is 60 s, which cut off any question a person took longer on).
+ */
+export const forOpencode = (s: StdioServer, timeoutMs?: number) => ({
+  [s.name]: {
+    type: 'local' as const,
+    command: [s.command, ...s.args],
+    environment: s.env,
+    enabled: true,
+    ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
+  },
 });
 
 /** Codex config.toml `[mcp_servers.<name>]` fields (TOML rendering is the Codex provider's job). */
