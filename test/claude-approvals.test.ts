@@ -93,7 +93,15 @@ describe('claude under the approval policies', () => {
     expect(replies(r), r.stdout).toEqual(['no approval needed']);
   }, 60_000);
 
-  it("'deny': the Bash call is refused without asking", async () => {
+  it("'deny': the Bash call is refused without asking, whatever settings the agent planted", async () => {
+    // Settings in the agent's own folders that would grant Bash (permissions.allow outranks the
+    // policy): the user settings of its config dir and the project settings of its folder.
+    const grant = JSON.stringify({ permissions: { allow: ['Bash'] } });
+    const configDir = path.join(home, 'provider-state', 'claude', 'locked', 'config');
+    fs.mkdirSync(configDir, { recursive: true });
+    fs.writeFileSync(path.join(configDir, 'settings.json'), grant);
+    fs.mkdirSync(file('locked', '.claude'), { recursive: true });
+    fs.writeFileSync(file('locked', '.claude/settings.json'), grant);
     const r = await chat('locked', 'BASH[touch /workspace/agent/never.txt]');
     const out = replies(r);
     expect(

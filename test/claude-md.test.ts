@@ -165,6 +165,7 @@ describe('the claude host contribution', () => {
       endpoint: 'work',
       mcpServers: [],
       skills: ['pdf'],
+      approval: 'bypass' as const,
       config: { opencode: {} },
     };
     const c = claude.contribute(input);
@@ -185,5 +186,15 @@ describe('the claude host contribution', () => {
     expect(claude.contribute({ ...input, endpoint: null }).env).toEqual({
       POLYCLAW_CLAUDE_ROUTE: '/anthropic',
     });
+    // Under 'ask' and 'deny' the agent cannot grant itself tools or hooks: the settings files
+    // Claude Code reads are the host's, empty and read-only.
+    for (const approval of ['ask', 'deny'] as const) {
+      const locked = claude.contribute({ ...input, approval }).mounts.slice(3);
+      expect(locked.map((m) => [m.target, m.mode, m.file])).toEqual([
+        [`/workspace/agent/${DEFAULT_CONFIG_SUBDIR}/settings.json`, 'ro', true],
+        ['/workspace/agent/.claude/settings.json', 'ro', true],
+      ]);
+      expect(JSON.parse(fs.readFileSync(locked[0]!.source, 'utf8'))).toEqual({});
+    }
   });
 });

@@ -41,6 +41,7 @@ export function buildSpec(opts: {
     endpoint: group.endpoint,
     mcpServers: group.mcpServers,
     skills: group.skills,
+    approval: group.approval,
     config,
   });
   const mounts = buildMounts({

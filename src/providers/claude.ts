@@ -5,6 +5,10 @@
  *  - a per-group Claude config dir ($POLYCLAW_HOME/provider-state/claude/<group>/config:
  *    settings, session transcripts, skills links) mounted read-write as the agent folder's
  *    .claude-config, so sessions resume across sandbox restarts and survive session resets;
+ *  - under the 'ask' and 'deny' policies, settings files the host owns, empty and read-only,
+ *    over the config dir's settings.json and the agent folder's .claude/settings.json: in the
+ *    agent's hands they grant tools (permissions.allow outranks the policy), and run commands
+ *    unasked (hooks, apiKeyHelper);
  *  - the gateway route of the model calls in POLYCLAW_CLAUDE_ROUTE: /endpoints/<name> for a
  *    group with an endpoint, else /anthropic. Never a credential: the gateway adds it.
  */
@@ -15,6 +19,8 @@ import { createLogger } from '../shared/log.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { badRequest } from '../shared/errors.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
+import type { Mount } from '../sandbox/runtime.js';
 import type { ContributionInput } from './contribution.js';
 import { composeClaudeMd, FRAGMENTS_DIR, type McpServerInfo } from './claude-md.js';
 import { registerHostProvider } from './registry.js';
@@ -54,11 +60,19 @@ registerHostProvider({
       groupDir: input.groupDir,
       mcpServers: input.mcpServers,
     });
+    const locked: Mount[] = [];
+    if (input.approval !== 'bypass') {
+      const settings = path.join(root, 'md', 'settings.json');
+      writeFileAtomic(settings, '{}\n');
+      for (const target of [`${AGENT}/${CONFIG_SUBDIR}/settings.json`, `${AGENT}/.claude/settings.json`])
+        locked.push({ source: settings, target, mode: 'ro', file: true });
+    }
     return {
       mounts: [
         { source: config, target: `${AGENT}/${CONFIG_SUBDIR}`, mode: 'rw' },
         { source: claudeMd, target: `${AGENT}/CLAUDE.md`, mode: 'ro', file: true },
         { source: fragmentsDir, target: `${AGENT}/${FRAGMENTS_DIR}`, mode: 'ro' },
+        ...locked,
       ],
       env: { POLYCLAW_CLAUDE_ROUTE: input.endpoint ? `/endpoints/${input.endpoint}` : '/anthropic' },
       ownsSurfaces: true,

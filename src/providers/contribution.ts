@@ -17,6 +17,8 @@ export interface ContributionInput {
   mcpServers: Array<{ name: string; command?: string; args?: string[]; url?: string; instructions?: string }>;
   /** Shared skills the group selected. */
   skills: string[];
+  /** The group's approval policy: what the agent may not grant itself under 'ask' and 'deny'. */
+  approval: ApprovalPolicy;
   /** The host's configuration (never holds a secret): host-wide provider defaults. */
   config: Pick<Config, 'opencode'>;
 }
