@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  retriesExhausted,
   classifyError,
   summarizePermission,
   TurnTracker,
@@ -44,12 +45,26 @@ describe.skipIf(!fs.existsSync(FILE))('opencode event mapping (recorded stream)'
 
   it('fails the turn after repeated retries and reports session errors with a classification', () => {
     const t = new TurnTracker('s', 2);
-    const retry = {
+    const retry = (attempt: number) => ({
       type: 'session.status',
-      properties: { sessionID: 's', status: { type: 'retry', attempt: 1, message: 'HTTP 500' } },
-    };
-    expect(t.feed(retry)[0]).toMatchObject({ kind: 'event', event: { type: 'progress' } });
-    expect(t.feed(retry)).toEqual([{ kind: 'retry-exhausted', message: 'HTTP 500' }]);
+      properties: { sessionID: 's', status: { type: 'retry', attempt, message: 'HTTP 500' } },
+    });
+    const busy = { type: 'session.status', properties: { sessionID: 's', status: { type: 'busy' } } };
+    // Calls that each came through after one retry: not a model endpoint that keeps failing.
+    for (let i = 0; i < 3; i++) {
+      expect(t.feed(busy)).toEqual([{ kind: 'event', event: { type: 'activity' } }]);
+      expect(t.feed(retry(1))[0]).toMatchObject({ kind: 'event', event: { type: 'progress' } });
+    }
+    expect(t.feed(retry(2))).toEqual([{ kind: 'retry-exhausted', message: 'HTTP 500' }]);
+    expect(retriesExhausted('HTTP 500', 2)).toEqual({
+      type: 'error',
+      message: 'the model endpoint kept failing (2 retries): HTTP 500',
+      retryable: true,
+    });
+    expect(retriesExhausted('Rate limit exceeded (429)', 2)).toMatchObject({
+      retryable: true,
+      classification: 'quota',
+    });
     const u = new TurnTracker('s', 3);
     u.feed({
       type: 'session.error',

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpencodeProvider, type OpencodeDeps } from '../src/runner/providers/opencode.js';
 import type { AgentQuery, ProviderEvent } from '../src/shared/provider.js';
 import { createLogger } from '../src/shared/log.js';
-import { startFakeChat, type FakeChat } from './support/fake-chat-completions.js';
+import { defaultScript, startFakeChat, type FakeChat } from './support/fake-chat-completions.js';
 import { ROOT } from './support/cli.js';
 
 const TOKEN = 'pcgw-test-token-123';
@@ -122,6 +122,23 @@ describe('opencode provider (real opencode serve, fake model)', () => {
     await fake?.close();
     fs.rmSync(root, { recursive: true, force: true });
   });
+
+  it('a model endpoint that keeps answering 429 ends the turn after the retries, classified quota', async () => {
+    fake.script = () => ({ status: 429 });
+    try {
+      const p = make();
+      try {
+        const evs = await ask(p, 'anyone there?');
+        expect(finalsOf(evs)).toEqual([
+          expect.objectContaining({ type: 'error', retryable: true, classification: 'quota' }),
+        ]);
+      } finally {
+        await p.close();
+      }
+    } finally {
+      fake.script = defaultScript;
+    }
+  }, 60_000);
 
   it('answers a text turn with streamed deltas through the tap and the endpoint route', async () => {
     const evs = await ask(provider, 'hello there');

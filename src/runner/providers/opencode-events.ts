@@ -103,6 +103,26 @@ export function classifyError(e: OcError): {
   return { message, retryable: e.data?.isRetryable ?? true };
 }
 
+/**
+ * The error that ends a turn whose model call kept failing: a rate limit (429, "rate limit",
+ * "quota", "too many requests" in OpenCode's retry message) is classified 'quota', as a
+ * session error with status 429 is (classifyError).
+ */
+export function retriesExhausted(
+  message: string,
+  maxRetries: number,
+): { type: 'error'; message: string; retryable: true; classification?: ErrorClassification } {
+  const quota = /\b429\b|rate.?limit|too many requests|quota/i.test(message);
+  return {
+    type: 'error',
+    message: quota
+      ? `model endpoint quota or rate limit (${maxRetries} retries): ${message}`
+      : `the model endpoint kept failing (${maxRetries} retries): ${message}`,
+    retryable: true,
+    ...(quota ? { classification: 'quota' as const } : {}),
+  };
+}
+
 export class TurnTracker {
   private parts = new Map<string, Part>();
   private partOrder: string[] = [];
@@ -196,7 +216,9 @@ export class TurnTracker {
         const st = p.status as { type?: string; attempt?: number; message?: string } | undefined;
         if (st?.type === 'busy') this.busy = true;
         if (st?.type !== 'retry') return [{ kind: 'event', event: { type: 'activity' } }];
-        this.retries += 1;
+        // Consecutive retries of one model call: OpenCode numbers them, and starts again at 1
+        // for the next call (three calls that each came through after one retry are fine).
+        this.retries = typeof st.attempt === 'number' ? st.attempt : this.retries + 1;
         const msg = st.message ?? 'the model endpoint failed';
         if (this.retries >= this.maxRetries) return [{ kind: 'retry-exhausted', message: msg }];
         return [

@@ -25,7 +25,13 @@ import type { Logger } from '../../shared/log.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { OpencodeApprovals } from './opencode-approvals.js';
 import { PROVIDER_ID } from './opencode-config.js';
-import { TurnTracker, type OcEvent, type PermissionAsk, type TurnStep } from './opencode-events.js';
+import {
+  retriesExhausted,
+  TurnTracker,
+  type OcEvent,
+  type PermissionAsk,
+  type TurnStep,
+} from './opencode-events.js';
 import { SERVER_EXIT, STREAM_CLOSED, type OpencodeRuntime } from './opencode-runtime.js';
 
 export type TurnOutcome = 'done' | 'aborted' | 'timeout' | 'crashed';
@@ -140,11 +146,7 @@ export async function* runTurn(d: TurnDeps, text: string): AsyncGenerator<Provid
           break;
         case 'retry-exhausted':
           await abortSession(d);
-          yield {
-            type: 'error',
-            message: `the model endpoint kept failing (${d.maxRetries} retries): ${it.message}`,
-            retryable: true,
-          };
+          yield retriesExhausted(it.message, d.maxRetries);
           return 'done';
         case 'done':
           yield it.event;
