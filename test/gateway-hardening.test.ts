@@ -230,6 +230,41 @@ describe('connections the gateway does not keep', () => {
   });
 });
 
+describe('requests one sandbox may have open at once', () => {
+  it('past the cap a sandbox gets 429 at once; another sandbox is still served', async () => {
+    const up = await startFakeUpstream({ events: 40, gapMs: 50 });
+    const kit = await startKit({ upstreams: { anthropic: up.url }, maxPerSandbox: 2 });
+    try {
+      kit.vault.set({ name: 'claude', kind: 'anthropic', value: 'sk-ant-api03-' + 'c'.repeat(40) });
+      const a = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 'busy').token;
+      const b = kit.gateway.issue({ groupId: kit.groups.a.id, groupName: 'alpha' }, 'calm').token;
+      const stream = (tok: string) =>
+        request(kit.socket, {
+          method: 'POST',
+          path: '/anthropic/v1/messages',
+          headers: { 'x-api-key': tok },
+          body: '{}',
+        });
+      const long = [stream(a), stream(a)];
+      await expect.poll(() => up.requests.length).toBe(2);
+      const third = await stream(a);
+      expect(third.status).toBe(429);
+      expect(third.body).toContain('too many requests open at once');
+      expect(
+        (await request(kit.socket, { path: '/anthropic/v1/models', headers: { 'x-api-key': b } })).status,
+      ).toBe(200);
+      expect((await Promise.all(long)).map((r) => r.status)).toEqual([200, 200]);
+      // Its places are given back as its requests end.
+      expect(
+        (await request(kit.socket, { path: '/anthropic/v1/models', headers: { 'x-api-key': a } })).status,
+      ).toBe(200);
+    } finally {
+      await kit.close();
+      await up.close();
+    }
+  });
+});
+
 describe('gateway with a failing secret store', () => {
   let up: FakeUpstream;
   let kit: Kit;

@@ -106,6 +106,11 @@ export interface GatewayDeps {
    * reach the gateway: one that opens connections without end must not use up the host's files.
    */
   maxConnections?: number;
+  /**
+   * Requests and tunnels one sandbox may have open at once (default 128); more are answered
+   * 429, so one sandbox cannot hold every connection the listeners take.
+   */
+  maxPerSandbox?: number;
 }
 
 /** What a sandbox is given to reach the gateway. */

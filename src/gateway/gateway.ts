@@ -45,6 +45,8 @@ export class Gateway implements SandboxGatewayAccess {
   readonly tokens = new TokenRegistry();
   private servers: http.Server[] = [];
   private sockets = new Set<net.Socket>();
+  /** Open requests and tunnels by sandbox (maxPerSandbox). */
+  private open = new Map<string, number>();
   /** Open CONNECT tunnels by sandbox: its token's revocation closes them. */
   private tunnels = new Map<string, Set<net.Socket>>();
   private budget = new Map<string, { windowStart: number; count: number }>();
@@ -175,6 +177,19 @@ export class Gateway implements SandboxGatewayAccess {
     });
   }
 
+  /** Take one of the sandbox's places for `until` (a response or socket) till it closes; false when all are taken. */
+  private hold(sandboxId: string, until: { once(ev: 'close', fn: () => void): unknown }): boolean {
+    const n = this.open.get(sandboxId) ?? 0;
+    if (n >= (this.d.maxPerSandbox ?? 128)) return false;
+    this.open.set(sandboxId, n + 1);
+    until.once('close', () => {
+      const left = (this.open.get(sandboxId) ?? 1) - 1;
+      if (left > 0) this.open.set(sandboxId, left);
+      else this.open.delete(sandboxId);
+    });
+    return true;
+  }
+
   /** Counts one request against the group's hourly budget; false when it is spent. */
   private spend(caller: Caller, perHour: number | null): boolean {
     if (perHour === null) return true;
@@ -220,6 +235,11 @@ export class Gateway implements SandboxGatewayAccess {
         sendError(res, 401, 'unknown or expired gateway token');
         return finish({ route: routeName(req.url), status: 401, bytesOut: 0 });
       }
+      if (!this.hold(caller.sandboxId, res)) {
+        hangUpAfter(req, res);
+        sendError(res, 429, 'this sandbox has too many requests open at once; wait for some to end');
+        return finish({ route: routeName(req.url), status: 429, bytesOut: 0 });
+      }
       if (!this.spend(caller, this.d.policy(caller.groupName).requestsPerHour)) {
         hangUpAfter(req, res);
         sendError(res, 429, `agent group "${caller.groupName}" has used its hourly request budget`);
@@ -241,6 +261,10 @@ export class Gateway implements SandboxGatewayAccess {
     if (!caller) {
       refuse(sock, 407, 'Proxy Authentication Required', 'unknown or expired gateway token');
       return this.audit({ ...base, route: 'connect', status: 407, bytesIn: 0, bytesOut: 0, durationMs: 0 });
+    }
+    if (!this.hold(caller.sandboxId, sock)) {
+      refuse(sock, 429, 'Too Many Requests', 'this sandbox has too many requests open at once');
+      return this.audit({ ...base, route: 'connect', status: 429, bytesIn: 0, bytesOut: 0, durationMs: 0 });
     }
     const policy = this.d.policy(caller.groupName);
     if (!this.spend(caller, policy.requestsPerHour)) {
