@@ -17,7 +17,7 @@ import { checkInside, readInside } from '../shared/confined.js';
 import type { Db } from './db/open.js';
 import { Notices, statusIn, type Notice } from './notices.js';
 import { cardProblem, questionProblem } from '../shared/outbound-rules.js';
-import { MAX_CRASHED_SENDS, retryDelay } from './send-retry.js';
+import { crashedOut, retryDelay } from './send-retry.js';
 import { OUTBOUND_BATCH, type InboundRow, type OutboundRow, type SessionQueue } from './session-queue.js';
 import { getDelivery, platformIdForSeq, recordDelivery } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
@@ -160,9 +160,8 @@ export class Delivery {
     }
     const adapter = this.d.channels.get(row.routing.channelType);
     if (!adapter) return fail(`channel "${row.routing.channelType}" is not running`);
-    // Found 'sending' with every attempt used: each host died sending it (a send that takes the
-    // process down would otherwise be tried again at every start, for ever).
-    if (prev?.status === 'sending' && prev.attempts >= Math.min(this.d.maxAttempts, MAX_CRASHED_SENDS))
+    // Found 'sending' after the host died during it a few times (crashedOut, send-retry.ts).
+    if (prev && crashedOut(prev, this.d))
       return fail(`gave up after ${prev.attempts} attempts: the host stopped during each`);
     const target: DeliveryTarget = { platformId: row.routing.platformId, threadId: row.routing.threadId };
     const attempts = (prev?.attempts ?? 0) + 1;

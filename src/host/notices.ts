@@ -18,7 +18,7 @@ import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { RoutingSchema } from '../shared/messages.js';
 import type { Db } from './db/open.js';
-import { MAX_CRASHED_SENDS, retryDelay } from './send-retry.js';
+import { crashedOut, retryDelay } from './send-retry.js';
 import { getDelivery, openNotices, recordDelivery, type DeliveryRow } from './store/deliveries.js';
 import { safeJson } from '../shared/safe-json.js';
 import { getGroup } from './store/groups.js';
@@ -146,9 +146,7 @@ export class Notices {
       log.error('notice not sent: this agent group may no longer post to that chat', { session: session.id });
       return set({ status: 'skipped', error: 'may not post to that chat' });
     }
-    // Found 'sending' with every attempt used: each host died sending it. Tried again at every
-    // start, a send that takes the process down would keep the host from ever coming up.
-    if (row.status === 'sending' && row.attempts >= Math.min(this.d.maxAttempts, MAX_CRASHED_SENDS)) {
+    if (crashedOut(row, this.d)) {
       log.error('could not deliver a notice; the host stopped during each attempt', {
         session: session.id,
         key: row.outId,

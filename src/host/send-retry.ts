@@ -19,6 +19,13 @@ export const MAX_RETRY_DELAY_MS = 5 * 60_000;
 export const MAX_CRASHED_SENDS = 3;
 export const MAX_RETRY_AFTER_MS = 60 * 60_000;
 
+/**
+ * A send found 'sending' (the host died during it) this often is given up: tried again at
+ * every start, a send that takes the process down would keep the host from ever coming up.
+ */
+export const crashedOut = (row: { status: string; attempts: number }, p: RetryPolicy) =>
+  row.status === 'sending' && row.attempts >= Math.min(p.maxAttempts, MAX_CRASHED_SENDS);
+
 export function retryDelay(err: unknown, attempts: number, p: RetryPolicy): number | null {
   const transient = err instanceof DeliveryError ? err.transient : true;
   if (!transient || attempts >= p.maxAttempts) return null;

@@ -56,10 +56,11 @@ export class SessionManager {
   /** When each session's delivery wake is due (kickLater). */
   private readonly kickAt = new Map<string, number>();
   private dirty = new Set<string>();
-  /** The runtime signature of the group settings each session's sandbox was started with. */
-  private signatures = new Map<string, string>();
-  /** The group and provider each started sandbox was built for (mustWait). */
-  private builtFor = new Map<string, { groupId: string; provider: string }>();
+  /**
+   * What each session's sandbox was started with: the runtime signature of its group's
+   * settings (groupChanged), and its group and provider (mustWait).
+   */
+  private builtFor = new Map<string, { signature: string; groupId: string; provider: string }>();
   /** How long each session's attempts in flight have run, on the host's clock (maxTurnMs). */
   private readonly turns: TurnWatch;
   /** Sessions whose start-up recovery has not run yet (see recover). */
@@ -132,7 +133,6 @@ export class SessionManager {
     this.deleted.add(sessionId);
     this.pool.drop(sessionId);
     this.closeQueue(sessionId);
-    this.signatures.delete(sessionId);
     this.builtFor.delete(sessionId);
     this.kickAt.delete(sessionId);
     this.dirty.delete(sessionId);
@@ -167,16 +167,17 @@ export class SessionManager {
    * and retire the sandboxes started with other runtime settings (the next turn gets a new one).
    */
   groupChanged(agentGroupId: string): void {
-    const signature = runtimeSignature(getGroup(this.d.db, agentGroupId));
+    const group = getGroup(this.d.db, agentGroupId);
+    const signature = runtimeSignature(group);
     for (const [sid, q] of this.queues) {
       const s = getSession(this.d.db, sid);
       if (s.agentGroupId !== agentGroupId) continue;
       publishMeta(this.d.db, this.d.config.timezone, s, q);
-      if (!this.pool.isRunning(sid) || this.signatures.get(sid) === signature) continue;
+      const built = this.builtFor.get(sid);
+      if (!this.pool.isRunning(sid) || built?.signature === signature) continue;
       // Another provider mounts other names over the group folder: the old sandbox goes now
       // (its turn is tried again), not after its turn, for the new ones wait for it (mustWait).
-      if (this.builtFor.get(sid)?.provider !== getGroup(this.d.db, agentGroupId).provider)
-        void this.pool.stop(sid);
+      if (built?.provider !== group.provider) void this.pool.stop(sid);
       else this.pool.retire(sid);
     }
   }
@@ -348,8 +349,11 @@ export class SessionManager {
     const session = getSession(this.d.db, sessionId);
     const group = getGroup(this.d.db, session.agentGroupId);
     const handle = launchSandbox(this.d, group, sessionId, this.queueFor(session));
-    this.signatures.set(sessionId, runtimeSignature(group));
-    this.builtFor.set(sessionId, { groupId: group.id, provider: group.provider });
+    this.builtFor.set(sessionId, {
+      signature: runtimeSignature(group),
+      groupId: group.id,
+      provider: group.provider,
+    });
     return handle;
   }
 

@@ -138,15 +138,19 @@ export class RunnerLoop {
   private gate(batch: PendingMessage[]): Promise<PendingMessage[]> {
     const { queue, cwd, log, runScript } = this.d;
     const policy = batch.some(hasScript) ? queue.meta().approval : 'bypass';
-    const approve = scriptApprover({
-      queue,
-      log,
-      now: this.now,
-      timeoutMs: this.d.approvalTimeoutMs,
-      doorbell: this.d.doorbell,
-      pollMs: this.d.safetyPollMs ?? 30_000,
-      stopped: () => this.stopped,
-    });
+    // Only a batch with a script under 'ask' needs one (not every chat message's batch).
+    const approve =
+      policy === 'ask'
+        ? scriptApprover({
+            queue,
+            log,
+            now: this.now,
+            timeoutMs: this.d.approvalTimeoutMs,
+            doorbell: this.d.doorbell,
+            pollMs: this.d.safetyPollMs ?? 30_000,
+            stopped: () => this.stopped,
+          })
+        : undefined;
     return gateTaskScripts(batch, { queue, cwd, log, run: runScript, policy, approve });
   }
 
