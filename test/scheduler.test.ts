@@ -585,6 +585,34 @@ describe('task actions on the live series', () => {
     expect(notices()).toEqual([expect.stringMatching(/task id "digest" is already in use/)]);
   });
 
+  it('a blank schedule field counts as not given, and no action the host cannot apply stops the session: it is refused and the next rows go on', async () => {
+    // A blank `at` beside a cron broke the table's one-schedule check: the row threw on every
+    // pass and nothing of the session was delivered or settled again.
+    await schedule('blank-at', { at: '', cron: '0 9 * * *' });
+    await schedule('both-blank', { at: '', cron: '' });
+    await schedule('once', { at: isoAt(T0 + 2 * HOUR) });
+    await act({ type: 'update_task', taskId: 'once', patch: { cron: '' } });
+    await act({ type: 'update_task', taskId: 'blank-at', patch: { at: '' } });
+    expect(getTask(db, mine.agentGroupId, 'blank-at')).toMatchObject({ at: null, cron: '0 9 * * *' });
+    expect(getTask(db, mine.agentGroupId, 'once')).toMatchObject({ at: isoAt(T0 + 2 * HOUR), cron: null });
+    // A stored schedule that no longer parses (an older build's rules, a zone since removed).
+    await act({ type: 'pause_task', taskId: 'blank-at' });
+    db.prepare(`UPDATE tasks SET timezone = 'Mars/Olympus_Mons' WHERE id = 'blank-at'`).run();
+    await act({ type: 'resume_task', taskId: 'blank-at' });
+    // Whatever else goes wrong applying an action.
+    db.exec(`CREATE TRIGGER no_tasks BEFORE INSERT ON tasks BEGIN SELECT RAISE(ABORT, 'disk says no'); END`);
+    await schedule('later', { cron: '0 10 * * *' });
+    expect(notices()).toEqual([
+      expect.stringMatching(/schedule_task request .* refused: give at .* or cron/),
+      expect.stringMatching(/resume_task request .* refused: .*Mars\/Olympus_Mons/),
+      expect.stringMatching(/schedule_task request .* refused: the host could not apply it: disk says no/),
+    ]);
+    expect(getTask(db, mine.agentGroupId, 'blank-at')?.status).toBe('paused');
+    // Every row was handled: the next pass has nothing left to stop on.
+    const q = sessions.queueFor(mine);
+    expect(q.outboundSince(0).every((r) => getDelivery(db, mine.id, r.id)?.status === 'sent')).toBe(true);
+  });
+
   it('handles each action row once (ledger), even when delivery runs again', async () => {
     await act({ type: 'cancel_task', taskId: 'nope' });
     const q = sessions.queueFor(mine);

@@ -118,8 +118,14 @@ export class Scheduler {
         action,
       );
       this.log.info('task action applied', { session: session.id, action: action.type, task: task.id });
-    } catch (err) {
-      if (!(err instanceof TaskRefused)) throw err;
+    } catch (caught) {
+      // Anything else that goes wrong is refused too: thrown, the row would stop the session's
+      // delivery on every pass, and nothing of it would be delivered or settled again.
+      const err =
+        caught instanceof TaskRefused
+          ? caught
+          : new TaskRefused(`the host could not apply it: ${errorMessage(caught)}`);
+      if (err !== caught) this.log.error('task action failed', { session: session.id, err: caught });
       this.log.warn('task action refused', { session: session.id, action: action.type, reason: err.message });
       queue.enqueue({
         kind: 'system',

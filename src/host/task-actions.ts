@@ -106,7 +106,9 @@ function schedule(ctx: ActionContext, spec: TaskSpec): Task {
     if (same) return existing;
     throw new TaskRefused(`task id "${spec.id}" is already in use; schedule it under a new id`);
   }
-  const when = schedulingOf(ctx, spec.at, spec.cron);
+  const at = given(spec.at);
+  const cron = given(spec.cron);
+  const when = schedulingOf(ctx, at, cron);
   if (countLiveTasks(ctx.db, ctx.agentGroupId) >= MAX_LIVE_TASKS)
     throw new TaskRefused(
       `this agent group already has ${MAX_LIVE_TASKS} live tasks; cancel some first (list_tasks shows them)`,
@@ -118,8 +120,8 @@ function schedule(ctx: ActionContext, spec: TaskSpec): Task {
       agentGroupId: ctx.agentGroupId,
       sessionId: ctx.sessionId,
       prompt: spec.prompt,
-      cron: spec.cron,
-      at: spec.at,
+      cron,
+      at,
       script: spec.script,
       timezone: ctx.timezone,
       routing: ctx.routing,
@@ -132,10 +134,10 @@ function schedule(ctx: ActionContext, spec: TaskSpec): Task {
 
 function update(ctx: ActionContext, t: Task, patch: TaskPatch): Task {
   // Setting one kind of schedule replaces the other unless the patch names both.
-  let at = patch.at !== undefined ? patch.at : t.at;
-  let cron = patch.cron !== undefined ? patch.cron : t.cron;
-  if (patch.at && patch.cron === undefined) cron = null;
-  if (patch.cron && patch.at === undefined) at = null;
+  let at = patch.at !== undefined ? given(patch.at) : t.at;
+  let cron = patch.cron !== undefined ? given(patch.cron) : t.cron;
+  if (given(patch.at) && patch.cron === undefined) cron = null;
+  if (given(patch.cron) && patch.at === undefined) at = null;
   const prompt = patch.prompt ?? t.prompt;
   const script = patch.script !== undefined ? patch.script : t.script;
   checkText(prompt, script);
@@ -166,8 +168,18 @@ function schedulingOf(ctx: ActionContext, at: string | null, cron: string | null
   throw new TaskRefused('give at (a one-shot time) or cron (a recurring schedule)');
 }
 
+/** A schedule field as the tools mean it: blank is "not given" (the table holds exactly one). */
+const given = (v: string | null | undefined): string | null => (v?.trim() ? v : null);
+
 function nextRun(cron: string, tz: string, after: number): number {
-  const n = nextCronRun(cron, tz, after);
+  let n: number | null;
+  try {
+    n = nextCronRun(cron, tz, after);
+  } catch (err) {
+    // A stored schedule an older build accepted, or a zone since removed from the tz database.
+    if (err instanceof PolyclawError) throw new TaskRefused(err.message);
+    throw err;
+  }
   if (n === null) throw new TaskRefused(`cron "${cron}" has no future run`);
   return n;
 }
