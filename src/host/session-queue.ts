@@ -81,6 +81,9 @@ export interface RunnerLine {
   retract(): void;
 }
 
+/** Asked at every firing: an index (messages_in_series) keeps it off the session's whole history. */
+export const TASK_RUN_SQL = `SELECT 1 FROM messages_in WHERE series_id = ? AND json_extract(content, '$.task.runAt') = ?`;
+
 export class SessionQueue {
   private inbound: Db;
   private outbound: Db | null = null;
@@ -197,10 +200,7 @@ export class SessionQueue {
 
   /** Whether the run of task series `seriesId` scheduled for `runAt` was already enqueued (idempotent firing). */
   hasTaskRun(seriesId: string, runAt: number): boolean {
-    return !!prep(
-      this.inbound,
-      `SELECT 1 FROM messages_in WHERE series_id = ? AND json_extract(content, '$.task.runAt') = ?`,
-    ).get(seriesId, runAt);
+    return !!prep(this.inbound, TASK_RUN_SQL).get(seriesId, runAt);
   }
 
   /** Replace the mirror of the agent group's tasks (read in the sandbox by list_tasks and the task tools). */

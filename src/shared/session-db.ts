@@ -111,6 +111,7 @@ CREATE TABLE IF NOT EXISTS messages_in (
 );
 CREATE INDEX IF NOT EXISTS messages_in_pending ON messages_in(status, process_after);
 CREATE INDEX IF NOT EXISTS messages_in_platform_id ON messages_in(json_extract(content, '$.platformMessageId'));
+CREATE INDEX IF NOT EXISTS messages_in_series ON messages_in(series_id, json_extract(content, '$.task.runAt'));
 CREATE TABLE IF NOT EXISTS destinations (name TEXT PRIMARY KEY, kind TEXT NOT NULL, routing TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
