@@ -252,6 +252,14 @@ describe('scheduler timing', () => {
     expect(taskRuns().filter((r) => r.content.task!.id === 'hourly')).toHaveLength(2);
   });
 
+  it('fires on time after the machine wakes from sleep: timers run on a clock that stops while it sleeps', async () => {
+    await schedule('wake', { at: isoAt(T0 + 10 * HOUR) });
+    clock.advance(30 * 60_000);
+    clock.suspend(9 * HOUR + 40 * 60_000); // wakes 10 min after the run was due
+    clock.advance(60_000);
+    expect(taskRuns()).toHaveLength(1);
+  });
+
   it('does not enqueue the same run twice when a crash left next_run_at behind', async () => {
     await schedule('hourly', { cron: '0 * * * *' });
     clock.advance(HOUR);

@@ -1,7 +1,7 @@
 /**
  * The scheduler: event-driven, ONE timer armed on the earliest next_run_at of any active task
- * series and re-armed after every change; a timer is never longer than `maxTimerMs`, which is
- * only a safety net (clock jumps, setTimeout's 24.8-day limit).
+ * series and re-armed after every change; a timer is never longer than MAX_TIMER_MS, a safety
+ * net for wall-clock jumps, the machine's sleep and setTimeout's 24.8-day limit.
  *
  * Invariants:
  * - Recurrence comes from the scheduled instant, never the fire time: the next occurrence is
@@ -34,6 +34,13 @@ import { taskAnswer } from './task-routing.js';
 import { nextCronRun } from '../shared/schedule.js';
 
 /** What the scheduler needs from the session manager. */
+/**
+ * The longest the one timer sleeps. Node's timers run on a clock that stops while the machine
+ * sleeps, so after a suspend a run falls due on the wall clock while the timer still waits for
+ * its remainder: a minute bounds how late that makes it.
+ */
+export const MAX_TIMER_MS = 60_000;
+
 export interface SchedulerSessions {
   queueFor(session: Session): SessionQueue;
   /** The session's queue if it is open (closed queues get the mirror when they open). */
@@ -168,7 +175,7 @@ export class Scheduler {
     if (this.stopped) return;
     const next = earliestRun(this.d.db);
     if (next === null) return;
-    const delay = Math.min(Math.max(0, next - this.now()), this.d.maxTimerMs ?? 3_600_000);
+    const delay = Math.min(Math.max(0, next - this.now()), this.d.maxTimerMs ?? MAX_TIMER_MS);
     this.timer = this.timers.set(() => {
       this.timer = null;
       this.safeTick();

@@ -24,6 +24,15 @@ export class FakeClock {
     return this.timers.length;
   }
 
+  /**
+   * The machine sleeps for `ms` (a laptop's lid closed): the wall clock moves on, timers do not
+   * run meanwhile and come due that much later, as Node's monotonic timers do.
+   */
+  suspend(ms: number): void {
+    this.now += ms;
+    for (const t of this.timers) t.at += ms;
+  }
+
   /** Move time forward by `ms`, running every timer that comes due, in order. Bounded. */
   advance(ms: number): void {
     const end = this.now + ms;
