@@ -80,6 +80,26 @@ describe('nextCronRun across DST (Europe/Paris)', () => {
   });
 });
 
+describe('day-of-month and day-of-week together, as Vixie cron reads them', () => {
+  it('both restricted: either matches (the 1st and 15th, and every Friday)', () => {
+    expect(runs('0 9 1,15 * 5', 'UTC', '2026-05-31T12:00:00Z', 4)).toEqual([
+      '2026-06-01T09:00:00.000Z',
+      '2026-06-05T09:00:00.000Z',
+      '2026-06-12T09:00:00.000Z',
+      '2026-06-15T09:00:00.000Z',
+    ]);
+  });
+  it('a field that starts with "*" (a step) restricts together with the other: Mondays on odd dates only', () => {
+    expect(runs('0 9 */2 * 1', 'UTC', '2026-05-31T12:00:00Z', 3)).toEqual([
+      '2026-06-01T09:00:00.000Z',
+      '2026-06-15T09:00:00.000Z',
+      '2026-06-29T09:00:00.000Z',
+    ]);
+    // the 13th when it is a Sunday (*/7 is 0 and 7)
+    expect(runs('0 9 13 * */7', 'UTC', '2026-01-01T00:00:00Z', 1)).toEqual(['2026-09-13T09:00:00.000Z']);
+  });
+});
+
 describe('resolveAt', () => {
   const now = Date.parse('2026-06-01T10:00:00Z');
   it('reads ISO-8601 with Z or an offset', () => {

@@ -9,7 +9,8 @@
  *   hour, so `30 2 * * *` and also `30 2,14 * * *` or `30 2-3 * * *`) whose time falls in a
  *   spring-forward gap runs at the first valid time after the gap, and runs once when its time
  *   occurs twice; interval jobs (`*\/15 * * * *`, `0 * * * *`) skip gap times and run on both
- *   occurrences of a repeated time.
+ *   occurrences of a repeated time. Day-of-month and day-of-week combine as in Vixie cron
+ *   (starredDay).
  * - A local wall-clock `at` (`2026-12-01 09:30`, `2026-12-01T09:30[:ss]`) is read in the group's
  *   timezone. In a DST gap it is moved forward by the gap's length (02:30 on a 02:00→03:00
  *   spring-forward day is 03:30); in an overlap the earlier instant wins (the first 02:30).
@@ -27,8 +28,19 @@ function evaluator(expr: string, timezone?: string): Cron {
   return new Cron(expr.trim(), {
     mode: '5-part',
     fixedTimeRule: 'no-wildcard',
+    domAndDow: starredDay(expr),
     ...(timezone ? { timezone } : {}),
   });
+}
+
+/**
+ * Vixie cron matches a day when day-of-month OR day-of-week matches, unless either field
+ * starts with "*" (a step such as "*\/2" included): then both must. croner treats only a bare
+ * "*" so, which read "0 9 *\/2 * 1" as every odd date and every Monday.
+ */
+function starredDay(expr: string): boolean {
+  const f = expr.trim().split(/\s+/);
+  return f.length === 5 && (/^[*?]/.test(f[2]!) || /^[*?]/.test(f[4]!));
 }
 
 /** The fields of a 5-field cron and the numbers each takes (day of week: 0 or 7 is Sunday). */
