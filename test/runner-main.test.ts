@@ -1,5 +1,6 @@
 /** The runner process's entry point, in-process, on a real session directory. */
 import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { GROUP_FILE } from '../src/runner/providers/opencode-settings.js';
 import { CodexConfigError } from '../src/runner/providers/codex-config.js';
 import { ProviderConfigError } from '../src/shared/provider.js';
 import { sessionMeta, TERMINAL } from './support/meta.js';
-import { BASE_ENV, MAIN, tempHome } from './support/cli.js';
+import { BASE_ENV, MAIN, tempHome, waitFor } from './support/cli.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -86,6 +87,48 @@ describe('runner entry point', () => {
     expect(code).toBeGreaterThan(0);
     expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^polyclaw: .*no-such-provider/)]);
   });
+
+  it('a runner whose loop fails (its outbound.db locked past the busy wait) exits with a one-line error instead of lingering idle', async () => {
+    // A live runner that does nothing keeps its sandbox "busy": the host would neither stop it
+    // nor count the attempt, and the message would wait, untold, until the host restarted.
+    const home = tempHome('polyclaw-runner-main-');
+    dirs.push(home);
+    const agentDir = path.join(home, 'agent');
+    fs.mkdirSync(agentDir);
+    const host = new SessionQueue(path.join(home, 'session'));
+    host.setMeta(sessionMeta({ provider: 'mock' }), []);
+    const runner = spawn(process.execPath, [MAIN, 'runner'], {
+      env: {
+        ...BASE_ENV,
+        POLYCLAW_LOG_LEVEL: 'error',
+        POLYCLAW_SESSION_DIR: host.dir,
+        POLYCLAW_AGENT_DIR: agentDir,
+        POLYCLAW_GATEWAY_URL: 'http://127.0.0.1:9',
+      },
+      stdio: ['pipe', 'ignore', 'pipe'], // stdin stays open, as the host's pipe does
+    });
+    let stderr = '';
+    runner.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<[number | null, string | null]>((r) => runner.once('exit', (c, sig) => r([c, sig])));
+    const lock = await waitFor(() => {
+      const file = path.join(host.dir, 'outbound.db');
+      return fs.existsSync(file) ? new Database(file) : null;
+    }, 5000);
+    try {
+      lock.exec('BEGIN IMMEDIATE');
+      host.enqueue({ kind: 'chat', trigger: true, routing: TERMINAL, content: { text: 'hello', attachments: [] } });
+      const timer = setTimeout(() => runner.kill('SIGKILL'), 15_000);
+      const [code, signal] = await exited;
+      clearTimeout(timer);
+      expect(signal).toBeNull(); // exited by itself, not killed by the timer
+      expect(code).toBeGreaterThan(0);
+      expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^polyclaw: database is locked/)]);
+    } finally {
+      lock.close();
+      host.close();
+      runner.kill('SIGKILL');
+    }
+  }, 30_000);
 
   it('a group file the agent broke (not JSON) fails the due messages at once, naming the file', async () => {
     const home = tempHome('polyclaw-runner-main-');

@@ -84,11 +84,18 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exit(process.exitCode ?? 0);
 });
 
+// The runner ends when its loop does, whatever still holds the event loop (the host's pipe on
+// stdin, a provider's child): a live runner doing nothing keeps its sandbox "busy", so the host
+// would neither stop it nor count the attempt, and the message would wait untold.
+const exitWhenDone = process.argv[2] === 'runner';
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    if (exitWhenDone) process.exit(code);
   },
   (err: unknown) => {
     process.exitCode = reportError(err, wantsJson(process.argv));
+    if (exitWhenDone) process.exit(process.exitCode);
   },
 );

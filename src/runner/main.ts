@@ -7,7 +7,8 @@
  *
  * Invariant: whatever the runner opened is closed however it ends, a failed start included; a
  * gateway listener left open would keep the process, and so its sandbox slot, alive. Any other
- * start-up error is rethrown: `polyclaw` reports it in one line and exits non-zero.
+ * start-up error, and any error out of the loop, is rethrown: `polyclaw` reports it in one line
+ * and exits non-zero at once (cli/main.ts), and the host counts the attempt.
  */
 import { createLogger, type Logger } from '../shared/log.js';
 import { Doorbell } from '../shared/doorbell.js';
