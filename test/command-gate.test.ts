@@ -65,7 +65,7 @@ describe('command gate', () => {
       const cmd = text.trim().split(/\s/)[0]!.slice(1);
       expect(told).toEqual([
         {
-          key: `refused:pm-${text}`,
+          key: `refused:["chat","room-1",null,"pm-${text}"]`,
           routing: { channelType: 'chat', platformId: 'room-1', threadId: null },
           text: slashCommandRefusal(cmd),
           replyTo: `pm-${text}`,
@@ -74,6 +74,21 @@ describe('command gate', () => {
       expect(told[0]!.text).toMatch(/only an admin/);
     },
   );
+
+  it('a refusal is told once per message of each chat: the same platform id in another chat is another message', async () => {
+    // Platform ids are unique within a chat only; a session of the group can span chats.
+    const g = createGroup(db, 'everywhere', { provider: 'claude' });
+    for (const room of ['room-2', 'room-3'])
+      createWiring(db, ensureMessagingGroup(db, 'chat', room).id, g.id, {
+        engageMode: 'pattern',
+        pattern: '.*',
+        sessionMode: 'agent-shared',
+      });
+    await router.route(ev('guest', '/cost', { platformId: 'room-2', platformMessageId: 'pm-7' }));
+    await router.route(ev('guest', '/cost', { platformId: 'room-3', platformMessageId: 'pm-7' }));
+    expect(told.map((t) => t.routing.platformId)).toEqual(['room-2', 'room-3']);
+    expect(new Set(told.map((t) => t.key)).size).toBe(2);
+  });
 
   it('passes native commands from admins (by role or as flagged by the channel) to the session', async () => {
     const [byRole] = await router.route(ev('boss', '/compact'));

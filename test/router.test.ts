@@ -361,6 +361,20 @@ describe('answers to open questions', () => {
     expect(other).toMatchObject({ engaged: true, group: 'c' });
   });
 
+  it('a message delivered again does not answer a question asked after it was first queued', async () => {
+    // A platform's webhook retry, or an agent chat replayed after a crash: the person never saw
+    // the question, so their earlier "yes" must not approve or answer it.
+    wire('a', { engageMode: 'pattern', pattern: '.*' });
+    const msg = ev({ text: 'yes', platformMessageId: 'pm-early' });
+    const [first] = await router.route(msg);
+    expect(first).toMatchObject({ engaged: true, group: 'a' });
+    ask(first!.sessionId, 'q-late', ['yes', 'no']);
+    expect(await router.route(msg)).toEqual([first]);
+    expect(answers(first!.sessionId)).toEqual([]);
+    expect(getQuestion(db, 'q-late')).not.toBeNull(); // still open
+    expect(rows(first!.sessionId).filter((m) => m.kind === 'chat')).toHaveLength(1);
+  });
+
   it('a reply answers the oldest question it fits, not only the oldest question of the chat', async () => {
     const [sa, sb] = twoSessions();
     ask(sa!, 'q-a', ['Yes', 'No'], false, Date.now() - 1000);

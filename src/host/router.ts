@@ -31,7 +31,7 @@ import {
   openQuestionsFor,
   type OpenQuestion,
 } from './store/questions.js';
-import { getSession, resolveSession, touchSession, type Session } from './store/sessions.js';
+import { existingSession, getSession, resolveSession, touchSession, type Session } from './store/sessions.js';
 import { ensureUser, isAdmin, isMember } from './store/users.js';
 import type { SessionQueue } from './session-queue.js';
 
@@ -75,6 +75,15 @@ const answered = (sessionId: string, questionId: string): AcceptedMessage => ({
   engaged: false,
   answered: true,
 });
+
+/**
+ * A refusal's notice key: once per message of a chat (platform ids are unique within a chat
+ * only, and a session can span chats); a message without an id is told each time.
+ */
+const refusalKey = (chat: Routing, platformMessageId: string | undefined): string =>
+  platformMessageId
+    ? `refused:${JSON.stringify([chat.channelType, chat.platformId, chat.threadId, platformMessageId])}`
+    : `refused:${randomUUID()}`;
 
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
@@ -151,7 +160,11 @@ export class Router {
       const option = matchOption(q.options, event.text);
       return option === null ? [] : [{ q, option }];
     });
-    if (fitting.length) {
+    // A message delivered again answers nothing: a question asked since its first delivery
+    // was never seen by its sender. It goes on below to be found queued already.
+    const redelivered =
+      fitting.length > 0 && !!event.platformMessageId && this.queuedAlready(chat, event.platformMessageId);
+    if (fitting.length && !redelivered) {
       const mine = fitting.find((f) => this.mayAnswer(f.q, event.sender));
       // Out of a question's scope, a reply is an ordinary message (routed by scope below); only
       // an approval's refusal is told.
@@ -160,7 +173,7 @@ export class Router {
         const session = getSession(db, fitting[0]!.q.sessionId);
         await this.deps.tell?.(
           session,
-          `refused:${event.platformMessageId ?? randomUUID()}`,
+          refusalKey(chat, event.platformMessageId),
           chat,
           'Only an admin of this group can answer an approval request.',
           event.platformMessageId,
@@ -240,7 +253,7 @@ export class Router {
     const command = engaged && !senderIsAdmin ? nativeSlashCommand(event.text) : null;
     if (command) {
       log.info('refused a native slash command', { group: group.name, command, sender: event.sender.id });
-      const key = `refused:${event.platformMessageId ?? randomUUID()}`;
+      const key = refusalKey(chat, event.platformMessageId);
       await this.deps.tell?.(
         session,
         key,
@@ -285,6 +298,17 @@ export class Router {
       },
     });
     return { group: group.name, sessionId: session.id, messageId: id, seq, engaged };
+  }
+
+  /** Whether a session wired to this chat holds this platform message already. */
+  private queuedAlready(chat: Routing, platformMessageId: string): boolean {
+    const { db } = this.deps;
+    const mg = findMessagingGroup(db, chat.channelType, chat.platformId);
+    if (!mg) return false;
+    return wiringsForMessagingGroup(db, mg.id).some((w) => {
+      const s = existingSession(db, w.agentGroupId, w.sessionMode, mg.id, chat.threadId);
+      return !!s && !!this.deps.queueFor(s).byPlatformMessage(chat, platformMessageId);
+    });
   }
 
   private inScope(w: Wiring, sender: InboundEvent['sender'], userId: string, mgId: string): boolean {

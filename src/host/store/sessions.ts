@@ -55,6 +55,22 @@ export function sessionKey(mode: SessionMode, messagingGroupId: string, threadId
   return `chat:${messagingGroupId}`;
 }
 
+/** The session a wiring's messages of this chat and thread go to, if it exists yet. */
+export function existingSession(
+  db: Db,
+  agentGroupId: string,
+  mode: SessionMode,
+  messagingGroupId: string,
+  threadId: string | null,
+): Session | null {
+  const key = sessionKey(mode, messagingGroupId, threadId);
+  const r = prep(db, 'SELECT * FROM sessions WHERE agent_group_id = ? AND session_key = ?').get(
+    agentGroupId,
+    key,
+  ) as Row | undefined;
+  return r ? fromRow(r) : null;
+}
+
 export function resolveSession(
   db: Db,
   agentGroupId: string,
@@ -63,12 +79,9 @@ export function resolveSession(
   threadId: string | null,
   now = Date.now(),
 ): { session: Session; created: boolean } {
+  const existing = existingSession(db, agentGroupId, mode, messagingGroupId, threadId);
+  if (existing) return { session: existing, created: false };
   const key = sessionKey(mode, messagingGroupId, threadId);
-  const existing = prep(db, 'SELECT * FROM sessions WHERE agent_group_id = ? AND session_key = ?').get(
-    agentGroupId,
-    key,
-  ) as Row | undefined;
-  if (existing) return { session: fromRow(existing), created: false };
   const id = randomUUID();
   prep(
     db,
