@@ -13,7 +13,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { ClaudeProvider, loadSdk } from '../src/runner/providers/claude.js';
+import { ClaudeProvider, loadSdk, toClaudePrompt } from '../src/runner/providers/claude.js';
+import { formatMessages } from '../src/runner/formatter.js';
 import { ProviderConfigError, type ProviderEvent } from '../src/shared/provider.js';
 import {
   cliAsync,
@@ -302,6 +303,34 @@ describe('claude provider, direct', () => {
       'kumquat',
     );
   }, 40_000);
+});
+
+describe('native slash commands reach the CLI bare only from a chat message', () => {
+  const one = (kind: 'chat' | 'task', text: string) =>
+    formatMessages(
+      [
+        {
+          id: 'm',
+          seq: 1,
+          kind,
+          timestamp: 0,
+          tries: 0,
+          trigger: true,
+          processAfter: 0,
+          routing: { channelType: 'terminal', platformId: 'local', threadId: null },
+          content: { text, attachments: [], ...(kind === 'chat' ? { sender: { id: 'ann', isAdmin: true } } : {}) },
+        },
+      ],
+      'UTC',
+      0,
+    );
+  it('an admin\'s /compact (the router lets no one else\'s through) goes bare', () => {
+    expect(toClaudePrompt(one('chat', '/compact'))).toBe('/compact');
+  });
+  it('a scheduled task whose prompt is /compact stays a message: tasks never pass the command gate', () => {
+    const prompt = one('task', '/compact');
+    expect(toClaudePrompt(prompt)).toBe(prompt);
+  });
 });
 
 describe('the fake model lives in the test process', () => {

@@ -80,11 +80,15 @@ export function permissions(policy: ApprovalPolicy, cli?: LiveCli): Partial<Opti
   return { ...base, permissionMode: 'default', ...(cli ? { canUseTool: cli.approvals.canUseTool } : {}) };
 }
 
-/** A prompt that is one admin's native slash command goes to the CLI as the bare command. */
+/**
+ * A prompt that is one admin's native slash command goes to the CLI as the bare command. Only
+ * a chat message (no kind attribute) can be one: the router's command gate has let it through;
+ * a task, system notice or anything else never met the gate.
+ */
 export function toClaudePrompt(prompt: string): string {
-  const msgs = [...prompt.matchAll(/<message [^>]*>([\s\S]*?)<\/message>/g)];
-  if (msgs.length !== 1) return prompt;
-  const body = unescapeXml(msgs[0]![1]!).trim();
+  const msgs = [...prompt.matchAll(/<message ([^>]*)>([\s\S]*?)<\/message>/g)];
+  if (msgs.length !== 1 || /(^|\s)kind="/.test(msgs[0]![1]!)) return prompt;
+  const body = unescapeXml(msgs[0]![2]!).trim();
   return nativeSlashCommand(body) ? body : prompt;
 }
 
