@@ -53,16 +53,16 @@ const replies = () => host.outboundSince(0).map((r) => r.content.text);
 /** A line that records what it was told, and whether the row was already committed then. */
 function recordingLine() {
   const told: Array<{ hint: RunnerHint; committedThen: boolean }> = [];
-  let retracted = 0;
+  let stopped = 0;
   const line: RunnerLine = {
     tell: (text) => {
       const hint = RunnerHintSchema.parse(JSON.parse(text)).hint;
       told.push({ hint, committedThen: host.get(hint.message.id) !== null });
       return true;
     },
-    retract: () => void retracted++,
+    stop: () => void stopped++,
   };
-  return { line, told, retracted: () => retracted };
+  return { line, told, stopped: () => stopped };
 }
 
 /** The generation the host published last, read apart from the runner's cached context. */
@@ -136,10 +136,10 @@ describe('early start: the host side', () => {
     );
     expect(() => send('doomed')).toThrow(/disk trouble/);
     expect(r.told).toHaveLength(1);
-    expect(r.retracted()).toBe(1);
+    expect(r.stopped()).toBe(1);
     // A message nobody was told of fails alone.
     expect(() => send('quiet', { trigger: false })).toThrow(/disk trouble/);
-    expect(r.retracted()).toBe(1);
+    expect(r.stopped()).toBe(1);
     other.exec('DROP TRIGGER refuse');
     other.close();
     expect(host.pending()).toHaveLength(0);
@@ -188,7 +188,7 @@ describe('early start: the runner side', () => {
         throw new Error(why);
       },
     );
-    host.attachRunner({ tell: (line) => (read(line), true), retract: () => undefined });
+    host.attachRunner({ tell: (line) => (read(line), true), stop: () => undefined });
     for (const text of ['one', 'two', 'three']) {
       const m = send(text);
       await waitFor(() => host.acksFor([m.id])[0]?.status === 'completed', 5000, `${text} answered`);

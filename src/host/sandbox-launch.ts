@@ -1,9 +1,10 @@
 /**
  * Starting one session's sandbox: its gateway ticket, its spec, the runtime's process, the
  * runner's early-start channel (stdin) and the relay of its log. The ticket lives exactly as
- * long as the sandbox: revoked when the start fails, when the sandbox exits, and when a
- * message the runner was told of could not be queued (then the sandbox is killed in the same
- * synchronous step, so nothing the runner did with that message can be served).
+ * long as the sandbox: revoked when the start fails, when the sandbox exits, and when the
+ * queue stops it (a message the runner was told of could not be queued, or the sandbox kept
+ * inbound.db locked): then the sandbox is killed in the same synchronous step, so nothing the
+ * runner did with that message can be served.
  */
 import type { SandboxGatewayAccess } from '../gateway/contract.js';
 import type { SandboxHandle, SandboxRuntime } from '../sandbox/runtime.js';
@@ -54,10 +55,10 @@ export function launchSandbox(
       stdin.write(line);
       return true;
     },
-    retract: () => {
+    stop: (why) => {
       ticket?.revoke();
       started.kill();
-      log.error('a message the runner was told of could not be queued: sandbox stopped');
+      log.error(`sandbox stopped: ${why}`);
     },
   });
   void handle.exited.then(() => {

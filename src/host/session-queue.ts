@@ -17,6 +17,7 @@ import {
 } from '../shared/messages.js';
 import {
   INBOUND_BELL,
+  INBOUND_BUSY_MS,
   openInboundWriter,
   openOutboundReader,
   outboundSchemaReady,
@@ -77,9 +78,17 @@ export type EnqueueInput = {
 export interface RunnerLine {
   /** Write one hint line; false when the runner cannot be told (no pipe, or it is closed). */
   tell(line: string): boolean;
-  /** The commit of a told message failed: stop the runner before anything it did leaves it. */
-  retract(): void;
+  /**
+   * Stop the sandbox at once (SIGKILL of its tree), saying why: the commit of a message it was
+   * told of failed, so nothing it did may leave it; or it kept inbound.db locked.
+   */
+  stop(why: string): void;
 }
+
+/** How long the stopped sandbox's lock may take to go (a SIGKILL's teardown). */
+const KILLED_BUSY_MS = 5000;
+const isLocked = (err: unknown) =>
+  err instanceof Error && /^SQLITE_BUSY/.test((err as { code?: string }).code ?? '');
 
 /** Asked at every firing: an index (messages_in_series) keeps it off the session's whole history. */
 export const TASK_RUN_SQL = `SELECT 1 FROM messages_in WHERE series_id = ? AND json_extract(content, '$.task.runAt') = ?`;
@@ -100,6 +109,28 @@ export class SessionQueue {
     sessionFolder(dir, 'outbox'); // the sandbox's to write: a file put in its place must not stop the host
     this.inbound = openInboundWriter(dir);
     ensureBell(dir, INBOUND_BELL);
+  }
+
+  /**
+   * A write to inbound.db. Only the sandbox reads this file beside the host, and its reads take
+   * milliseconds: a SHARED lock held past INBOUND_BUSY_MS is a sandbox keeping it (a read-only
+   * handle can). That sandbox is stopped — its processes' death frees the lock — and the write
+   * is tried once more, waiting as long as the kill takes. Without a sandbox to stop, the lock
+   * error stands (and the host's thread waited INBOUND_BUSY_MS, not the default 5 s).
+   */
+  private write<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (!isLocked(err) || !this.runner) throw err;
+      this.runner.stop('it kept inbound.db locked');
+      this.inbound.pragma(`busy_timeout = ${KILLED_BUSY_MS}`);
+      try {
+        return fn();
+      } finally {
+        this.inbound.pragma(`busy_timeout = ${INBOUND_BUSY_MS}`);
+      }
+    }
   }
 
   /** Wake the runner (and a tool waiting for an answer): called after the commit returned. */
@@ -130,7 +161,7 @@ export class SessionQueue {
       const ins = prep(this.inbound, 'INSERT INTO destinations (name, kind, routing) VALUES (?, ?, ?)');
       for (const d of destinations) ins.run(d.name, d.kind, JSON.stringify(d.routing));
     });
-    tx();
+    this.write(tx);
     this.gen = gen;
   }
 
@@ -164,9 +195,9 @@ export class SessionQueue {
       );
     });
     try {
-      tx();
+      this.write(tx);
     } catch (err) {
-      if (told) this.runner?.retract();
+      if (told) this.runner?.stop('a message it was told of could not be queued');
       throw err;
     }
     this.ring();
@@ -210,11 +241,13 @@ export class SessionQueue {
    * as the highest seen (a row handled again after a crash does not move it back).
    */
   markActionsHandled(seq: number): void {
-    prep(
-      this.inbound,
-      `INSERT INTO meta(key, value) VALUES ('actions-handled', ?)
-         ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`,
-    ).run(String(seq));
+    this.write(() =>
+      prep(
+        this.inbound,
+        `INSERT INTO meta(key, value) VALUES ('actions-handled', ?)
+           ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`,
+      ).run(String(seq)),
+    );
   }
 
   setTasks(tasks: MirroredTask[]): void {
@@ -222,11 +255,13 @@ export class SessionQueue {
       this.inbound,
       'INSERT INTO tasks (id, prompt, cron, at, script, status, next_run_at, timezone) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
-    this.inbound.transaction(() => {
-      prep(this.inbound, 'DELETE FROM tasks').run();
-      for (const t of tasks)
-        ins.run(t.id, t.prompt, t.cron, t.at, t.script, t.status, t.nextRunAt, t.timezone);
-    })();
+    this.write(
+      this.inbound.transaction(() => {
+        prep(this.inbound, 'DELETE FROM tasks').run();
+        for (const t of tasks)
+          ins.run(t.id, t.prompt, t.cron, t.at, t.script, t.status, t.nextRunAt, t.timezone);
+      }),
+    );
   }
 
   /** Store an inbound attachment under inbox/<message>/ (refuses traversal, symlinks, overwrite). */
@@ -289,19 +324,23 @@ export class SessionQueue {
 
   markDone(id: string, status: 'completed' | 'failed'): boolean {
     return (
-      prep(this.inbound, `UPDATE messages_in SET status = ? WHERE id = ? AND status = 'pending'`).run(
-        status,
-        id,
+      this.write(() =>
+        prep(this.inbound, `UPDATE messages_in SET status = ? WHERE id = ? AND status = 'pending'`).run(
+          status,
+          id,
+        ),
       ).changes > 0
     );
   }
 
   /** Schedule another attempt: a new try number means the runner treats it as not yet started. */
   retry(id: string, processAfter: number): void {
-    prep(
-      this.inbound,
-      `UPDATE messages_in SET tries = tries + 1, process_after = ? WHERE id = ? AND status = 'pending'`,
-    ).run(processAfter, id);
+    this.write(() =>
+      prep(
+        this.inbound,
+        `UPDATE messages_in SET tries = tries + 1, process_after = ? WHERE id = ? AND status = 'pending'`,
+      ).run(processAfter, id),
+    );
     this.ring();
   }
 

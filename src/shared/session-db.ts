@@ -149,10 +149,17 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL, upd
 COMMIT;
 `;
 
+/**
+ * How long a host write to inbound.db waits for a reader's lock (the host's one thread waits
+ * synchronously). Only the sandbox reads the file, for milliseconds at a time; past this the
+ * host takes the lock for a sandbox's keeping it (SessionQueue.write).
+ */
+export const INBOUND_BUSY_MS = 1000;
+
 /** Host side: create (if needed) and open inbound.db for writing. */
 export function openInboundWriter(sessionDir: string): Db {
   const db = new Database(path.join(sessionDir, INBOUND_FILE));
-  db.pragma('busy_timeout = 5000');
+  db.pragma(`busy_timeout = ${INBOUND_BUSY_MS}`);
   db.pragma('journal_mode = PERSIST');
   db.pragma('synchronous = NORMAL');
   db.exec(INBOUND_SCHEMA);
