@@ -10,6 +10,7 @@ import { MockProvider } from '../src/runner/providers/mock.js';
 import { RunnerQueue, type PendingMessage } from '../src/runner/session-io.js';
 import { ProviderConfigError, type AgentProvider, type ProviderEvent } from '../src/shared/provider.js';
 import { waitFor } from './support/cli.js';
+import { MAX_CONTEXT_CHARS, MAX_CONTEXT_ROWS } from '../src/runner/context-cap.js';
 
 const routing = { channelType: 'terminal', platformId: 'main', threadId: null };
 let f: RunnerFixture;
@@ -108,6 +109,24 @@ describe('runner loop', () => {
     await waitFor(() => ackOf(loud.id)?.status === 'completed', 5000, 'ack');
     expect(ackOf(quiet.id)?.status).toBe('completed');
     expect(replies()).toEqual(['echo: background\nnow answer']);
+  });
+
+  it('carries the newest accumulated context within its limits; older rows are settled, not shown', async () => {
+    const chatter = Array.from({ length: MAX_CONTEXT_ROWS + 5 }, (_, i) => send(`c${i}`, false));
+    const loud = send('now answer');
+    start();
+    await waitFor(() => ackOf(loud.id)?.status === 'completed', 10_000, 'ack');
+    const shown = replies()[0]!.replace(/^echo: /, '').split('\n');
+    expect(shown).toEqual([...chatter.slice(5).map((_, i) => `c${i + 5}`), 'now answer']);
+    for (const m of chatter) expect(ackOf(m.id)?.status).toBe('completed');
+    // By size: two long pastes, only the newer fits.
+    const half = Math.ceil(MAX_CONTEXT_CHARS * 0.6);
+    const older = send('y'.repeat(half), false);
+    send('z'.repeat(half), false);
+    const again = send('again');
+    await waitFor(() => ackOf(again.id)?.status === 'completed', 10_000, 'ack');
+    expect(replies()[1]).toBe(`echo: ${'z'.repeat(half)}\nagain`);
+    expect(ackOf(older.id)?.status).toBe('completed');
   });
 
   it('acks a provider error as failed with its classification, for the host to decide', async () => {

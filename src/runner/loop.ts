@@ -17,6 +17,7 @@ import { discardOutboxFiles, stageOutboxFile } from './outbox.js';
 import { gateTaskScripts, type ScriptRunner } from './task-script.js';
 import { sameChat, type AckError } from '../shared/messages.js';
 import { answered, chatOf, oneChat } from './turn-chat.js';
+import { capContext } from './context-cap.js';
 import { answeredInChat, covers, replyTo } from './never-both.js';
 
 export interface LoopDeps {
@@ -180,10 +181,15 @@ export class RunnerLoop {
       queue.commit(reply, due.slice(0, clearAt + 1));
       return;
     }
-    const batch = await this.gate(oneChat(clearAt > 0 ? due.slice(0, clearAt) : due));
+    const gated = await this.gate(oneChat(clearAt > 0 ? due.slice(0, clearAt) : due));
     // Stopped while a pre-script ran: no turn starts that the host's kill would cut short (the
     // host settles the open try as for any runner that stopped mid-try).
-    if (this.stopped || !batch.some((m) => m.trigger)) return;
+    if (this.stopped || !gated.some((m) => m.trigger)) return;
+    const { keep: batch, left } = capContext(gated);
+    if (left.length) {
+      queue.ack(left, 'completed');
+      this.d.log.info('older accumulated context left out of the turn', { rows: left.length });
+    }
     // Durable before the agent sees the batch: a runner that dies starting it has used the try,
     // so a message that crashes the runner every time ends failed after the retries.
     queue.ack(batch, 'processing');
