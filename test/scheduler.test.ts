@@ -4,12 +4,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openCentralDb, type Db } from '../src/host/db/open.js';
 import { Delivery } from '../src/host/delivery.js';
 import { FIRE_RETRY_MS, Scheduler, type SchedulerSessions } from '../src/host/scheduler.js';
-import { SessionQueue, TASK_RUN_SQL, type InboundRow } from '../src/host/session-queue.js';
+import { SessionQueue, type InboundRow } from '../src/host/session-queue.js';
 import { getDelivery } from '../src/host/store/deliveries.js';
 import { createGroup, getGroupByName } from '../src/host/store/groups.js';
 import {
@@ -27,7 +26,6 @@ import {
   listGroupTasks,
   updateTask,
 } from '../src/host/store/tasks.js';
-import { INBOUND_FILE } from '../src/shared/session-db.js';
 import { MAX_LIVE_TASKS } from '../src/shared/task-rules.js';
 import { RunnerQueue } from '../src/runner/session-io.js';
 import { createLogger } from '../src/shared/log.js';
@@ -646,20 +644,5 @@ describe('task actions on the live series', () => {
     await delivery.process(mine, q);
     expect(notices()).toEqual([]);
     expect(listGroupTasks(db, mine.agentGroupId)).toHaveLength(1);
-  });
-});
-
-describe('firing cost', () => {
-  it("asks whether a run is already queued through an index, not a scan of the session's whole history", () => {
-    const q = sessions.queueFor(mine);
-    q.close();
-    const raw = new Database(path.join(q.dir, INBOUND_FILE), { readonly: true });
-    const plan = raw
-      .prepare(`EXPLAIN QUERY PLAN ${TASK_RUN_SQL}`)
-      .all('series', 1)
-      .map((r: any) => r.detail as string);
-    raw.close();
-    queues.delete(mine.id);
-    expect(plan.join('\n')).toMatch(/^SEARCH messages_in USING (COVERING )?INDEX messages_in_series/);
   });
 });

@@ -90,8 +90,12 @@ const KILLED_BUSY_MS = 5000;
 const isLocked = (err: unknown) =>
   err instanceof Error && /^SQLITE_BUSY/.test((err as { code?: string }).code ?? '');
 
-/** Asked at every firing: an index (messages_in_series) keeps it off the session's whole history. */
+/**
+ * Asked at every firing, and at every failed delivery: indexes (messages_in_series,
+ * messages_in_host_key) keep them off the session's whole history.
+ */
 export const TASK_RUN_SQL = `SELECT 1 FROM messages_in WHERE series_id = ? AND json_extract(content, '$.task.runAt') = ?`;
+export const HOST_NOTICE_SQL = `SELECT 1 FROM messages_in WHERE kind = 'system' AND json_extract(content, '$.hostKey') = ?`;
 
 export class SessionQueue {
   private inbound: Db;
@@ -291,10 +295,7 @@ export class SessionQueue {
   /** Whether the host already queued the notice with this key (InboundContent.hostKey). */
   hasHostNotice(key: string): boolean {
     return (
-      prep(
-        this.inbound,
-        `SELECT 1 FROM messages_in WHERE kind = 'system' AND json_extract(content, '$.hostKey') = ?`,
-      ).get(key) !== undefined
+      prep(this.inbound, HOST_NOTICE_SQL).get(key) !== undefined
     );
   }
 

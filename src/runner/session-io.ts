@@ -64,6 +64,15 @@ export interface SessionContext {
   destinations: Destination[];
 }
 
+/**
+ * Asked at every settle and at every wake while a question waits: indexes (messages_out_reply,
+ * messages_in_answer) keep them off the session's whole history.
+ */
+export const REPLIES_SQL = `SELECT seq, kind, routing, json_extract(content, '$.answer') AS answer,
+    length(trim(coalesce(json_extract(content, '$.text'), ''))) > 0 AS said
+  FROM messages_out WHERE in_reply_to = ?`;
+export const ANSWER_SQL = `SELECT content FROM messages_in WHERE kind = 'answer' AND json_extract(content, '$.answer.questionId') = ?`;
+
 export class RunnerQueue {
   readonly inbound: Db;
   readonly outbound: Db;
@@ -251,12 +260,7 @@ export class RunnerQueue {
   repliesTo(
     messageId: string,
   ): Array<{ seq: number; kind: string; routing: Routing; answer: boolean; said: boolean }> {
-    const rows = prep(
-      this.outbound,
-      `SELECT seq, kind, routing, json_extract(content, '$.answer') AS answer,
-              length(trim(coalesce(json_extract(content, '$.text'), ''))) > 0 AS said
-         FROM messages_out WHERE in_reply_to = ?`,
-    ).all(messageId) as Array<{ seq: number; kind: string; routing: string; answer: unknown; said: number }>;
+    const rows = prep(this.outbound, REPLIES_SQL).all(messageId) as Array<{ seq: number; kind: string; routing: string; answer: unknown; said: number }>;
     return rows.map((r) => ({
       seq: r.seq,
       kind: r.kind,
@@ -327,10 +331,7 @@ export class RunnerQueue {
 
   /** The answer to a question, once the host has written it. */
   answer(questionId: string): Answer | null {
-    const r = prep(
-      this.inbound,
-      `SELECT content FROM messages_in WHERE kind = 'answer' AND json_extract(content, '$.answer.questionId') = ?`,
-    ).get(questionId) as { content: string } | undefined;
+    const r = prep(this.inbound, ANSWER_SQL).get(questionId) as { content: string } | undefined;
     if (!r) return null;
     return InboundContentSchema.parse(JSON.parse(r.content)).answer ?? null;
   }

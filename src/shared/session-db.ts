@@ -112,6 +112,8 @@ CREATE TABLE IF NOT EXISTS messages_in (
 CREATE INDEX IF NOT EXISTS messages_in_pending ON messages_in(status, process_after);
 CREATE INDEX IF NOT EXISTS messages_in_platform_id ON messages_in(json_extract(content, '$.platformMessageId'));
 CREATE INDEX IF NOT EXISTS messages_in_series ON messages_in(series_id, json_extract(content, '$.task.runAt'));
+CREATE INDEX IF NOT EXISTS messages_in_host_key ON messages_in(json_extract(content, '$.hostKey')) WHERE kind = 'system';
+CREATE INDEX IF NOT EXISTS messages_in_answer ON messages_in(json_extract(content, '$.answer.questionId')) WHERE kind = 'answer';
 CREATE TABLE IF NOT EXISTS destinations (name TEXT PRIMARY KEY, kind TEXT NOT NULL, routing TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
@@ -137,6 +139,7 @@ CREATE TABLE IF NOT EXISTS messages_out (
   routing TEXT NOT NULL,
   content TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS messages_out_reply ON messages_out(in_reply_to);
 CREATE TABLE IF NOT EXISTS acks (
   message_id TEXT NOT NULL,
   try INTEGER NOT NULL,
