@@ -206,6 +206,18 @@ describe('codex turn errors', () => {
     });
     expect(errorEvent('401 Unauthorized')).toMatchObject({ classification: 'auth', retryable: false });
   });
+  it('a dropped model stream or connection, and codex giving up after its own attempts, are retried', () => {
+    // What codex 0.169 sends (codexErrorInfo "other") when the connection drops mid-answer.
+    for (const m of [
+      'stream disconnected before completion: stream closed before response.completed',
+      'stream disconnected before completion: Transport error: network error: error decoding response body',
+      'stream disconnected before completion: error sending request',
+    ])
+      expect(errorEvent(m, 'other')).toMatchObject({ classification: 'crash', retryable: true });
+    expect(errorEvent('exceeded retry limit', { responseTooManyFailedAttempts: {} })).toMatchObject({
+      retryable: true,
+    });
+  });
 });
 
 describe('codex generated images', () => {

@@ -4,6 +4,8 @@
  * response.created → output_item.added → output_text.delta × n → output_item.done → response.completed.
  * Each request takes the next scripted step (or, when the script is empty, echoes the last user text):
  *   { text, deltas? }            an assistant message, streamed in the given pieces
+ *   { text, deltas?, cut: true } the pieces, then the stream ends without response.completed
+ *                                (a connection dropped mid-answer)
  *   { exec: 'cmd' }              an exec_command function call
  *   { mcp: {server, tool, args} } an MCP namespace call (`namespace: "mcp__<server>"`)
  *   { hang: true }               headers + response.created, then nothing until the client leaves
@@ -15,7 +17,7 @@ import http from 'node:http';
 import { listenLoopback, onBody } from './http-kit.js';
 
 export type Step =
-  | { text: string; deltas?: string[]; delayMs?: number; gapMs?: number }
+  | { text: string; deltas?: string[]; delayMs?: number; gapMs?: number; cut?: boolean }
   | { exec: string; delayMs?: number }
   | { mcp: { server: string; tool: string; args: Record<string, unknown> }; delayMs?: number }
   | { hang: true; delayMs?: number }
@@ -162,6 +164,7 @@ function answer(step: Step, res: http.ServerResponse): void {
       else next();
       return;
     }
+    if (step.cut) return void res.end();
     finish({
       type: 'message',
       id: msgId,

@@ -77,6 +77,8 @@ export function classify(message: string, codexErrorInfo?: unknown): ErrorClassi
   if (/no rollout found|thread not found|unknown thread|no such thread|thread .* not found/i.test(message))
     return 'stale-session';
   if (/sandbox|bwrap|landlock|seccomp/i.test(message)) return 'sandbox';
+  // A dropped model stream or connection (codex tags it only "other"): transient, like a crash.
+  if (/stream disconnected|error sending request/i.test(message)) return 'crash';
   if (/timed? ?out|deadline/i.test(message)) return 'timeout';
   return undefined;
 }
@@ -88,7 +90,10 @@ export function retryableFor(c: ErrorClassification | undefined, codexErrorInfo?
   // The runner clears the stored thread on this error: another try starts a fresh one.
   if (c === 'stale-session') return true;
   if (c === 'quota' || c === 'timeout' || c === 'crash') return true;
-  return /serverOverloaded|internalServerError|httpConnectionFailed|responseStream/.test(code);
+  // responseTooManyFailedAttempts: codex gave up after its own attempts; ours come later.
+  return /serverOverloaded|internalServerError|httpConnectionFailed|responseStream|responseTooManyFailedAttempts/.test(
+    code,
+  );
 }
 
 export function errorEvent(

@@ -1,0 +1,83 @@
+/**
+ * The codex provider under upstream trouble, with the REAL `codex app-server` binary: a model
+ * stream cut mid-answer and a model endpoint that refuses connections must both end the message
+ * with a retryable error, promptly, so the host retries it instead of failing it or waiting.
+ * CODEX_HOME lives under the repo's .test-tmp, never under /tmp (FINDINGS §A).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CodexProvider } from '../src/runner/providers/codex.js';
+import { createLogger, type Logger } from '../src/shared/log.js';
+import type { AgentQuery, ProviderEvent } from '../src/shared/provider.js';
+import { MAIN, ROOT } from './support/cli.js';
+import { startFakeResponses, type FakeResponses } from './support/fake-responses.js';
+
+const TMP = path.join(ROOT, '.test-tmp');
+
+function mkAgent(name: string) {
+  const dir = fs.mkdtempSync(path.join(TMP, `${name}-`));
+  fs.mkdirSync(path.join(dir, 'agent'));
+  fs.mkdirSync(path.join(dir, 'session'));
+  return dir;
+}
+
+/** Events until the first result/error (then end()), or until the stream ends. */
+async function firstAnswer(q: AgentQuery): Promise<ProviderEvent[]> {
+  const out: ProviderEvent[] = [];
+  for await (const e of q.events) {
+    out.push(e);
+    if (e.type === 'result' || e.type === 'error') q.end();
+  }
+  return out;
+}
+
+describe('codex provider under upstream trouble (real codex app-server)', () => {
+  let fake: FakeResponses;
+  const mk = (dir: string, gatewayUrl: string, extra: Record<string, string> = {}, log?: Logger) =>
+    new CodexProvider(
+      {
+        sessionDir: path.join(dir, 'session'),
+        agentDir: path.join(dir, 'agent'),
+        model: 'fake-model',
+        env: {
+          PATH: process.env.PATH,
+          HOME: path.join(dir, 'agent'),
+          LANG: 'C.UTF-8',
+          POLYCLAW_GATEWAY_URL: gatewayUrl,
+          POLYCLAW_GATEWAY_TOKEN: 'gw-token',
+          ...extra,
+        },
+      },
+      { toolsCli: MAIN, log: log ?? createLogger({ level: 'warn' }) },
+    );
+
+  beforeAll(async () => {
+    fs.mkdirSync(TMP, { recursive: true });
+    fake = await startFakeResponses();
+  });
+  afterAll(async () => {
+    await fake?.close();
+    fs.rmSync(TMP, { recursive: true, force: true });
+  });
+
+  it('a model stream cut mid-answer ends the message with a retryable error; the retry is answered', async () => {
+    const dir = mkAgent('cut');
+    const p = mk(dir, fake.url);
+    const cwd = path.join(dir, 'agent');
+    try {
+      fake.script({ text: 'partial', deltas: ['par', 'tial'], cut: true });
+      const ev = await firstAnswer(p.query({ prompt: 'hi', cwd, systemContext: '' }));
+      expect(ev.at(-1)).toMatchObject({ type: 'error', retryable: true, classification: 'crash' });
+      expect((ev.at(-1) as { message: string }).message).toMatch(/stream disconnected/);
+      const thread = (ev.find((e) => e.type === 'init') as { continuation: string }).continuation;
+      fake.script({ text: 'whole answer' });
+      const again = await firstAnswer(
+        p.query({ prompt: 'hi', cwd, systemContext: '', continuation: thread }),
+      );
+      expect(again.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'whole answer' }]);
+    } finally {
+      await p.close();
+    }
+  }, 40_000);
+});
