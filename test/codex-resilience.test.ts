@@ -5,6 +5,7 @@
  * CODEX_HOME lives under the repo's .test-tmp, never under /tmp (FINDINGS §A).
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodexProvider } from '../src/runner/providers/codex.js';
@@ -30,6 +31,15 @@ async function firstAnswer(q: AgentQuery): Promise<ProviderEvent[]> {
     if (e.type === 'result' || e.type === 'error') q.end();
   }
   return out;
+}
+
+/** A 127.0.0.1 port nothing listens on: bound by us, then released. */
+async function refusedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
 }
 
 describe('codex provider under upstream trouble (real codex app-server)', () => {
@@ -77,6 +87,26 @@ describe('codex provider under upstream trouble (real codex app-server)', () => 
       );
       expect(again.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'whole answer' }]);
     } finally {
+      await p.close();
+    }
+  }, 40_000);
+
+  it('a model endpoint refusing connections ends the message with a retryable error within seconds', async () => {
+    // codex's default (unbounded_connection_retries) retried for ever, each retry notice
+    // restarting our idle timer: the message hung until the 2 h turn cap. 20 s is generous.
+    const dir = mkAgent('refused');
+    const p = mk(dir, `http://127.0.0.1:${await refusedPort()}`);
+    const q = p.query({ prompt: 'hi', cwd: path.join(dir, 'agent'), systemContext: '' });
+    const t0 = Date.now();
+    const deadline = setTimeout(() => q.abort(), 20_000);
+    try {
+      const ev = await firstAnswer(q);
+      const elapsed = Date.now() - t0;
+      expect(ev.at(-1)).toMatchObject({ type: 'error', retryable: true });
+      expect(ev.at(-1)).not.toMatchObject({ classification: 'timeout' });
+      expect(elapsed).toBeLessThan(20_000);
+    } finally {
+      clearTimeout(deadline);
       await p.close();
     }
   }, 40_000);

@@ -3,7 +3,7 @@
  * the verified offline ones (shared/reference/agent-clis/FINDINGS.md §A): a custom model
  * provider pointed at the gateway route with wire_api "responses" (codex POSTs
  * {base_url}/responses), plugins/analytics/feedback/update checks off, no retries inside codex
- * (the runner and host own retries). Invariants:
+ * (the runner and host own retries; that includes unbounded_connection_retries). Invariants:
  *  - every string goes through tomlString(); a value containing a newline or other control
  *    character is refused with a CodexConfigError naming the key (never silently mangled);
  *  - an effort outside EFFORTS is refused here, not passed to codex;
@@ -106,6 +106,9 @@ export function renderConfig(c: CodexConfig): string {
     '[features]',
     'plugins = false',
     'shell_snapshot = false',
+    // On by default in 0.169: a refused connection is retried for ever (no turn/completed, each
+    // notice restarting our idle timer). Off, the turn fails at once as httpConnectionFailed.
+    'unbounded_connection_retries = false',
   ];
   const seen = new Set<string>();
   for (const m of c.mcpServers) {
