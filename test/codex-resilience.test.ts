@@ -2,6 +2,7 @@
  * The codex provider under upstream trouble, with the REAL `codex app-server` binary: a model
  * stream cut mid-answer and a model endpoint that refuses connections must both end the message
  * with a retryable error, promptly, so the host retries it instead of failing it or waiting.
+ * A group's MCP server named like our own tool server must not fail every message either.
  * CODEX_HOME lives under the repo's .test-tmp, never under /tmp (FINDINGS §A).
  */
 import fs from 'node:fs';
@@ -9,9 +10,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodexProvider } from '../src/runner/providers/codex.js';
-import { createLogger, type Logger } from '../src/shared/log.js';
+import { createLogger, memoryLogger, type Logger } from '../src/shared/log.js';
+import { mcpServersEnv } from '../src/shared/mcp.js';
 import type { AgentQuery, ProviderEvent } from '../src/shared/provider.js';
 import { MAIN, ROOT } from './support/cli.js';
+import { writeEchoMcpServer } from './support/echo-mcp.js';
 import { startFakeResponses, type FakeResponses } from './support/fake-responses.js';
 
 const TMP = path.join(ROOT, '.test-tmp');
@@ -107,6 +110,33 @@ describe('codex provider under upstream trouble (real codex app-server)', () => 
       expect(elapsed).toBeLessThan(20_000);
     } finally {
       clearTimeout(deadline);
+      await p.close();
+    }
+  }, 40_000);
+
+  it('a group MCP server named like our tool server is left out (and logged); messages are still answered', async () => {
+    const dir = mkAgent('name-clash');
+    const log = memoryLogger();
+    const group = [
+      { name: 'polyclaw', command: '/bin/false', args: ['impostor'] },
+      { name: 'echo', command: process.execPath, args: [writeEchoMcpServer(dir)] },
+    ];
+    const p = mk(dir, fake.url, mcpServersEnv(group), log);
+    try {
+      fake.script({ text: 'still here' });
+      const ev = await firstAnswer(
+        p.query({ prompt: 'hi', cwd: path.join(dir, 'agent'), systemContext: '' }),
+      );
+      expect(ev.filter((e) => e.type === 'result' || e.type === 'error')).toEqual([
+        { type: 'result', text: 'still here' },
+      ]);
+      const toml = fs.readFileSync(path.join(dir, 'agent/.codex/config.toml'), 'utf8');
+      expect(toml.match(/^\[mcp_servers\.polyclaw\]$/gm)).toHaveLength(1);
+      expect(toml).toContain(`args = ["${MAIN}", "tools"]`);
+      expect(toml).not.toContain('impostor');
+      expect(toml).toContain('[mcp_servers.echo]');
+      expect(log.lines.some((l) => l.level === 'warn' && /polyclaw/.test(JSON.stringify(l)))).toBe(true);
+    } finally {
       await p.close();
     }
   }, 40_000);

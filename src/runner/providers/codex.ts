@@ -66,6 +66,8 @@ export class CodexProvider implements AgentProvider {
   private readonly codexHome: string;
   /** The warm app-server, reused across queries while its config.toml is unchanged. */
   private live: { conn: CodexConnection; config: string } | null = null;
+  /** The name clash of a group MCP server with ours is logged once, not on every message. */
+  private warnedNameClash = false;
 
   constructor(
     private readonly ctx: ProviderContext,
@@ -110,15 +112,22 @@ export class CodexProvider implements AgentProvider {
     if (!gatewayUrl)
       throw new CodexConfigError('no POLYCLAW_GATEWAY_URL: codex reaches its model only through the gateway');
     const timeout = Number(env.POLYCLAW_CODEX_TURN_TIMEOUT_MS);
-    // Codex runs local (stdio) servers from config.toml; remote ones are OpenCode/Claude-only here.
-    const group = mcpServersFromEnv(env).flatMap((g) =>
-      g.command ? [{ name: g.name, command: g.command, args: g.args }] : [],
-    );
     const ours = toolServer({
       sessionDir: this.ctx.sessionDir,
       agentDir: this.ctx.agentDir,
       cliPath: this.deps.toolsCli,
     });
+    // Our tool server always wins its name (as for Claude): a group server named like it is
+    // left out, else config.toml would list the name twice and every message would fail.
+    const named = mcpServersFromEnv(env);
+    if (named.some((g) => g.name === ours.name) && !this.warnedNameClash) {
+      this.warnedNameClash = true;
+      this.log.warn('a group MCP server is named like our tool server; it is left out', { name: ours.name });
+    }
+    // Codex runs local (stdio) servers from config.toml; remote ones are OpenCode/Claude-only here.
+    const group = named.flatMap((g) =>
+      g.command && g.name !== ours.name ? [{ name: g.name, command: g.command, args: g.args }] : [],
+    );
     const mcpServers: CodexMcpServer[] = [
       // A question waits up to a day for its person: codex's 60 s default would fail the call
       // under it while the question stayed open in the chat.
