@@ -67,7 +67,7 @@ describe('host lock', () => {
     dir = tempHome();
     const file = path.join(dir, 'host.lock');
     const release = acquireLock(file);
-    expect(fs.readFileSync(file, 'utf8')).toBe(String(process.pid));
+    expect(fs.readFileSync(file, 'utf8')).toMatch(new RegExp(`^${process.pid} \\d+$`));
     release();
     expect(fs.existsSync(file)).toBe(false);
   });
@@ -94,7 +94,7 @@ describe('host lock', () => {
     const old = new Date(Date.now() - 10 * 60_000);
     fs.utimesSync(file, old, old);
     const release = acquireLock(file);
-    expect(fs.readFileSync(file, 'utf8')).toBe(String(process.pid));
+    expect(fs.readFileSync(file, 'utf8')).toMatch(new RegExp(`^${process.pid} \\d+$`));
     release();
   });
 
@@ -104,6 +104,38 @@ describe('host lock', () => {
     const other = spawn('/bin/sleep', ['30']);
     try {
       fs.writeFileSync(file, String(other.pid));
+      acquireLock(file)();
+    } finally {
+      other.kill();
+    }
+  });
+
+  it('refuses while a host started any other way holds it (a wrapper script, a renamed process)', async () => {
+    dir = tempHome();
+    const file = path.join(dir, 'host.lock');
+    const lockUrl = pathToFileURL(path.join(ROOT, 'dist', 'host', 'lock.js')).href;
+    // Its command line names neither polyclaw nor `up`: only the lock says what it is.
+    const code = `import(${JSON.stringify(lockUrl)}).then(({ acquireLock }) => {
+      acquireLock(${JSON.stringify(file)}); process.stdout.write('held\\n'); setInterval(() => {}, 1000); });`;
+    const host = spawn(process.execPath, ['-e', code]);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        host.stdout.once('data', () => resolve());
+        host.once('exit', (c) => reject(new Error(`the holder exited ${c}`)));
+      });
+      expect(() => acquireLock(file)).toThrow(/already running/);
+    } finally {
+      host.kill('SIGKILL');
+    }
+  });
+
+  it('is not blocked by a live process that reused the pid of the lock it names', async () => {
+    dir = tempHome();
+    const file = path.join(dir, 'host.lock');
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', '/x/dist/cli/main.js', 'up']);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      fs.writeFileSync(file, `${other.pid} 1`); // the host that wrote it started at another time
       acquireLock(file)();
     } finally {
       other.kill();

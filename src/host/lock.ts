@@ -1,12 +1,12 @@
 /**
- * One host per data directory: the lock file holds the owner's pid. Invariants:
+ * One host per data directory: the lock file holds the owner's pid and start time. Invariants:
  *  - a lock appears whole or not at all: the pid goes into a private temp file that is then
  *    hard-linked into place (link fails when the name exists, so exactly one starter wins);
  *  - a lock that is not a pid (empty, unreadable, damaged) counts as held: only an older
  *    Polyclaw wrote it in two steps, which takes microseconds. Once it is ABANDONED_MS old no one
  *    is still writing it, and it is taken over like a stale one;
- *  - a stale lock (its pid is no live `polyclaw up`, e.g. after kill -9) is never deleted in
- *    place: the holder of the takeover claim (a second lock, taken the same way) moves it aside
+ *  - a stale lock (its owner is gone, e.g. after kill -9, or its pid is now another process's)
+ *    is never deleted in place: the holder of the takeover claim (a second lock, taken the same way) moves it aside
  *    to a unique name, checks it moved the very file it judged stale (else puts it back), and
  *    then links its own. So two starters that saw the same stale lock cannot remove each other's
  *    fresh one. Left open: a claimer killed mid-takeover whose stale claim is then cleared by
@@ -31,14 +31,37 @@ interface Seen {
   text: string | null;
 }
 
-function alive(pid: number): boolean {
+/** When process `pid` started (clock ticks since boot, /proc/PID/stat field 22); null when unknown. */
+function startOf(pid: number | 'self'): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may hold spaces and parentheses: field 3 onwards.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** What a lock holds: the owner's pid and, where /proc tells it, when that process started. */
+const lockText = () => [process.pid, startOf('self')].filter((x) => x !== null).join(' ');
+
+/**
+ * Whether the lock's owner still runs. A pid reused by another process must not block the
+ * start, so a lock naming its start time is live only while that pid started then — however
+ * the host was launched (a wrapper, an embedder, a supervisor that renames it). A lock without
+ * one (an older Polyclaw's) counts only a process whose command line is `polyclaw up`.
+ */
+function alive(pid: number, start: string | null): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (start !== null) {
+    const now = startOf(pid);
+    return now === null || now === start;
   }
   try {
-    // A pid reused by an unrelated process must not block the start: only a `polyclaw up` counts.
     const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const isPolyclaw = args.some((a) => a.endsWith('polyclaw') || a.endsWith('cli/main.js'));
     return isPolyclaw && args.includes('up');
@@ -75,17 +98,20 @@ function look(file: string): Seen | null {
 const same = (a: Seen, b: Seen) =>
   a.dev === b.dev && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.text === b.text;
 
-function pidIn(seen: Seen): number | null {
-  const t = seen.text?.trim() ?? '';
-  const pid = /^\d+$/.test(t) ? Number(t) : 0;
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+/** The owner a lock names: "PID START" (START since this format), or null when it names none. */
+function ownerIn(seen: Seen): { pid: number; start: string | null } | null {
+  const m = /^(\d+)(?: (\d+))?$/.exec(seen.text?.trim() ?? '');
+  const pid = m ? Number(m[1]) : 0;
+  return Number.isSafeInteger(pid) && pid > 0 ? { pid, start: m![2] ?? null } : null;
 }
+
+const pidIn = (seen: Seen): number | null => ownerIn(seen)?.pid ?? null;
 
 /** live: a running host holds it; held: not a pid yet and recent; stale: free to take over. */
 function verdict(seen: Seen): 'live' | 'held' | 'stale' {
-  const pid = pidIn(seen);
-  if (pid === null) return Date.now() - seen.mtimeMs > ABANDONED_MS ? 'stale' : 'held';
-  return pid !== process.pid && alive(pid) ? 'live' : 'stale';
+  const owner = ownerIn(seen);
+  if (owner === null) return Date.now() - seen.mtimeMs > ABANDONED_MS ? 'stale' : 'held';
+  return owner.pid !== process.pid && alive(owner.pid, owner.start) ? 'live' : 'stale';
 }
 
 function linkNew(from: string, to: string): boolean {
@@ -147,7 +173,7 @@ function takeOver(file: string, stale: Seen, mine: string, myIno: number): void 
 /** Takes the host lock or throws already_running; returns the release function. */
 export function acquireLock(file: string): () => void {
   const mine = uniqueName(file, 'new');
-  fs.writeFileSync(mine, String(process.pid), { mode: 0o600, flag: 'wx' });
+  fs.writeFileSync(mine, lockText(), { mode: 0o600, flag: 'wx' });
   try {
     const myIno = fs.statSync(mine).ino;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
