@@ -17,7 +17,8 @@ import { MAIN, ROOT } from './support/cli.js';
 import { writeEchoMcpServer } from './support/echo-mcp.js';
 import { sessionMeta } from './support/meta.js';
 
-const TMP = path.join(ROOT, '.test-tmp');
+// This file's own folder: test files run in parallel, and each removes what it made.
+const TMP = path.join(ROOT, '.test-tmp', 'codex-provider');
 
 function mkAgent(name: string) {
   const dir = fs.mkdtempSync(path.join(TMP, `${name}-`));

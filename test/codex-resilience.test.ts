@@ -17,7 +17,8 @@ import { MAIN, ROOT } from './support/cli.js';
 import { writeEchoMcpServer } from './support/echo-mcp.js';
 import { startFakeResponses, type FakeResponses } from './support/fake-responses.js';
 
-const TMP = path.join(ROOT, '.test-tmp');
+// This file's own folder: test files run in parallel, and each removes what it made.
+const TMP = path.join(ROOT, '.test-tmp', 'codex-resilience');
 
 function mkAgent(name: string) {
   const dir = fs.mkdtempSync(path.join(TMP, `${name}-`));
