@@ -121,4 +121,15 @@ describe('admin gates on a chat with admins and members', () => {
     );
     expect(ops['groups.show']!(ctx(), { name: 'main' })).toMatchObject({ approval: 'ask' });
   });
+
+  it('--endpoint must be a name a vault secret can have: a path such as ../anthropic is refused', () => {
+    for (const endpoint of ['../anthropic', 'a/b', 'Upper'])
+      expect(() => ops['groups.create']!(ctx(), { name: 'ep', provider: 'claude', endpoint })).toThrow(
+        /--endpoint names a vault secret/,
+      );
+    expect(() => ops['groups.update']!(ctx(), { name: 'main', endpoint: '..' })).toThrow(
+      /--endpoint names a vault secret/,
+    );
+    expect(getGroupByName(ctx().db, 'ep')).toBeNull();
+  });
 });

@@ -3,6 +3,7 @@
  * reached with `polyclaw chat --group NAME`; a delete never takes a message in progress with it
  * unless the admin says so (--force).
  */
+import { SECRET_NAME } from '../gateway/vault.js';
 import fs from 'node:fs';
 import { z } from 'zod';
 import { secretExists } from '../gateway/vault.js';
@@ -52,7 +53,13 @@ const GroupFields = z.object({
   provider: z.string().min(1).optional(),
   model: z.string().min(1).nullable().optional(),
   effort: z.enum(EFFORTS).nullable().optional(),
-  endpoint: z.string().min(1).nullable().optional(),
+  endpoint: z
+    .string()
+    .regex(SECRET_NAME, {
+      error: '--endpoint names a vault secret: lowercase letters, digits, . _ - (max 63), e.g. anthropic',
+    })
+    .nullable()
+    .optional(),
   approval: z
     .enum(APPROVAL_POLICIES, { error: `--approval must be one of ${APPROVAL_POLICIES.join(', ')}` })
     .optional(),
