@@ -17,6 +17,16 @@ describe('polyclaw doctor', () => {
   beforeAll(() => (home = tempHome()));
   afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
 
+  it('makes a missing data folder private (0700), as the host does: the vault key and DB go in it', () => {
+    const fresh = `${home}-fresh`;
+    try {
+      expect(cli(fresh, ['doctor', '--json']).code).toBe(0);
+      expect(fs.statSync(fresh).mode & 0o777).toBe(0o700);
+    } finally {
+      fs.rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
   it('reports the version of every installed agent', () => {
     const r = cli(home, ['doctor', '--json']);
     expect(r.code, r.stdout + r.stderr).toBe(0);

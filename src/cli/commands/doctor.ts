@@ -26,7 +26,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     const p = paths(config.home);
     let writable = false;
     try {
-      fs.mkdirSync(config.home, { recursive: true });
+      fs.mkdirSync(config.home, { recursive: true, mode: 0o700 }); // private, as the host makes it
       fs.accessSync(config.home, fs.constants.W_OK);
       writable = true;
     } catch {
