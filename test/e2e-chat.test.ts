@@ -80,6 +80,23 @@ describe('terminal chat through a bwrap sandbox', () => {
     expect(plain.stderr.trim()).toBe('polyclaw: the message failed (the reply above says why)');
   });
 
+  it('a wiring added with only its required flags answers every message (pattern .*), as its usage says', () => {
+    const add = cli(home, [
+      'wirings',
+      'add',
+      '--group',
+      'main',
+      '--channel',
+      'terminal',
+      '--platform-id',
+      'open',
+      '--json',
+    ]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.json.result).toMatchObject({ engageMode: 'pattern', pattern: '.*' });
+    expect(cli(home, ['chat', '--group', 'open', '-m', 'anything']).stdout).toContain('echo: anything');
+  });
+
   it('a message no wiring of a wired chat takes says to check the wiring, not to create a group', () => {
     expect(
       cli(home, [

@@ -25,6 +25,9 @@ import {
   updateWiring,
 } from './store/messaging.js';
 
+/** The pattern of a pattern-mode wiring added without one. */
+const ANY_MESSAGE = '.*';
+
 export const chatOps: Record<string, Op> = {
   'wirings.list': (ctx) =>
     listWirings(ctx.db).map((w) => ({
@@ -58,7 +61,8 @@ export const chatOps: Record<string, Op> = {
       const mg = ensureMessagingGroup(ctx.db, chatChannel(a.channel), a.platformId);
       const w = createWiring(ctx.db, mg.id, g.id, {
         engageMode: a.engage,
-        pattern: a.pattern,
+        // Pattern mode without a pattern answers every message (the usage shows both optional).
+        pattern: a.pattern ?? (a.engage === 'pattern' ? ANY_MESSAGE : null),
         sessionMode: a.session,
         senderScope: a.scope,
         ignoredPolicy: a.ignored,

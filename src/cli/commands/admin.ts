@@ -28,7 +28,7 @@ const USAGE: Record<string, string> = {
   groups:
     'polyclaw groups create NAME --provider mock|claude|codex|opencode [--model M] [--effort E] [--endpoint SECRET] [--approval bypass|ask|deny] | list | show NAME | update NAME [...] (an empty --model/--effort/--endpoint/--timezone "" clears it) | delete NAME [--force]',
   wirings:
-    'polyclaw wirings list | add --group G --channel C --platform-id ID [--engage pattern|mention|mention-sticky] [--pattern RE] [--session shared|per-thread|agent-shared] [--scope all|members|admins] [--ignored drop|accumulate] | update ID [...] | remove ID',
+    'polyclaw wirings list | add --group G --channel C --platform-id ID [--engage pattern|mention|mention-sticky] [--pattern RE (default .*: every message)] [--session shared|per-thread|agent-shared] [--scope all|members|admins] [--ignored drop|accumulate] | update ID [...] | remove ID',
   sessions: 'polyclaw sessions list [--group G] | show ID | reset ID',
   destinations:
     'polyclaw destinations list | add --group G --name N (--agent GROUP | --channel C --platform-id ID [--thread T]) | remove --group G --name N',
