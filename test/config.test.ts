@@ -223,13 +223,26 @@ describe('command shapes', () => {
       [['destinations', 'remove', '--group', 'main', '--name', 'n', '--agent', 'a'], 'takes no --agent'],
       [['secrets', 'list', 'x'], 'unexpected argument "x"'],
       [['doctor', 'now'], 'unexpected argument "now"'],
-      [['up', '--help'], 'usage: polyclaw up'], // prints the usage: no host starts
-      [['doctor', '-h'], 'usage: polyclaw doctor'],
+      [['groups'], 'usage: polyclaw groups'],
     ];
     for (const [args, says] of cases) {
       const r = await cliAsync(h, args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.split('\n').filter(Boolean)).toEqual([expect.stringContaining(says)]);
+    }
+    // Asked for, the usage is the command's output (stdout, exit 0), as `polyclaw --help` is;
+    // and nothing runs: no host starts.
+    for (const [args, says] of [
+      [['up', '--help'], 'usage: polyclaw up'],
+      [['doctor', '-h'], 'usage: polyclaw doctor'],
+      [['groups', '--help'], 'usage: polyclaw groups'],
+      [['groups', 'create', '--help'], 'usage: polyclaw groups'],
+      [['chat', '--help'], 'usage: polyclaw chat'],
+      [['secrets', '--help'], 'usage: polyclaw secrets'],
+    ] as Array<[string[], string]>) {
+      const r = await cliAsync(h, args);
+      expect([r.code, r.stderr], args.join(' ')).toEqual([0, '']);
+      expect(r.stdout).toContain(says);
     }
     expect(fs.existsSync(path.join(h, 'polyclaw.db'))).toBe(false);
     expect((await cliAsync(h, ['groups', 'list', '--json'])).json.result).toEqual([]);

@@ -1,6 +1,6 @@
 /** Argument parsing with node:util parseArgs: unknown flags and missing values are usage errors. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './output.js';
+import { HelpRequested, UsageError } from './output.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -52,7 +52,7 @@ export function checkShape(
   [count, flags]: Shape,
   usage: string,
 ): void {
-  if (parsed.values.help) throw new UsageError(`usage: ${usage}`);
+  if (parsed.values.help) throw new HelpRequested(usage);
   const extra = parsed.positionals[count];
   if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}" — usage: ${usage}`);
   const stray = Object.keys(parsed.values).find((f) => f !== 'json' && f !== 'help' && !flags.includes(f));

@@ -3,6 +3,13 @@ import { PolyclawError, toWireError } from '../shared/errors.js';
 
 export class UsageError extends Error {}
 
+/** `--help`: the usage is the command's output (stdout, exit 0), and nothing runs. */
+export class HelpRequested extends Error {
+  constructor(usage: string) {
+    super(`usage: ${usage}`);
+  }
+}
+
 /**
  * A result's `warnings` (the operation succeeded, but something needs the user's attention)
  * stay in the JSON; for a person they go to stderr as `warning: …` lines.
@@ -55,6 +62,10 @@ function formatRow(r: Record<string, unknown>): string {
 
 /** Print the error as one line (or JSON) and return the exit code. */
 export function reportError(err: unknown, json: boolean): number {
+  if (err instanceof HelpRequested) {
+    printResult({ help: err.message }, json, () => err.message);
+    return 0;
+  }
   const usage = err instanceof UsageError;
   const wire = usage ? { code: 'usage', message: err.message } : toWireError(err);
   if (json) process.stdout.write(JSON.stringify({ ok: false, error: wire }) + '\n');

@@ -1,7 +1,7 @@
 /** `polyclaw groups|wirings|sessions …`: thin argument mapping onto admin ops. */
 import { checkShape, parse, type Shape } from '../args.js';
 import { adminCall } from '../admin-call.js';
-import { printResult, UsageError } from '../output.js';
+import { HelpRequested, printResult, UsageError } from '../output.js';
 
 const GROUP_OPTS = {
   provider: { type: 'string' },
@@ -99,7 +99,8 @@ export async function adminCommand(noun: keyof typeof OPTS, argv: string[]): Pro
   const { values: v, positionals: pos } = parse(argv, opts, usage);
   const json = v.json === true;
   const verb = pos[0];
-  if (!verb || v.help) throw new UsageError(`usage: ${usage}`);
+  if (v.help) throw new HelpRequested(usage);
+  if (!verb) throw new UsageError(`usage: ${usage}`);
   const shape = SHAPES[noun][verb];
   if (!shape) throw new UsageError(`unknown ${noun} command "${verb}" — usage: ${usage}`);
   checkShape(`${noun} ${verb}`, { values: v, positionals: pos }, shape, usage);

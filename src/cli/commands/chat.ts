@@ -12,7 +12,7 @@ import { PolyclawError } from '../../shared/errors.js';
 import { MAX_CHAT_TEXT } from '../../shared/messages.js';
 import { connectAdmin, type AdminClient } from '../admin-client.js';
 import { parse } from '../args.js';
-import { UsageError } from '../output.js';
+import { HelpRequested, UsageError } from '../output.js';
 import { forTerminal, FRESH_LINE } from '../terminal-text.js';
 
 const USAGE = 'polyclaw chat [--group NAME] [-m TEXT] [--json] [--timeout SECONDS]';
@@ -55,7 +55,7 @@ export async function chatCommand(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (v.help) throw new UsageError(`usage: ${USAGE}`);
+  if (v.help) throw new HelpRequested(USAGE);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" — usage: ${USAGE}`);
   const timeoutS = v.timeout === undefined ? 300 : Number(v.timeout);
   const message = v.message as string | undefined;

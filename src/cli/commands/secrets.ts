@@ -15,7 +15,7 @@ import { testSecret } from '../../gateway/secret-test.js';
 import type { SecretInfo, Vault } from '../../gateway/vault.js';
 import { createLogger } from '../../shared/log.js';
 import { checkShape, parse, type Shape } from '../args.js';
-import { printResult, UsageError } from '../output.js';
+import { HelpRequested, printResult, UsageError } from '../output.js';
 
 const USAGE =
   'polyclaw secrets set NAME --kind anthropic|openai|openai-compatible|codex-chatgpt [--base-url URL] [--value-stdin] | list | delete NAME | test NAME | grant NAME --group G|--all | revoke NAME --group G | login codex [--name NAME] [--device-auth]';
@@ -114,7 +114,8 @@ export async function secretsCommand(argv: string[]): Promise<number> {
   const { values: v, positionals: pos } = parsed;
   const json = v.json === true;
   const verb = pos[0];
-  if (!verb || v.help) throw new UsageError(`usage: ${USAGE}`);
+  if (v.help) throw new HelpRequested(USAGE);
+  if (!verb) throw new UsageError(`usage: ${USAGE}`);
   const shape = SHAPES[verb];
   if (!shape) throw new UsageError(`unknown secrets command "${verb}" — usage: ${USAGE}`);
   if (verb === 'set' && pos.length > 2)
