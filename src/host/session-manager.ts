@@ -132,6 +132,8 @@ export class SessionManager {
     // started for it since its group's sandboxes were stopped goes too.
     this.deleted.add(sessionId);
     this.pool.drop(sessionId);
+    const q = this.queues.get(sessionId);
+    if (q) this.settlement.dropped(q.pending());
     this.closeQueue(sessionId);
     this.builtFor.delete(sessionId);
     this.kickAt.delete(sessionId);
@@ -411,8 +413,13 @@ export class SessionManager {
   private serial(sessionId: string, fn: () => Promise<void> | void): Promise<void> {
     const prev = this.chains.get(sessionId) ?? Promise.resolve();
     const next = prev
-      .then(fn)
-      .catch((err) => this.log.error('session work failed', { session: sessionId, err }));
+      .then(() => (this.deleted.has(sessionId) ? undefined : fn()))
+      .catch((err) =>
+        // Work under way when its session was deleted meets a closed queue: that is the delete.
+        this.deleted.has(sessionId)
+          ? this.log.debug('work of a deleted session ended', { session: sessionId, err })
+          : this.log.error('session work failed', { session: sessionId, err }),
+      );
     this.chains.set(sessionId, next);
     void next.then(() => {
       if (this.chains.get(sessionId) === next) this.chains.delete(sessionId);

@@ -176,6 +176,14 @@ export class Settlement {
     expireQuestionsOf(this.d.db, messageId);
   }
 
+  /**
+   * The session goes with its deleted group: its unsettled messages end failed for whoever
+   * waits on them (a chat attached to the terminal). Nothing is written: the queue goes too.
+   */
+  dropped(pending: InboundRow[]): void {
+    for (const m of pending) if (m.trigger) this.settled(m, 'failed');
+  }
+
   private settled(m: InboundRow, status: 'completed' | 'failed'): void {
     expireQuestionsOf(this.d.db, m.id);
     const pid = m.content.platformMessageId;
