@@ -10,7 +10,7 @@ import type { Logger } from '../shared/log.js';
 import { errorMessage, PolyclawError } from '../shared/errors.js';
 import type { ExitInfo, SandboxRuntime } from '../sandbox/runtime.js';
 import { bellsDir, OUTBOUND_BELL } from '../shared/session-db.js';
-import { MAX_TIMER_MS, type Config } from './config.js';
+import type { Config } from './config.js';
 import type { SandboxGatewayAccess } from '../gateway/contract.js';
 import type { Db } from './db/open.js';
 import { Delivery, type DeliveryDeps } from './delivery.js';
@@ -24,6 +24,7 @@ import { publishMeta } from './session-meta.js';
 import { attemptKey, attemptsInFlight, TurnWatch, turnsDue, type Attempt } from './turn-watch.js';
 import { hasOpenQuestion } from './store/questions.js';
 import { Settlement } from './settlement.js';
+import { SessionWork } from './session-work.js';
 import { openNotices } from './store/deliveries.js';
 import { getGroup } from './store/groups.js';
 import { getSession, listSessions, type Session } from './store/sessions.js';
@@ -51,10 +52,6 @@ export class SessionManager {
   private readonly settlement: Settlement;
   private queues = new Map<string, SessionQueue>();
   private watchers = new Map<string, fs.FSWatcher>();
-  private chains = new Map<string, Promise<void>>();
-  private timers = new Set<NodeJS.Timeout>();
-  /** When each session's delivery wake is due (kickLater). */
-  private readonly kickAt = new Map<string, number>();
   private dirty = new Set<string>();
   /**
    * What each session's sandbox was started with: the runtime signature of its group's
@@ -71,11 +68,14 @@ export class SessionManager {
   private lastUsed = new Map<string, number>();
   private readonly now: () => number;
   private readonly log: Logger;
+  /** Each session's work in order, and the timers that come back to it (session-work.ts). */
+  private readonly work: SessionWork;
   private closed = false;
 
   constructor(private readonly d: SessionManagerDeps) {
     this.now = d.now ?? Date.now;
     this.log = d.log.child('sessions');
+    this.work = new SessionWork(this.log, (id) => this.deleted.has(id));
     this.turns = new TurnWatch(this.now, d.config.maxTurnMs);
     this.delivery = new Delivery({
       db: d.db,
@@ -84,7 +84,7 @@ export class SessionManager {
       maxAttempts: d.config.deliveryMaxAttempts,
       baseDelayMs: d.config.deliveryBaseMs,
       now: this.now,
-      later: (sid, ms) => this.kickLater(sid, ms),
+      later: (sid, ms) => this.work.kickLater(sid, ms, (sid) => this.kick(sid)),
       onAction: d.onAction,
     });
     this.settlement = new Settlement({
@@ -95,7 +95,7 @@ export class SessionManager {
       now: this.now,
       maxTries: d.config.maxTries,
       retryBaseMs: d.config.retryBaseMs,
-      retryAt: (sid, ms) => this.after(ms, () => this.wake(sid)),
+      retryAt: (sid, ms) => this.work.after(ms, () => this.wake(sid)),
     });
     this.pool = new SandboxPool({
       maxConcurrent: d.config.sandbox.maxConcurrent,
@@ -105,7 +105,7 @@ export class SessionManager {
       start: (sid) => this.startSandbox(sid),
       onExit: (sid, info, _handle, requested) => this.onExit(sid, info, requested),
       onStartFailed: (sid, err) =>
-        this.serial(sid, () => this.failDue(sid, `the sandbox could not start: ${errorMessage(err)}`)),
+        this.work.serial(sid, () => this.failDue(sid, `the sandbox could not start: ${errorMessage(err)}`)),
       isBusy: (sid) => this.isBusy(sid),
       mustWait: (sid, running) => this.mustWait(sid, running),
     });
@@ -136,7 +136,7 @@ export class SessionManager {
     if (q) this.settlement.dropped(q.pending());
     this.closeQueue(sessionId);
     this.builtFor.delete(sessionId);
-    this.kickAt.delete(sessionId);
+    this.work.forget(sessionId);
     this.dirty.delete(sessionId);
     this.turns.forget(sessionId);
   }
@@ -152,11 +152,7 @@ export class SessionManager {
   /** Close the queues of sessions that went quiet (quiet-queues.ts). */
   private closeQuiet(): void {
     const busy = (id: string) =>
-      this.pool.handle(id) !== null ||
-      this.chains.has(id) ||
-      this.dirty.has(id) ||
-      this.kickAt.has(id) ||
-      this.recovering.has(id);
+      this.pool.handle(id) !== null || this.work.busy(id) || this.dirty.has(id) || this.recovering.has(id);
     const lastUsed = (id: string) => this.lastUsed.get(id) ?? 0;
     for (const id of quietSessions(this.queues, { busy, lastUsed, now: this.now(), log: this.log })) {
       this.log.debug('closing a quiet session queue', { session: id });
@@ -217,14 +213,14 @@ export class SessionManager {
     if (due.length === 0) return;
     const nextAt = Math.min(...due.map((m) => m.processAfter));
     if (nextAt <= this.now()) this.pool.request(sessionId);
-    else this.after(nextAt - this.now(), () => this.wake(sessionId));
+    else this.work.after(nextAt - this.now(), () => this.wake(sessionId));
   }
 
   /** Outbound changed (doorbell) or a retry is due: deliver, then settle acks. Coalesced per session. */
   kick(sessionId: string): void {
     if (this.dirty.has(sessionId) || this.deleted.has(sessionId)) return;
     this.dirty.add(sessionId);
-    void this.serial(sessionId, async () => {
+    void this.work.serial(sessionId, async () => {
       this.dirty.delete(sessionId);
       const alive = this.pool.isRunning(sessionId);
       await this.processOutbound(sessionId, () => !alive);
@@ -249,7 +245,7 @@ export class SessionManager {
           // A session with no files yet may still owe the user a notice (a refusal cut off by a crash).
           if (fs.existsSync(dir) || openNotices(this.d.db, s.id).length > 0) {
             this.queueFor(s);
-            await this.serial(s.id, () => this.processOutbound(s.id, () => true));
+            await this.work.serial(s.id, () => this.processOutbound(s.id, () => true));
           }
           this.recovering.delete(s.id);
           // Also a session a message reached during the recovery (its wake was held back).
@@ -309,7 +305,7 @@ export class SessionManager {
     const limit = `${Math.round(this.d.config.maxTurnMs / 60_000)} min`;
     const seen = this.pool.handle(sessionId);
     this.turns.forget(sessionId);
-    void this.serial(sessionId, async () => {
+    void this.work.serial(sessionId, async () => {
       const session = getSession(this.d.db, sessionId);
       const q = this.queueFor(session);
       const still = new Set(attemptsInFlight(q).map(attemptKey));
@@ -325,10 +321,9 @@ export class SessionManager {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
     for (const w of this.watchers.values()) w.close();
     await this.pool.stopAll();
-    await Promise.all([...this.chains.values()]);
+    await this.work.close();
     for (const q of this.queues.values()) q.close();
     this.queues.clear();
   }
@@ -369,7 +364,7 @@ export class SessionManager {
     // sandbox may have taken a message (its own 'processing' ack), which must not be charged.
     const inFlight = this.inFlightAt(sessionId);
     const charge = !requested && inFlight !== null && inFlight.size === 0;
-    void this.serial(sessionId, async () => {
+    void this.work.serial(sessionId, async () => {
       if (charge) {
         const session = getSession(this.d.db, sessionId);
         await this.settlement.untakenFailed(session, this.queueFor(session), info);
@@ -408,57 +403,6 @@ export class SessionManager {
       this.log.warn('outbound watch failed; safety sweep covers it', { session: sessionId, err }),
     );
     this.watchers.set(sessionId, w);
-  }
-
-  private serial(sessionId: string, fn: () => Promise<void> | void): Promise<void> {
-    const prev = this.chains.get(sessionId) ?? Promise.resolve();
-    const next = prev
-      .then(() => (this.deleted.has(sessionId) ? undefined : fn()))
-      .catch((err) =>
-        // Work under way when its session was deleted meets a closed queue: that is the delete.
-        this.deleted.has(sessionId)
-          ? this.log.debug('work of a deleted session ended', { session: sessionId, err })
-          : this.log.error('session work failed', { session: sessionId, err }),
-      );
-    this.chains.set(sessionId, next);
-    void next.then(() => {
-      if (this.chains.get(sessionId) === next) this.chains.delete(sessionId);
-    });
-    return next;
-  }
-
-  /**
-   * One delivery wake per session at the earliest time asked for: a row or notice in backoff
-   * asks again on every pass, and each ask must not add a timer.
-   */
-  private kickLater(sessionId: string, ms: number): void {
-    const at = Date.now() + Math.max(0, ms);
-    const due = this.kickAt.get(sessionId);
-    if (due !== undefined && due <= at && due >= Date.now()) return;
-    this.kickAt.set(sessionId, at);
-    this.after(ms, () => {
-      if (this.kickAt.get(sessionId) === at) this.kickAt.delete(sessionId);
-      this.kick(sessionId);
-    });
-  }
-
-  private after(ms: number, fn: () => void): void {
-    if (this.closed) return;
-    const t = setTimeout(
-      () => {
-        this.timers.delete(t);
-        // A timer's work that throws must not take the host down with it.
-        try {
-          fn();
-        } catch (err) {
-          this.log.error('timed session work failed', { err: errorMessage(err) });
-        }
-      },
-      // A backoff of a large base can outgrow what a timer can wait (it would fire at once):
-      // waking at the limit instead finds the row not due yet and asks again.
-      Math.min(Math.max(0, ms), MAX_TIMER_MS),
-    );
-    this.timers.add(t);
   }
 
   /** `stopped`: whether an open attempt's sandbox is gone (Settlement.reconcile). */
