@@ -1,4 +1,6 @@
 /** The runner loop in-process with real queue files and the real mock provider. */
+import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RunnerFixture } from './support/runner-fixture.js';
@@ -41,6 +43,17 @@ const send = (text: string, trigger = true) =>
     routing,
     content: { text, sender: { id: 'ann', name: 'Ann' }, attachments: [] },
   });
+/** Another process takes the write lock of `file`, says so, and keeps it `ms`. */
+async function holdWriteLock(file: string, ms: number): Promise<void> {
+  const code = `const db = new (require('better-sqlite3'))(process.argv[1]);
+    db.exec('BEGIN IMMEDIATE'); process.stdout.write('locked\\n');
+    setTimeout(() => { db.exec('COMMIT'); db.close(); }, Number(process.argv[2]));`;
+  const c = spawn(process.execPath, ['-e', code, file, String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    c.stdout!.once('data', () => resolve());
+    c.once('exit', (code) => reject(new Error(`the lock holder exited ${code}`)));
+  });
+}
 const replies = () => host.outboundSince(0).map((r) => r.content.text);
 const ackOf = (id: string) => host.acksFor([id]).find((a) => a.tryNo === 0);
 
@@ -128,6 +141,32 @@ describe('runner loop', () => {
     expect(replies()[1]).toBe(`echo: ${'z'.repeat(half)}\nagain`);
     expect(ackOf(older.id)?.status).toBe('completed');
   });
+
+  it('a follow-up that cannot be taken now (its queue file locked) waits for the next turn; the turn under way is answered', async () => {
+    start();
+    const slow = send('slow\n```mock\n{"delayMs":1500}\n```');
+    await waitFor(() => ackOf(slow.id)?.status === 'processing', 5000, 'the first turn');
+    // Another writer holds outbound.db past the runner's busy wait while a follow-up arrives.
+    const lock = new Database(path.join(host.dir, 'outbound.db'));
+    lock.exec('BEGIN IMMEDIATE');
+    setTimeout(() => lock.exec('COMMIT'), 200); // runs once the runner's wait gave up
+    const next = send('and this');
+    await waitFor(() => ackOf(next.id)?.status === 'completed', 20_000, 'the follow-up');
+    lock.close();
+    expect(ackOf(slow.id)?.status).toBe('completed');
+    expect(replies()).toEqual(['echo: slow', 'echo: and this']);
+  }, 30_000);
+
+  it('a reply that cannot be committed (its queue file locked) ends its attempt failed, to be tried again, not left in progress', async () => {
+    start();
+    const slow = send('slow\n```mock\n{"delayMs":300}\n```');
+    await waitFor(() => ackOf(slow.id)?.status === 'processing', 5000, 'the turn');
+    // Held by another process past the runner's busy wait (5 s) when the answer comes.
+    await holdWriteLock(path.join(host.dir, 'outbound.db'), 6500);
+    await waitFor(() => ackOf(slow.id)?.status !== 'processing', 15_000, 'the attempt to end');
+    expect(ackOf(slow.id)).toMatchObject({ status: 'failed', error: { retryable: true } });
+    expect(replies()).toEqual([]);
+  }, 30_000);
 
   it('acks a provider error as failed with its classification, for the host to decide', async () => {
     start();

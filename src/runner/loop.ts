@@ -270,15 +270,17 @@ export class RunnerLoop {
     let retryFresh = false;
 
     /** The front group's turn ended with `text` as its answer: commit the reply (with its files) and the acks. */
+    // A group leaves `groups` only once its rows are written: a write that throws leaves it for
+    // the catch below to fail, instead of 'processing' for ever under a live runner.
     const settle = (text: string, merged = false) => {
-      const group = groups.shift();
+      const group = groups[0];
       if (!group) return;
       const sent = early;
       early = null;
       deltas = '';
       const last = answered(group);
       let out: Array<ReturnType<typeof replyTo>> = [];
-      if (merged && groups.length > 0) {
+      if (merged && groups.length > 1) {
         // Steered into one turn with the next group: the turn's answer and files go with it.
         carried.push(last);
       } else {
@@ -295,6 +297,7 @@ export class RunnerLoop {
         unattached = [];
       }
       queue.commit(out, group);
+      groups.shift();
       for (const m of group) inflight.delete(m.id);
       setTurn();
       provider.onExchangeComplete?.({
@@ -316,6 +319,8 @@ export class RunnerLoop {
       ended = true;
       q.end();
     };
+    /** The follow-up being taken when a write failed is in `groups` but perhaps not in the query. */
+    let taking = false;
     const pump = (async () => {
       while (pumping && !this.stopped) {
         await this.d.doorbell.wait(this.d.safetyPollMs ?? 30_000);
@@ -331,13 +336,28 @@ export class RunnerLoop {
         const chat = chatOf(more);
         if (!chat || !sameChat(chat, queryChat)) continue;
         queue.ack(more, 'processing');
+        taking = true;
         for (const m of more) inflight.add(m.id);
         floors.set(answered(more).id, queue.lastOutboundSeq());
         groups.push(more);
         if (groups.length === 1) setTurn();
         q.push(formatMessages(more, meta.timezone, this.now()));
+        taking = false;
       }
-    })();
+    })().catch((err: unknown) => {
+      // Handled here, at once: a rejection left until the query ends would take the runner down
+      // with the turn under way. A follow-up whose 'processing' ack failed was not taken (the
+      // ack is one transaction): it waits for the next batch and this turn goes on. One taken
+      // but perhaps not pushed would leave the turn waiting for an answer that cannot come:
+      // the query is aborted, and its groups end failed, to be tried again.
+      pumping = false;
+      if (!taking) {
+        log.warn('a follow-up could not be taken now; it waits for the next turn', { err });
+        return;
+      }
+      log.error('a follow-up could not be pushed; the query is aborted', { err });
+      q.abort();
+    });
 
     try {
       for await (const ev of q.events) {
@@ -402,7 +422,7 @@ export class RunnerLoop {
               settle('');
               break;
             }
-            const group = groups.shift();
+            const group = groups[0];
             if (!group) break;
             deltas = '';
             early = null;
@@ -413,6 +433,7 @@ export class RunnerLoop {
               retryable: ev.retryable,
               classification: ev.classification,
             });
+            groups.shift();
             for (const m of group) inflight.delete(m.id);
             setTurn();
             if (groups.length === 0) end();
