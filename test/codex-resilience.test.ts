@@ -3,6 +3,7 @@
  * stream cut mid-answer and a model endpoint that refuses connections must both end the message
  * with a retryable error, promptly, so the host retries it instead of failing it or waiting.
  * A group's MCP server named like our own tool server must not fail every message either.
+ * A follow-up queued behind a timed-out turn must not start on the process given up on.
  * CODEX_HOME lives under the repo's .test-tmp, never under /tmp (FINDINGS §A).
  */
 import fs from 'node:fs';
@@ -15,7 +16,7 @@ import { mcpServersEnv } from '../src/shared/mcp.js';
 import type { AgentQuery, ProviderEvent } from '../src/shared/provider.js';
 import { MAIN, ROOT } from './support/cli.js';
 import { writeEchoMcpServer } from './support/echo-mcp.js';
-import { startFakeResponses, type FakeResponses } from './support/fake-responses.js';
+import { lastUserText, startFakeResponses, type FakeResponses } from './support/fake-responses.js';
 
 // This file's own folder: test files run in parallel, and each removes what it made.
 const TMP = path.join(ROOT, '.test-tmp', 'codex-resilience');
@@ -114,6 +115,45 @@ describe('codex provider under upstream trouble (real codex app-server)', () => 
       await p.close();
     }
   }, 40_000);
+
+  it('a follow-up queued behind a timed-out turn fails as a retryable timeout, never started on that process', async () => {
+    // Codex answers turn/interrupt, then the old turn's turn/completed {interrupted}, and only
+    // then a turn/start sent right after: a follow-up started there took that completion as its
+    // own ("interrupted", not retryable) and its own answer was dropped.
+    const dir = mkAgent('after-timeout');
+    const cwd = path.join(dir, 'agent');
+    const p = mk(dir, fake.url, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '3000' });
+    fake.script({ hang: true }, { text: 'answer to second' });
+    const q = p.query({ prompt: 'first', cwd, systemContext: '' });
+    const deadline = setTimeout(() => q.abort(), 25_000);
+    try {
+      const answers: ProviderEvent[] = [];
+      let thread = '';
+      for await (const e of q.events) {
+        if (e.type === 'init') thread = e.continuation;
+        if (e.type !== 'result' && e.type !== 'error') continue;
+        answers.push(e);
+        // A follow-up the runner had already taken when the first answer (the timeout) came.
+        if (answers.length === 1) q.push('second');
+        else q.end();
+      }
+      expect(answers).toHaveLength(2);
+      expect(answers[0]).toMatchObject({ type: 'error', retryable: true, classification: 'timeout' });
+      expect(answers[1]).toMatchObject({ type: 'error', retryable: true, classification: 'timeout' });
+      expect(fake.requests.some((r) => lastUserText(r.body) === 'second')).toBe(false);
+      // The host's retry runs on a fresh process, in the same thread.
+      fake.script({ text: 'answer to second' });
+      const again = await firstAnswer(
+        p.query({ prompt: 'second', cwd, systemContext: '', continuation: thread }),
+      );
+      expect(again.filter((e) => e.type === 'result' || e.type === 'error')).toEqual([
+        { type: 'result', text: 'answer to second' },
+      ]);
+    } finally {
+      clearTimeout(deadline);
+      await p.close();
+    }
+  }, 60_000);
 
   it('a group MCP server named like our tool server is left out (and logged); messages are still answered', async () => {
     const dir = mkAgent('name-clash');

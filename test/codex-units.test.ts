@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { fitSections, writeAgentsMd, AGENTS_MD_CAP } from '../src/providers/codex-agents-md.js';
 import { CodexConfigError, renderConfig } from '../src/runner/providers/codex-config.js';
 import { errorEvent } from '../src/runner/providers/codex-events.js';
+import { applyNotification, createTurn } from '../src/runner/providers/codex-turn.js';
 import { codexEnv } from '../src/runner/providers/codex-env.js';
 import { CodexApprovals } from '../src/runner/providers/codex-approvals.js';
 import { generatedImages } from '../src/runner/providers/codex-archive.js';
@@ -217,6 +218,26 @@ describe('codex turn errors', () => {
     expect(errorEvent('exceeded retry limit', { responseTooManyFailedAttempts: {} })).toMatchObject({
       retryable: true,
     });
+  });
+});
+
+describe('codex turn notifications', () => {
+  it('a turn whose id is not known yet never takes a finished turn’s late completion as its own', async () => {
+    // After a timeout codex sends the old turn's turn/completed before the reply to the next turn/start.
+    const sink = { emit() {}, noteItem() {}, overTurns: new Set(['old']) };
+    const t = createTurn('next', () => undefined);
+    const completed = (id: string) => ({ threadId: 'th', turn: { id, status: 'interrupted', items: [] } });
+    applyNotification(
+      t,
+      'turn/started',
+      { threadId: 'th', turn: { id: 'old', status: 'inProgress', items: [] } },
+      sink,
+    );
+    applyNotification(t, 'turn/completed', completed('old'), sink);
+    expect(t.finished).toBe(false);
+    expect(t.id).toBeNull();
+    applyNotification(t, 'turn/completed', completed('new'), sink);
+    expect(await t.done).toEqual({ kind: 'interrupted' });
   });
 });
 

@@ -9,6 +9,10 @@
  *  - steering is serialized (one chain) so a refused steer is re-queued before any later prompt;
  *  - a resume falls back to a fresh thread only when the error says the thread is stale/unknown;
  *  - the transport closing ends the in-flight turn at once with the real cause (no timeout wait);
+ *  - no turn starts on a process given up on (closed, or its turn timed out: codex still answers
+ *    the interrupt and the old turn's completion first): prompts queued there fail retryable, so
+ *    the host retries them on a fresh process; a turn that is over never matches a later turn's
+ *    notifications, even before that turn knows its own id;
  *  - abort() sends turn/interrupt and ends the events without further results;
  *  - an approval request codex waits on (policy 'ask') is an `approval` event; its reply is held
  *    until answerApproval(), and declined when the turn ends, the query aborts or closes first
@@ -86,6 +90,8 @@ export class CodexConversation {
   private conn: CodexConnection | null = null;
   private threadId = '';
   private interrupting: Promise<unknown> | null = null;
+  /** Ids of this conversation's turns that are over: their late notifications are no later turn's. */
+  private readonly overTurns = new Set<string>();
   private readonly now: () => number;
   private readonly approvals: CodexApprovals;
 
@@ -166,7 +172,10 @@ export class CodexConversation {
   }
 
   private offClose: (() => void) | null = null;
-  /** Set when the process is in a state not worth reusing (a turn timed out or failed to start). */
+  /**
+   * Set when the process is in a state not worth reusing (a turn timed out or it failed to
+   * initialize): no further turn is started on it either.
+   */
   private broken = false;
 
   private async drive(): Promise<void> {
@@ -202,11 +211,15 @@ export class CodexConversation {
     conn.instructions = synced ? this.d.systemContext : undefined;
     this.events.push({ type: 'init', continuation: this.threadId });
     while (!this.aborted) {
-      if (rpc.isClosed && this.queue.length) {
-        const cause = this.closedCause ?? 'codex app-server is not running';
+      // Each prompt still gets its one answer; the loop ends with end() as on a healthy process.
+      const refusal = this.queue.length ? this.unusable(rpc) : null;
+      if (refusal) {
         for (const p of this.queue.splice(0)) {
-          this.d.log.warn('failing queued prompt: codex is gone', { cause, chars: p.length });
-          this.events.push({ type: 'error', message: cause, retryable: true, classification: 'crash' });
+          this.d.log.warn('failing queued prompt: the codex process is not usable', {
+            cause: refusal.message,
+            chars: p.length,
+          });
+          this.events.push(refusal);
         }
         continue;
       }
@@ -221,6 +234,21 @@ export class CodexConversation {
   }
 
   private closedCause: string | null = null;
+
+  /** Why no turn may start on this process (the error its queued prompts get), or null when one may. */
+  private unusable(rpc: RpcClient): Extract<ProviderEvent, { type: 'error' }> | null {
+    if (rpc.isClosed) {
+      const message = this.closedCause ?? 'codex app-server is not running';
+      return { type: 'error', message, retryable: true, classification: 'crash' };
+    }
+    if (!this.broken) return null;
+    return {
+      type: 'error',
+      message: 'not started: an earlier codex turn made no progress and codex is being restarted',
+      retryable: true,
+      classification: 'timeout',
+    };
+  }
 
   /**
    * Bring the thread's runtime context up to date (codex-context.ts): a thread just started got
@@ -301,10 +329,16 @@ export class CodexConversation {
     };
     arm();
     this.events.push({ type: 'activity' });
+    const over = () => {
+      if (turn.id) this.overTurns.add(turn.id);
+    };
     rpc
       .request<{ turn: { id: string } }>('turn/start', { threadId: this.threadId, input: textInput(prompt) })
       .then(
-        (r) => turn.setId(r.turn.id),
+        (r) => {
+          turn.setId(r.turn.id);
+          if (turn.finished) over(); // the reply came after the turn ended (a timeout)
+        },
         (err: unknown) => {
           const message = err instanceof Error ? err.message : String(err);
           turn.finish(
@@ -313,6 +347,7 @@ export class CodexConversation {
         },
       );
     const end = await turn.done;
+    over();
     clearTimeout(timer);
     this.approvals.declineAll('The turn ended before anyone approved; the tool was not run.');
     this.emitEnd(rpc, turn, end, startedAt);
@@ -386,6 +421,7 @@ export class CodexConversation {
     applyNotification(this.active, method, params, {
       emit: (ev) => this.events.push(ev),
       noteItem: (item, started) => this.approvals.noteItem(item, started),
+      overTurns: this.overTurns,
     });
   }
 }

@@ -5,7 +5,9 @@
  *    in the same synchronous step, so a follow-up racing turn/completed starts a new turn;
  *  - the turn id is learned from turn/start's reply or turn/started, whichever comes first;
  *    idKnown resolves with it (or null once the turn is over without one);
- *  - notifications of another turn (a late one of the previous turn) change nothing here.
+ *  - notifications of another turn (a late one of the previous turn) change nothing here, also
+ *    while this turn's id is unknown: the id of a turn that is over is never taken as its own
+ *    (after a timeout codex sends the old turn's turn/completed before the new turn/start reply).
  */
 import type { ProviderEvent } from '../../shared/provider.js';
 import {
@@ -74,9 +76,9 @@ export interface NotificationSink {
   emit(ev: ProviderEvent): void;
   /** A fileChange item started (what it changes) or completed. */
   noteItem(item: Item, started: boolean): void;
+  /** Ids of the conversation's turns that are over. */
+  overTurns: ReadonlySet<string>;
 }
-
-const ofTurn = (t: ActiveTurn, turnId: string) => t.id === null || t.id === turnId;
 
 /** Apply one notification to the active turn (if any) and emit what the user should see. */
 export function applyNotification(
@@ -85,6 +87,8 @@ export function applyNotification(
   params: unknown,
   out: NotificationSink,
 ): void {
+  const ofTurn = (turn: ActiveTurn, turnId: string) =>
+    turn.id === turnId || (turn.id === null && !out.overTurns.has(turnId));
   switch (method) {
     case 'item/agentMessage/delta': {
       const p = DeltaNotification.safeParse(params);
@@ -93,7 +97,7 @@ export function applyNotification(
     }
     case 'turn/started': {
       const p = TurnNotification.safeParse(params);
-      if (p.success && t && t.id === null) t.setId(p.data.turn.id);
+      if (p.success && t && t.id === null && ofTurn(t, p.data.turn.id)) t.setId(p.data.turn.id);
       break;
     }
     case 'item/started': {
