@@ -283,6 +283,8 @@ describe('router', () => {
       ['a\u0000b\nc.md', 'ctl'],
       ['y'.repeat(300) + '.pdf', 'long'],
       ['界'.repeat(150) + '.txt', 'wide'],
+      ['caf\u00e9.png', 'nfc'], // é composed …
+      ['cafe\u0301.png', 'nfd'], // … and decomposed: one name where a file system normalizes (macOS)
     ] as const;
     const accs = await router.route(
       ev({ attachments: files.map(([name, text]) => ({ name, data: Buffer.from(text) })) }),
@@ -303,6 +305,8 @@ describe('router', () => {
         'abc.md',
         'y'.repeat(196) + '.pdf',
         '界'.repeat(65) + '.txt', // 199 bytes: the file system's limit is in bytes
+        'caf\u00e9.png',
+        'cafe\u0301-2.png',
       ]);
       expect(refs.map((r) => r.name)).toEqual(files.map(([name]) => name));
       const q = queues.get(acc.sessionId)!;

@@ -52,9 +52,11 @@ export function storedNames(names: string[]): string[] {
       while (chars.length > 0 && Buffer.byteLength(chars.join('') + suffix + ext) > 200) chars.pop();
       return chars.join('') + suffix + ext;
     };
+    // One name to a file system that ignores case or Unicode normalization (macOS) is one here.
+    const key = (s: string) => s.normalize('NFC').toLowerCase();
     let name = fit('');
-    for (let n = 2; taken.has(name.toLowerCase()); n++) name = fit(`-${n}`);
-    taken.add(name.toLowerCase());
+    for (let n = 2; taken.has(key(name)); n++) name = fit(`-${n}`);
+    taken.add(key(name));
     return name;
   });
 }
