@@ -77,8 +77,15 @@ describe('admin commands while a host starts or stops', () => {
       ]);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(2500); // it waited for the socket first
       expect(fs.existsSync(path.join(h, 'polyclaw.db'))).toBe(false);
+      // A chat waits for it the same way, and says it is starting or stopping, not "not running".
+      const chat = await cliAsync(h, ['chat', '-m', 'hi']);
+      expect(chat.code).toBe(1);
+      expect(chat.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(/holds this POLYCLAW_HOME .*try again/),
+      ]);
       fs.rmSync(path.join(h, 'host.lock'));
       expect((await cliAsync(h, ['groups', 'list', '--json'])).json.result).toEqual([]);
+      expect((await cliAsync(h, ['chat', '-m', 'hi'])).stderr).toMatch(/host is not running/);
     } finally {
       fs.rmSync(h, { recursive: true, force: true });
     }

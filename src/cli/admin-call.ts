@@ -15,7 +15,8 @@ import { connectAdmin, type AdminClient } from './admin-client.js';
 /** How long a command waits for the admin socket of a host that holds the lock. */
 export const HOST_WAIT_MS = 3000;
 
-async function connectWhileHeld(socket: string, lock: string): Promise<AdminClient | null> {
+/** The running host's admin client; null when no host holds the data dir (after a short wait while one starts). */
+export async function connectWhileHeld(socket: string, lock: string): Promise<AdminClient | null> {
   const until = Date.now() + HOST_WAIT_MS;
   for (;;) {
     const client = await connectAdmin(socket);

@@ -10,7 +10,8 @@ import readline from 'node:readline';
 import { ensureHome, loadConfig, MAX_TIMER_MS, paths } from '../../host/config.js';
 import { PolyclawError } from '../../shared/errors.js';
 import { MAX_CHAT_TEXT } from '../../shared/messages.js';
-import { connectAdmin, type AdminClient } from '../admin-client.js';
+import type { AdminClient } from '../admin-client.js';
+import { connectWhileHeld } from '../admin-call.js';
 import { parse } from '../args.js';
 import { HelpRequested, UsageError } from '../output.js';
 import { forTerminal, FRESH_LINE } from '../terminal-text.js';
@@ -36,7 +37,7 @@ interface Reply {
 async function connect(): Promise<AdminClient> {
   const { home } = loadConfig();
   ensureHome(home);
-  const client = await connectAdmin(paths(home).socket);
+  const client = await connectWhileHeld(paths(home).socket, paths(home).lock);
   if (!client)
     throw new PolyclawError(
       'unavailable',
