@@ -175,6 +175,15 @@ describe('polyclaw secrets', () => {
       0,
       'warning: group oc1 uses "ep" as --endpoint: its messages fail until it is granted again\n',
     ]);
+    // Granting one group a secret open to all narrows it to that group: the others are told.
+    expect(cli(h, ['groups', 'create', 'oc2', '--provider', 'mock', '--endpoint', 'ep']).code).toBe(0);
+    expect(cli(h, ['secrets', 'grant', 'ep', '--all']).code).toBe(0);
+    const narrowed = cli(h, ['secrets', 'grant', 'ep', '--group', 'oc2']);
+    expect([narrowed.code, narrowed.stderr]).toEqual([
+      0,
+      'warning: group oc1 uses "ep" as --endpoint: its messages fail until it is granted again\n',
+    ]);
+    expect(cli(h, ['groups', 'delete', 'oc2']).code).toBe(0);
     const deleted = cli(h, ['secrets', 'delete', 'ep', '--json']);
     expect(deleted.json.result.warnings).toEqual([
       'group oc1 uses "ep" as --endpoint: its messages fail until it is set again',

@@ -86,10 +86,18 @@ function human(list: SecretInfo[]): string {
     .join('\n');
 }
 
-/** Groups whose --endpoint is this secret lose their model when it is deleted or revoked: say so. */
-function endpointWarnings(db: Db, secret: string, how: 'deleted' | 'revoked', only?: string): string[] {
+/**
+ * Groups whose --endpoint is this secret lose their model when it is deleted, or when a grant
+ * or revoke leaves them out (`granted` says who may use it now): say so.
+ */
+function endpointWarnings(
+  db: Db,
+  secret: string,
+  how: 'deleted' | 'revoked',
+  granted: (group: string) => boolean = () => false,
+): string[] {
   const users = listGroups(db)
-    .filter((g) => g.endpoint === secret && (only === undefined || g.name === only))
+    .filter((g) => g.endpoint === secret && !granted(g.name))
     .map((g) => g.name);
   return users.length
     ? [
@@ -170,8 +178,10 @@ export async function secretsCommand(argv: string[]): Promise<number> {
         else if (verb === 'grant') vault.grant(name, requireGroup(db, group!).id);
         else vault.revoke(name, requireGroup(db, group!).id);
         const info = vault.list().find((s) => s.name === name)!;
-        const cut = verb === 'revoke' && info.grants !== 'all' && !info.grants.includes(group!);
-        return { list: info, warnings: cut ? endpointWarnings(db, name, 'revoked', group) : [] };
+        const { grants } = info;
+        // A grant to one group narrows a secret open to all: the others are left out too.
+        const left = grants === 'all' ? [] : endpointWarnings(db, name, 'revoked', (g) => grants.includes(g));
+        return { list: info, warnings: left };
       });
       printResult(
         { name, grants: list.grants, ...(warnings.length ? { warnings } : {}) },
