@@ -417,6 +417,26 @@ describe('quiet sessions', () => {
   });
 });
 
+describe('start-up recovery of many sessions', () => {
+  it('leaves open only the queues of sessions with work: each open queue holds files, and a host with thousands ran out', async () => {
+    const { q, id, sessions, session, ctx, db, group, starts } = await setup(LIVE, {}, { wake: false });
+    q.markDone(id, 'completed');
+    const { session: busy, to } = otherChat({ ctx, db, group });
+    sessions.queueFor(busy).enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing: to,
+      content: { text: 'still to answer', sender: { id: 'u1' }, attachments: [] },
+    });
+    await sessions.recover();
+    expect(sessions.openQueue(session.id)).toBeUndefined();
+    expect(sessions.openQueue(busy.id)).toBeDefined();
+    await waitFor(() => starts.length === 1, 5000, 'the busy session started');
+    // The quiet one opens again when asked for.
+    expect(sessions.queueFor(session).get(id)?.status).toBe('completed');
+  });
+});
+
 describe("a change of a group's provider", () => {
   it('stops its sandboxes at once, and no sandbox of the new provider starts while one of the old is alive', async () => {
     // A sandbox that outlives its stdin's end for a while (the pool's grace, then SIGTERM).

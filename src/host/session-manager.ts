@@ -151,13 +151,19 @@ export class SessionManager {
 
   /** Close the queues of sessions that went quiet (quiet-queues.ts). */
   private closeQuiet(): void {
-    const busy = (id: string) =>
-      this.pool.handle(id) !== null || this.work.busy(id) || this.dirty.has(id) || this.recovering.has(id);
+    const busy = (id: string) => this.underWay(id);
     const lastUsed = (id: string) => this.lastUsed.get(id) ?? 0;
     for (const id of quietSessions(this.queues, { busy, lastUsed, now: this.now(), log: this.log })) {
       this.log.debug('closing a quiet session queue', { session: id });
       this.closeQueue(id);
     }
+  }
+
+  /** Whether anything of the session is under way: a sandbox, a pass in its chain, a wake to come. */
+  private underWay(id: string): boolean {
+    return (
+      this.pool.handle(id) !== null || this.work.busy(id) || this.dirty.has(id) || this.recovering.has(id)
+    );
   }
 
   /**
@@ -250,6 +256,10 @@ export class SessionManager {
           this.recovering.delete(s.id);
           // Also a session a message reached during the recovery (its wake was held back).
           if (this.queues.has(s.id)) this.wake(s.id);
+          // Every session ever spoken in is recovered: one with nothing to do does not keep its
+          // files open (thousands of them ran the host out of descriptors before it was up).
+          const q = this.queues.get(s.id);
+          if (q && !this.underWay(s.id) && turnsDue(q).length === 0) this.closeQueue(s.id);
         } catch (err) {
           this.recovering.delete(s.id);
           this.log.error('a session could not be recovered; the others go on', { session: s.id, err });
