@@ -500,3 +500,22 @@ describe('an answered message whose reply waits for a delivery retry', () => {
     expect(q.get(id)?.status).toBe('pending'); // still waiting for its reply's delivery
   });
 });
+
+describe('a message waiting out a retry backoff', () => {
+  it('does not hold its sandbox slot meanwhile: another session waiting for one gets it', async () => {
+    const t = await setup(LIVE, { POLYCLAW_MAX_SANDBOXES: '1' });
+    await waitFor(() => t.starts.length === 1, 5000, 'the first sandbox');
+    // Its attempt failed, retryable; the retry is a minute away (as after a few backoffs).
+    t.q.retry(t.id, Date.now() + 60_000);
+    const other = otherChat(t);
+    t.sessions.queueFor(other.session).enqueue({
+      kind: 'chat',
+      trigger: true,
+      routing: other.to,
+      content: { text: 'me too', sender: { id: 'u2' }, attachments: [] },
+    });
+    t.sessions.wake(other.session.id);
+    await waitFor(() => t.starts.length === 2, 5000, "the other session's sandbox");
+    expect(t.sessions.sandboxes().map((s) => s.sessionId)).toEqual([other.session.id]);
+  });
+});

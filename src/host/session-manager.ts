@@ -346,10 +346,16 @@ export class SessionManager {
     await this.pool.stop(sessionId);
   }
 
+  /**
+   * Whether the session's sandbox has work: an attempt in flight, or a message due now. One
+   * waiting out a retry's backoff is not (the backoff can reach hours): its sandbox may be
+   * stopped for another session, and the retry's wake starts one again when it falls due.
+   */
   private isBusy(sessionId: string): boolean {
     const q = this.queues.get(sessionId);
     if (!q) return false;
-    return turnsDue(q).length > 0;
+    const now = this.now();
+    return turnsDue(q).some((m) => m.processAfter <= now) || attemptsInFlight(q).length > 0;
   }
 
   private startSandbox(sessionId: string) {
