@@ -265,6 +265,29 @@ describe('a turn whose heartbeat stopped for stuckTimeoutMs', () => {
   }, 20_000);
 });
 
+describe('a turn waiting for a person (a question or an approval)', () => {
+  it('is not taken for stuck though its runner beats only now and then while it waits', async () => {
+    const t = await turnInFlight({ POLYCLAW_STUCK_TIMEOUT_MS: '1000' });
+    recordQuestion(
+      t.db,
+      {
+        questionId: 'allow?',
+        sessionId: t.session.id,
+        routing: { channelType: 'fullchat', platformId: 'room', threadId: null },
+        options: ['Allow', 'Deny'],
+        expiresAt: Date.now() + 3_600_000,
+        adminOnly: true,
+      },
+      Date.now(),
+    );
+    offset = 5_000; // five seconds without a beat: the runner beats every 30 s while it waits
+    t.sessions.sweep();
+    await settled();
+    expect(t.starts).toHaveLength(1);
+    expect(t.q.get(t.id)).toMatchObject({ status: 'pending', tries: 0 });
+  }, 20_000);
+});
+
 describe('start-up recovery', () => {
   it("holds back a session's sandbox until its own recovery has run, then starts it", async () => {
     /** A channel whose delivery wakes another session, as an agent chat's delivery does. */

@@ -289,7 +289,8 @@ export class SessionManager {
           continue;
         }
         const beat = Number(q.state('heartbeat')?.value ?? 0);
-        if (inFlight.length && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
+        // Waiting for a person, the runner beats only every 30 s (approvals.ts): not stuck.
+        if (inFlight.length && !asking && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
           this.log.warn('turn is stuck: killing its sandbox', {
             session: sessionId,
             silentMs: this.now() - beat,
