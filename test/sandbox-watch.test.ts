@@ -172,8 +172,8 @@ describe('a sandbox that dies before its runner takes the message', () => {
 });
 
 /** A live sandbox whose turn the test has taken, as the runner would: acked and beating. */
-async function turnInFlight(env: Record<string, string>) {
-  const t = await setup(LIVE, env);
+async function turnInFlight(env: Record<string, string>, script = LIVE) {
+  const t = await setup(script, env);
   await waitFor(() => t.sessions.sandboxes().length === 1, 10_000, 'sandbox running');
   const runner = new RunnerQueue(t.q.dir, () => Date.now() + offset);
   cleanups.push(() => runner.close());
@@ -262,6 +262,27 @@ describe('a turn whose heartbeat stopped for stuckTimeoutMs', () => {
     sessions.sweep();
     await waitFor(() => starts.length === 2, 10_000, 'second sandbox');
     expect(q.get(id)).toMatchObject({ status: 'pending', tries: 1 });
+  }, 20_000);
+});
+
+describe('a sandbox asked to stop', () => {
+  it('still owns its turn until it has exited: a delivery pass meanwhile does not charge the turn, and its reply is the answer', async () => {
+    // A runner slow to stop (it finishes its turn first): the stop's grace runs 3 s + 1 s.
+    const SLOW_TO_STOP = "process.on('SIGTERM', () => {}); process.stdin.resume(); setInterval(() => {}, 1000)";
+    const t = await turnInFlight({}, SLOW_TO_STOP);
+    const stopping = t.sessions.stopSandbox(t.session.id);
+    t.sessions.kick(t.session.id);
+    await settled();
+    expect(t.q.get(t.id)).toMatchObject({ status: 'pending', tries: 0 });
+    // The turn's answer, written before the runner is gone, is delivered once and settles it.
+    const routing = { channelType: 'fullchat', platformId: 'room', threadId: null };
+    t.runner.commit(
+      [{ kind: 'message', inReplyTo: t.id, routing, content: { text: 'done' } }],
+      [{ id: t.id, tries: 0 }],
+    );
+    await stopping;
+    await waitFor(() => t.q.get(t.id)?.status === 'completed', 10_000, 'the turn settled');
+    expect(t.ch.log.filter((e) => e.op === 'deliver').map((e) => e.text)).toEqual(['done']);
   }, 20_000);
 });
 

@@ -228,7 +228,9 @@ export class SessionManager {
     this.dirty.add(sessionId);
     void this.work.serial(sessionId, async () => {
       this.dirty.delete(sessionId);
-      const alive = this.pool.isRunning(sessionId);
+      // A sandbox asked to stop still owns its turn until it exits (it may yet commit the
+      // answer): the exit charges what it left (onExit), not a pass in the stop's grace.
+      const alive = this.pool.handle(sessionId) !== null;
       await this.processOutbound(sessionId, () => !alive);
     });
   }
