@@ -5,46 +5,19 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionQueue } from '../src/host/session-queue.js';
 import { CodexProvider } from '../src/runner/providers/codex.js';
 import { mcpServersEnv } from '../src/shared/mcp.js';
 import type { ApprovalPolicy } from '../src/shared/messages.js';
 import type { AgentQuery, ApprovalRequest, ProviderEvent } from '../src/shared/provider.js';
-import { createLogger } from '../src/shared/log.js';
-import { startFakeResponses, type FakeResponses } from './support/fake-responses.js';
-import { MAIN, ROOT } from './support/cli.js';
+import { answers, codexKit, codexProvider } from './support/codex-kit.js';
 import { writeEchoMcpServer } from './support/echo-mcp.js';
 import { sessionMeta } from './support/meta.js';
 
-// This file's own folder: test files run in parallel, and each removes what it made.
-const TMP = path.join(ROOT, '.test-tmp', 'codex-provider');
-
-function mkAgent(name: string) {
-  const dir = fs.mkdtempSync(path.join(TMP, `${name}-`));
-  fs.mkdirSync(path.join(dir, 'agent'));
-  fs.mkdirSync(path.join(dir, 'session'));
-  return dir;
-}
-
-/** Collect events until `n` results/errors arrived (then end()), or the stream ends. */
-async function collect(
-  q: AgentQuery,
-  n: number,
-  onEvent?: (e: ProviderEvent) => void,
-): Promise<ProviderEvent[]> {
-  const out: ProviderEvent[] = [];
-  let answers = 0;
-  for await (const e of q.events) {
-    out.push(e);
-    onEvent?.(e);
-    if (e.type === 'result' || e.type === 'error') if (++answers === n) q.end();
-  }
-  return out;
-}
-
 describe('codex provider with the real codex app-server', () => {
-  let fake: FakeResponses;
+  const kit = codexKit('codex-provider');
+  const mkAgent = (name: string) => kit.mkAgent(name);
   const secretEnv = { OPENAI_API_KEY: 'sk-should-never-reach-codex', ANTHROPIC_API_KEY: 'sk-ant-nope' };
   const mk = (
     dir: string,
@@ -52,40 +25,19 @@ describe('codex provider with the real codex app-server', () => {
     approval?: ApprovalPolicy,
     personWaiting?: () => boolean,
   ) =>
-    new CodexProvider(
-      {
-        personWaiting,
-        sessionDir: path.join(dir, 'session'),
-        agentDir: path.join(dir, 'agent'),
-        model: 'fake-model',
-        approval,
-        env: {
-          PATH: process.env.PATH,
-          HOME: path.join(dir, 'agent'),
-          LANG: 'C.UTF-8',
-          POLYCLAW_GATEWAY_URL: fake.url,
-          POLYCLAW_GATEWAY_TOKEN: 'gw-token-123',
-          ...secretEnv,
-          ...extra,
-        },
-      },
-      { toolsCli: MAIN, log: createLogger({ level: 'warn' }) },
-    );
-
-  beforeAll(async () => {
-    fs.mkdirSync(TMP, { recursive: true });
-    fake = await startFakeResponses();
-  });
-  afterAll(async () => {
-    await fake?.close();
-    fs.rmSync(TMP, { recursive: true, force: true });
-  });
+    codexProvider(dir, {
+      gatewayUrl: kit.fake.url,
+      token: 'gw-token-123',
+      env: { ...secretEnv, ...extra },
+      approval,
+      personWaiting,
+    });
 
   it('text turn with streamed deltas, archived, through the gateway route with the token', async () => {
     const dir = mkAgent('text');
-    fake.script({ text: 'Hello there', deltas: ['Hel', 'lo ', 'there'] });
+    kit.fake.script({ text: 'Hello there', deltas: ['Hel', 'lo ', 'there'] });
     const q = mk(dir).query({ prompt: 'hi', cwd: path.join(dir, 'agent'), systemContext: 'ctx' });
-    const ev = await collect(q, 1);
+    const ev = await answers(q, 1);
     expect(ev.find((e) => e.type === 'init')).toBeTruthy();
     expect(ev.filter((e) => e.type === 'delta').map((e) => (e as { text: string }).text)).toEqual([
       'Hel',
@@ -93,19 +45,19 @@ describe('codex provider with the real codex app-server', () => {
       'there',
     ]);
     expect(ev.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'Hello there' }]);
-    const req = fake.requests.at(-1)!;
+    const req = kit.fake.requests.at(-1)!;
     expect(req.url).toBe('/openai/v1/responses');
     expect(req.headers.authorization).toBe('Bearer gw-token-123');
     const toml = fs.readFileSync(path.join(dir, 'agent/.codex/config.toml'), 'utf8');
-    expect(toml).toContain(`base_url = "${fake.url}/openai/v1"`);
+    expect(toml).toContain(`base_url = "${kit.fake.url}/openai/v1"`);
     expect(toml).toContain('wire_api = "responses"');
     expect(fs.existsSync(path.join(dir, 'agent/memory/index.md'))).toBe(true);
   }, 30_000);
 
   it("archives the exchange as the person saw it, without the model's internal notes", async () => {
     const dir = mkAgent('archive');
-    fake.script({ text: 'Shown <internal>kept to itself</internal>answer' });
-    await collect(mk(dir).query({ prompt: 'what', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
+    kit.fake.script({ text: 'Shown <internal>kept to itself</internal>answer' });
+    await answers(mk(dir).query({ prompt: 'what', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
     const [file] = fs.readdirSync(path.join(dir, 'agent/conversations'));
     const text = fs.readFileSync(path.join(dir, 'agent/conversations', file!), 'utf8');
     expect(text).toContain('Shown');
@@ -114,24 +66,24 @@ describe('codex provider with the real codex app-server', () => {
 
   it('shell tool turn: exec_command runs and its output reaches the model', async () => {
     const dir = mkAgent('shell');
-    fake.script({ exec: 'echo tool-said-$((40+2))' }, { text: 'done with tool' });
+    kit.fake.script({ exec: 'echo tool-said-$((40+2))' }, { text: 'done with tool' });
     const q = mk(dir).query({ prompt: 'run it', cwd: path.join(dir, 'agent'), systemContext: '' });
-    const ev = await collect(q, 1);
+    const ev = await answers(q, 1);
     expect(ev.some((e) => e.type === 'progress' && e.message.startsWith('running:'))).toBe(true);
     expect(ev.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'done with tool' }]);
-    const out = JSON.stringify(fake.requests.at(-1)!.body.input);
+    const out = JSON.stringify(kit.fake.requests.at(-1)!.body.input);
     expect(out).toContain('tool-said-42');
   }, 30_000);
 
   it('resumes the same thread in a new process; a stale thread falls back to a fresh one', async () => {
     const dir = mkAgent('resume');
     const p = mk(dir);
-    const a = await collect(p.query({ prompt: 'first', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
+    const a = await answers(p.query({ prompt: 'first', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
     const init = (x: ProviderEvent[]) => x.find((e) => e.type === 'init') as { continuation: string };
     const thread = init(a).continuation;
     const warmPid = findCodexPid(path.join(dir, 'agent/.codex'));
     // A second query on the same provider reuses the warm app-server and its loaded thread.
-    const again = await collect(
+    const again = await answers(
       p.query({ prompt: 'again', cwd: path.join(dir, 'agent'), systemContext: '', continuation: thread }),
       1,
     );
@@ -139,8 +91,8 @@ describe('codex provider with the real codex app-server', () => {
     expect(findCodexPid(path.join(dir, 'agent/.codex'))).toBe(warmPid);
     // The sandbox restarts: the old runner's app-server is gone, a new process resumes the thread.
     await p.close();
-    fake.script({ text: 'second answer' });
-    const b = await collect(
+    kit.fake.script({ text: 'second answer' });
+    const b = await answers(
       mk(dir).query({
         prompt: 'second',
         cwd: path.join(dir, 'agent'),
@@ -151,9 +103,9 @@ describe('codex provider with the real codex app-server', () => {
     );
     expect(init(b).continuation).toBe(thread);
     // The resumed thread carries the first exchange to the model.
-    expect(JSON.stringify(fake.requests.at(-1)!.body.input)).toContain('first');
+    expect(JSON.stringify(kit.fake.requests.at(-1)!.body.input)).toContain('first');
     const stale = '019a0000-0000-7000-8000-000000000000';
-    const c = await collect(
+    const c = await answers(
       mk(dir).query({
         prompt: 'third',
         cwd: path.join(dir, 'agent'),
@@ -182,12 +134,12 @@ describe('codex provider with the real codex app-server', () => {
     const init = (x: ProviderEvent[]) => x.find((e) => e.type === 'init') as { continuation: string };
     /** The runtime contexts the last model request carried, oldest first. */
     const contexts = () =>
-      (fake.requests.at(-1)!.body.input as Array<{ role?: string; content?: Array<{ text?: string }> }>)
+      (kit.fake.requests.at(-1)!.body.input as Array<{ role?: string; content?: Array<{ text?: string }> }>)
         .filter((i) => i.role === 'developer')
         .flatMap((i) => (i.content ?? []).map((c) => /Assistant name: \w+/.exec(c.text ?? '')?.[0] ?? ''))
         .filter(Boolean);
     const ask = async (p: CodexProvider, prompt: string, name: string, continuation?: string) => {
-      const evs = await collect(
+      const evs = await answers(
         p.query({ prompt, cwd, systemContext: `Assistant name: ${name}`, continuation }),
         1,
       );
@@ -222,29 +174,32 @@ describe('codex provider with the real codex app-server', () => {
 
   it('steers a follow-up into a running turn; one answer per prompt, in order', async () => {
     const dir = mkAgent('steer');
-    fake.script({ text: 'slow answer', deltas: ['slow ', 'answer'], delayMs: 1500 }, { text: 'after steer' });
+    kit.fake.script(
+      { text: 'slow answer', deltas: ['slow ', 'answer'], delayMs: 1500 },
+      { text: 'after steer' },
+    );
     const q = mk(dir).query({ prompt: 'slow one', cwd: path.join(dir, 'agent'), systemContext: '' });
     let pushed = false;
-    const ev = await collect(q, 2, (e) => {
+    const ev = await answers(q, 2, (e) => {
       if (e.type === 'progress' && !pushed) {
         pushed = true;
         setTimeout(() => q.push('steered follow-up'), 200);
       }
     });
-    const answers = ev.filter((e) => e.type === 'result' || e.type === 'error');
+    const ends = ev.filter((e) => e.type === 'result' || e.type === 'error');
     // One turn: the steered-over prompt's result says its answer comes with the last one's.
-    expect(answers).toEqual([
+    expect(ends).toEqual([
       { type: 'result', text: '', merged: true },
       { type: 'result', text: 'after steer' },
     ]);
-    expect(JSON.stringify(fake.requests.map((r) => r.body.input))).toContain('steered follow-up');
+    expect(JSON.stringify(kit.fake.requests.map((r) => r.body.input))).toContain('steered follow-up');
   }, 30_000);
 
   it('a follow-up racing turn completion starts a new turn instead of being swallowed', async () => {
     const dir = mkAgent('race');
     const q = mk(dir).query({ prompt: 'race one', cwd: path.join(dir, 'agent'), systemContext: '' });
     let pushed = false;
-    const ev = await collect(q, 2, (e) => {
+    const ev = await answers(q, 2, (e) => {
       if (e.type === 'result' && !pushed) {
         pushed = true;
         q.push('race two');
@@ -258,17 +213,17 @@ describe('codex provider with the real codex app-server', () => {
 
   it('a turn that outlives its timeout ends with a retryable timeout error, and the next turn works', async () => {
     const dir = mkAgent('timeout');
-    fake.script({ hang: true });
+    kit.fake.script({ hang: true });
     // Long enough for the next (real) turn on a loaded machine, which runs under the same limit
     // (2.5 s was not: with the whole suite running, that turn once took longer).
     const p = mk(dir, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '6000' });
     const t0 = Date.now();
-    const ev = await collect(p.query({ prompt: 'slow', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
+    const ev = await answers(p.query({ prompt: 'slow', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(6000);
     expect(Date.now() - t0).toBeLessThan(12_000);
     expect(ev.at(-1)).toMatchObject({ type: 'error', retryable: true, classification: 'timeout' });
-    fake.script({ text: 'back' });
-    const next = await collect(
+    kit.fake.script({ text: 'back' });
+    const next = await answers(
       p.query({ prompt: 'again', cwd: path.join(dir, 'agent'), systemContext: '' }),
       1,
     );
@@ -279,10 +234,10 @@ describe('codex provider with the real codex app-server', () => {
   it('the turn timeout is an idle timeout: a turn that streams for longer than it ends with its result', async () => {
     const dir = mkAgent('steady');
     const pieces = Array.from({ length: 10 }, (_, i) => `step ${i}. `);
-    fake.script({ text: pieces.join(''), deltas: pieces, gapMs: 800 });
+    kit.fake.script({ text: pieces.join(''), deltas: pieces, gapMs: 800 });
     const p = mk(dir, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '5000' });
     const t0 = Date.now();
-    const ev = await collect(
+    const ev = await answers(
       p.query({ prompt: 'steady', cwd: path.join(dir, 'agent'), systemContext: '' }),
       1,
     );
@@ -293,11 +248,11 @@ describe('codex provider with the real codex app-server', () => {
 
   it('a question of ours waiting for a person is not idleness: the timeout waits until it is answered', async () => {
     const dir = mkAgent('person');
-    fake.script({ hang: true });
+    kit.fake.script({ hang: true });
     // Asked at each expiry: a person is waiting at the first, no longer at the second.
     let asked = 0;
     const p = mk(dir, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '3000' }, undefined, () => ++asked === 1);
-    const ev = await collect(p.query({ prompt: 'ask', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
+    const ev = await answers(p.query({ prompt: 'ask', cwd: path.join(dir, 'agent'), systemContext: '' }), 1);
     expect(asked).toBe(2);
     expect(ev.at(-1)).toMatchObject({ type: 'error', retryable: true, classification: 'timeout' });
     await p.close();
@@ -305,11 +260,11 @@ describe('codex provider with the real codex app-server', () => {
 
   it('abort interrupts a hanging turn and ends the stream promptly', async () => {
     const dir = mkAgent('abort');
-    fake.script({ hang: true });
+    kit.fake.script({ hang: true });
     const q = mk(dir).query({ prompt: 'hang', cwd: path.join(dir, 'agent'), systemContext: '' });
-    const n = fake.requests.length;
-    const done = collect(q, 1);
-    await fake.waitRequests(n + 1);
+    const n = kit.fake.requests.length;
+    const done = answers(q, 1);
+    await kit.fake.waitRequests(n + 1);
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
     q.abort();
@@ -320,11 +275,11 @@ describe('codex provider with the real codex app-server', () => {
 
   it('app-server killed mid-turn: the error arrives within a second with the exit cause; env is allowlisted', async () => {
     const dir = mkAgent('kill');
-    fake.script({ hang: true });
+    kit.fake.script({ hang: true });
     const q = mk(dir).query({ prompt: 'hang again', cwd: path.join(dir, 'agent'), systemContext: '' });
-    const n = fake.requests.length;
-    const done = collect(q, 1);
-    await fake.waitRequests(n + 1);
+    const n = kit.fake.requests.length;
+    const done = answers(q, 1);
+    await kit.fake.waitRequests(n + 1);
     const pid = findCodexPid(path.join(dir, 'agent/.codex'));
     const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
     const names = environ.map((l) => l.split('=')[0]!);
@@ -349,7 +304,7 @@ describe('codex provider with the real codex app-server', () => {
     /** Answer each approval as it arrives with decide(request); collect until one answer. */
     const run = (q: AgentQuery, decide?: (r: ApprovalRequest) => [boolean, string?]) => {
       const asked: ApprovalRequest[] = [];
-      const ev = collect(q, 1, (e) => {
+      const ev = answers(q, 1, (e) => {
         if (e.type !== 'approval') return;
         asked.push(e.request);
         const [allow, reason] = decide?.(e.request) ?? [true];
@@ -361,7 +316,7 @@ describe('codex provider with the real codex app-server', () => {
     it("'ask': a shell command and a patch wait for approval; allowed, they run and the turn finishes", async () => {
       const dir = mkAgent('ask-allow');
       const cwd = path.join(dir, 'agent');
-      fake.script({ exec: 'echo approved > approved.txt' }, { exec: PATCH }, { text: 'ran both' });
+      kit.fake.script({ exec: 'echo approved > approved.txt' }, { exec: PATCH }, { text: 'ran both' });
       const p = mk(dir, {}, 'ask');
       const { asked, ev } = run(p.query({ prompt: 'do it', cwd, systemContext: '' }));
       const events = await ev;
@@ -383,7 +338,7 @@ describe('codex provider with the real codex app-server', () => {
     it("'ask' denied: the command does not run, the model hears the refusal, the turn still ends", async () => {
       const dir = mkAgent('ask-deny');
       const cwd = path.join(dir, 'agent');
-      fake.script({ exec: 'touch denied.txt' }, { text: 'could not' });
+      kit.fake.script({ exec: 'touch denied.txt' }, { text: 'could not' });
       const p = mk(dir, {}, 'ask');
       const { asked, ev } = run(p.query({ prompt: 'try it', cwd, systemContext: '' }), () => [
         false,
@@ -393,11 +348,11 @@ describe('codex provider with the real codex app-server', () => {
       expect(asked).toHaveLength(1);
       expect(events.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'could not' }]);
       expect(fs.existsSync(path.join(cwd, 'denied.txt'))).toBe(false);
-      expect(JSON.stringify(fake.requests.at(-1)!.body.input)).toContain('rejected by user');
+      expect(JSON.stringify(kit.fake.requests.at(-1)!.body.input)).toContain('rejected by user');
       await p.close();
       // A new process resuming the thread asks again (thread/resume carries the policy too).
       const thread = (events.find((e) => e.type === 'init') as { continuation: string }).continuation;
-      fake.script({ exec: 'touch resumed.txt' }, { text: 'resumed' });
+      kit.fake.script({ exec: 'touch resumed.txt' }, { text: 'resumed' });
       const p2 = mk(dir, {}, 'ask');
       const again = run(p2.query({ prompt: 'again', cwd, systemContext: '', continuation: thread }));
       expect((await again.ev).at(-1)).toEqual({ type: 'result', text: 'resumed' });
@@ -409,12 +364,12 @@ describe('codex provider with the real codex app-server', () => {
     it("'ask': the turn timeout does not run while a person is being asked", async () => {
       const dir = mkAgent('ask-slow');
       const cwd = path.join(dir, 'agent');
-      fake.script({ exec: 'touch slow.txt' }, { text: 'after a while' });
+      kit.fake.script({ exec: 'touch slow.txt' }, { text: 'after a while' });
       // The timeout counts from the turn's start (app-server start included, slow under load):
       // generous, and the answer comes well after it would have fired.
       const p = mk(dir, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '4000' }, 'ask');
       const q = p.query({ prompt: 'slowly', cwd, systemContext: '' });
-      const ev = await collect(q, 1, (e) => {
+      const ev = await answers(q, 1, (e) => {
         if (e.type === 'approval') setTimeout(() => q.answerApproval!(e.request.id, true), 6000);
       });
       expect(ev.at(-1)).toEqual({ type: 'result', text: 'after a while' });
@@ -425,14 +380,14 @@ describe('codex provider with the real codex app-server', () => {
     it("'deny': no approval is asked, the command does not run, the turn ends with a result", async () => {
       const dir = mkAgent('deny');
       const cwd = path.join(dir, 'agent');
-      fake.script({ exec: 'touch never.txt' }, { text: 'refused' });
+      kit.fake.script({ exec: 'touch never.txt' }, { text: 'refused' });
       const p = mk(dir, {}, 'deny');
       const { asked, ev } = run(p.query({ prompt: 'try', cwd, systemContext: '' }));
       const events = await ev;
       expect(asked).toEqual([]);
       expect(events.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'refused' }]);
       expect(fs.existsSync(path.join(cwd, 'never.txt'))).toBe(false);
-      expect(JSON.stringify(fake.requests.at(-1)!.body.input)).toContain('rejected by user');
+      expect(JSON.stringify(kit.fake.requests.at(-1)!.body.input)).toContain('rejected by user');
       await p.close();
     }, 30_000);
 
@@ -447,13 +402,16 @@ describe('codex provider with the real codex app-server', () => {
           routing: { channelType: 'slack', platformId: 'C1', threadId: null },
         },
       ]);
-      fake.script({ mcp: { server: 'polyclaw', tool: 'list_destinations', args: {} } }, { text: 'listed' });
+      kit.fake.script(
+        { mcp: { server: 'polyclaw', tool: 'list_destinations', args: {} } },
+        { text: 'listed' },
+      );
       const p = mk(dir, {}, 'ask');
       const { asked, ev } = run(p.query({ prompt: 'list', cwd: path.join(dir, 'agent'), systemContext: '' }));
       const events = await ev;
       expect(asked).toEqual([]);
       expect(events.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'listed' }]);
-      expect(JSON.stringify(fake.requests.at(-1)!.body.input)).toContain('team-room');
+      expect(JSON.stringify(kit.fake.requests.at(-1)!.body.input)).toContain('team-room');
       host.close();
       await p.close();
     }, 30_000);
@@ -467,13 +425,13 @@ describe('codex provider with the real codex app-server', () => {
       // server is listed fails as "unsupported" without any approval. Wait until the model sees it.
       const cwd = path.join(dir, 'agent');
       for (let i = 0; ; i++) {
-        fake.script({ text: 'ready' });
+        kit.fake.script({ text: 'ready' });
         await run(p.query({ prompt: 'warm up', cwd, systemContext: '' })).ev;
-        if (JSON.stringify(fake.requests.at(-1)!.body.tools ?? []).includes('"mcp__echo"')) break;
+        if (JSON.stringify(kit.fake.requests.at(-1)!.body.tools ?? []).includes('"mcp__echo"')) break;
         if (i === 20) throw new Error('the echo MCP server never reached the model');
         await new Promise((r) => setTimeout(r, 200));
       }
-      fake.script(call('one'), call('two'), { text: 'both tried' });
+      kit.fake.script(call('one'), call('two'), { text: 'both tried' });
       let n = 0;
       const { asked, ev } = run(
         p.query({ prompt: 'echo', cwd: path.join(dir, 'agent'), systemContext: '' }),
@@ -484,7 +442,7 @@ describe('codex provider with the real codex app-server', () => {
         ['mcp__echo__echo', '{"text":"one"}'],
         ['mcp__echo__echo', '{"text":"two"}'],
       ]);
-      const input = JSON.stringify(fake.requests.at(-1)!.body.input);
+      const input = JSON.stringify(kit.fake.requests.at(-1)!.body.input);
       expect(input).toContain('echoed one');
       expect(input).not.toContain('echoed two');
       expect(input).toContain('user rejected MCP tool call');
@@ -494,10 +452,10 @@ describe('codex provider with the real codex app-server', () => {
     it("'ask': abort while an approval waits ends the stream promptly; the command never runs", async () => {
       const dir = mkAgent('ask-abort');
       const cwd = path.join(dir, 'agent');
-      fake.script({ exec: 'touch late.txt' }, { text: 'unused' });
+      kit.fake.script({ exec: 'touch late.txt' }, { text: 'unused' });
       const q = mk(dir, {}, 'ask').query({ prompt: 'go', cwd, systemContext: '' });
       let t0 = 0;
-      const ev = await collect(q, 1, (e) => {
+      const ev = await answers(q, 1, (e) => {
         if (e.type !== 'approval') return;
         t0 = Date.now();
         q.abort();

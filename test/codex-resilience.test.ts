@@ -9,34 +9,14 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CodexProvider } from '../src/runner/providers/codex.js';
-import { createLogger, memoryLogger, type Logger } from '../src/shared/log.js';
+import { describe, expect, it } from 'vitest';
+import { memoryLogger, type Logger } from '../src/shared/log.js';
 import { mcpServersEnv } from '../src/shared/mcp.js';
-import type { AgentQuery, ProviderEvent } from '../src/shared/provider.js';
-import { MAIN, ROOT } from './support/cli.js';
+import type { ProviderEvent } from '../src/shared/provider.js';
+import { MAIN } from './support/cli.js';
+import { answers, codexKit, codexProvider } from './support/codex-kit.js';
 import { writeEchoMcpServer } from './support/echo-mcp.js';
-import { lastUserText, startFakeResponses, type FakeResponses } from './support/fake-responses.js';
-
-// This file's own folder: test files run in parallel, and each removes what it made.
-const TMP = path.join(ROOT, '.test-tmp', 'codex-resilience');
-
-function mkAgent(name: string) {
-  const dir = fs.mkdtempSync(path.join(TMP, `${name}-`));
-  fs.mkdirSync(path.join(dir, 'agent'));
-  fs.mkdirSync(path.join(dir, 'session'));
-  return dir;
-}
-
-/** Events until the first result/error (then end()), or until the stream ends. */
-async function firstAnswer(q: AgentQuery): Promise<ProviderEvent[]> {
-  const out: ProviderEvent[] = [];
-  for await (const e of q.events) {
-    out.push(e);
-    if (e.type === 'result' || e.type === 'error') q.end();
-  }
-  return out;
-}
+import { lastUserText } from './support/fake-responses.js';
 
 /** A 127.0.0.1 port nothing listens on: bound by us, then released. */
 async function refusedPort(): Promise<number> {
@@ -48,48 +28,23 @@ async function refusedPort(): Promise<number> {
 }
 
 describe('codex provider under upstream trouble (real codex app-server)', () => {
-  let fake: FakeResponses;
-  const mk = (dir: string, gatewayUrl: string, extra: Record<string, string> = {}, log?: Logger) =>
-    new CodexProvider(
-      {
-        sessionDir: path.join(dir, 'session'),
-        agentDir: path.join(dir, 'agent'),
-        model: 'fake-model',
-        env: {
-          PATH: process.env.PATH,
-          HOME: path.join(dir, 'agent'),
-          LANG: 'C.UTF-8',
-          POLYCLAW_GATEWAY_URL: gatewayUrl,
-          POLYCLAW_GATEWAY_TOKEN: 'gw-token',
-          ...extra,
-        },
-      },
-      { toolsCli: MAIN, log: log ?? createLogger({ level: 'warn' }) },
-    );
-
-  beforeAll(async () => {
-    fs.mkdirSync(TMP, { recursive: true });
-    fake = await startFakeResponses();
-  });
-  afterAll(async () => {
-    await fake?.close();
-    fs.rmSync(TMP, { recursive: true, force: true });
-  });
+  const kit = codexKit('codex-resilience');
+  const mkAgent = (name: string) => kit.mkAgent(name);
+  const mk = (dir: string, gatewayUrl: string, env: Record<string, string> = {}, log?: Logger) =>
+    codexProvider(dir, { gatewayUrl, env, log });
 
   it('a model stream cut mid-answer ends the message with a retryable error; the retry is answered', async () => {
     const dir = mkAgent('cut');
-    const p = mk(dir, fake.url);
+    const p = mk(dir, kit.fake.url);
     const cwd = path.join(dir, 'agent');
     try {
-      fake.script({ text: 'partial', deltas: ['par', 'tial'], cut: true });
-      const ev = await firstAnswer(p.query({ prompt: 'hi', cwd, systemContext: '' }));
+      kit.fake.script({ text: 'partial', deltas: ['par', 'tial'], cut: true });
+      const ev = await answers(p.query({ prompt: 'hi', cwd, systemContext: '' }));
       expect(ev.at(-1)).toMatchObject({ type: 'error', retryable: true, classification: 'crash' });
       expect((ev.at(-1) as { message: string }).message).toMatch(/stream disconnected/);
       const thread = (ev.find((e) => e.type === 'init') as { continuation: string }).continuation;
-      fake.script({ text: 'whole answer' });
-      const again = await firstAnswer(
-        p.query({ prompt: 'hi', cwd, systemContext: '', continuation: thread }),
-      );
+      kit.fake.script({ text: 'whole answer' });
+      const again = await answers(p.query({ prompt: 'hi', cwd, systemContext: '', continuation: thread }));
       expect(again.filter((e) => e.type === 'result')).toEqual([{ type: 'result', text: 'whole answer' }]);
     } finally {
       await p.close();
@@ -105,7 +60,7 @@ describe('codex provider under upstream trouble (real codex app-server)', () => 
     const t0 = Date.now();
     const deadline = setTimeout(() => q.abort(), 20_000);
     try {
-      const ev = await firstAnswer(q);
+      const ev = await answers(q);
       const elapsed = Date.now() - t0;
       expect(ev.at(-1)).toMatchObject({ type: 'error', retryable: true });
       expect(ev.at(-1)).not.toMatchObject({ classification: 'timeout' });
@@ -122,28 +77,28 @@ describe('codex provider under upstream trouble (real codex app-server)', () => 
     // own ("interrupted", not retryable) and its own answer was dropped.
     const dir = mkAgent('after-timeout');
     const cwd = path.join(dir, 'agent');
-    const p = mk(dir, fake.url, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '3000' });
-    fake.script({ hang: true }, { text: 'answer to second' });
+    const p = mk(dir, kit.fake.url, { POLYCLAW_CODEX_TURN_TIMEOUT_MS: '3000' });
+    kit.fake.script({ hang: true }, { text: 'answer to second' });
     const q = p.query({ prompt: 'first', cwd, systemContext: '' });
     const deadline = setTimeout(() => q.abort(), 25_000);
     try {
-      const answers: ProviderEvent[] = [];
+      const ends: ProviderEvent[] = [];
       let thread = '';
       for await (const e of q.events) {
         if (e.type === 'init') thread = e.continuation;
         if (e.type !== 'result' && e.type !== 'error') continue;
-        answers.push(e);
+        ends.push(e);
         // A follow-up the runner had already taken when the first answer (the timeout) came.
-        if (answers.length === 1) q.push('second');
+        if (ends.length === 1) q.push('second');
         else q.end();
       }
-      expect(answers).toHaveLength(2);
-      expect(answers[0]).toMatchObject({ type: 'error', retryable: true, classification: 'timeout' });
-      expect(answers[1]).toMatchObject({ type: 'error', retryable: true, classification: 'timeout' });
-      expect(fake.requests.some((r) => lastUserText(r.body) === 'second')).toBe(false);
+      expect(ends).toHaveLength(2);
+      expect(ends[0]).toMatchObject({ type: 'error', retryable: true, classification: 'timeout' });
+      expect(ends[1]).toMatchObject({ type: 'error', retryable: true, classification: 'timeout' });
+      expect(kit.fake.requests.some((r) => lastUserText(r.body) === 'second')).toBe(false);
       // The host's retry runs on a fresh process, in the same thread.
-      fake.script({ text: 'answer to second' });
-      const again = await firstAnswer(
+      kit.fake.script({ text: 'answer to second' });
+      const again = await answers(
         p.query({ prompt: 'second', cwd, systemContext: '', continuation: thread }),
       );
       expect(again.filter((e) => e.type === 'result' || e.type === 'error')).toEqual([
@@ -162,12 +117,10 @@ describe('codex provider under upstream trouble (real codex app-server)', () => 
       { name: 'polyclaw', command: '/bin/false', args: ['impostor'] },
       { name: 'echo', command: process.execPath, args: [writeEchoMcpServer(dir)] },
     ];
-    const p = mk(dir, fake.url, mcpServersEnv(group), log);
+    const p = mk(dir, kit.fake.url, mcpServersEnv(group), log);
     try {
-      fake.script({ text: 'still here' });
-      const ev = await firstAnswer(
-        p.query({ prompt: 'hi', cwd: path.join(dir, 'agent'), systemContext: '' }),
-      );
+      kit.fake.script({ text: 'still here' });
+      const ev = await answers(p.query({ prompt: 'hi', cwd: path.join(dir, 'agent'), systemContext: '' }));
       expect(ev.filter((e) => e.type === 'result' || e.type === 'error')).toEqual([
         { type: 'result', text: 'still here' },
       ]);
