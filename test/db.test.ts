@@ -7,7 +7,10 @@ import Database from 'better-sqlite3';
 import { migrate, openCentralDb } from '../src/host/db/open.js';
 import { migrations } from '../src/host/db/migrations/index.js';
 import { getDelivery, openNotices } from '../src/host/store/deliveries.js';
-import { createGroup } from '../src/host/store/groups.js';
+import { createGroup, listGroups } from '../src/host/store/groups.js';
+import { firstRun } from '../src/host/first-run.js';
+import { loadConfig } from '../src/host/config.js';
+import { ops } from '../src/host/admin-ops.js';
 import { ensureMessagingGroup } from '../src/host/store/messaging.js';
 import { findSession, resolveSession } from '../src/host/store/sessions.js';
 
@@ -122,5 +125,47 @@ describe('finding a session by id prefix', () => {
     for (const bad of ['%', `%${s.id.slice(2, 6)}`, `${s.id.slice(0, 2)}_${s.id.slice(3, 6)}`])
       expect(() => findSession(db, bad), bad).toThrow(/no session matching/);
     expect(() => findSession(db, '')).toThrow(/no session id given/);
+  });
+});
+
+describe('first run', () => {
+  const config = () => loadConfig({ POLYCLAW_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'polyclaw-first-')) });
+
+  it('gives a new data folder its main group once: deleted, it is not made again at the next start', () => {
+    const db = openCentralDb(':memory:');
+    const c = config();
+    try {
+      expect(firstRun(db, c)).toBe(true);
+      expect(listGroups(db).map((g) => g.name)).toEqual(['main']);
+      ops['groups.delete']!({ db, config: c, host: null }, { name: 'main' });
+      expect(firstRun(db, c)).toBe(false);
+      expect(listGroups(db)).toEqual([]);
+    } finally {
+      db.close();
+      fs.rmSync(c.home, { recursive: true, force: true });
+    }
+  });
+
+  it('makes no main where groups were made before the first start, nor in an install that had groups before 011', () => {
+    const db = openCentralDb(':memory:');
+    const c = config();
+    try {
+      createGroup(db, 'mine', { provider: 'mock' });
+      expect(firstRun(db, c)).toBe(false);
+      expect(listGroups(db).map((g) => g.name)).toEqual(['mine']);
+    } finally {
+      db.close();
+      fs.rmSync(c.home, { recursive: true, force: true });
+    }
+    const old = new Database(':memory:');
+    migrate(
+      old,
+      migrations.filter((m) => m.name < '011'),
+    );
+    old.exec(`INSERT INTO agent_groups (id, name, provider, created_at, updated_at) VALUES ('g1', 'a', 'mock', 0, 0)`);
+    migrate(old, migrations);
+    old.exec(`DELETE FROM agent_groups`);
+    expect(firstRun(old as never, config())).toBe(false);
+    old.close();
   });
 });

@@ -9,10 +9,11 @@ import * as m007 from './007-task-ids-per-group.js';
 import * as m008 from './008-notice-payload.js';
 import * as m009 from './009-answer-message.js';
 import * as m010 from './010-question-shown.js';
+import * as m011 from './011-first-run.js';
 
 export interface Migration {
   name: string;
   sql: string;
 }
 
-export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010];
+export const migrations: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011];
