@@ -422,6 +422,17 @@ describe('delivery', () => {
     expect(getDelivery(db, session.id, 'big')).toMatchObject({ status: 'skipped' });
   });
 
+  it('reads an outbound.db an older runner wrote, without the indexes added since', async () => {
+    reply('written by the last runner');
+    const raw = new Database(`${dir}/outbound.db`);
+    raw.exec('DROP INDEX messages_out_reply');
+    raw.close();
+    host.close();
+    host = new SessionQueue(dir);
+    expect(await delivery.process(session, host)).toBe(true);
+    expect(channel.sent.map((s) => s.msg.text)).toEqual(['written by the last runner']);
+  });
+
   it('refuses an outbound.db whose schema the sandbox changed (a view runs inside every read)', async () => {
     reply('one');
     expect(await delivery.process(session, host)).toBe(true);

@@ -563,3 +563,15 @@ describe('a message waiting out a retry backoff', () => {
     expect(t.sessions.sandboxes().map((s) => s.sessionId)).toEqual([other.session.id]);
   });
 });
+
+describe("a sandbox's outbound.db it damaged", () => {
+  it('does not end the host when the idle timer asks whether the session is busy', async () => {
+    const t = await setup(LIVE, { POLYCLAW_IDLE_TIMEOUT_MS: '1000' });
+    await waitFor(() => t.starts.length === 1, 5000, 'the sandbox');
+    t.q.retry(t.id, Date.now() + 60_000); // waiting out a backoff: busy only if a turn is in flight
+    fs.writeFileSync(`${t.q.dir}/outbound.db`, 'not a database'.repeat(400));
+    await new Promise((r) => setTimeout(r, 2500)); // two idle checks
+    // Unreadable counts as busy: the sandbox is kept, and nothing threw out of the timer.
+    expect(t.sessions.sandboxes().map((s) => s.sessionId)).toEqual([t.session.id]);
+  });
+});

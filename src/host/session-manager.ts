@@ -46,6 +46,9 @@ export interface SessionManagerDeps {
   watch?: typeof fs.watch;
 }
 
+/** How long a turn waiting for a person may go without a beat (its runner beats every 30 s). */
+const ASKING_BEAT_MS = 60_000;
+
 export class SessionManager {
   readonly pool: SandboxPool;
   readonly delivery: Delivery;
@@ -291,8 +294,11 @@ export class SessionManager {
           continue;
         }
         const beat = Number(q.state('heartbeat')?.value ?? 0);
-        // Waiting for a person, the runner beats only every 30 s (approvals.ts): not stuck.
-        if (inFlight.length && !asking && beat && this.now() - beat > this.d.config.stuckTimeoutMs) {
+        // Waiting for a person, the runner beats only every 30 s (approvals.ts): not stuck then.
+        const limit = asking
+          ? Math.max(this.d.config.stuckTimeoutMs, ASKING_BEAT_MS)
+          : this.d.config.stuckTimeoutMs;
+        if (inFlight.length && beat && this.now() - beat > limit) {
           this.log.warn('turn is stuck: killing its sandbox', {
             session: sessionId,
             silentMs: this.now() - beat,
@@ -358,7 +364,16 @@ export class SessionManager {
     const q = this.queues.get(sessionId);
     if (!q) return false;
     const now = this.now();
-    return turnsDue(q).some((m) => m.processAfter <= now) || attemptsInFlight(q).length > 0;
+    const due = turnsDue(q);
+    if (due.length === 0) return false;
+    if (due.some((m) => m.processAfter <= now)) return true;
+    try {
+      return attemptsInFlight(q).length > 0;
+    } catch {
+      // outbound.db is the sandbox's to write: unreadable, the session counts as busy (turnsDue
+      // does the same) — this runs from the pool's timers, where a throw would end the host.
+      return true;
+    }
   }
 
   private startSandbox(sessionId: string) {
