@@ -305,3 +305,68 @@ describe('CodexConversation with held approvals', () => {
     await c.done;
   });
 });
+
+describe('CodexConversation on a process reused by the next query', () => {
+  it("a late notice of the last query's turn is not taken by the next turn before it knows its id", async () => {
+    // The server answers the second turn/start only after sending the first turn's late
+    // turn/completed (as codex does after an interrupt).
+    const child = Object.assign(new EventEmitter(), { stdin: new PassThrough(), stdout: new PassThrough() });
+    const say = (o: object) => child.stdout.write(JSON.stringify(o) + '\n');
+    let turns = 0;
+    child.stdin.on('data', (d: Buffer) => {
+      for (const line of d.toString().split('\n').filter(Boolean)) {
+        const m = JSON.parse(line);
+        if (m.method === 'initialize') say({ id: m.id, result: {} });
+        if (m.method === 'thread/start') say({ id: m.id, result: { thread: { id: 'th1' } } });
+        if (m.method === 'thread/resume') say({ id: m.id, result: { thread: { id: 'th1' } } });
+        if (m.method !== 'turn/start') continue;
+        if (++turns === 1) {
+          say({ id: m.id, result: { turn: { id: 'tu1' } } });
+          say({
+            method: 'turn/completed',
+            params: { threadId: 'th1', turn: { id: 'tu1', status: 'completed' } },
+          });
+        } else {
+          say({
+            method: 'turn/completed',
+            params: { threadId: 'th1', turn: { id: 'tu1', status: 'interrupted' } },
+          });
+          setTimeout(() => {
+            say({ id: m.id, result: { turn: { id: 'tu2' } } });
+            say({
+              method: 'turn/completed',
+              params: { threadId: 'th1', turn: { id: 'tu2', status: 'completed' } },
+            });
+          }, 20);
+        }
+      }
+    });
+    const log = memoryLogger();
+    const conn = { rpc: new RpcClient(child, log), kill: () => {} };
+    const run = async (prompt: string, continuation?: string) => {
+      const conv = new CodexConversation(
+        {
+          connect: () => conn,
+          log,
+          cwd: '/w',
+          model: 'm',
+          systemContext: '',
+          approval: 'bypass',
+          trustedServers: ['polyclaw'],
+          turnTimeoutMs: 60_000,
+          ...(continuation ? { continuation } : {}),
+        },
+        prompt,
+      );
+      const events: ProviderEvent[] = [];
+      conv.start();
+      for await (const e of conv.events) {
+        events.push(e);
+        if (e.type === 'result' || e.type === 'error') conv.end();
+      }
+      return events.filter((e) => e.type === 'result' || e.type === 'error');
+    };
+    expect(await run('first')).toEqual([{ type: 'result', text: null }]);
+    expect(await run('second', 'th1')).toEqual([{ type: 'result', text: null }]);
+  });
+});

@@ -50,6 +50,11 @@ export interface CodexConnection {
   instructions?: string;
   /** Set the moment a query gives the process up (abort, timeout): never reuse it, even before it is killed. */
   retired?: boolean;
+  /**
+   * Ids of this process's turns that are over, whichever query ran them (the process is reused
+   * across queries): their late notifications are no later turn's.
+   */
+  overTurns?: Set<string>;
 }
 
 export interface ConversationDeps {
@@ -90,8 +95,8 @@ export class CodexConversation {
   private conn: CodexConnection | null = null;
   private threadId = '';
   private interrupting: Promise<unknown> | null = null;
-  /** Ids of this conversation's turns that are over: their late notifications are no later turn's. */
-  private readonly overTurns = new Set<string>();
+  /** CodexConnection.overTurns of the process this conversation runs on. */
+  private overTurns = new Set<string>();
   private readonly now: () => number;
   private readonly approvals: CodexApprovals;
 
@@ -180,6 +185,7 @@ export class CodexConversation {
 
   private async drive(): Promise<void> {
     const conn = (this.conn = this.d.connect());
+    this.overTurns = conn.overTurns ??= new Set();
     const rpc = conn.rpc;
     rpc.onNotification = (m, p) => this.onNotification(m, p);
     rpc.onRequest = this.approvals.handle;
