@@ -33,7 +33,6 @@ import { applyTaskAction, TaskRefused } from './task-actions.js';
 import { taskAnswer } from './task-routing.js';
 import { nextCronRun } from '../shared/schedule.js';
 
-/** What the scheduler needs from the session manager. */
 /**
  * The longest the one timer sleeps. Node's timers run on a clock that stops while the machine
  * sleeps, so after a suspend a run falls due on the wall clock while the timer still waits for
@@ -41,6 +40,7 @@ import { nextCronRun } from '../shared/schedule.js';
  */
 export const MAX_TIMER_MS = 60_000;
 
+/** What the scheduler needs from the session manager. */
 export interface SchedulerSessions {
   queueFor(session: Session): SessionQueue;
   /** The session's queue if it is open (closed queues get the mirror when they open). */

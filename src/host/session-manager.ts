@@ -340,6 +340,7 @@ export class SessionManager {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.work.stopTimers(); // no retry or delivery wake during the sandboxes' stop grace
     for (const w of this.watchers.values()) w.close();
     await this.pool.stopAll();
     await this.work.close();

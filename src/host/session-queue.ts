@@ -294,9 +294,7 @@ export class SessionQueue {
 
   /** Whether the host already queued the notice with this key (InboundContent.hostKey). */
   hasHostNotice(key: string): boolean {
-    return (
-      prep(this.inbound, HOST_NOTICE_SQL).get(key) !== undefined
-    );
+    return prep(this.inbound, HOST_NOTICE_SQL).get(key) !== undefined;
   }
 
   bySeq(seq: number): InboundRow | null {

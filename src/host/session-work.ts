@@ -83,11 +83,16 @@ export class SessionWork {
     this.kickAt.delete(sessionId);
   }
 
-  /** No timer fires after this; resolves when the work under way has run. */
-  async close(): Promise<void> {
+  /** No timer fires, nor is set, after this (the host is stopping). */
+  stopTimers(): void {
     this.closed = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+  }
+
+  /** No timer fires after this; resolves when the work under way has run. */
+  async close(): Promise<void> {
+    this.stopTimers();
     await Promise.all([...this.chains.values()]);
   }
 }
