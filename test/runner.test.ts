@@ -1,5 +1,5 @@
 /** The runner loop in-process with real queue files and the real mock provider. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -43,17 +43,37 @@ const send = (text: string, trigger = true) =>
     routing,
     content: { text, sender: { id: 'ann', name: 'Ann' }, attachments: [] },
   });
-/** Another process takes the write lock of `file`, says so, and keeps it `ms`. */
-async function holdWriteLock(file: string, ms: number): Promise<void> {
+/**
+ * Another process, started now, that takes the write lock of `file` when told (`lock`, which
+ * resolves once it holds it: a few milliseconds, the process being up) and keeps it `ms`.
+ */
+async function writeLocker(file: string): Promise<{ lock(ms: number): Promise<void> }> {
   const code = `const db = new (require('better-sqlite3'))(process.argv[1]);
-    db.exec('BEGIN IMMEDIATE'); process.stdout.write('locked\\n');
-    setTimeout(() => { db.exec('COMMIT'); db.close(); }, Number(process.argv[2]));`;
-  const c = spawn(process.execPath, ['-e', code, file, String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    c.stdout!.once('data', () => resolve());
-    c.once('exit', (code) => reject(new Error(`the lock holder exited ${code}`)));
-  });
+    process.stdout.write('ready\\n');
+    process.stdin.once('data', (d) => {
+      db.exec('BEGIN IMMEDIATE'); process.stdout.write('locked\\n');
+      setTimeout(() => { db.exec('COMMIT'); db.close(); process.exit(0); }, Number(String(d)));
+    });`;
+  const c = spawn(process.execPath, ['-e', code, file], { stdio: ['pipe', 'pipe', 'inherit'] });
+  cleanupKids.push(c);
+  const said = (what: string) =>
+    new Promise<void>((resolve, reject) => {
+      c.stdout!.once('data', (d) => (String(d).includes(what) ? resolve() : reject(new Error(String(d)))));
+      c.once('exit', (code) => reject(new Error(`the lock holder exited ${code}`)));
+    });
+  await said('ready');
+  return {
+    lock: async (ms) => {
+      const locked = said('locked');
+      c.stdin!.write(`${ms}\n`);
+      await locked;
+    },
+  };
 }
+const cleanupKids: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of cleanupKids.splice(0)) c.kill('SIGKILL');
+});
 const replies = () => host.outboundSince(0).map((r) => r.content.text);
 const ackOf = (id: string) => host.acksFor([id]).find((a) => a.tryNo === 0);
 
@@ -129,7 +149,9 @@ describe('runner loop', () => {
     const loud = send('now answer');
     start();
     await waitFor(() => ackOf(loud.id)?.status === 'completed', 10_000, 'ack');
-    const shown = replies()[0]!.replace(/^echo: /, '').split('\n');
+    const shown = replies()[0]!
+      .replace(/^echo: /, '')
+      .split('\n');
     expect(shown).toEqual([...chatter.slice(5).map((_, i) => `c${i + 5}`), 'now answer']);
     for (const m of chatter) expect(ackOf(m.id)?.status).toBe('completed');
     // By size: two long pastes, only the newer fits.
@@ -158,13 +180,25 @@ describe('runner loop', () => {
   }, 30_000);
 
   it('a reply that cannot be committed (its queue file locked) ends its attempt failed, to be tried again, not left in progress', async () => {
-    start();
-    const slow = send('slow\n```mock\n{"delayMs":300}\n```');
-    await waitFor(() => ackOf(slow.id)?.status === 'processing', 5000, 'the turn');
-    // Held by another process past the runner's busy wait (5 s) when the answer comes.
-    await holdWriteLock(path.join(host.dir, 'outbound.db'), 6500);
-    await waitFor(() => ackOf(slow.id)?.status !== 'processing', 15_000, 'the attempt to end');
-    expect(ackOf(slow.id)).toMatchObject({ status: 'failed', error: { retryable: true } });
+    // The lock is taken while the turn is between events, right before its answer: the answer's
+    // commit is the write that waits out its busy timeout (5 s) and fails.
+    const locker = await writeLocker(path.join(host.dir, 'outbound.db'));
+    let answer!: () => void;
+    const gate = new Promise<void>((r) => (answer = r));
+    start(
+      streaming(async function* () {
+        yield { type: 'delta', text: 'the answer' };
+        await gate;
+        yield { type: 'result', text: 'the answer' };
+      }),
+    );
+    const m = send('hello');
+    await waitFor(() => ackOf(m.id)?.status === 'processing', 5000, 'the turn');
+    await new Promise((r) => setTimeout(r, 100)); // its first event seen
+    await locker.lock(7000);
+    answer();
+    await waitFor(() => ackOf(m.id)?.status !== 'processing', 20_000, 'the attempt to end');
+    expect(ackOf(m.id)).toMatchObject({ status: 'failed', error: { retryable: true } });
     expect(replies()).toEqual([]);
   }, 30_000);
 
